@@ -1,0 +1,70 @@
+"""The ``promocodes`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from promocodes import migrate
+from promocodes.clikit import cli_errors, console, database
+from promocodes.codes.cli import codes_app, groups_app, uploads_app
+from promocodes.config import get_settings
+from promocodes.db import Database
+
+app = typer.Typer(
+    help="Promocodes: promo code groups, uploads and issuance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema and integrity.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(groups_app, name="groups")
+app.add_typer(codes_app, name="codes")
+app.add_typer(uploads_app, name="uploads")
+
+
+@app.command()
+@cli_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Apply pending migrations and serve the web UI and API."""
+    import uvicorn
+
+    from promocodes.app import create_app
+
+    settings = get_settings()
+    db = Database(settings.database_url, settings)
+    migrate.upgrade(db.engine)
+    console.print(f"Promocodes on [bold]http://{host}:{port}[/] (database: {db.dialect})")
+    uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+
+
+@db_app.command("upgrade")
+@cli_errors
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    db = Database(get_settings().database_url)
+    migrate.upgrade(db.engine)
+    console.print("Database schema is current.")
+
+
+@db_app.command("verify")
+@cli_errors
+def db_verify() -> None:
+    """Recount every group's codes and compare with its counters (a full scan)."""
+    from promocodes.codes.models import CodeGroup
+    from promocodes.codes.service import verify_counters
+
+    with database().read() as session:
+        ids = list(session.scalars(CodeGroup.__table__.select().with_only_columns(CodeGroup.id)))
+        bad = verify_counters(session, ids)
+    if bad:
+        for gid, fields in bad.items():
+            console.print(f"group {gid}: counters differ from rows in {', '.join(fields)}")
+        raise typer.Exit(code=1)
+    console.print(f"All counters of {len(ids)} groups equal their rows.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

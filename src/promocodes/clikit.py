@@ -1,0 +1,68 @@
+"""Shared plumbing of the CLI: the database handle, one-line errors, rich output."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from promocodes import migrate
+from promocodes.config import get_settings
+from promocodes.db import Database
+from promocodes.errors import DomainError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+_db: Database | None = None
+
+
+def database() -> Database:
+    """The configured database, with its schema current.
+
+    The embedded SQLite default upgrades itself so a first command just works; a shared
+    PostgreSQL database is upgraded only on purpose (``promocodes db upgrade``), because
+    other processes may be running the old code against it.
+    """
+    global _db
+    if _db is None:
+        db = Database(get_settings().database_url)
+        if migrate.pending(db.engine):
+            if db.dialect != "sqlite":
+                raise DomainError(
+                    "the database schema is not current; run `promocodes db upgrade` first"
+                )
+            migrate.upgrade(db.engine)
+        _db = db
+    return _db
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Domain and database errors become one clear line and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            raise fail(exc.detail) from None
+        except OperationalError as exc:
+            raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
+        except SQLAlchemyError as exc:
+            raise fail(f"database error: {str(exc).splitlines()[0]}") from None
+        except OSError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper

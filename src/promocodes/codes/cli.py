@@ -1,0 +1,264 @@
+"""CLI commands for groups, codes and uploads (``promocodes groups|codes|uploads``)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from promocodes.clikit import cli_errors, console, database
+from promocodes.codes import service, uploads
+from promocodes.codes.export import EXPORT_COLUMNS, export_rows
+from promocodes.codes.importer import CodeReader
+from promocodes.codes.models import STATUSES
+from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
+from promocodes.errors import ValidationFailed
+
+groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
+codes_app = typer.Typer(help="Upload, export and block codes.", no_args_is_help=True)
+uploads_app = typer.Typer(help="Upload history; withdraw a wrong upload.", no_args_is_help=True)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _groups_table(groups: list[GroupOut]) -> Table:
+    table = Table("id", "name", "total", "active", "issued", "redeemed", "blocked", "valid until")
+    for g in groups:
+        table.add_row(
+            str(g.id), g.name, f"{g.total:,}", f"{g.active:,}", f"{g.issued:,}",
+            f"{g.redeemed:,}", f"{g.blocked:,}", _when(g.valid_until),
+        )  # fmt: skip
+    return table
+
+
+def _validated(model: type[GroupCreate] | type[GroupUpdate], **fields: object) -> object:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "input"
+        raise ValidationFailed(f"{field}: {first['msg']}") from None
+
+
+@groups_app.command("list")
+@cli_errors
+def groups_list(search: str = typer.Option(None, help="Only names containing this.")) -> None:
+    """List live groups with their counts."""
+    with database().read() as session:
+        groups = service.list_groups(session, limit=10_000, search=search)
+    console.print(_groups_table(groups))
+
+
+@groups_app.command("create")
+@cli_errors
+def groups_create(
+    name: str,
+    description: str = typer.Option(None),
+    valid_from: datetime = typer.Option(None, help="ISO date/time, UTC"),
+    valid_until: datetime = typer.Option(None, help="ISO date/time, UTC"),
+    low_stock: int = typer.Option(None, "--low-stock", help="Low-stock alert threshold."),
+) -> None:
+    """Create a group."""
+    data = _validated(
+        GroupCreate, name=name, description=description, valid_from=_utc(valid_from),
+        valid_until=_utc(valid_until), low_stock_threshold=low_stock,
+    )  # fmt: skip
+    assert isinstance(data, GroupCreate)
+    with database().write() as session:
+        group = service.create_group(session, data)
+        out = service.to_out(group, session)
+    console.print(f"Created group {out.id}: {out.name}")
+
+
+@groups_app.command("show")
+@cli_errors
+def groups_show(group: str) -> None:
+    """Show one group (by id or exact name)."""
+    with database().read() as session:
+        out = service.to_out(service.resolve_group(session, group), session)
+    console.print(_groups_table([out]))
+    if out.description:
+        console.print(out.description)
+
+
+@groups_app.command("edit")
+@cli_errors
+def groups_edit(
+    group: str,
+    name: str = typer.Option(None),
+    description: str = typer.Option(None),
+    valid_from: datetime = typer.Option(None),
+    valid_until: datetime = typer.Option(None),
+    low_stock: int = typer.Option(None, "--low-stock"),
+) -> None:
+    """Rename a group or change its description, validity or low-stock threshold."""
+    data = _validated(
+        GroupUpdate, name=name, description=description, valid_from=_utc(valid_from),
+        valid_until=_utc(valid_until), low_stock_threshold=low_stock,
+    )  # fmt: skip
+    assert isinstance(data, GroupUpdate)
+    with database().write() as session:
+        target = service.resolve_group(session, group)
+        out = service.to_out(service.update_group(session, target.id, data), session)
+    console.print(_groups_table([out]))
+
+
+@groups_app.command("delete")
+@cli_errors
+def groups_delete(group: str, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Delete a group: archived if any code was ever issued, otherwise removed with its codes."""
+    with database().write() as session:
+        target = service.resolve_group(session, group)
+        outcome = service.delete_outcome(session, target)
+        if not yes:
+            verb = "archive" if outcome == "archived" else "remove (with all its codes)"
+            typer.confirm(
+                f"This will {verb} group {target.id} {target.name!r}. Continue?", abort=True
+            )
+        result = service.delete_group(session, target.id)
+    console.print(f"Group {result.group_id} {result.outcome}.")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def print_report(report: UploadReport) -> None:
+    title = "Dry run: nothing was written" if report.dry_run else f"Upload {report.upload_id}"
+    table = Table("", "count", title=title)
+    for label, value in (
+        ("lines received", report.received),
+        ("codes added" if not report.dry_run else "codes that would be added", report.added),
+        ("duplicates within the upload", report.duplicates_in_upload),
+        ("already in this group", report.already_in_group),
+        ("already in another group", report.in_other_groups),
+        ("invalid lines", report.invalid_count),
+    ):
+        table.add_row(label, f"{value:,}")
+    console.print(table)
+    if report.invalid:
+        bad = Table("line", "value", "reason", title="Invalid lines")
+        for item in report.invalid:
+            bad.add_row(str(item.line), item.value, item.reason)
+        console.print(bad)
+        if report.invalid_count > len(report.invalid):
+            console.print(f"… and {report.invalid_count - len(report.invalid):,} more")
+    if report.other_groups:
+        other = Table("line", "code", "group", title="Codes that belong to another group")
+        for c in report.other_groups:
+            other.add_row(str(c.line), c.code, f"{c.group_id}: {c.group_name}")
+        console.print(other)
+
+
+@codes_app.command("upload")
+@cli_errors
+def codes_upload(
+    group: str,
+    file: str = typer.Argument(..., help="A .txt or .csv file, or - for standard input."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
+) -> None:
+    """Upload codes into a group (one per line, or a CSV with a `code` column)."""
+    stream: BinaryIO = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115
+    size = None if file == "-" else Path(file).stat().st_size
+    reader = CodeReader(stream, filename=None if file == "-" else file)
+    started = time.monotonic()
+    with (
+        stream,
+        Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]:,.0f} lines/s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("Uploading", total=size, lines=0, rate=0.0)
+
+        def progress(r: UploadReport) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=reader.bytes_read, lines=r.received,
+                       rate=r.received / elapsed)  # fmt: skip
+
+        with database().write() as session:
+            target = service.resolve_group(session, group)
+            report = uploads.upload_codes(
+                session, target.id, reader, source="cli", filename=file, dry_run=dry_run,
+                progress=progress,
+            )  # fmt: skip
+    print_report(report)
+
+
+@codes_app.command("export")
+@cli_errors
+def codes_export(
+    group: str,
+    status: str = typer.Option(None, help=f"One of: {', '.join(STATUSES)}."),
+    output: str = typer.Option("-", "--output", "-o", help="File to write; - for stdout."),
+) -> None:
+    """Export a group's codes as CSV (safe to open in a spreadsheet)."""
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    target_file = sys.stdout if output == "-" else Path(output).open("w", newline="")  # noqa: SIM115
+    with database().read() as session, target_file:
+        target = service.resolve_group(session, group)
+        writer = csv.writer(target_file)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows(export_rows(session, target.id, status=status))
+
+
+@codes_app.command("block")
+@cli_errors
+def codes_block(codes: list[str]) -> None:
+    """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
+    with database().write() as session:
+        for code in codes:
+            previous = uploads.block_code(session, code)
+            console.print(f"{code}: blocked (was {previous})")
+
+
+@uploads_app.command("list")
+@cli_errors
+def uploads_list(group: str = typer.Option(None, help="Only this group's uploads.")) -> None:
+    """Recent uploads with their counts."""
+    from promocodes.codes import repository as repo
+
+    with database().read() as session:
+        group_id = service.resolve_group(session, group).id if group else None
+        rows = repo.list_uploads(session, group_id)
+    table = Table("id", "group", "when", "source", "file", "received", "added", "invalid",
+                  "withdrawn")  # fmt: skip
+    for u in rows:
+        table.add_row(
+            str(u.id), str(u.group_id), _when(u.created_at), u.source, u.filename or "",
+            f"{u.received:,}", f"{u.added:,}", f"{u.invalid_count:,}",
+            f"{u.withdrawn:,}" if u.withdrawn_at else "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@uploads_app.command("withdraw")
+@cli_errors
+def uploads_withdraw(upload_id: int, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Remove the still-available codes of an upload; issued codes are never touched."""
+    if not yes:
+        typer.confirm(f"Withdraw the available codes of upload {upload_id}?", abort=True)
+    with database().write() as session:
+        upload = uploads.withdraw_upload(session, upload_id)
+        withdrawn = upload.withdrawn
+    console.print(f"Upload {upload_id}: {withdrawn:,} codes withdrawn.")

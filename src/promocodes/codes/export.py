@@ -1,0 +1,37 @@
+"""CSV export of a group's codes, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from promocodes.codes import repository as repo
+
+EXPORT_COLUMNS = ("code", "status", "valid_until", "created_at", "issued_at", "redeemed_at")
+
+# Spreadsheets evaluate a cell that starts with one of these as a formula
+# (OWASP "CSV injection"). A leading apostrophe makes it text. Codes may start with '-',
+# and "-A1" is a formula to Excel, so they are escaped too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_safe(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def export_rows(session: Session, group_id: int, *, status: str | None) -> Iterator[list[str]]:
+    for row in repo.iter_codes(session, group_id, status=status):
+        yield [
+            csv_safe(row.code),
+            row.status,
+            _iso(row.valid_until),
+            _iso(row.created_at),
+            _iso(row.issued_at),
+            _iso(row.redeemed_at),
+        ]

@@ -1,0 +1,288 @@
+"""Streaming parser for uploaded promo codes: pasted text, ``.txt`` and ``.csv`` files.
+
+Pure: no database and no I/O beyond the given stream. A bad line never aborts an upload;
+it becomes an :class:`InvalidLine` with a human reason, and parsing continues.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+MAX_CODE_LENGTH = 64
+MAX_LINE_CHARS = 10_000
+_DRAIN_CHARS = 64 * 1024
+
+# Explicit ASCII classes: `\w` and `\d` would accept Unicode letters/digits, `$` a trailing "\n".
+_VALID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CODE_LENGTH}}}")
+_ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# Unicode White_Space (not str.isspace(), which also counts the U+001C..U+001F separators).
+_SPACES = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+_STRIP = "".join(sorted(_SPACES | _INVISIBLE))
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*")
+_BAD_BYTE = re.compile("[\udc00-\udcff]")
+# UTF-32 LE must be tried before UTF-16 LE: its BOM starts with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+_MARK_ERRORS = "promocodes.importer.mark"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCode:
+    line: int  # 1-based physical line number
+    code: str  # normalised, valid
+    valid_until: datetime | None  # tz-aware UTC, only from CSV
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidLine:
+    line: int
+    value: str  # safe display of the raw (stripped) value
+    reason: str
+
+
+ImportItem = ParsedCode | InvalidLine
+_Line = tuple[int, str, str | None]  # (line number, text without terminator, line-level problem)
+
+
+def _mark_bad_bytes(exc: UnicodeError) -> tuple[str, int]:
+    # Like "surrogateescape" but also for bytes < 0x80 (which UTF-16/32 can reject, where
+    # surrogateescape would raise). Valid UTF-8/16/32 never decodes to a lone surrogate, so a
+    # U+DCxx in a decoded line reliably flags that line as undecodable without stopping the stream.
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "".join(chr(0xDC00 + b) for b in exc.object[exc.start : exc.end]), exc.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark_bad_bytes)
+
+
+def normalize(raw: str) -> str:
+    """Strip Unicode whitespace, BOM and zero-width characters from both ends; keep case."""
+    return raw.strip(_STRIP)
+
+
+def _describe(ch: str) -> str:
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, '')}".rstrip()
+
+
+def invalid_reason(code: str) -> str | None:
+    """Why an already-normalised value is not a valid code, or None if it is valid."""
+    if _VALID.fullmatch(code):
+        return None
+    if not code:
+        return "empty code"
+    if "\x00" in code:
+        return "contains a NUL byte"
+    # Character problems first: they explain look-alikes and pasted sentences better than length.
+    for position, ch in enumerate(code, 1):
+        if ch in _ALLOWED:
+            continue
+        if ch in "\r\n":
+            return f"contains a line break at position {position}"
+        if ch in _SPACES or ch in _INVISIBLE:
+            detail = "" if ch == " " else f" ({_describe(ch)})"
+            return f"contains a space{detail} at position {position}"
+        return f"invalid character '{safe_display(ch)}' ({_describe(ch)}) at position {position}"
+    return f"too long: {len(code)} characters (at most {MAX_CODE_LENGTH})"
+
+
+def safe_display(raw: str, limit: int = 80) -> str:
+    """Printable, short rendering: non-printables escaped, cut to `limit` chars plus '…'."""
+    parts: list[str] = []
+    size = 0
+    for ch in raw:  # stops early, so a huge value costs O(limit)
+        piece = ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        if size + len(piece) > limit:
+            return "".join(parts) + "…"
+        parts.append(piece)
+        size += len(piece)
+    return "".join(parts)
+
+
+def _parse_until(value: str) -> datetime | None:
+    if not value.isascii():  # fromisoformat may accept non-ASCII digits
+        return None
+    try:
+        if _DATE.fullmatch(value):
+            # A bare date means "through the end of that day", in UTC.
+            return datetime.combine(date.fromisoformat(value), time.max, UTC)
+        if _DATETIME.fullmatch(value):
+            parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    return None
+
+
+def _scan(text: io.TextIOBase, encoding: str | None) -> Iterator[_Line]:
+    """Physical lines of a universal-newline text stream, with bounded memory per line."""
+    number = 0
+    while chunk := text.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        problem = None
+        if chunk.endswith("\n"):
+            chunk = chunk[:-1]
+        elif len(chunk) > MAX_LINE_CHARS:
+            problem = f"line too long (over {MAX_LINE_CHARS} characters)"
+            # Discard the rest piece by piece: a giant line must never be held whole.
+            while (rest := text.readline(_DRAIN_CHARS)) and not rest.endswith("\n"):
+                pass
+        if encoding is not None and _BAD_BYTE.search(chunk):
+            chunk = _BAD_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", chunk)
+            problem = problem or f"not valid {encoding}"
+        yield number, chunk, problem
+
+
+def _check(number: int, code: str, valid_until: datetime | None = None) -> ImportItem:
+    reason = invalid_reason(code)
+    if reason is not None:
+        return InvalidLine(number, safe_display(code), reason)
+    return ParsedCode(number, code, valid_until)
+
+
+def _text_items(lines: Iterable[_Line]) -> Iterator[ImportItem]:
+    for number, line, problem in lines:
+        code = normalize(line)
+        if problem is not None:
+            yield InvalidLine(number, safe_display(code), problem)
+        elif code:
+            yield _check(number, code)
+
+
+def _csv_row(number: int, cells: list[str], code_col: int, until_col: int | None) -> ImportItem:
+    code = cells[code_col] if code_col < len(cells) else ""
+    if not code:
+        return InvalidLine(number, safe_display(",".join(cells)), "missing code")
+    until_raw = cells[until_col] if until_col is not None and until_col < len(cells) else ""
+    until = _parse_until(until_raw) if until_raw else None
+    if until_raw and until is None and invalid_reason(code) is None:
+        return InvalidLine(
+            number,
+            safe_display(code),
+            f"invalid valid_until '{safe_display(until_raw, 40)}': expected an ISO 8601 date "
+            "like 2027-01-31 or datetime like 2027-01-31T23:59:59Z",
+        )
+    return _check(number, code, until)
+
+
+def _csv_items(lines: Iterable[_Line]) -> Iterator[ImportItem]:
+    pending: list[ImportItem] = []  # line-level problems found while csv pulls lines
+    last = ""
+
+    def feed() -> Iterator[str]:
+        nonlocal last
+        for number, line, problem in lines:
+            if problem is None and "\x00" in line:
+                problem = "contains a NUL byte"  # csv rejects NUL before 3.13; report it our way
+            if problem is not None:
+                pending.append(InvalidLine(number, safe_display(normalize(line)), problem))
+                line = ""  # an empty stand-in keeps csv.line_num equal to the physical line
+            last = line
+            yield line + "\n"
+
+    reader = csv.reader(feed())
+    code_col: int | None = None
+    until_col: int | None = None
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # the reader resets itself and resumes at the next line
+            where = f" (record started at line {start})" if start < reader.line_num else ""
+            reason = f"malformed CSV: {exc}{where}"
+            pending.append(InvalidLine(reader.line_num, safe_display(normalize(last)), reason))
+        else:
+            cells = [normalize(cell) for cell in row]
+            # Only the first non-blank row may be a header.
+            if code_col is None and "code" in (names := [cell.lower() for cell in cells]):
+                code_col = names.index("code")
+                until_col = names.index("valid_until") if "valid_until" in names else None
+            elif any(cells):
+                code_col = code_col or 0  # no header: the first column is the code
+                pending.append(_csv_row(start, cells, code_col, until_col))
+        pending.sort(key=lambda item: item.line)  # stable; keeps output in line order
+        yield from pending
+        pending.clear()
+        start = reader.line_num + 1
+
+
+class _Source(io.RawIOBase):
+    """Raw view of the upload that replays the sniffed head bytes and counts what it reads."""
+
+    def __init__(self, stream: BinaryIO, head: bytes, owner: CodeReader) -> None:
+        super().__init__()
+        self._stream, self._head, self._owner = stream, head, owner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            data, self._head = self._head[: len(view)], self._head[len(view) :]
+        else:
+            data = self._stream.read(len(view)) or b""
+            self._owner.bytes_read += len(data)
+        view[: len(data)] = data
+        return len(data)
+
+
+class CodeReader:
+    """Iterates ImportItems from a binary stream; never reads it whole. Iterate once."""
+
+    bytes_read: int  # bytes consumed so far (for progress bars)
+
+    def __init__(
+        self, stream: BinaryIO, *, fmt: str | None = None, filename: str | None = None
+    ) -> None:
+        if fmt is None:
+            fmt = "csv" if filename and filename.lower().endswith(".csv") else "text"
+        if fmt not in ("text", "csv"):
+            raise ValueError(f"unknown format {fmt!r} (expected 'text' or 'csv')")
+        self._fmt = fmt
+        self.bytes_read = 0
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[ImportItem]:
+        head = b""
+        while len(head) < 4 and (more := self._stream.read(4 - len(head))):
+            head += more  # raw streams may return short reads
+        self.bytes_read += len(head)
+        encoding, label = "utf-8", "UTF-8"
+        for bom, codec, name in _BOMS:
+            if head.startswith(bom):
+                head, encoding, label = head[len(bom) :], codec, name
+                break
+        # Universal newlines give CRLF, LF and lone CR for free; bad bytes are marked, not fatal.
+        buffered = io.BufferedReader(_Source(self._stream, head, self))
+        text = io.TextIOWrapper(buffered, encoding=encoding, errors=_MARK_ERRORS, newline=None)
+        lines = _scan(text, label)
+        yield from _csv_items(lines) if self._fmt == "csv" else _text_items(lines)
+
+
+def read_text(text: str) -> Iterator[ImportItem]:
+    """Items from pasted text; same rules and line numbering as a .txt upload."""
+    return _text_items(_scan(io.StringIO(text, newline=None), None))

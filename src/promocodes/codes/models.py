@@ -1,0 +1,130 @@
+"""Tables of the codes domain: groups, their counter stripes, codes and uploads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from promocodes.models import Base, BigId, UTCDateTime, utcnow
+
+# A code's current status. ``issued_at`` / ``redeemed_at`` keep the history, so a code
+# that was issued and then blocked still counts as issued.
+AVAILABLE = "available"
+ISSUED = "issued"
+REDEEMED = "redeemed"
+BLOCKED = "blocked"
+STATUSES = (AVAILABLE, ISSUED, REDEEMED, BLOCKED)
+
+# Counter stripes per group: single claims spread their counter updates over this many
+# rows so concurrent claimers do not queue on one hot row. Part of the schema: every
+# group gets exactly this many stripes when it is created.
+COUNTER_STRIPES = 8
+
+
+class CodeGroup(Base):
+    __tablename__ = "code_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # casefold(trim(name)): uniqueness among live groups is case-insensitive.
+    name_key: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index(
+            "uq_code_groups_live_name",
+            "name_key",
+            unique=True,
+            sqlite_where=text("archived_at IS NULL"),
+            postgresql_where=text("archived_at IS NULL"),
+        ),
+        # Ids are never reused after a removal (SQLite would reuse the highest rowid):
+        # an old id in a client's hands must not start naming another group.
+        {"sqlite_autoincrement": True},
+    )
+
+
+class GroupCounter(Base):
+    """One stripe of a group's counters; the group's counts are the sum of its stripes.
+
+    Counters change in the same transaction as the rows they count. Bulk work (an upload,
+    a withdrawal) updates one stripe once per batch; single claims pick a stripe at random
+    so concurrent claimers do not serialise on one row.
+    """
+
+    __tablename__ = "group_counters"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("code_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    available: Mapped[int] = mapped_column(BigInteger, default=0)
+    issued: Mapped[int] = mapped_column(BigInteger, default=0)
+    redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    blocked: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("code_groups.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # cli | api | web
+    actor: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    added: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates_in_upload: Mapped[int] = mapped_column(BigInteger, default=0)
+    already_in_group: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_other_groups: Mapped[int] = mapped_column(BigInteger, default=0)
+    invalid_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    withdrawn: Mapped[int] = mapped_column(BigInteger, default=0)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Code(Base):
+    __tablename__ = "codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Exact, case-sensitive, platform-wide uniqueness; "C" collation on PostgreSQL makes
+    # the unique index byte-ordered (cheaper to maintain than a locale collation).
+    code: Mapped[str] = mapped_column(
+        String(64).with_variant(String(64, collation="C"), "postgresql"), unique=True
+    )
+    group_id: Mapped[int] = mapped_column(ForeignKey("code_groups.id"))
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
+    status: Mapped[str] = mapped_column(String(16), default=AVAILABLE)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('available', 'issued', 'redeemed', 'blocked')", name="status"),
+        # One index serves claiming (available codes of a group, earliest expiry first,
+        # then upload order), listing/exporting a group's codes by status, and withdraw.
+        # Every extra index on this table slows uploads, so there is deliberately no other.
+        Index("ix_codes_group_status", "group_id", "status", "valid_until", "id"),
+    )

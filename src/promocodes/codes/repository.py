@@ -1,0 +1,266 @@
+"""SQL of the codes domain. Services call these inside their transaction; nothing here
+commits. Hot bulk paths use the driver directly (see ``insert_codes``)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from promocodes.codes.models import (
+    AVAILABLE,
+    BLOCKED,
+    COUNTER_STRIPES,
+    Code,
+    CodeGroup,
+    GroupCounter,
+    Upload,
+)
+from promocodes.codes.schemas import Counts
+from promocodes.models import sqlite_timestamp
+
+COUNTER_FIELDS = ("total", "available", "issued", "redeemed", "blocked")
+
+
+# --- groups -----------------------------------------------------------------------------
+
+
+def add_group(session: Session, group: CodeGroup) -> CodeGroup:
+    session.add(group)
+    session.flush()
+    # All stripes exist from the start, so counter changes are plain UPDATEs (no upsert
+    # race between two first claimers).
+    session.add_all(GroupCounter(group_id=group.id, slot=s) for s in range(COUNTER_STRIPES))
+    session.flush()
+    return group
+
+
+def get_group(session: Session, group_id: int, *, live: bool = True) -> CodeGroup | None:
+    group = session.get(CodeGroup, group_id)
+    if group is None or (live and group.archived_at is not None):
+        return None
+    return group
+
+
+def find_live_group(session: Session, key: str) -> CodeGroup | None:
+    return session.scalar(
+        select(CodeGroup).where(CodeGroup.name_key == key, CodeGroup.archived_at.is_(None))
+    )
+
+
+def list_live_groups(
+    session: Session, *, after_id: int | None, limit: int, search: str | None = None
+) -> list[CodeGroup]:
+    stmt = select(CodeGroup).where(CodeGroup.archived_at.is_(None))
+    if after_id is not None:
+        stmt = stmt.where(CodeGroup.id > after_id)
+    if search:
+        pattern = (
+            "%"
+            + search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        stmt = stmt.where(CodeGroup.name_key.like(pattern, escape="\\"))
+    return list(session.scalars(stmt.order_by(CodeGroup.id).limit(limit)))
+
+
+def delete_group_with_codes(session: Session, group_id: int) -> None:
+    session.execute(delete(Code).where(Code.group_id == group_id))
+    session.execute(delete(Upload).where(Upload.group_id == group_id))
+    session.execute(delete(GroupCounter).where(GroupCounter.group_id == group_id))
+    session.execute(delete(CodeGroup).where(CodeGroup.id == group_id))
+
+
+# --- counters ---------------------------------------------------------------------------
+
+
+def counts(session: Session, group_ids: Sequence[int]) -> dict[int, Counts]:
+    """Sum each group's stripes: a handful of rows per group, never the codes."""
+    if not group_ids:
+        return {}
+    rows = session.execute(
+        select(
+            GroupCounter.group_id,
+            *(func.sum(getattr(GroupCounter, f)) for f in COUNTER_FIELDS),
+        )
+        .where(GroupCounter.group_id.in_(group_ids))
+        .group_by(GroupCounter.group_id)
+    )
+    out = {gid: Counts() for gid in group_ids}
+    for gid, total, available, issued, redeemed, blocked in rows:
+        out[gid] = Counts(
+            total=total, active=available, issued=issued, redeemed=redeemed, blocked=blocked
+        )
+    return out
+
+
+def bump_counters(
+    session: Session, group_id: int, *, slot: int | None = None, **delta: int
+) -> None:
+    """Apply counter deltas to one stripe (random unless given), in the caller's transaction."""
+    values = {f: getattr(GroupCounter, f) + n for f, n in delta.items() if n}
+    if not values:
+        return
+    if slot is None:
+        slot = random.randrange(COUNTER_STRIPES)
+    session.execute(
+        update(GroupCounter)
+        .where(GroupCounter.group_id == group_id, GroupCounter.slot == slot)
+        .values(values)
+    )
+
+
+def recount(session: Session, group_id: int) -> Counts:
+    """Counts derived from the code rows themselves: the truth the counters must equal.
+    A full scan; for checks and tests, never for a request path."""
+    c = Code
+    row = session.execute(
+        select(
+            func.count(),
+            func.count().filter(c.status == AVAILABLE),
+            func.count(c.issued_at),
+            func.count(c.redeemed_at),
+            func.count().filter(c.status == BLOCKED),
+        ).where(c.group_id == group_id)
+    ).one()
+    return Counts(total=row[0], active=row[1], issued=row[2], redeemed=row[3], blocked=row[4])
+
+
+# --- codes ------------------------------------------------------------------------------
+
+
+def max_code_id(session: Session) -> int:
+    return session.scalar(select(func.max(Code.id))) or 0
+
+
+def insert_codes(
+    session: Session,
+    group_id: int,
+    upload_id: int,
+    batch: Sequence[tuple[str, datetime | None]],
+    now: datetime,
+) -> int:
+    """Insert a batch of (code, valid_until), skipping codes that exist anywhere.
+    Returns how many rows were inserted.
+
+    This is the upload hot path, so it bypasses the ORM: one ``executemany`` on SQLite
+    (sqlite3 sums its rowcount over the rows) and one ``INSERT … SELECT unnest(…)`` on
+    PostgreSQL (a single statement per batch, close to COPY speed, and unlike COPY it can
+    say ON CONFLICT DO NOTHING).
+    """
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        ts = sqlite_timestamp(now)
+        rows = [
+            (code, group_id, upload_id, sqlite_timestamp(vu) if vu else None, ts)
+            for code, vu in batch
+        ]
+        result = conn.exec_driver_sql(
+            "INSERT INTO codes (code, group_id, upload_id, valid_until, created_at, status) "
+            "VALUES (?, ?, ?, ?, ?, 'available') ON CONFLICT (code) DO NOTHING",
+            rows,
+        )
+        return int(result.rowcount)
+    result = conn.exec_driver_sql(
+        "INSERT INTO codes (code, group_id, upload_id, valid_until, created_at, status) "
+        "SELECT c, %(group_id)s, %(upload_id)s, v, %(now)s, 'available' "
+        "FROM unnest(%(codes)s::text[], %(valid)s::timestamptz[]) AS t(c, v) "
+        "ON CONFLICT (code) DO NOTHING",
+        {
+            "group_id": group_id,
+            "upload_id": upload_id,
+            "now": now,
+            "codes": [code for code, _ in batch],
+            "valid": [vu for _, vu in batch],
+        },
+    )
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingCode:
+    code: str
+    id: int
+    group_id: int
+    upload_id: int | None
+
+
+def existing_codes(session: Session, codes: Iterable[str]) -> list[ExistingCode]:
+    rows = session.execute(
+        select(Code.code, Code.id, Code.group_id, Code.upload_id).where(Code.code.in_(list(codes)))
+    )
+    return [ExistingCode(*row) for row in rows]
+
+
+def group_names(session: Session, group_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(set(group_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(CodeGroup.id, CodeGroup.name).where(CodeGroup.id.in_(ids)))
+    return {gid: name for gid, name in rows}
+
+
+def get_code(session: Session, code: str) -> Code | None:
+    return session.scalar(select(Code).where(Code.code == code))
+
+
+def withdraw_available(session: Session, group_id: int, upload_id: int) -> int:
+    result = session.execute(
+        delete(Code).where(
+            Code.group_id == group_id, Code.status == AVAILABLE, Code.upload_id == upload_id
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def iter_codes(
+    session: Session,
+    group_id: int,
+    *,
+    status: str | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
+    chunk: int = 5_000,
+) -> Iterator[Row[Any]]:
+    """A group's code rows in id order, fetched in keyset pages so an export of millions
+    never holds them all. Rows carry ``Code``'s columns by name."""
+    last = after_id
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = chunk if remaining is None else min(chunk, remaining)
+        stmt = select(*Code.__table__.columns).where(Code.group_id == group_id)
+        if status:
+            stmt = stmt.where(Code.status == status)
+        if last is not None:
+            stmt = stmt.where(Code.id > last)
+        page = session.execute(stmt.order_by(Code.id).limit(size)).all()
+        yield from page
+        if len(page) < size:
+            return
+        last = page[-1].id
+        if remaining is not None:
+            remaining -= len(page)
+
+
+# --- uploads ----------------------------------------------------------------------------
+
+
+def list_uploads(session: Session, group_id: int | None, limit: int = 100) -> list[Upload]:
+    stmt = select(Upload)
+    if group_id is not None:
+        stmt = stmt.where(Upload.group_id == group_id)
+    return list(session.scalars(stmt.order_by(Upload.id.desc()).limit(limit)))
+
+
+def set_blocked(session: Session, code_id: int, expected_status: str, now: datetime) -> bool:
+    result = session.execute(
+        update(Code)
+        .where(Code.id == code_id, Code.status == expected_status)
+        .values(status=BLOCKED, blocked_at=now)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]

@@ -1,0 +1,153 @@
+"""Pydantic shapes of the codes domain, shared by the API, the web UI and the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_GROUP_NAME = 200
+
+
+def clean_group_name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > MAX_GROUP_NAME:
+        raise ValueError(f"name is {len(name)} characters long (at most {MAX_GROUP_NAME})")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValueError("name must not contain control characters or line breaks")
+    return name
+
+
+def name_key(name: str) -> str:
+    """The form group names are compared in: trimmed and case-folded."""
+    return name.strip().casefold()
+
+
+class _Validity(BaseModel):
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2027-01-31T23:59:59Z)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Validity:
+        if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
+            raise ValueError("valid_until must be later than valid_from")
+        return self
+
+
+class GroupCreate(_Validity):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str | None = Field(default=None, max_length=5_000)
+    low_stock_threshold: int | None = Field(default=None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return clean_group_name(value)
+
+
+class GroupUpdate(_Validity):
+    """Only the fields present in the request are changed (``model_fields_set``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    description: str | None = Field(default=None, max_length=5_000)
+    low_stock_threshold: int | None = Field(default=None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else clean_group_name(value)
+
+
+class Counts(BaseModel):
+    total: int = 0
+    active: int = 0
+    issued: int = 0
+    redeemed: int = 0
+    blocked: int = 0
+
+
+class GroupOut(Counts):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    low_stock_threshold: int | None
+    archived_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InvalidLineOut(BaseModel):
+    line: int
+    value: str
+    reason: str
+
+
+class ConflictOut(BaseModel):
+    """A code of the upload that already exists in another group."""
+
+    line: int
+    code: str
+    group_id: int
+    group_name: str
+
+
+class UploadReport(BaseModel):
+    received: int = 0
+    added: int = 0
+    duplicates_in_upload: int = 0
+    already_in_group: int = 0
+    in_other_groups: int = 0
+    invalid_count: int = 0
+    invalid: list[InvalidLineOut] = Field(default_factory=list)
+    other_groups: list[ConflictOut] = Field(default_factory=list)
+    dry_run: bool = False
+    upload_id: int | None = None
+
+
+class UploadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    group_id: int
+    source: str
+    actor: str | None
+    filename: str | None
+    received: int
+    added: int
+    duplicates_in_upload: int
+    already_in_group: int
+    in_other_groups: int
+    invalid_count: int
+    withdrawn: int
+    withdrawn_at: datetime | None
+    created_at: datetime
+
+
+class CodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    status: str
+    group_id: int
+    valid_until: datetime | None
+    created_at: datetime
+    issued_at: datetime | None
+    redeemed_at: datetime | None
+    blocked_at: datetime | None

@@ -1,0 +1,151 @@
+"""Groups: create, read, edit, delete — the rules of SPEC §1.
+
+Services take a session from the caller's transaction and only ``flush()``; the caller
+(``Database.write()``) commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from promocodes.codes import repository as repo
+from promocodes.codes.models import CodeGroup
+from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, name_key
+from promocodes.errors import GroupNameTaken, GroupNotFound, ValidationFailed
+from promocodes.models import utcnow
+
+
+def to_out(group: CodeGroup, session: Session) -> GroupOut:
+    return with_counts(session, [group])[0]
+
+
+def with_counts(session: Session, groups: Sequence[CodeGroup]) -> list[GroupOut]:
+    counts = repo.counts(session, [g.id for g in groups])
+    return [GroupOut.model_validate(g).model_copy(update=counts[g.id].model_dump()) for g in groups]
+
+
+def get_group(session: Session, group_id: int) -> CodeGroup:
+    group = repo.get_group(session, group_id)
+    if group is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    return group
+
+
+def resolve_group(session: Session, ref: str) -> CodeGroup:
+    """A live group by id or by its name (as the CLI's GROUP argument)."""
+    if ref.strip().isdigit():
+        group = repo.get_group(session, int(ref))
+        if group is not None:
+            return group
+    group = repo.find_live_group(session, name_key(ref))
+    if group is None:
+        raise GroupNotFound(f"no group with id or name {ref!r}")
+    return group
+
+
+def _ensure_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
+    other = repo.find_live_group(session, name_key(name))
+    if other is not None and other.id != except_id:
+        raise GroupNameTaken(
+            f"a group named {other.name!r} already exists (names are compared ignoring case "
+            "and surrounding spaces)",
+            group_id=other.id,
+        )
+
+
+def create_group(session: Session, data: GroupCreate) -> CodeGroup:
+    _ensure_name_free(session, data.name)
+    group = CodeGroup(
+        name=data.name,
+        name_key=name_key(data.name),
+        description=data.description,
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+        low_stock_threshold=data.low_stock_threshold,
+    )
+    try:
+        # The partial unique index is the last line of defence against a concurrent
+        # create with the same name slipping between the check and the insert.
+        with session.begin_nested():
+            repo.add_group(session, group)
+    except IntegrityError as exc:
+        raise GroupNameTaken(f"a group named {data.name!r} already exists") from exc
+    return group
+
+
+def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGroup:
+    group = get_group(session, group_id)
+    fields = data.model_fields_set
+    if "name" in fields:
+        if data.name is None:
+            raise GroupNameTaken("name cannot be removed")  # pragma: no cover - schema forbids
+        _ensure_name_free(session, data.name, except_id=group.id)
+        group.name = data.name
+        group.name_key = name_key(data.name)
+    for field in ("description", "valid_from", "valid_until", "low_stock_threshold"):
+        if field in fields:
+            setattr(group, field, getattr(data, field))
+    if group.valid_from and group.valid_until and group.valid_from >= group.valid_until:
+        raise ValidationFailed("valid_until must be later than valid_from")
+    group.updated_at = utcnow()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise GroupNameTaken(f"a group named {group.name!r} already exists") from exc
+    return group
+
+
+def list_groups(
+    session: Session, *, after_id: int | None = None, limit: int = 50, search: str | None = None
+) -> list[GroupOut]:
+    return with_counts(
+        session, repo.list_live_groups(session, after_id=after_id, limit=limit, search=search)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    group_id: int
+    outcome: Literal["archived", "removed"]
+
+
+def delete_outcome(session: Session, group: CodeGroup) -> Literal["archived", "removed"]:
+    """What deleting would do: archive when any code was ever issued or redeemed (its
+    history lives on customer profiles), otherwise remove the group with its codes."""
+    counts = repo.counts(session, [group.id])[group.id]
+    return "archived" if counts.issued or counts.redeemed else "removed"
+
+
+def delete_group(session: Session, group_id: int) -> DeleteResult:
+    group = get_group(session, group_id)
+    outcome = delete_outcome(session, group)
+    if outcome == "archived":
+        # The live-name unique index ignores archived groups, so the name is free again.
+        group.archived_at = utcnow()
+        group.updated_at = group.archived_at
+        session.flush()
+    else:
+        repo.delete_group_with_codes(session, group.id)
+    return DeleteResult(group_id=group_id, outcome=outcome)
+
+
+def verify_counters(session: Session, group_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """Groups whose counters differ from their rows, with the fields that differ.
+    Empty when every counter is exact."""
+    ids = list(group_ids)
+    stored = repo.counts(session, ids)
+    bad: dict[int, tuple[str, ...]] = {}
+    for gid in ids:
+        actual = repo.recount(session, gid)
+        diff = tuple(
+            f for f in type(actual).model_fields if getattr(actual, f) != getattr(stored[gid], f)
+        )
+        if diff:
+            bad[gid] = diff
+    return bad

@@ -1,0 +1,204 @@
+"""Uploading codes into a group, the upload report, withdrawing a wrong upload, blocking.
+
+An upload is one transaction: either every valid code of it is in, with the counters
+and the upload record, or (on any failure) nothing is. A dry run takes the very same path
+inside a savepoint that is rolled back, so its report is exactly what the real upload
+would say, duplicates across batches included, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from promocodes.codes import repository as repo
+from promocodes.codes.importer import ImportItem, InvalidLine
+from promocodes.codes.models import AVAILABLE, BLOCKED, ISSUED, Upload
+from promocodes.codes.schemas import ConflictOut, InvalidLineOut, UploadReport
+from promocodes.codes.service import get_group
+from promocodes.errors import CodeNotFound, Conflict, UploadNotFound
+from promocodes.models import utcnow
+
+Progress = Callable[[UploadReport], None]
+
+DEFAULT_BATCH = 20_000
+DEFAULT_REPORT_LIMIT = 1_000
+
+
+class _Batcher:
+    """Accumulates one batch of parsed codes and writes it, keeping the report."""
+
+    def __init__(
+        self, session: Session, group_id: int, upload: Upload, report: UploadReport, limit: int
+    ) -> None:
+        self.session = session
+        self.group_id = group_id
+        self.upload = upload
+        self.report = report
+        self.limit = limit
+        self.now = utcnow()
+        # code -> (line, valid_until); a dict keeps the first occurrence in the batch.
+        self.pending: dict[str, tuple[int, datetime | None]] = {}
+
+    def add(self, line: int, code: str, valid_until: datetime | None) -> None:
+        if code in self.pending:
+            self.report.duplicates_in_upload += 1
+        else:
+            self.pending[code] = (line, valid_until)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, {}
+        # Sorted inserts touch the unique index in order: measured 1.6x (SQLite) to 2.6x
+        # (PostgreSQL) faster on large tables than random order.
+        batch = [(code, pending[code][1]) for code in sorted(pending)]
+        # Every row this batch inserts gets an id above this: ids only grow, and this
+        # transaction sees its own earlier batches. That tells a code inserted just now
+        # from one an earlier batch of this same upload inserted.
+        before = repo.max_code_id(self.session)
+        inserted = repo.insert_codes(self.session, self.group_id, self.upload.id, batch, self.now)
+        self.report.added += inserted
+        if inserted < len(batch):
+            self._classify_skipped(pending, before, inserted)
+
+    def _classify_skipped(
+        self, pending: dict[str, tuple[int, datetime | None]], before: int, inserted: int
+    ) -> None:
+        """The slow path, only for batches where some codes already existed."""
+        upload_id = self.upload.id
+        # Rows inserted just now are ours and newer than ``before``; anything else that
+        # matched was there already (a concurrent upload's rows may be newer but are
+        # not ours).
+        seen = [
+            e
+            for e in repo.existing_codes(self.session, pending)
+            if not (e.id > before and e.upload_id == upload_id)
+        ]
+        names = repo.group_names(
+            self.session, (e.group_id for e in seen if e.group_id != self.group_id)
+        )
+        for e in seen:
+            if e.group_id == self.group_id:
+                if e.upload_id == upload_id:
+                    self.report.duplicates_in_upload += 1
+                else:
+                    self.report.already_in_group += 1
+                continue
+            self.report.in_other_groups += 1
+            if len(self.report.other_groups) < self.limit:
+                self.report.other_groups.append(
+                    ConflictOut(
+                        line=pending[e.code][0],
+                        code=e.code,
+                        group_id=e.group_id,
+                        group_name=names.get(e.group_id, ""),
+                    )
+                )
+        # A code that conflicted but is gone by now was withdrawn concurrently; it still
+        # existed when we tried, so it counts as already present.
+        vanished = len(pending) - inserted - len(seen)
+        self.report.already_in_group += vanished
+
+
+def upload_codes(
+    session: Session,
+    group_id: int,
+    items: Iterable[ImportItem],
+    *,
+    source: str,
+    actor: str | None = None,
+    filename: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    report_limit: int = DEFAULT_REPORT_LIMIT,
+    progress: Progress | None = None,
+) -> UploadReport:
+    group = get_group(session, group_id)
+    report = UploadReport(dry_run=dry_run)
+    savepoint = session.begin_nested() if dry_run else None
+    upload = Upload(group_id=group.id, source=source, actor=actor, filename=filename)
+    session.add(upload)
+    session.flush()
+    batcher = _Batcher(session, group.id, upload, report, report_limit)
+    for item in items:
+        report.received += 1
+        if isinstance(item, InvalidLine):
+            report.invalid_count += 1
+            if len(report.invalid) < report_limit:
+                report.invalid.append(
+                    InvalidLineOut(line=item.line, value=item.value, reason=item.reason)
+                )
+            continue
+        batcher.add(item.line, item.code, item.valid_until)
+        if len(batcher.pending) >= batch_size:
+            batcher.flush()
+            if progress:
+                progress(report)
+    batcher.flush()
+    repo.bump_counters(session, group.id, slot=0, total=report.added, available=report.added)
+    for field in (
+        "received",
+        "added",
+        "duplicates_in_upload",
+        "already_in_group",
+        "in_other_groups",
+        "invalid_count",
+    ):
+        setattr(upload, field, getattr(report, field))
+    session.flush()
+    if savepoint is not None:
+        savepoint.rollback()
+    else:
+        report.upload_id = upload.id
+    if progress:
+        progress(report)
+    return report
+
+
+def get_upload(session: Session, upload_id: int) -> Upload:
+    upload = session.get(Upload, upload_id)
+    if upload is None:
+        raise UploadNotFound(f"upload {upload_id} does not exist")
+    return upload
+
+
+def withdraw_upload(session: Session, upload_id: int) -> Upload:
+    """Remove the still-available codes of an upload (a wrong file, a wrong group).
+    Issued, redeemed and blocked codes stay: they are history. Withdrawing again
+    removes nothing more and is not an error."""
+    upload = get_upload(session, upload_id)
+    removed = repo.withdraw_available(session, upload.group_id, upload.id)
+    if removed:
+        repo.bump_counters(session, upload.group_id, slot=0, total=-removed, available=-removed)
+    upload.withdrawn += removed
+    if upload.withdrawn_at is None:
+        upload.withdrawn_at = utcnow()
+    session.flush()
+    return upload
+
+
+def block_code(session: Session, code: str) -> str:
+    """Block a code (e.g. leaked): it is never issued or redeemed afterwards.
+    Returns the status it had. Blocking a blocked code is a no-op."""
+    row = repo.get_code(session, code)
+    if row is None:
+        raise CodeNotFound(f"code {code!r} does not exist")
+    previous = row.status
+    if previous == BLOCKED:
+        return previous
+    if previous not in (AVAILABLE, ISSUED):
+        raise Conflict(f"code {code!r} is already {previous}; it cannot be blocked")
+    # Conditional on the status we read: a concurrent claim that won meanwhile makes
+    # this change no row, and we report the conflict instead of double-counting.
+    if not repo.set_blocked(session, row.id, previous, utcnow()):
+        raise Conflict(f"code {code!r} changed while blocking it; try again")
+    repo.bump_counters(
+        session,
+        row.group_id,
+        blocked=1,
+        available=-1 if previous == AVAILABLE else 0,
+    )
+    return previous

@@ -1,0 +1,34 @@
+"""Settings, read from the environment (prefix ``PROMOCODES_``).
+
+The default is the embedded deployment: a SQLite file under ``./var/`` and no other
+configuration. Everything else is opt-in.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMOCODES_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/promocodes.db",
+        description="SQLAlchemy URL; sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    # How long a SQLite writer waits for the lock before giving up (ms).
+    sqlite_busy_timeout_ms: int = 30_000
+    # Codes per INSERT batch during uploads: large enough to amortise round trips,
+    # small enough that a batch's sort and parameters stay a few MB.
+    upload_batch_size: int = 20_000
+    # Problems listed in an upload report; all of them are always counted.
+    upload_report_limit: int = 1_000
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

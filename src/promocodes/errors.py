@@ -1,0 +1,55 @@
+"""Domain errors. Each carries a stable slug (the problem ``type``) and its HTTP status,
+so the API, the web UI and the CLI all report the same thing the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    slug = "error"
+    status = 400
+    title = "Request failed"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    slug = "not-found"
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    slug = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class ValidationFailed(DomainError):
+    slug = "validation-error"
+    status = 422
+    title = "Validation failed"
+
+
+class GroupNotFound(NotFound):
+    slug = "group-not-found"
+    title = "Group not found"
+
+
+class GroupNameTaken(Conflict):
+    slug = "group-name-taken"
+    title = "Group name already in use"
+
+
+class UploadNotFound(NotFound):
+    slug = "upload-not-found"
+    title = "Upload not found"
+
+
+class CodeNotFound(NotFound):
+    slug = "code-not-found"
+    title = "Code not found"

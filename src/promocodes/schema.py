@@ -1,0 +1,8 @@
+"""Imports every domain's models so the metadata is complete (migrations, checks)."""
+
+from promocodes.codes import models as codes_models
+from promocodes.models import Base
+
+metadata = Base.metadata
+
+__all__ = ["codes_models", "metadata"]

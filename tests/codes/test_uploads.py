@@ -1,0 +1,252 @@
+"""Uploading codes: the report, dry runs, re-uploads, withdraw and block (SPEC §1)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from promocodes.codes import uploads
+from promocodes.codes.importer import CodeReader, ImportItem
+from promocodes.codes.models import Code, Upload
+from promocodes.codes.schemas import UploadReport
+from promocodes.db import Database
+from promocodes.errors import CodeNotFound, Conflict, GroupNotFound, UploadNotFound
+from tests.factories import (
+    assert_counters_exact,
+    counts,
+    group_with_codes,
+    make_group,
+    upload,
+)
+
+
+def _codes(db: Database) -> dict[str, int]:
+    with db.read() as s:
+        return {code: gid for code, gid in s.execute(select(Code.code, Code.group_id))}
+
+
+def _balanced(r: UploadReport) -> bool:
+    """Every non-blank line lands in exactly one bucket of the report."""
+    return r.received == (
+        r.added + r.duplicates_in_upload + r.already_in_group + r.in_other_groups + r.invalid_count
+    )
+
+
+def test_report_names_every_kind_of_line(db: Database) -> None:
+    other = group_with_codes(db, "Other", ["TAKEN1"])
+    with db.write() as s:
+        group = make_group(s, "Main")
+        upload(s, group.id, ["OLD1"])
+    text = "NEW1\n\nNEW2\nNEW1\nOLD1\nTAKEN1\nbad code\n=cmd|' /C calc'!A0\n  NEW3  \n"
+    with db.write() as s:
+        report = upload(s, group.id, text)
+    assert report.received == 8  # the blank line is not counted
+    assert report.added == 3
+    assert report.duplicates_in_upload == 1
+    assert report.already_in_group == 1
+    assert report.in_other_groups == 1
+    assert [(c.line, c.code, c.group_id, c.group_name) for c in report.other_groups] == [
+        (6, "TAKEN1", other, "Other")
+    ]
+    assert report.invalid_count == 2
+    assert [i.line for i in report.invalid] == [7, 8]
+    assert "space" in report.invalid[0].reason
+    assert _balanced(report)
+    assert _codes(db) == {"TAKEN1": other, "OLD1": group.id, "NEW1": group.id,
+                          "NEW2": group.id, "NEW3": group.id}  # fmt: skip
+    assert_counters_exact(db, group.id, other)
+    with db.read() as s:
+        rec = s.get(Upload, report.upload_id)
+        assert rec is not None
+        assert (rec.received, rec.added, rec.invalid_count, rec.source) == (8, 3, 2, "cli")
+
+
+def test_duplicates_across_batches_are_counted_once(db: Database) -> None:
+    codes = [f"C{i:04d}" for i in range(50)]
+    with db.write() as s:
+        group = make_group(s, "G")
+        report = upload(s, group.id, codes + codes[:20] + codes, batch_size=7)
+    assert (report.added, report.duplicates_in_upload) == (50, 70)
+    assert counts(db, group.id).total == 50
+    assert_counters_exact(db, group.id)
+
+
+def test_case_matters_for_uniqueness(db: Database) -> None:
+    with db.write() as s:
+        group = make_group(s, "G")
+        report = upload(s, group.id, ["abc", "ABC", "Abc"])
+    assert report.added == 3
+
+
+def test_uploading_the_same_file_twice_adds_nothing_and_says_why(db: Database) -> None:
+    codes = [f"SAME{i}" for i in range(30)]
+    with db.write() as s:
+        group = make_group(s, "G")
+        first = upload(s, group.id, codes, batch_size=8)
+    with db.write() as s:
+        second = upload(s, group.id, codes, batch_size=8)
+    assert first.added == 30
+    assert (second.added, second.already_in_group, second.received) == (0, 30, 30)
+    assert counts(db, group.id).total == 30
+
+
+def test_dry_run_reports_exactly_and_writes_nothing(db: Database) -> None:
+    other = group_with_codes(db, "Other", ["X1"])
+    with db.write() as s:
+        group = make_group(s, "G")
+    text = "\n".join(["N1", "N2", "N1", "X1", "bad!"] + [f"D{i}" for i in range(30)] + ["D1"])
+    with db.write() as s:
+        dry = upload(s, group.id, text, dry_run=True, batch_size=4)
+    assert dry.dry_run and dry.upload_id is None
+    assert _codes(db) == {"X1": other}
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Upload)) == 1
+    assert counts(db, group.id).total == 0
+    with db.write() as s:
+        real = upload(s, group.id, text, batch_size=4)
+    assert dry.model_dump(exclude={"dry_run", "upload_id"}) == real.model_dump(
+        exclude={"dry_run", "upload_id"}
+    )
+    assert real.added == 32
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n\t\n", "\ufeff\n\u200b\n"])
+def test_empty_uploads_report_zero(db: Database, text: str) -> None:
+    with db.write() as s:
+        group = make_group(s, "G")
+        report = upload(s, group.id, text)
+    assert report.received == report.added == report.invalid_count == 0
+
+
+def test_hostile_file_gets_a_clear_report_and_nothing_invalid_is_stored(db: Database) -> None:
+    lines = [
+        b"GOOD1",
+        b"x" * 10_000_000,  # a 10 MB line
+        b"NUL\x00BYTE",
+        "PR\u041eMO".encode(),  # Cyrillic O look-alike
+        "\u00a0SPACED\u00a0".encode(),
+        "ZW\u200bINSIDE".encode(),
+        b"=cmd|' /C calc'!A0",
+        b"\xff\xfe broken utf8",
+        b"GOOD2",
+    ]
+    data = b"\r\n".join(lines)
+    with db.write() as s:
+        group = make_group(s, "G")
+        report = uploads.upload_codes(
+            s, group.id, CodeReader(io.BytesIO(data), filename="codes.txt"), source="cli"
+        )
+    assert sorted(_codes(db)) == ["GOOD1", "GOOD2", "SPACED"]
+    assert report.invalid_count == 6
+    assert [i.line for i in report.invalid] == [2, 3, 4, 6, 7, 8]
+    assert all(len(i.value) <= 81 for i in report.invalid)
+    assert "U+041E" in report.invalid[2].reason
+    assert _balanced(report)
+
+
+def test_utf16_csv_with_expiry_column(db: Database) -> None:
+    csv_text = "code,valid_until\r\nE1,2027-01-31\r\nE2,\r\nE3,not-a-date\r\n"
+    data = csv_text.encode("utf-16")
+    with db.write() as s:
+        group = make_group(s, "G")
+        report = uploads.upload_codes(
+            s, group.id, CodeReader(io.BytesIO(data), filename="codes.csv"), source="api"
+        )
+    assert (report.added, report.invalid_count) == (2, 1)
+    assert "valid_until" in report.invalid[0].reason
+    with db.read() as s:
+        expiry = {code: vu for code, vu in s.execute(select(Code.code, Code.valid_until))}
+    assert expiry["E2"] is None
+    assert expiry["E1"] is not None and expiry["E1"].date() == datetime(2027, 1, 31).date()
+    assert expiry["E1"].tzinfo is not None
+
+
+def test_invalid_list_is_capped_but_all_are_counted(db: Database) -> None:
+    with db.write() as s:
+        group = make_group(s, "G")
+        report = uploads.upload_codes(
+            s, group.id, CodeReader(io.BytesIO(b"bad!\n" * 1500)), source="cli"
+        )
+    assert report.invalid_count == 1500
+    assert len(report.invalid) == 1000
+
+
+def test_upload_into_unknown_group_fails_cleanly(db: Database) -> None:
+    with pytest.raises(GroupNotFound), db.write() as s:
+        upload(s, 999, ["A"])
+
+
+def test_failure_midway_leaves_nothing_half_written(db: Database) -> None:
+    with db.write() as s:
+        group = make_group(s, "G")
+
+    def items() -> Iterator[ImportItem]:
+        yield from CodeReader(io.BytesIO(b"\n".join(f"K{i}".encode() for i in range(100))))
+        raise OSError("connection reset while reading the upload")
+
+    with pytest.raises(OSError), db.write() as s:
+        uploads.upload_codes(s, group.id, items(), source="api", batch_size=10)
+    assert _codes(db) == {}
+    assert counts(db, group.id).total == 0
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Upload)) == 0
+
+
+def test_withdraw_removes_only_available_codes_of_that_upload(db: Database) -> None:
+    with db.write() as s:
+        group = make_group(s, "G")
+        keep = upload(s, group.id, ["KEEP1", "KEEP2"])
+        wrong = upload(s, group.id, ["W1", "W2", "W3", "W4"])
+        assert keep.upload_id and wrong.upload_id
+        now = datetime.now(UTC)
+        s.query(Code).filter_by(code="W1").update({"status": "issued", "issued_at": now})
+        from promocodes.codes import repository
+
+        repository.bump_counters(s, group.id, available=-1, issued=1)
+    with db.write() as s:
+        uploads.block_code(s, "W2")
+    with db.write() as s:
+        withdrawn = uploads.withdraw_upload(s, wrong.upload_id)
+        assert withdrawn.withdrawn == 2 and withdrawn.withdrawn_at is not None
+    assert sorted(_codes(db)) == ["KEEP1", "KEEP2", "W1", "W2"]
+    c = counts(db, group.id)
+    assert (c.total, c.active, c.issued, c.blocked) == (4, 2, 1, 1)
+    assert_counters_exact(db, group.id)
+    with db.write() as s:  # again: nothing more to remove, not an error
+        assert uploads.withdraw_upload(s, wrong.upload_id).withdrawn == 2
+    with pytest.raises(UploadNotFound), db.write() as s:
+        uploads.withdraw_upload(s, 12345)
+
+
+def test_withdrawn_codes_can_be_uploaded_again(db: Database) -> None:
+    with db.write() as s:
+        wrong = make_group(s, "Wrong")
+        report = upload(s, wrong.id, ["MOVE1", "MOVE2"])
+        assert report.upload_id
+    with db.write() as s:
+        uploads.withdraw_upload(s, report.upload_id)
+    right = group_with_codes(db, "Right", ["MOVE1", "MOVE2"])
+    assert counts(db, right).total == 2
+    assert counts(db, wrong.id).total == 0
+
+
+def test_block(db: Database) -> None:
+    gid = group_with_codes(db, "G", ["B1", "B2"])
+    with db.write() as s:
+        assert uploads.block_code(s, "B1") == "available"
+        assert uploads.block_code(s, "B1") == "blocked"  # idempotent
+    c = counts(db, gid)
+    assert (c.total, c.active, c.blocked) == (2, 1, 1)
+    assert_counters_exact(db, gid)
+    with pytest.raises(CodeNotFound), db.write() as s:
+        uploads.block_code(s, "nope")
+    with db.write() as s:
+        s.query(Code).filter_by(code="B2").update(
+            {"status": "redeemed", "redeemed_at": datetime.now(UTC)}
+        )
+    with pytest.raises(Conflict, match="already redeemed"), db.write() as s:
+        uploads.block_code(s, "B2")

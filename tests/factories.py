@@ -1,0 +1,54 @@
+"""Typed factory functions: tests read like scenarios, not setup code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from promocodes.codes import service, uploads
+from promocodes.codes.importer import read_text
+from promocodes.codes.models import CodeGroup
+from promocodes.codes.schemas import Counts, GroupCreate, UploadReport
+from promocodes.db import Database
+
+
+def make_group(
+    session: Session, name: str = "Summer 10%", *, valid_until: datetime | None = None, **kw: Any
+) -> CodeGroup:
+    return service.create_group(session, GroupCreate(name=name, valid_until=valid_until, **kw))
+
+
+def upload(
+    session: Session,
+    group_id: int,
+    codes: Iterable[str] | str,
+    *,
+    dry_run: bool = False,
+    batch_size: int = 20_000,
+) -> UploadReport:
+    text = codes if isinstance(codes, str) else "\n".join(codes)
+    return uploads.upload_codes(
+        session, group_id, read_text(text), source="cli", dry_run=dry_run, batch_size=batch_size
+    )
+
+
+def group_with_codes(db: Database, name: str, codes: Iterable[str]) -> int:
+    with db.write() as s:
+        group = make_group(s, name)
+        upload(s, group.id, codes)
+        return group.id
+
+
+def counts(db: Database, group_id: int) -> Counts:
+    from promocodes.codes import repository
+
+    with db.read() as s:
+        return repository.counts(s, [group_id])[group_id]
+
+
+def assert_counters_exact(db: Database, *group_ids: int) -> None:
+    with db.read() as s:
+        assert service.verify_counters(s, group_ids) == {}
