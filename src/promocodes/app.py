@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from promocodes import __version__
-from promocodes.config import Settings, get_settings
+from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError
 
@@ -27,7 +27,7 @@ def problem(exc: DomainError, request: Request) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or Settings()
     db = database or Database(settings.database_url, settings)
     app = FastAPI(title="Promocodes", version=__version__)
     app.state.db = db

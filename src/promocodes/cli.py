@@ -7,7 +7,7 @@ import typer
 from promocodes import migrate
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
-from promocodes.config import get_settings
+from promocodes.config import Settings
 from promocodes.db import Database
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ def serve(
 
     from promocodes.app import create_app
 
-    settings = get_settings()
+    settings = Settings()
     db = Database(settings.database_url, settings)
     migrate.upgrade(db.engine)
     console.print(f"Promocodes on [bold]http://{host}:{port}[/] (database: {db.dialect})")
@@ -44,7 +44,7 @@ def serve(
 @cli_errors
 def db_upgrade() -> None:
     """Apply pending migrations."""
-    db = Database(get_settings().database_url)
+    db = Database(Settings().database_url)
     migrate.upgrade(db.engine)
     console.print("Database schema is current.")
 

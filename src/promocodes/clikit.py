@@ -11,7 +11,7 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from promocodes import migrate
-from promocodes.config import get_settings
+from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError
 
@@ -21,7 +21,7 @@ R = TypeVar("R")
 console = Console()
 err_console = Console(stderr=True)
 
-_db: Database | None = None
+_databases: dict[str, Database] = {}
 
 
 def database() -> Database:
@@ -31,17 +31,17 @@ def database() -> Database:
     PostgreSQL database is upgraded only on purpose (``promocodes db upgrade``), because
     other processes may be running the old code against it.
     """
-    global _db
-    if _db is None:
-        db = Database(get_settings().database_url)
+    url = Settings().database_url
+    if url not in _databases:
+        db = Database(url)
         if migrate.pending(db.engine):
             if db.dialect != "sqlite":
                 raise DomainError(
                     "the database schema is not current; run `promocodes db upgrade` first"
                 )
             migrate.upgrade(db.engine)
-        _db = db
-    return _db
+        _databases[url] = db
+    return _databases[url]
 
 
 def fail(message: str) -> typer.Exit:

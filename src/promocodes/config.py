@@ -6,8 +6,6 @@ configuration. Everything else is opt-in.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,8 +25,3 @@ class Settings(BaseSettings):
     # Problems listed in an upload report; all of them are always counted.
     upload_report_limit: int = 1_000
     log_level: str = "info"
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import sys
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -173,12 +174,21 @@ def codes_upload(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
 ) -> None:
     """Upload codes into a group (one per line, or a CSV with a `code` column)."""
-    stream: BinaryIO = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115
-    size = None if file == "-" else Path(file).stat().st_size
+    with ExitStack() as stack:
+        if file == "-":
+            stream, size = sys.stdin.buffer, None
+        else:
+            stream, size = stack.enter_context(Path(file).open("rb")), Path(file).stat().st_size
+        report = _upload(group, file, stream, size, dry_run)
+    print_report(report)
+
+
+def _upload(
+    group: str, file: str, stream: BinaryIO, size: int | None, dry_run: bool
+) -> UploadReport:
     reader = CodeReader(stream, filename=None if file == "-" else file)
     started = time.monotonic()
     with (
-        stream,
         Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -201,7 +211,7 @@ def codes_upload(
                 session, target.id, reader, source="cli", filename=file, dry_run=dry_run,
                 progress=progress,
             )  # fmt: skip
-    print_report(report)
+    return report
 
 
 @codes_app.command("export")
@@ -214,8 +224,15 @@ def codes_export(
     """Export a group's codes as CSV (safe to open in a spreadsheet)."""
     if status is not None and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
-    target_file = sys.stdout if output == "-" else Path(output).open("w", newline="")  # noqa: SIM115
-    with database().read() as session, target_file:
+    with ExitStack() as stack:
+        target_file = (
+            sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
+        )
+        _export(group, status, target_file)
+
+
+def _export(group: str, status: str | None, target_file: TextIO) -> None:
+    with database().read() as session:
         target = service.resolve_group(session, group)
         writer = csv.writer(target_file)
         writer.writerow(EXPORT_COLUMNS)

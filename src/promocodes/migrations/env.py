@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from promocodes.config import get_settings
+from promocodes.config import Settings
 from promocodes.db import make_engine
 from promocodes.schema import metadata
 
@@ -17,7 +17,7 @@ def run_migrations() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    url = config.get_main_option("sqlalchemy.url") or Settings().database_url
     engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)

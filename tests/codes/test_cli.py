@@ -1,0 +1,117 @@
+"""The CLI, driven as a user would: commands, tables, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from typer.testing import CliRunner
+
+from promocodes.cli import app
+from promocodes.db import Database
+from tests.factories import assert_counters_exact, counts
+
+runner = CliRunner()
+
+
+class Cli(Protocol):
+    def __call__(self, *args: str, input: str | bytes | None = None, code: int = 0) -> str: ...
+
+
+@pytest.fixture
+def cli(db: Database, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("PROMOCODES_DATABASE_URL", db.url)
+
+    def run(*args: str, input: str | bytes | None = None, code: int = 0) -> str:
+        result = runner.invoke(app, list(args), input=input)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_group_lifecycle(cli: Cli, db: Database, tmp_path: Path) -> None:
+    assert "Created group 1: Autumn 15%" in cli(
+        "groups", "create", "Autumn 15%", "--description", "Shoes", "--low-stock", "10"
+    )
+    file = tmp_path / "codes.txt"
+    file.write_text("AUT1\nAUT2\r\nAUT2\nnotvalid!\n\n")
+    out = cli("codes", "upload", "Autumn 15%", str(file))
+    assert "codes added" in out and "notvalid!" in out and "invalid character '!'" in out
+    listed = cli("groups", "list")
+    assert "Autumn 15%" in listed and "2" in listed
+    assert "Winter" in cli("groups", "edit", "1", "--name", "Winter")
+    assert "Winter" in cli("groups", "show", "winter")
+    assert "removed" in cli("groups", "delete", "Winter", "--yes")
+    assert "Winter" not in cli("groups", "list")
+
+
+def test_dry_run_and_stdin(cli: Cli, db: Database) -> None:
+    cli("groups", "create", "G")
+    out = cli("codes", "upload", "G", "-", "--dry-run", input="S1\nS2\n")
+    assert "Dry run: nothing was written" in out
+    assert counts(db, 1).total == 0
+    cli("codes", "upload", "G", "-", input="S1\nS2\n")
+    assert counts(db, 1).total == 2
+    again = cli("codes", "upload", "G", "-", input="S1\nS2\n")
+    assert "already in this group" in again
+    assert counts(db, 1).total == 2
+
+
+def test_csv_upload_export_is_formula_safe(cli: Cli, db: Database, tmp_path: Path) -> None:
+    cli("groups", "create", "G")
+    file = tmp_path / "codes.csv"
+    file.write_text("code,valid_until\n-A1,2027-01-31\n=B2,\nPLAIN,\n")
+    out = cli("codes", "upload", "G", str(file))
+    assert "invalid character '='" in out
+    exported = cli("codes", "export", "G")
+    rows = list(csv.reader(io.StringIO(exported)))
+    assert rows[0][:2] == ["code", "status"]
+    assert sorted(r[0] for r in rows[1:]) == ["'-A1", "PLAIN"]
+    assert cli("codes", "export", "G", "--status", "blocked").strip() == ",".join(
+        ["code", "status", "valid_until", "created_at", "issued_at", "redeemed_at"]
+    )
+
+
+def test_block_withdraw_and_uploads_list(cli: Cli, db: Database) -> None:
+    cli("groups", "create", "G")
+    cli("codes", "upload", "G", "-", input="K1\nK2\nK3\n")
+    assert "K1: blocked (was available)" in cli("codes", "block", "K1")
+    assert "cli" in cli("uploads", "list", "--group", "G")
+    assert "2 codes withdrawn" in cli("uploads", "withdraw", "1", "--yes")
+    c = counts(db, 1)
+    assert (c.total, c.active, c.blocked) == (1, 0, 1)
+    assert_counters_exact(db, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["groups", "show", "nope"], "no group with id or name 'nope'"),
+        (["codes", "upload", "nope", "-"], "no group"),
+        (["codes", "block", "NOPE"], "code 'NOPE' does not exist"),
+        (["uploads", "withdraw", "77", "--yes"], "upload 77 does not exist"),
+        (["groups", "create", ""], "name: Value error, name must not be empty"),
+        (["codes", "export", "G", "--status", "lost"], "status must be one of"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(cli: Cli, args: list[str], message: str) -> None:
+    cli("groups", "create", "G")
+    out = cli(*args, input="", code=1)
+    assert message in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+def test_duplicate_name_is_a_clear_error(cli: Cli) -> None:
+    cli("groups", "create", "Promo")
+    out = cli("groups", "create", " PROMO ", code=1)
+    assert "already exists" in out
+
+
+def test_missing_file(cli: Cli, tmp_path: Path) -> None:
+    cli("groups", "create", "G")
+    out = cli("codes", "upload", "G", str(tmp_path / "missing.txt"), code=1)
+    assert "No such file" in out and "Traceback" not in out

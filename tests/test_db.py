@@ -1,0 +1,70 @@
+"""The engine's promises: SQLite pragmas, BEGIN IMMEDIATE writers, readers never blocked."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import text
+
+from promocodes.db import Database
+
+
+def test_sqlite_pragmas_on_every_connection(sqlite_db: Database) -> None:
+    with sqlite_db.engine.connect() as conn:
+        pragma = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
+                      "busy_timeout": 30_000}  # fmt: skip
+
+
+def test_second_sqlite_writer_waits_instead_of_failing(sqlite_db: Database) -> None:
+    """With deferred BEGIN two writers can both read, then one fails to upgrade its lock
+    with SQLITE_BUSY that no waiting can fix. BEGIN IMMEDIATE makes the second wait."""
+    order: list[str] = []
+    first_has_lock = threading.Event()
+
+    def first() -> None:
+        with sqlite_db.write() as s:
+            s.execute(text("SELECT 1"))
+            first_has_lock.set()
+            time.sleep(0.3)
+            order.append("first commits")
+
+    def second() -> None:
+        first_has_lock.wait()
+        with sqlite_db.write() as s:
+            s.execute(text("SELECT 1"))
+            order.append("second runs")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order == ["first commits", "second runs"]
+
+
+def test_sqlite_reader_is_not_blocked_by_a_writer(sqlite_db: Database) -> None:
+    with sqlite_db.write() as w:
+        w.execute(text("SELECT 1"))
+        started = time.monotonic()
+        with sqlite_db.read() as r:
+            assert r.execute(text("SELECT 1")).scalar() == 1
+        assert time.monotonic() - started < 1
+
+
+def test_transaction_rolls_back_on_error(db: Database) -> None:
+    from promocodes.codes.models import CodeGroup
+
+    try:
+        with db.write() as s:
+            s.add(CodeGroup(name="x", name_key="x"))
+            s.flush()
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with db.read() as s:
+        assert s.query(CodeGroup).count() == 0

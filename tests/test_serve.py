@@ -1,0 +1,58 @@
+"""`promocodes serve` as a user starts it: a real process, real HTTP, fresh database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+
+from promocodes.app import create_app
+from promocodes.config import Settings
+from promocodes.db import Database
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_migrates_a_fresh_database_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "PROMOCODES_DATABASE_URL": f"sqlite:///{tmp_path}/var/p.db"}
+    exe = Path(sys.executable).parent / "promocodes"
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "server did not start within 30 s"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["status"] == "ok"
+        assert (tmp_path / "var" / "p.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_healthz_through_the_app(db: Database) -> None:
+    client = TestClient(create_app(Settings(database_url=db.url), db))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == db.dialect
