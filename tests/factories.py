@@ -12,6 +12,7 @@ from promocodes.codes import service, uploads
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import CodeGroup
 from promocodes.codes.schemas import Counts, GroupCreate, UploadReport
+from promocodes.customers.models import Customer
 from promocodes.db import Database
 
 
@@ -52,3 +53,32 @@ def counts(db: Database, group_id: int) -> Counts:
 def assert_counters_exact(db: Database, *group_ids: int) -> None:
     with db.read() as s:
         assert service.verify_counters(s, group_ids) == {}
+
+
+def make_customer(session: Session, customer_id: str = "alice", **fields: Any) -> Customer:
+    from promocodes.customers import service as customers
+    from promocodes.customers.schemas import CustomerIn
+
+    customer, _ = customers.upsert(session, CustomerIn(customer_id=customer_id, **fields))
+    return customer
+
+
+def customers(db: Database, count: int, prefix: str = "c") -> list[str]:
+    """Create ``count`` customers with ids ``{prefix}0..``; returns their external ids."""
+    ids = [f"{prefix}{i}" for i in range(count)]
+    with db.write() as s:
+        for external_id in ids:
+            make_customer(s, external_id)
+    return ids
+
+
+def issue(
+    db: Database, customer_id: str, group_id: int, key: str, kind: str = "initial"
+) -> str | None:
+    from promocodes.codes import issuance
+    from promocodes.customers import service as customers
+
+    with db.write() as s:
+        customer = customers.get(s, customer_id)
+        fn = issuance.issue_initial if kind == "initial" else issuance.issue_repeat
+        return fn(s, customer, group_id, key=key, source="api").code

@@ -16,8 +16,12 @@ def test_sqlite_pragmas_on_every_connection(sqlite_db: Database) -> None:
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
         }
-    assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
-                      "busy_timeout": 30_000}  # fmt: skip
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 30_000,
+    }
 
 
 def test_second_sqlite_writer_waits_instead_of_failing(sqlite_db: Database) -> None:
@@ -33,9 +37,13 @@ def test_second_sqlite_writer_waits_instead_of_failing(sqlite_db: Database) -> N
             time.sleep(0.3)
             order.append("first commits")
 
+    # A second Database is a second "process": it does not share our in-process lock,
+    # so only SQLite's own locking stands between the two writers.
+    other = Database(sqlite_db.url)
+
     def second() -> None:
         first_has_lock.wait()
-        with sqlite_db.write() as s:
+        with other.write() as s:
             s.execute(text("SELECT 1"))
             order.append("second runs")
 

@@ -53,3 +53,38 @@ class UploadNotFound(NotFound):
 class CodeNotFound(NotFound):
     slug = "code-not-found"
     title = "Code not found"
+
+
+class GroupExhausted(Conflict):
+    slug = "group-exhausted"
+    title = "No codes left in the group"
+
+
+class GroupExpired(Conflict):
+    slug = "group-expired"
+    title = "The group has expired"
+
+
+class GroupNotYetValid(Conflict):
+    slug = "group-not-yet-valid"
+    title = "The group is not valid yet"
+
+
+class CodeAlreadyRedeemed(Conflict):
+    slug = "code-already-redeemed"
+    title = "Code already redeemed"
+
+
+class CodeBlocked(Conflict):
+    slug = "code-blocked"
+    title = "Code blocked"
+
+
+class CodeNotIssued(Conflict):
+    slug = "code-not-issued"
+    title = "Code not issued to this customer"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    slug = "idempotency-key-reused"
+    title = "Idempotency key reused with a different request"

@@ -139,8 +139,10 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
         @invariant()
         def rows_match_model_and_counters_match_rows(self) -> None:
             with db.read() as s:
-                rows = {c: (g, st) for c, g, st in s.execute(
-                    select(Code.code, Code.group_id, Code.status))}  # fmt: skip
+                rows = {
+                    c: (g, st)
+                    for c, g, st in s.execute(select(Code.code, Code.group_id, Code.status))
+                }
                 ids = list(s.scalars(select(CodeGroup.id)))
                 assert service.verify_counters(s, ids) == {}
                 live = {g.id for g in service.list_groups(s, limit=1000)}

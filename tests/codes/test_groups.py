@@ -23,8 +23,11 @@ def test_create_with_codes_shows_counts(db: Database) -> None:
     with db.read() as s:
         (listed,) = service.list_groups(s)
     assert (listed.name, listed.total, listed.active, listed.issued) == (
-        "School supplies 30%", 3, 3, 0,
-    )  # fmt: skip
+        "School supplies 30%",
+        3,
+        3,
+        0,
+    )
     assert listed.description == "Back to school"
 
 
@@ -48,9 +51,13 @@ def test_names_are_unique_ignoring_case_and_surrounding_spaces(db: Database, oth
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("", "must not be empty"), ("   ", "must not be empty"), ("a" * 201, "at most 200"),
-     ("two\nlines", "control characters")],
-)  # fmt: skip
+    [
+        ("", "must not be empty"),
+        ("   ", "must not be empty"),
+        ("a" * 201, "at most 200"),
+        ("two\nlines", "control characters"),
+    ],
+)
 def test_bad_names_are_refused_with_the_reason(name: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         GroupCreate(name=name)
@@ -76,8 +83,11 @@ def test_edit_changes_only_given_fields(db: Database) -> None:
     with db.read() as s:
         out = service.to_out(service.get_group(s, group.id), s)
     assert (out.name, out.description, out.low_stock_threshold, out.valid_until) == (
-        "New", "keep me", 5, until,
-    )  # fmt: skip
+        "New",
+        "keep me",
+        5,
+        until,
+    )
 
 
 def test_edit_cannot_take_another_groups_name_but_may_change_own_case(db: Database) -> None:

@@ -56,8 +56,13 @@ def test_report_names_every_kind_of_line(db: Database) -> None:
     assert [i.line for i in report.invalid] == [7, 8]
     assert "space" in report.invalid[0].reason
     assert _balanced(report)
-    assert _codes(db) == {"TAKEN1": other, "OLD1": group.id, "NEW1": group.id,
-                          "NEW2": group.id, "NEW3": group.id}  # fmt: skip
+    assert _codes(db) == {
+        "TAKEN1": other,
+        "OLD1": group.id,
+        "NEW1": group.id,
+        "NEW2": group.id,
+        "NEW3": group.id,
+    }
     assert_counters_exact(db, group.id, other)
     with db.read() as s:
         rec = s.get(Upload, report.upload_id)

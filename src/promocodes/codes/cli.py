@@ -35,9 +35,15 @@ def _groups_table(groups: list[GroupOut]) -> Table:
     table = Table("id", "name", "total", "active", "issued", "redeemed", "blocked", "valid until")
     for g in groups:
         table.add_row(
-            str(g.id), g.name, f"{g.total:,}", f"{g.active:,}", f"{g.issued:,}",
-            f"{g.redeemed:,}", f"{g.blocked:,}", _when(g.valid_until),
-        )  # fmt: skip
+            str(g.id),
+            g.name,
+            f"{g.total:,}",
+            f"{g.active:,}",
+            f"{g.issued:,}",
+            f"{g.redeemed:,}",
+            f"{g.blocked:,}",
+            _when(g.valid_until),
+        )
     return table
 
 
@@ -72,9 +78,13 @@ def groups_create(
 ) -> None:
     """Create a group."""
     data = _validated(
-        GroupCreate, name=name, description=description, valid_from=_utc(valid_from),
-        valid_until=_utc(valid_until), low_stock_threshold=low_stock,
-    )  # fmt: skip
+        GroupCreate,
+        name=name,
+        description=description,
+        valid_from=_utc(valid_from),
+        valid_until=_utc(valid_until),
+        low_stock_threshold=low_stock,
+    )
     assert isinstance(data, GroupCreate)
     with database().write() as session:
         group = service.create_group(session, data)
@@ -105,9 +115,13 @@ def groups_edit(
 ) -> None:
     """Rename a group or change its description, validity or low-stock threshold."""
     data = _validated(
-        GroupUpdate, name=name, description=description, valid_from=_utc(valid_from),
-        valid_until=_utc(valid_until), low_stock_threshold=low_stock,
-    )  # fmt: skip
+        GroupUpdate,
+        name=name,
+        description=description,
+        valid_from=_utc(valid_from),
+        valid_until=_utc(valid_until),
+        low_stock_threshold=low_stock,
+    )
     assert isinstance(data, GroupUpdate)
     with database().write() as session:
         target = service.resolve_group(session, group)
@@ -202,15 +216,21 @@ def _upload(
 
         def progress(r: UploadReport) -> None:
             elapsed = max(time.monotonic() - started, 1e-6)
-            bar.update(task, completed=reader.bytes_read, lines=r.received,
-                       rate=r.received / elapsed)  # fmt: skip
+            bar.update(
+                task, completed=reader.bytes_read, lines=r.received, rate=r.received / elapsed
+            )
 
         with database().write() as session:
             target = service.resolve_group(session, group)
             report = uploads.upload_codes(
-                session, target.id, reader, source="cli", filename=file, dry_run=dry_run,
+                session,
+                target.id,
+                reader,
+                source="cli",
+                filename=file,
+                dry_run=dry_run,
                 progress=progress,
-            )  # fmt: skip
+            )
     return report
 
 
@@ -258,14 +278,21 @@ def uploads_list(group: str = typer.Option(None, help="Only this group's uploads
     with database().read() as session:
         group_id = service.resolve_group(session, group).id if group else None
         rows = repo.list_uploads(session, group_id)
-    table = Table("id", "group", "when", "source", "file", "received", "added", "invalid",
-                  "withdrawn")  # fmt: skip
+    table = Table(
+        "id", "group", "when", "source", "file", "received", "added", "invalid", "withdrawn"
+    )
     for u in rows:
         table.add_row(
-            str(u.id), str(u.group_id), _when(u.created_at), u.source, u.filename or "",
-            f"{u.received:,}", f"{u.added:,}", f"{u.invalid_count:,}",
+            str(u.id),
+            str(u.group_id),
+            _when(u.created_at),
+            u.source,
+            u.filename or "",
+            f"{u.received:,}",
+            f"{u.added:,}",
+            f"{u.invalid_count:,}",
             f"{u.withdrawn:,}" if u.withdrawn_at else "",
-        )  # fmt: skip
+        )
     console.print(table)
 
 

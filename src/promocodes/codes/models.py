@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -13,6 +14,8 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +48,9 @@ class CodeGroup(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once any code with its own expiry is uploaded: only then does a claim look for
+    # expiring codes first (an extra index probe every other group is spared).
+    has_code_expiry: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -128,3 +134,46 @@ class Code(Base):
         # Every extra index on this table slows uploads, so there is deliberately no other.
         Index("ix_codes_group_status", "group_id", "status", "valid_until", "id"),
     )
+
+
+INITIAL = "initial"
+REPEAT = "repeat"
+
+
+class Issuance(Base):
+    """A customer was given a code. ``(key, group_id, kind)`` is the business key: the
+    message id (or an API idempotency key) makes issuing exactly-once per message."""
+
+    __tablename__ = "issuances"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    group_id: Mapped[int] = mapped_column(ForeignKey("code_groups.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id"))
+    source: Mapped[str] = mapped_column(String(16))  # api | mailing | campaign
+    source_ref: Mapped[str | None] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the message carrying the code was refused before anyone could see it; the
+    # code went back to the group and the record stays as history.
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("key", "group_id", "kind", name="uq_issuances_key"),
+        CheckConstraint("kind IN ('initial', 'repeat')", name="kind"),
+        # The profile history and "last initial code from this group" both start here.
+        Index("ix_issuances_customer", "customer_id", "group_id", "kind", "id"),
+        Index("ix_issuances_code", "code_id"),
+    )
+
+
+class Redemption(Base):
+    """At most one per code: the primary key makes a second redemption impossible."""
+
+    __tablename__ = "redemptions"
+
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id"), primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    order_id: Mapped[str | None] = mapped_column(String(200))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import (
@@ -99,19 +99,39 @@ def counts(session: Session, group_ids: Sequence[int]) -> dict[int, Counts]:
     return out
 
 
+_BUMP = text(
+    "UPDATE group_counters SET total = total + :total, available = available + :available, "
+    "issued = issued + :issued, redeemed = redeemed + :redeemed, blocked = blocked + :blocked "
+    "WHERE group_id = :group_id AND slot = :slot"
+)
+
+
 def bump_counters(
-    session: Session, group_id: int, *, slot: int | None = None, **delta: int
+    session: Session,
+    group_id: int,
+    *,
+    slot: int | None = None,
+    total: int = 0,
+    available: int = 0,
+    issued: int = 0,
+    redeemed: int = 0,
+    blocked: int = 0,
 ) -> None:
-    """Apply counter deltas to one stripe (random unless given), in the caller's transaction."""
-    values = {f: getattr(GroupCounter, f) + n for f, n in delta.items() if n}
-    if not values:
+    """Apply counter deltas to one stripe (random unless given), in the caller's
+    transaction. A prebuilt statement: this runs once per claim."""
+    if not (total or available or issued or redeemed or blocked):
         return
-    if slot is None:
-        slot = random.randrange(COUNTER_STRIPES)
     session.execute(
-        update(GroupCounter)
-        .where(GroupCounter.group_id == group_id, GroupCounter.slot == slot)
-        .values(values)
+        _BUMP,
+        {
+            "group_id": group_id,
+            "slot": random.randrange(COUNTER_STRIPES) if slot is None else slot,
+            "total": total,
+            "available": available,
+            "issued": issued,
+            "redeemed": redeemed,
+            "blocked": blocked,
+        },
     )
 
 

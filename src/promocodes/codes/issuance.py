@@ -1,0 +1,263 @@
+"""Issuing codes to customers and redeeming them: the one path every channel uses.
+
+API calls, mailings and campaigns all come through ``issue_initial`` / ``issue_repeat``,
+so a code can only ever be claimed one way: a conditional UPDATE of an ``available`` row
+(see ``issuance_repository.claim_available``). Exactly-once per message comes from the
+business key ``(key, group, kind)``: a retry finds the issuance it made before, and a
+unique constraint settles two racing calls with the same key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from promocodes.codes import claims
+from promocodes.codes import issuance_repository as repo
+from promocodes.codes import repository as codes_repo
+from promocodes.codes.models import (
+    AVAILABLE,
+    BLOCKED,
+    INITIAL,
+    ISSUED,
+    REDEEMED,
+    REPEAT,
+    CodeGroup,
+)
+from promocodes.codes.service import get_group
+from promocodes.customers.models import Customer
+from promocodes.errors import (
+    CodeAlreadyRedeemed,
+    CodeBlocked,
+    CodeNotFound,
+    CodeNotIssued,
+    Conflict,
+    GroupExhausted,
+    GroupExpired,
+    GroupNotYetValid,
+    IdempotencyKeyReused,
+)
+from promocodes.models import utcnow
+
+SOURCES = ("api", "mailing", "campaign")
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    code: str | None
+    kind: str
+    group_id: int
+    customer_id: str
+    issued_at: datetime | None
+    issuance_id: int | None
+
+
+def check_validity(group: CodeGroup, now: datetime) -> None:
+    if group.valid_until is not None and now >= group.valid_until:
+        raise GroupExpired(
+            f"group {group.name!r} expired on {group.valid_until:%Y-%m-%d %H:%M UTC}",
+            group_id=group.id,
+        )
+    if group.valid_from is not None and now < group.valid_from:
+        raise GroupNotYetValid(
+            f"group {group.name!r} is valid from {group.valid_from:%Y-%m-%d %H:%M UTC}",
+            group_id=group.id,
+        )
+
+
+def _existing(
+    session: Session, key: str, group_id: int, kind: str, customer: Customer
+) -> Issued | None:
+    """The issuance an earlier call with this key made, returned as that call returned it."""
+    found = repo.find_issuance(session, key, group_id, kind)
+    if found is None:
+        return None
+    if found.customer_id != customer.id:
+        raise IdempotencyKeyReused(
+            "this idempotency key was already used to issue a code to another customer"
+        )
+    code = repo.code_text(session, found.code_id)
+    return Issued(code, kind, group_id, customer.external_id, found.issued_at, found.id)
+
+
+def issue_initial(
+    session: Session,
+    customer: Customer,
+    group_id: int,
+    *,
+    key: str,
+    source: str,
+    source_ref: str | None = None,
+    now: datetime | None = None,
+) -> Issued:
+    """Give the customer a new code from the group, once per ``key``."""
+    now = now or utcnow()
+    group = get_group(session, group_id)
+    replay = _existing(session, key, group.id, INITIAL, customer)
+    if replay is not None:
+        return replay
+    check_validity(group, now)
+    result = claims.claim_initial(
+        session,
+        group_id=group.id,
+        expiring=group.has_code_expiry,
+        key=key,
+        customer_id=customer.id,
+        source=source,
+        source_ref=source_ref,
+        now=now,
+    )
+    if result is None:
+        raise GroupExhausted(f"group {group.name!r} has no codes left to issue", group_id=group.id)
+    if isinstance(result, claims.KeyTaken):
+        # A concurrent call with this key committed first; answer as it did.
+        replay = _existing(session, key, group.id, INITIAL, customer)
+        assert replay is not None, "the conflicting issuance must be visible after it won"
+        return replay
+    return Issued(result.code, INITIAL, group.id, customer.external_id, now, result.issuance_id)
+
+
+def issue_repeat(
+    session: Session,
+    customer: Customer,
+    group_id: int,
+    *,
+    key: str,
+    source: str,
+    source_ref: str | None = None,
+    now: datetime | None = None,
+) -> Issued:
+    """Re-show the code the customer last received initially from the group, recorded
+    as a repeat issuance; ``code`` is None (and nothing is recorded) when there is none."""
+    now = now or utcnow()
+    group = get_group(session, group_id)
+    replay = _existing(session, key, group.id, REPEAT, customer)
+    if replay is not None:
+        return replay
+    check_validity(group, now)
+    last = repo.last_initial(session, customer.id, group.id)
+    if last is None:
+        return Issued(None, REPEAT, group.id, customer.external_id, None, None)
+    issuance_id = claims.record_repeat(
+        session,
+        group_id=group.id,
+        key=key,
+        customer_id=customer.id,
+        code_id=last.code_id,
+        source=source,
+        source_ref=source_ref,
+        now=now,
+    )
+    if issuance_id is None:  # a concurrent call with this key won
+        replay = _existing(session, key, group.id, REPEAT, customer)
+        assert replay is not None
+        return replay
+    code = repo.code_text(session, last.code_id)
+    return Issued(code, REPEAT, group.id, customer.external_id, now, issuance_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    code: str
+    group_id: int
+    redeemed_at: datetime
+    order_id: str | None
+    customer_id: str | None
+
+
+def redeem(
+    session: Session,
+    code: str,
+    *,
+    customer: Customer | None = None,
+    order_id: str | None = None,
+    require_issued: bool = False,
+    now: datetime | None = None,
+) -> Redeemed:
+    """Mark a code redeemed, exactly once.
+
+    Redeeming again with the same ``order_id`` returns the first result (a retried
+    checkout); anything else is a conflict. With a ``customer``, the code must have been
+    issued to that customer; with ``require_issued``, it must have been issued at all.
+    """
+    now = now or utcnow()
+    row = codes_repo.get_code(session, code)
+    if row is None:
+        raise CodeNotFound(f"code {code!r} does not exist")
+    if row.status == REDEEMED:
+        done = repo.get_redemption(session, row.id)
+        if done is not None and order_id is not None and done.order_id == order_id:
+            return Redeemed(
+                row.code,
+                row.group_id,
+                done.redeemed_at,
+                done.order_id,
+                customer.external_id if customer else None,
+            )
+        raise CodeAlreadyRedeemed(
+            f"code {code!r} was already redeemed"
+            + (f" (order {done.order_id})" if done is not None and done.order_id else ""),
+        )
+    if row.status == BLOCKED:
+        raise CodeBlocked(f"code {code!r} is blocked and cannot be redeemed")
+    if customer is not None and not _issued_to(session, row.id, customer):
+        raise CodeNotIssued(f"code {code!r} was not issued to customer {customer.external_id!r}")
+    if require_issued and row.status != ISSUED:
+        raise CodeNotIssued(f"code {code!r} has not been issued to anyone")
+    previous = row.status
+    if not repo.mark_redeemed(session, row.id, previous, now):
+        raise Conflict(f"code {code!r} changed while redeeming it; try again")
+    repo.add_redemption(session, row.id, customer.id if customer else None, order_id, now)
+    codes_repo.bump_counters(
+        session, row.group_id, redeemed=1, available=-1 if previous == AVAILABLE else 0
+    )
+    return Redeemed(
+        row.code, row.group_id, now, order_id, customer.external_id if customer else None
+    )
+
+
+def _issued_to(session: Session, code_id: int, customer: Customer) -> bool:
+    return any(
+        h.customer_id == customer.external_id and h.voided_at is None
+        for h in repo.code_history(session, code_id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    code: str
+    status: str
+    group_id: int
+    group_name: str
+    valid_until: datetime | None
+    issuances: list[repo.HistoryRow]
+    redeemed_at: datetime | None
+    order_id: str | None
+
+
+def lookup(session: Session, code: str) -> Lookup:
+    """Who received this code, when, through what, and its status."""
+    row = codes_repo.get_code(session, code)
+    if row is None:
+        raise CodeNotFound(f"code {code!r} does not exist")
+    group = session.get(CodeGroup, row.group_id)
+    assert group is not None
+    redemption = repo.get_redemption(session, row.id)
+    return Lookup(
+        code=row.code,
+        status=row.status,
+        group_id=row.group_id,
+        group_name=group.name,
+        valid_until=row.valid_until,
+        issuances=repo.code_history(session, row.id),
+        redeemed_at=row.redeemed_at,
+        order_id=redemption.order_id if redemption else None,
+    )
+
+
+def customer_history(
+    session: Session, customer: Customer, *, before_id: int | None = None, limit: int = 100
+) -> list[repo.HistoryRow]:
+    return repo.customer_history(session, customer.id, before_id=before_id, limit=limit)

@@ -1,0 +1,140 @@
+"""SQL of issuances, redemptions and histories (the claim itself is in ``claims.py``).
+Status changes are conditional UPDATEs that must change exactly one row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, and_, select, text, update
+from sqlalchemy.orm import Session
+
+from promocodes.codes.models import (
+    INITIAL,
+    REDEEMED,
+    Code,
+    CodeGroup,
+    Issuance,
+    Redemption,
+)
+from promocodes.customers.models import Customer
+from promocodes.models import UTCDateTime
+
+codes_t = cast(Table, Code.__table__)
+
+
+_FIND = text(
+    "SELECT id, customer_id, code_id, issued_at FROM issuances "
+    "WHERE key = :key AND group_id = :group_id AND kind = :kind"
+).columns(issued_at=UTCDateTime)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceRow:
+    id: int
+    customer_id: int
+    code_id: int
+    issued_at: datetime
+
+
+def find_issuance(session: Session, key: str, group_id: int, kind: str) -> IssuanceRow | None:
+    row = session.execute(_FIND, {"key": key, "group_id": group_id, "kind": kind}).first()
+    return None if row is None else IssuanceRow(*tuple(row))
+
+
+_CODE_TEXT = text("SELECT code FROM codes WHERE id = :id")
+
+
+def code_text(session: Session, code_id: int) -> str:
+    return str(session.execute(_CODE_TEXT, {"id": code_id}).scalar_one())
+
+
+def last_initial(session: Session, customer_id: int, group_id: int) -> Issuance | None:
+    """The latest initial issuance of this customer from the group that still stands."""
+    return session.scalar(
+        select(Issuance)
+        .where(
+            Issuance.customer_id == customer_id,
+            Issuance.group_id == group_id,
+            Issuance.kind == INITIAL,
+            Issuance.voided_at.is_(None),
+        )
+        .order_by(Issuance.id.desc())
+        .limit(1)
+    )
+
+
+def mark_redeemed(session: Session, code_id: int, expected: str, now: datetime) -> bool:
+    result = session.execute(
+        update(codes_t)
+        .where(codes_t.c.id == code_id, codes_t.c.status == expected)
+        .values(status=REDEEMED, redeemed_at=now)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def add_redemption(
+    session: Session, code_id: int, customer_id: int | None, order_id: str | None, now: datetime
+) -> None:
+    session.add(
+        Redemption(code_id=code_id, customer_id=customer_id, order_id=order_id, redeemed_at=now)
+    )
+    session.flush()
+
+
+def get_redemption(session: Session, code_id: int) -> Redemption | None:
+    return session.get(Redemption, code_id)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    issuance_id: int
+    code: str
+    group_id: int
+    group_name: str
+    kind: str
+    issued_at: datetime
+    source: str
+    source_ref: str | None
+    status: str
+    voided_at: datetime | None
+    redeemed_at: datetime | None
+    customer_id: str
+
+
+_HISTORY = (
+    select(
+        Issuance.id,
+        Code.code,
+        Issuance.group_id,
+        CodeGroup.name,
+        Issuance.kind,
+        Issuance.issued_at,
+        Issuance.source,
+        Issuance.source_ref,
+        Code.status,
+        Issuance.voided_at,
+        Code.redeemed_at,
+        Customer.external_id,
+    )
+    .join(Code, Code.id == Issuance.code_id)
+    .join(CodeGroup, CodeGroup.id == Issuance.group_id)
+    .join(Customer, Customer.id == Issuance.customer_id)
+)
+
+
+def customer_history(
+    session: Session, customer_id: int, *, before_id: int | None, limit: int
+) -> list[HistoryRow]:
+    """A customer's issuances, newest first (keyset on issuance id)."""
+    stmt = _HISTORY.where(Issuance.customer_id == customer_id)
+    if before_id is not None:
+        stmt = stmt.where(Issuance.id < before_id)
+    rows = session.execute(stmt.order_by(Issuance.id.desc()).limit(limit))
+    return [HistoryRow(*tuple(row)) for row in rows]
+
+
+def code_history(session: Session, code_id: int) -> list[HistoryRow]:
+    stmt = _HISTORY.where(and_(Issuance.code_id == code_id))
+    return [HistoryRow(*tuple(row)) for row in session.execute(stmt.order_by(Issuance.id))]
