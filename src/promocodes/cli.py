@@ -8,6 +8,7 @@ from promocodes import migrate
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
 from promocodes.config import Settings
+from promocodes.customers.cli import customers_app
 from promocodes.db import Database
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(groups_app, name="groups")
 app.add_typer(codes_app, name="codes")
 app.add_typer(uploads_app, name="uploads")
+app.add_typer(customers_app, name="customers")
 
 
 @app.command()

@@ -1,0 +1,69 @@
+"""CLI commands for customers (``promocodes customers import|show|list``)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from promocodes.clikit import cli_errors, console, database
+from promocodes.codes import issuance
+from promocodes.customers import service
+from promocodes.customers.importer import read_customers
+
+customers_app = typer.Typer(help="Customers and their promo codes.", no_args_is_help=True)
+
+
+@customers_app.command("import")
+@cli_errors
+def customers_import(
+    file: str = typer.Argument(
+        ..., help="JSON lines, CSV (customer_id column) or a JSON array; - for stdin."
+    ),
+) -> None:
+    """Create or update customers from a file; bad lines are reported, the rest go in."""
+    with ExitStack() as stack:
+        stream = sys.stdin.buffer if file == "-" else stack.enter_context(Path(file).open("rb"))
+        with console.status("Importing customers…"), database().write() as session:
+            report = service.import_customers(
+                session, read_customers(stream, filename=None if file == "-" else file)
+            )
+    table = Table("", "count", title="Customer import")
+    for label, value in (
+        ("records received", report.received),
+        ("created", report.created),
+        ("updated", report.updated),
+        ("invalid", report.invalid_count),
+    ):
+        table.add_row(label, f"{value:,}")
+    console.print(table)
+    if report.invalid:
+        bad = Table("line", "problem", title="Invalid records")
+        for item in report.invalid:
+            bad.add_row(str(item.line), item.message)
+        console.print(bad)
+
+
+@customers_app.command("show")
+@cli_errors
+def customers_show(customer_id: str) -> None:
+    """A customer's profile and the promo codes they were issued."""
+    with database().read() as session:
+        customer = service.get(session, customer_id)
+        out = service.to_out(customer)
+        history = issuance.customer_history(session, customer, limit=1_000)
+    console.print(f"[bold]{out.customer_id}[/] {out.first_name or ''} {out.last_name or ''}")
+    for label, value in (("email", out.email), ("phone", out.phone)):
+        if value:
+            console.print(f"{label}: {value}")
+    for key, value in sorted(out.attributes.items()):
+        console.print(f"{key}: {value}")
+    table = Table("code", "group", "kind", "issued", "source", "status", title="Promo codes")
+    for h in history:
+        status = "voided" if h.voided_at else h.status
+        source = f"{h.source} {h.source_ref}" if h.source_ref else h.source
+        table.add_row(h.code, h.group_name, h.kind, f"{h.issued_at:%Y-%m-%d %H:%M}", source, status)
+    console.print(table if history else "No promo codes issued yet.")
