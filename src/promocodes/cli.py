@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from promocodes import migrate
+from promocodes.apikeys.cli import apikeys_app
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
 from promocodes.config import Settings
 from promocodes.customers.cli import customers_app
 from promocodes.db import Database
+from promocodes.segments.cli import segments_app
 
 app = typer.Typer(
     help="Promocodes: promo code groups, uploads and issuance.",
@@ -22,6 +24,8 @@ app.add_typer(groups_app, name="groups")
 app.add_typer(codes_app, name="codes")
 app.add_typer(uploads_app, name="uploads")
 app.add_typer(customers_app, name="customers")
+app.add_typer(segments_app, name="segments")
+app.add_typer(apikeys_app, name="apikeys")
 
 
 @app.command()

@@ -24,4 +24,9 @@ class Settings(BaseSettings):
     upload_batch_size: int = 20_000
     # Problems listed in an upload report; all of them are always counted.
     upload_report_limit: int = 1_000
+    # Request bodies: JSON calls are small; code and customer uploads stream to disk.
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 512 * 1024 * 1024
+    # Uploads larger than this run in the background: 202 + Location to poll.
+    upload_background_bytes: int = 4 * 1024 * 1024
     log_level: str = "info"

@@ -1,9 +1,11 @@
 """Imports every domain's models so the metadata is complete (migrations, checks)."""
 
+from promocodes.apikeys import models as apikeys_models
 from promocodes.codes import models as codes_models
 from promocodes.customers import models as customers_models
 from promocodes.models import Base
+from promocodes.segments import models as segments_models  # noqa: F401
 
 metadata = Base.metadata
 
-__all__ = ["codes_models", "customers_models", "metadata"]
+__all__ = ["apikeys_models", "codes_models", "customers_models", "metadata"]

@@ -286,3 +286,16 @@ class CodeReader:
 def read_text(text: str) -> Iterator[ImportItem]:
     """Items from pasted text; same rules and line numbering as a .txt upload."""
     return _text_items(_scan(io.StringIO(text, newline=None), None))
+
+
+def read_list(codes: Iterable[str]) -> Iterator[ImportItem]:
+    """Codes given as a list (a JSON body): element *n* is reported as line *n*."""
+    for line, raw in enumerate(codes, start=1):
+        code = normalize(raw)
+        if not code:
+            continue
+        reason = invalid_reason(code)
+        if reason is None:
+            yield ParsedCode(line, code, None)
+        else:
+            yield InvalidLine(line, safe_display(code), reason)

@@ -106,6 +106,15 @@ class Upload(Base):
     invalid_count: Mapped[int] = mapped_column(BigInteger, default=0)
     withdrawn: Mapped[int] = mapped_column(BigInteger, default=0)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # running | done | failed. A large API upload is recorded as running before its
+    # (single) transaction starts, so a client can poll it; the codes, the counts and
+    # "done" commit together.
+    status: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
+    error: Mapped[str | None] = mapped_column(Text)
+    # The listed problems of the report (JSON): invalid lines and codes of other groups.
+    report: Mapped[str | None] = mapped_column(Text)
+    # host:pid of the process running a background upload, to tell an interrupted one.
+    owner: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from promocodes.codes.importer import invalid_reason
 from promocodes.codes.models import (
     AVAILABLE,
     BLOCKED,
@@ -226,6 +227,10 @@ def group_names(session: Session, group_ids: Iterable[int]) -> dict[int, str]:
 
 
 def get_code(session: Session, code: str) -> Code | None:
+    # A string that cannot be a code is not looked up (nor sent to the database, which
+    # may refuse it outright, as PostgreSQL does NUL characters).
+    if invalid_reason(code) is not None:
+        return None
     return session.scalar(select(Code).where(Code.code == code))
 
 
@@ -284,3 +289,36 @@ def set_blocked(session: Session, code_id: int, expected_status: str, now: datet
         .values(status=BLOCKED, blocked_at=now)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def code_page(
+    session: Session, group_id: int, *, status: str | None, after_id: int | None, limit: int
+) -> list[Any]:
+    """A page of a group's codes with the customer who received each initially."""
+    from promocodes.codes.models import INITIAL, Issuance
+    from promocodes.customers.models import Customer
+
+    stmt = (
+        select(
+            Code.id,
+            Code.code,
+            Code.status,
+            Customer.external_id.label("customer_id"),
+            Code.issued_at,
+            Code.redeemed_at,
+            Code.valid_until,
+        )
+        .outerjoin(
+            Issuance,
+            (Issuance.code_id == Code.id)
+            & (Issuance.kind == INITIAL)
+            & Issuance.voided_at.is_(None),
+        )
+        .outerjoin(Customer, Customer.id == Issuance.customer_id)
+        .where(Code.group_id == group_id)
+    )
+    if status:
+        stmt = stmt.where(Code.status == status)
+    if after_id is not None:
+        stmt = stmt.where(Code.id > after_id)
+    return list(session.execute(stmt.order_by(Code.id).limit(limit)).all())

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from promocodes.text import Text, check_text
 
 MAX_GROUP_NAME = 200
 
 
 def clean_group_name(value: str) -> str:
-    name = value.strip()
+    name = check_text(value).strip()
     if not name:
         raise ValueError("name must not be empty")
     if len(name) > MAX_GROUP_NAME:
@@ -47,7 +50,7 @@ class GroupCreate(_Validity):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    description: str | None = Field(default=None, max_length=5_000)
+    description: Text | None = Field(default=None, max_length=5_000)
     low_stock_threshold: int | None = Field(default=None, ge=0)
 
     @field_validator("name")
@@ -62,7 +65,7 @@ class GroupUpdate(_Validity):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = None
-    description: str | None = Field(default=None, max_length=5_000)
+    description: Text | None = Field(default=None, max_length=5_000)
     low_stock_threshold: int | None = Field(default=None, ge=0)
 
     @field_validator("name")
@@ -151,3 +154,101 @@ class CodeOut(BaseModel):
     issued_at: datetime | None
     redeemed_at: datetime | None
     blocked_at: datetime | None
+
+
+class GroupIn(GroupCreate):
+    """Create a group, optionally with its first codes."""
+
+    codes: list[str] | None = Field(default=None, max_length=100_000)
+
+
+class GroupCreated(GroupOut):
+    upload: UploadReport | None = None
+
+
+class CodesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    codes: list[str] = Field(max_length=1_000_000)
+
+
+class UploadStatusOut(BaseModel):
+    """A recorded upload; ``report`` once it is done, ``lines_processed`` while running."""
+
+    id: int
+    group_id: int
+    status: str
+    source: str
+    filename: str | None
+    created_at: datetime
+    withdrawn: int
+    withdrawn_at: datetime | None
+    lines_processed: int | None = None
+    error: str | None = None
+    report: UploadReport | None = None
+
+
+class CodeRowOut(BaseModel):
+    code: str
+    status: str
+    customer_id: str | None
+    issued_at: datetime | None
+    redeemed_at: datetime | None
+    valid_until: datetime | None
+
+
+class IssueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Text = Field(min_length=1, max_length=200)
+    kind: Literal["initial", "repeat"] = "initial"
+
+
+class IssueOut(BaseModel):
+    code: str | None
+    kind: str
+    group_id: int
+    customer_id: str
+    issued_at: datetime | None
+
+
+class RedeemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    order_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RedeemOut(BaseModel):
+    code: str
+    status: str
+    group_id: int
+    redeemed_at: datetime
+    order_id: str | None
+    customer_id: str | None
+
+
+class IssuanceOut(BaseModel):
+    customer_id: str
+    kind: str
+    issued_at: datetime
+    source: str
+    source_ref: str | None
+    voided: bool
+
+
+class CodeLookupOut(BaseModel):
+    code: str
+    status: str
+    group_id: int
+    group_name: str
+    valid_until: datetime | None
+    redeemed_at: datetime | None
+    order_id: str | None
+    issuances: list[IssuanceOut]
+
+
+class BlockOut(BaseModel):
+    code: str
+    status: str
+    previous_status: str

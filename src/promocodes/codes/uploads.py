@@ -118,13 +118,19 @@ def upload_codes(
     batch_size: int = DEFAULT_BATCH,
     report_limit: int = DEFAULT_REPORT_LIMIT,
     progress: Progress | None = None,
+    upload_id: int | None = None,
 ) -> UploadReport:
+    """Upload codes into a group in the caller's transaction and return the report.
+    ``upload_id``: an upload recorded beforehand as running (a background upload)."""
     group = get_group(session, group_id)
     report = UploadReport(dry_run=dry_run)
     savepoint = session.begin_nested() if dry_run else None
-    upload = Upload(group_id=group.id, source=source, actor=actor, filename=filename)
-    session.add(upload)
-    session.flush()
+    if upload_id is not None:
+        upload = get_upload(session, upload_id)
+    else:
+        upload = Upload(group_id=group.id, source=source, actor=actor, filename=filename)
+        session.add(upload)
+        session.flush()
     batcher = _Batcher(session, group, upload, report, report_limit)
     for item in items:
         report.received += 1
@@ -151,6 +157,8 @@ def upload_codes(
         "invalid_count",
     ):
         setattr(upload, field, getattr(report, field))
+    upload.status = "done"
+    upload.report = report.model_dump_json(include={"invalid", "other_groups"})
     session.flush()
     if savepoint is not None:
         savepoint.rollback()
@@ -159,6 +167,22 @@ def upload_codes(
     if progress:
         progress(report)
     return report
+
+
+def report_of(upload: Upload) -> UploadReport:
+    """The report of a recorded upload, as its upload call returned it."""
+    listed = UploadReport.model_validate_json(upload.report) if upload.report else UploadReport()
+    return listed.model_copy(
+        update={
+            "received": upload.received,
+            "added": upload.added,
+            "duplicates_in_upload": upload.duplicates_in_upload,
+            "already_in_group": upload.already_in_group,
+            "in_other_groups": upload.in_other_groups,
+            "invalid_count": upload.invalid_count,
+            "upload_id": upload.id,
+        }
+    )
 
 
 def get_upload(session: Session, upload_id: int) -> Upload:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from promocodes.text import Text, check_json
 
 # Fields a template may read as ``client.<field>`` (besides ``attributes``).
 CUSTOMER_FIELDS = ("customer_id", "email", "phone", "first_name", "last_name")
@@ -16,12 +18,12 @@ class CustomerIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    attributes: dict[str, Any] | None = None
+    customer_id: Text = Field(min_length=1, max_length=200)
+    email: Text | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=40)
+    first_name: Text | None = Field(default=None, max_length=200)
+    last_name: Text | None = Field(default=None, max_length=200)
+    attributes: Annotated[dict[str, Any] | None, AfterValidator(check_json)] = None
 
     @field_validator("customer_id")
     @classmethod
@@ -65,3 +67,28 @@ class ImportReport(BaseModel):
     updated: int = 0
     invalid_count: int = 0
     invalid: list[LineError] = Field(default_factory=list)
+
+
+class CustomerFields(BaseModel):
+    """The body of ``PUT /customers/{customer_id}``: the id comes from the path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Text | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=40)
+    first_name: Text | None = Field(default=None, max_length=200)
+    last_name: Text | None = Field(default=None, max_length=200)
+    attributes: Annotated[dict[str, Any] | None, AfterValidator(check_json)] = None
+
+
+class PromoCodeOut(BaseModel):
+    """One line of the profile's Promo codes tab."""
+
+    code: str
+    group_id: int
+    group_name: str
+    kind: str
+    issued_at: datetime
+    source: str
+    source_ref: str | None
+    status: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 
 from sqlalchemy.exc import IntegrityError
@@ -12,8 +11,12 @@ from promocodes.customers import repository as repo
 from promocodes.customers.importer import CustomerItem
 from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CustomerIn, CustomerOut, ImportReport, LineError
-from promocodes.errors import NotFound, ValidationFailed
+from promocodes.errors import NotFound
 from promocodes.models import utcnow
+
+# Re-exported for callers that page customers (explicit re-export form for mypy).
+from promocodes.pagination import decode_cursor as decode_cursor
+from promocodes.pagination import encode_cursor as encode_cursor
 
 IMPORT_BATCH = 1_000
 REPORT_LIMIT = 1_000
@@ -119,24 +122,6 @@ def _import_batch(session: Session, batch: list[CustomerIn], report: ImportRepor
             report.updated += 1
         _apply(customer, data)
     session.flush()
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"c{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("c"):
-            raise ValueError
-        return int(raw[1:])
-    except ValueError:
-        raise ValidationFailed(
-            "cursor is not valid; use next_cursor from a previous page"
-        ) from None
 
 
 def list_page(

@@ -1,0 +1,126 @@
+"""REST routes of customers: upsert, read, list, import, promo code history."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Page
+from promocodes.codes import issuance
+from promocodes.customers import service
+from promocodes.customers.importer import read_customers
+from promocodes.customers.schemas import (
+    CustomerFields,
+    CustomerIn,
+    CustomerOut,
+    ImportReport,
+    PromoCodeOut,
+)
+from promocodes.errors import ValidationFailed
+from promocodes.pagination import decode_cursor, encode_cursor
+from promocodes.text import NO_NUL_PATTERN
+
+router = APIRouter(prefix="/api/v1", tags=["customers"], responses=PROBLEM_RESPONSES)
+CustomerId = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": CustomerIn.model_json_schema()}
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+_FORMATS = {
+    "application/json": "json",
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "text/csv": "csv",
+}
+
+
+@router.put("/customers/{customer_id}")
+def upsert_customer(customer_id: CustomerId, body: CustomerFields, key: Key, db: Db) -> CustomerOut:
+    try:
+        data = CustomerIn(customer_id=customer_id, **body.model_dump(exclude_unset=True))
+    except ValidationError as exc:
+        raise ValidationFailed(f"customer_id: {exc.errors()[0]['msg']}") from None
+    with db.write() as s:
+        customer, _ = service.upsert(s, data)
+        return service.to_out(customer)
+
+
+@router.get("/customers/{customer_id}")
+def get_customer(customer_id: CustomerId, key: Key, db: Db) -> CustomerOut:
+    with db.read() as s:
+        return service.to_out(service.get(s, customer_id))
+
+
+@router.get("/customers")
+def list_customers(
+    key: Key, db: Db, limit: Limit = 50, cursor: str | None = None
+) -> Page[CustomerOut]:
+    with db.read() as s:
+        items, next_cursor = service.list_page(s, cursor=cursor, limit=limit)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post("/customers/import", openapi_extra=_IMPORT_BODY)
+async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = _FORMATS.get(kind)
+    if fmt is None:
+        raise ValidationFailed(
+            "send customers as application/json (an array), application/x-ndjson or text/csv"
+        )
+    with tempfile.NamedTemporaryFile(prefix="customers-", delete=False) as out:
+        async for chunk in request.stream():
+            out.write(chunk)
+    path = Path(out.name)
+
+    def run() -> ImportReport:
+        with path.open("rb") as stream, db.write() as s:
+            return service.import_customers(s, read_customers(stream, fmt=fmt))
+
+    try:
+        return await run_in_threadpool(run)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.get("/customers/{customer_id}/promo-codes")
+def customer_promo_codes(
+    customer_id: CustomerId, key: Key, db: Db, limit: Limit = 100, cursor: str | None = None
+) -> Page[PromoCodeOut]:
+    with db.read() as s:
+        customer = service.get(s, customer_id)
+        rows = issuance.customer_history(
+            s, customer, before_id=decode_cursor(cursor), limit=limit + 1
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        PromoCodeOut(
+            code=h.code,
+            group_id=h.group_id,
+            group_name=h.group_name,
+            kind=h.kind,
+            issued_at=h.issued_at,
+            source=h.source,
+            source_ref=h.source_ref,
+            status="voided" if h.voided_at else h.status,
+        )
+        for h in rows
+    ]
+    return Page(items=items, next_cursor=encode_cursor(rows[-1].issuance_id) if more else None)

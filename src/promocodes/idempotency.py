@@ -1,0 +1,74 @@
+"""``Idempotency-Key`` for API calls that change state.
+
+The first successful response to a key is stored and replayed to every retry with the
+same request; the same key with a different request is refused (422). The state change
+itself must be idempotent on its own (issuance is keyed by ``api:<api key>:<key>``), so a
+crash between the change and storing the response only means the retry recomputes the
+very same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from promocodes.apikeys.models import IdempotencyRecord
+from promocodes.db import Database
+from promocodes.errors import IdempotencyKeyReused
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _fingerprint(path: str, body: BaseModel) -> str:
+    return hashlib.sha256(f"{path}\n{body.model_dump_json()}".encode()).hexdigest()
+
+
+def idempotent(
+    db: Database,
+    api_key_id: int,
+    key: str | None,
+    path: str,
+    body: BaseModel,
+    out: type[M],
+    run: Callable[[str], M],
+) -> M:
+    """Run ``run(operation_key)`` at most once per (API key, idempotency key)."""
+    if key is None:
+        return run(f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
+    fingerprint = _fingerprint(path, body)
+    with db.read() as s:
+        record = s.get(IdempotencyRecord, (api_key_id, key))
+        if record is not None:
+            return _replay(record, fingerprint, out)
+    result = run(f"api:{api_key_id}:{key}")
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    with db.write() as s:
+        s.execute(
+            insert(IdempotencyRecord)
+            .values(
+                api_key_id=api_key_id,
+                key=key,
+                request_hash=fingerprint,
+                status_code=200,
+                response=result.model_dump_json(),
+            )
+            .on_conflict_do_nothing()
+        )
+        record = s.get(IdempotencyRecord, (api_key_id, key))
+        assert record is not None
+        return _replay(record, fingerprint, out)
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str, out: type[M]) -> M:
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request; "
+            "use a new key for a new request"
+        )
+    return out.model_validate_json(record.response)

@@ -1,0 +1,28 @@
+"""Opaque keyset cursors for every paginated list (``?cursor=`` → ``next_cursor``)."""
+
+from __future__ import annotations
+
+import base64
+
+from promocodes.errors import ValidationFailed
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"c{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("c"):
+            raise ValueError(raw)
+        value = int(raw[1:])
+        if not 0 <= value < 2**62:
+            raise ValueError(raw)
+        return value
+    except ValueError:
+        raise ValidationFailed(
+            "cursor is not valid; use next_cursor from a previous page"
+        ) from None

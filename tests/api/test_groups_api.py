@@ -1,0 +1,184 @@
+"""HTTP: groups, uploads and codes endpoints, success and each documented error."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from promocodes.db import Database
+from tests.api.conftest import client_for
+from tests.factories import assert_counters_exact
+
+
+def _problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["type"] == slug and body["status"] == status and body["detail"]
+    return body  # type: ignore[no-any-return]
+
+
+def test_auth_is_required(api: TestClient) -> None:
+    bare = TestClient(api.app)
+    _problem(bare.get("/api/v1/groups"), 401, "unauthorized")
+    _problem(
+        bare.get("/api/v1/groups", headers={"Authorization": "Bearer pc_x_y"}), 401, "unauthorized"
+    )
+    _problem(
+        bare.get("/api/v1/groups", headers={"Authorization": "Basic abc"}), 401, "unauthorized"
+    )
+
+
+def test_group_crud(api: TestClient) -> None:
+    created = api.post(
+        "/api/v1/groups",
+        json={"name": "Summer 10%", "codes": ["S1", "S2", "bad!"], "low_stock_threshold": 5},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["total"], body["active"], body["upload"]["added"]) == (2, 2, 2)
+    assert body["upload"]["invalid"][0]["line"] == 3
+    gid = body["id"]
+    got = api.get(f"/api/v1/groups/{gid}").json()
+    assert set(got) >= {
+        "id",
+        "name",
+        "description",
+        "total",
+        "active",
+        "issued",
+        "redeemed",
+        "blocked",
+        "valid_from",
+        "valid_until",
+        "low_stock_threshold",
+        "created_at",
+        "updated_at",
+    }
+    patched = api.patch(f"/api/v1/groups/{gid}", json={"description": "Beach"}).json()
+    assert patched["description"] == "Beach" and patched["name"] == "Summer 10%"
+    _problem(api.post("/api/v1/groups", json={"name": " summer 10% "}), 409, "group-name-taken")
+    _problem(api.post("/api/v1/groups", json={"name": ""}), 422, "validation-error")
+    _problem(api.get("/api/v1/groups/999"), 404, "group-not-found")
+    assert api.delete(f"/api/v1/groups/{gid}").status_code == 204
+    _problem(api.get(f"/api/v1/groups/{gid}"), 404, "group-not-found")
+
+
+def test_list_groups_paginates(api: TestClient) -> None:
+    for i in range(5):
+        api.post("/api/v1/groups", json={"name": f"G{i}"})
+    first = api.get("/api/v1/groups", params={"limit": 2}).json()
+    names = [g["name"] for g in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = api.get("/api/v1/groups", params={"limit": 2, "cursor": cursor}).json()
+        names += [g["name"] for g in page["items"]]
+        cursor = page["next_cursor"]
+    assert names == [f"G{i}" for i in range(5)]
+    _problem(api.get("/api/v1/groups", params={"cursor": "nope"}), 422, "validation-error")
+
+
+def test_upload_in_every_format_and_dry_run(api: TestClient, db: Database) -> None:
+    gid = api.post("/api/v1/groups", json={"name": "G"}).json()["id"]
+    url = f"/api/v1/groups/{gid}/codes"
+    dry = api.post(
+        url, params={"dry_run": "true"}, content="D1\nD2\n", headers={"Content-Type": "text/plain"}
+    )
+    assert dry.status_code == 200 and dry.json()["added"] == 2
+    assert api.get(f"/api/v1/groups/{gid}").json()["total"] == 0
+    report = api.post(url, json={"codes": ["J1", "J2", "J1"]}).json()
+    assert (report["added"], report["duplicates_in_upload"]) == (2, 1)
+    text = api.post(url, content="T1\r\nJ1\r\n", headers={"Content-Type": "text/plain"}).json()
+    assert (text["added"], text["already_in_group"]) == (1, 1)
+    csv = api.post(
+        url, content="code,valid_until\nC1,2030-01-01\n", headers={"Content-Type": "text/csv"}
+    ).json()
+    assert csv["added"] == 1
+    multi = api.post(url, files={"file": ("codes.txt", b"M1\nM2\n=x\n", "text/plain")}).json()
+    assert (multi["added"], multi["invalid_count"]) == (2, 1)
+    assert set(multi) >= {
+        "received",
+        "added",
+        "duplicates_in_upload",
+        "already_in_group",
+        "in_other_groups",
+        "invalid_count",
+        "invalid",
+    }
+    _problem(
+        api.post(url, content=b"x", headers={"Content-Type": "image/png"}),
+        415,
+        "unsupported-media-type",
+    )
+    _problem(api.post(url, json={"nope": 1}), 422, "validation-error")
+    _problem(api.post("/api/v1/groups/999/codes", json={"codes": ["Z"]}), 404, "group-not-found")
+    assert_counters_exact(db, gid)
+
+
+def test_large_upload_runs_in_background_and_reports(db: Database) -> None:
+    with client_for(db, upload_background_bytes=1000) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Big"}).json()["id"]
+        body = "".join(f"BIG{i:06d}\n" for i in range(5000)) + "bad code\n"
+        accepted = api.post(
+            f"/api/v1/groups/{gid}/codes", content=body, headers={"Content-Type": "text/plain"}
+        )
+        assert accepted.status_code == 202, accepted.text
+        location = accepted.headers["location"]
+        deadline = time.monotonic() + 30
+        while (state := api.get(location).json())["status"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert state["status"] == "done", state
+        assert state["report"]["added"] == 5000 and state["report"]["invalid_count"] == 1
+        assert state["report"]["invalid"][0]["line"] == 5001
+        assert api.get(f"/api/v1/groups/{gid}").json()["total"] == 5000
+        withdrawn = api.post(f"{location}/withdraw").json()
+        assert withdrawn["withdrawn"] == 5000
+        assert api.get(f"/api/v1/groups/{gid}").json()["total"] == 0
+        _problem(api.get("/api/v1/uploads/999"), 404, "upload-not-found")
+
+
+def test_body_limits(db: Database) -> None:
+    with client_for(db, max_body_bytes=1000, max_upload_bytes=5000) as api:
+        _problem(api.post("/api/v1/groups", json={"name": "x" * 2000}), 413, "payload-too-large")
+        gid = api.post("/api/v1/groups", json={"name": "G"}).json()["id"]
+
+        def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                yield b"A" * 999 + b"\n"
+
+        _problem(
+            api.post(
+                f"/api/v1/groups/{gid}/codes",
+                content=chunks(),
+                headers={"Content-Type": "text/plain"},
+            ),
+            413,
+            "payload-too-large",
+        )
+        assert api.get(f"/api/v1/groups/{gid}").json()["total"] == 0
+
+
+def test_codes_listing_and_formula_safe_csv_export(api: TestClient) -> None:
+    gid = api.post("/api/v1/groups", json={"name": "G", "codes": ["-A1", "B2", "C3"]}).json()["id"]
+    api.put("/api/v1/customers/ann", json={"email": "ann@x.io"})
+    issued = api.post(f"/api/v1/groups/{gid}/issue", json={"customer_id": "ann"}).json()
+    page = api.get(f"/api/v1/groups/{gid}/codes", params={"limit": 2}).json()
+    assert [c["code"] for c in page["items"]] == ["-A1", "B2"] and page["next_cursor"]
+    rest = api.get(
+        f"/api/v1/groups/{gid}/codes", params={"limit": 2, "cursor": page["next_cursor"]}
+    ).json()
+    assert [c["code"] for c in rest["items"]] == ["C3"] and rest["next_cursor"] is None
+    issued_rows = api.get(f"/api/v1/groups/{gid}/codes", params={"status": "issued"}).json()
+    assert [(c["code"], c["customer_id"]) for c in issued_rows["items"]] == [
+        (issued["code"], "ann")
+    ]
+    export = api.get(f"/api/v1/groups/{gid}/codes", headers={"Accept": "text/csv"})
+    assert export.headers["content-type"].startswith("text/csv")
+    lines = export.text.strip().splitlines()
+    assert lines[0].startswith("code,status,customer_id")
+    assert lines[1].startswith("'-A1,issued,ann")
+    _problem(
+        api.get(f"/api/v1/groups/{gid}/codes", params={"status": "lost"}), 422, "validation-error"
+    )
