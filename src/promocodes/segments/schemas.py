@@ -1,0 +1,89 @@
+"""Pydantic shapes of segments, shared by the API, the web UI and the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from promocodes.customers.schemas import CustomerOut
+from promocodes.segments.models import MAX_SEGMENT_NAME
+from promocodes.segments.tree import Filter, FilterTree
+
+DEFAULT_SAMPLE = 10
+MAX_SAMPLE = 100
+
+
+def clean_name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > MAX_SEGMENT_NAME:
+        raise ValueError(f"name is {len(name)} characters long (at most {MAX_SEGMENT_NAME})")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValueError("name must not contain control characters or line breaks")
+    return name
+
+
+class SegmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    filter: FilterTree
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return clean_name(value)
+
+
+class SegmentUpdate(BaseModel):
+    """Fields left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    filter: FilterTree | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("name cannot be removed")
+        return clean_name(value)
+
+    @field_validator("filter", mode="before")
+    @classmethod
+    def _filter(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("filter cannot be removed")
+        return value
+
+
+class SegmentOut(BaseModel):
+    id: int
+    name: str
+    filter: Filter
+    created_at: datetime
+    updated_at: datetime
+
+
+class PreviewIn(BaseModel):
+    """Body of ``POST /segments/preview``: a filter tree not saved yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: FilterTree
+    sample_size: int = Field(default=DEFAULT_SAMPLE, ge=0, le=MAX_SAMPLE)
+
+
+class PreviewOut(BaseModel):
+    count: int
+    sample: list[CustomerOut]
+
+
+class CustomersPage(BaseModel):
+    """One page of a segment's customers; ``next_cursor`` is None on the last page."""
+
+    customers: list[CustomerOut]
+    next_cursor: str | None
