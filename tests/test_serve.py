@@ -56,3 +56,16 @@ def test_healthz_through_the_app(db: Database) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == db.dialect
+
+
+def test_readyz_says_when_migrations_are_pending(db: Database) -> None:
+    from promocodes import migrate
+
+    client = TestClient(create_app(Settings(database_url=db.url), db))
+    assert client.get("/readyz").json() == {"ready": True}
+    migrate.downgrade(db.engine, "0004_segments")
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and "pending" in response.json()["reason"]
+    finally:
+        migrate.upgrade(db.engine)

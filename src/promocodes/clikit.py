@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -58,6 +59,10 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except DomainError as exc:
             raise fail(exc.detail) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "input"
+            raise fail(f"{field}: {first['msg']}") from None
         except OperationalError as exc:
             raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
         except SQLAlchemyError as exc:

@@ -29,4 +29,26 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 512 * 1024 * 1024
     # Uploads larger than this run in the background: 202 + Location to poll.
     upload_background_bytes: int = 4 * 1024 * 1024
+    # Mailings: recipients per chunk, and how long a worker's claim on a chunk lasts
+    # before another worker may take the chunk over (a dead worker's chunk is retried).
+    chunk_lease_seconds: float = 120.0
+    worker_poll_seconds: float = 0.5
+    # Delivery of queued messages (SMTP, webhook): retries with exponential backoff.
+    delivery_max_attempts: int = 8
+    delivery_backoff_seconds: float = 30.0
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = 30.0
+    smtp_from: str = "Promocodes <no-reply@localhost>"
+    message_id_domain: str = "promocodes.local"
+    webhook_url: str | None = None
+    webhook_secret: str = "change-me"
+    webhook_timeout: float = 10.0
+    # Stock alerts (low stock, exhausted, expiring soon) are POSTed here when set.
+    alerts_webhook_url: str | None = None
+    alerts_scan_seconds: float = 30.0
     log_level: str = "info"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from promocodes.errors import ValidationFailed
+
+T = TypeVar("T")
 
 
 def encode_cursor(last_id: int) -> str:
@@ -26,3 +30,13 @@ def decode_cursor(cursor: str | None) -> int | None:
         raise ValidationFailed(
             "cursor is not valid; use next_cursor from a previous page"
         ) from None
+
+
+def split_page(
+    rows: Sequence[T], limit: int, key: Callable[[T], int]
+) -> tuple[list[T], str | None]:
+    """A page from ``limit + 1`` fetched rows: the first ``limit`` rows, and the cursor of
+    the next page when the extra row shows there is one."""
+    page = list(rows[:limit])
+    more = len(rows) > limit and bool(page)
+    return page, encode_cursor(key(page[-1])) if more else None

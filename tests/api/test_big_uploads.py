@@ -4,6 +4,7 @@ server's memory bounded and the report exact."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -40,7 +41,7 @@ def test_5mb_text_and_1m_line_multipart_with_bounded_memory(db: Database) -> Non
         # ~5 MB of text/plain, sent as a stream of chunks; a few bad lines in it.
         lines = 420_000
 
-        def body():  # type: ignore[no-untyped-def]
+        def body() -> Iterator[bytes]:
             for start in range(0, lines, 10_000):
                 yield "".join(
                     f"T{i:010d}\n" if i % 100_000 else "not a code\n"

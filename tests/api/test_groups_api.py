@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from fastapi.testclient import TestClient
 
@@ -144,7 +145,7 @@ def test_body_limits(db: Database) -> None:
         _problem(api.post("/api/v1/groups", json={"name": "x" * 2000}), 413, "payload-too-large")
         gid = api.post("/api/v1/groups", json={"name": "G"}).json()["id"]
 
-        def chunks():  # type: ignore[no-untyped-def]
+        def chunks() -> Iterator[bytes]:
             for _ in range(10):
                 yield b"A" * 999 + b"\n"
 

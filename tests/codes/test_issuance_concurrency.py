@@ -41,20 +41,32 @@ def broken_claim(db: Database, customer_id: str, group_id: int, key: str) -> Non
     Exists only to prove the invariant checker catches the race it allows."""
     with db.read() as s:
         code_id = s.execute(
-            text("SELECT id FROM codes WHERE group_id = :g AND status = 'available' "
-                 "ORDER BY id LIMIT 1"),
+            text(
+                "SELECT id FROM codes WHERE group_id = :g AND status = 'available' "
+                "ORDER BY id LIMIT 1"
+            ),
             {"g": group_id},
-        ).scalar_one()  # fmt: skip
+        ).scalar_one()
     time.sleep(0.001)  # the gap every read-then-write has, made visible
     with db.write() as s:
         customer = customers.get(s, customer_id)
         s.execute(
-            text("UPDATE codes SET status = 'issued', issued_at = CURRENT_TIMESTAMP "
-                 "WHERE id = :id"),
+            text(
+                "UPDATE codes SET status = 'issued', issued_at = CURRENT_TIMESTAMP WHERE id = :id"
+            ),
             {"id": code_id},
-        )  # fmt: skip
-        s.add(Issuance(key=key, group_id=group_id, kind="initial", customer_id=customer.id,
-                       code_id=code_id, source="api", issued_at=utcnow()))  # fmt: skip
+        )
+        s.add(
+            Issuance(
+                key=key,
+                group_id=group_id,
+                kind="initial",
+                customer_id=customer.id,
+                code_id=code_id,
+                source="api",
+                issued_at=utcnow(),
+            )
+        )
         from promocodes.codes.repository import bump_counters
 
         bump_counters(s, group_id, available=-1, issued=1)
@@ -71,8 +83,9 @@ def _worker(url: str, claim_name: str, group_id: int, jobs: list[tuple[str, str]
 def _run(db: Database, claim: str, group_id: int, jobs: list[list[tuple[str, str]]]) -> None:
     """Threads on SQLite (one file, many connections); processes on PostgreSQL."""
     if db.dialect == "sqlite":
-        threads = [threading.Thread(target=_worker, args=(db.url, claim, group_id, j))
-                   for j in jobs]  # fmt: skip
+        threads = [
+            threading.Thread(target=_worker, args=(db.url, claim, group_id, j)) for j in jobs
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -90,8 +103,7 @@ def _run(db: Database, claim: str, group_id: int, jobs: list[list[tuple[str, str
 def _setup(db: Database, codes: int, people: int) -> int:
     with db.write() as s:
         gid = make_group(s, "Concurrent").id
-        upload_codes(s, gid, read_text("\n".join(f"K{i:06d}" for i in range(codes))),
-                     source="cli")  # fmt: skip
+        upload_codes(s, gid, read_text("\n".join(f"K{i:06d}" for i in range(codes))), source="cli")
         customers.import_customers(s, ((i, CustomerIn(customer_id=f"c{i}")) for i in range(people)))
     return gid
 
@@ -104,8 +116,10 @@ def _issuance_count(db: Database) -> int:
 @pytest.mark.slow
 def test_concurrent_initial_issues_never_share_a_code(db: Database) -> None:
     gid = _setup(db, CODES, WORKERS * PER_WORKER)
-    jobs = [[(f"c{w * PER_WORKER + i}", f"msg-{w}-{i}") for i in range(PER_WORKER)]
-            for w in range(WORKERS)]  # fmt: skip
+    jobs = [
+        [(f"c{w * PER_WORKER + i}", f"msg-{w}-{i}") for i in range(PER_WORKER)]
+        for w in range(WORKERS)
+    ]
     _run(db, "proper", gid, jobs)
     assert issuance_problems(db, gid) == []
     assert _issuance_count(db) == WORKERS * PER_WORKER
@@ -118,8 +132,10 @@ def test_shared_idempotency_keys_give_one_code_per_key(db: Database) -> None:
     keys = 1_000
     gid = _setup(db, 2_000, keys)
     # Every worker issues for the same keys (in a different order), as retries would.
-    jobs = [[(f"c{i}", f"msg-{i}") for i in (range(keys) if w % 2 else reversed(range(keys)))]
-            for w in range(WORKERS)]  # fmt: skip
+    jobs = [
+        [(f"c{i}", f"msg-{i}") for i in (range(keys) if w % 2 else reversed(range(keys)))]
+        for w in range(WORKERS)
+    ]
     _run(db, "proper", gid, jobs)
     assert issuance_problems(db, gid) == []
     assert _issuance_count(db) == keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import tempfile
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
-from promocodes.codes import background, issuance, service, uploads
+from promocodes.codes import alerts, background, issuance, service, uploads
 from promocodes.codes import repository as repo
 from promocodes.codes.export import csv_safe
 from promocodes.codes.importer import CodeReader, read_list
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import (
+    AlertOut,
     BlockOut,
     CodeLookupOut,
     CodeRowOut,
@@ -35,13 +37,14 @@ from promocodes.codes.schemas import (
     IssueOut,
     RedeemIn,
     RedeemOut,
+    StockOut,
     UploadReport,
     UploadStatusOut,
 )
 from promocodes.customers import service as customers
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.idempotency import idempotent
-from promocodes.pagination import decode_cursor, encode_cursor
+from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
@@ -75,15 +78,38 @@ def create_group(body: GroupIn, key: Key, db: Db) -> GroupCreated:
 def list_groups(key: Key, db: Db, limit: Limit = 50, cursor: str | None = None) -> Page[GroupOut]:
     with db.read() as s:
         groups = service.list_groups(s, after_id=decode_cursor(cursor), limit=limit + 1)
-    more = len(groups) > limit
-    groups = groups[:limit]
-    return Page(items=groups, next_cursor=encode_cursor(groups[-1].id) if more else None)
+    items, next_cursor = split_page(groups, limit, lambda g: g.id)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/groups/{group_id}", tags=["groups"])
 def get_group(group_id: Id, key: Key, db: Db) -> GroupOut:
     with db.read() as s:
         return service.to_out(service.get_group(s, group_id), s)
+
+
+@router.get("/groups/{group_id}/stock", tags=["groups"])
+def group_stock(group_id: Id, key: Key, db: Db) -> StockOut:
+    """Days until the group runs out at the issue rate of the last 7 days."""
+    with db.read() as s:
+        found = alerts.stock(s, service.get_group(s, group_id))
+    return StockOut(**dataclasses.asdict(found))
+
+
+@router.get("/alerts", tags=["groups"])
+def list_alerts(key: Key, db: Db) -> list[AlertOut]:
+    """Recent stock alerts (low stock, exhausted, expiring soon), newest first."""
+    with db.read() as s:
+        return [
+            AlertOut(
+                id=a.id,
+                group_id=a.group_id,
+                kind=a.kind,
+                created_at=a.created_at,
+                delivered_at=a.delivered_at,
+            )
+            for a in alerts.recent(s)
+        ]
 
 
 @router.patch("/groups/{group_id}", tags=["groups"])
@@ -259,8 +285,7 @@ def list_codes(
         rows = repo.code_page(
             s, group_id, status=status, after_id=decode_cursor(cursor), limit=limit + 1
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = split_page(rows, limit, lambda r: int(r.id))
     items = [
         CodeRowOut(
             code=r.code,
@@ -272,7 +297,7 @@ def list_codes(
         )
         for r in rows
     ]
-    return Page(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 def _csv_rows(db: Db, group_id: Id, status: str | None) -> Iterator[str]:
@@ -318,7 +343,7 @@ def issue_code(
 ) -> IssueOut:
     def run(issuance_key: str) -> IssueOut:
         with db.write() as s:
-            customer = customers.get(s, body.customer_id)
+            customer = customers.ref(s, body.customer_id)
             fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat
             got = fn(
                 s,

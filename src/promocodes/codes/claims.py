@@ -175,3 +175,54 @@ _INSERT_REPEAT = _typed(
     "issued_at) VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, :source, "
     ":source_ref, :now) ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id"
 )
+
+
+# --- bulk claims for a mailing chunk -------------------------------------------------
+
+_SQLITE_RESERVE = {
+    cond: _typed(
+        "UPDATE codes SET status = 'issued', issued_at = :now WHERE id IN ("
+        f"SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
+        f"AND {cond} ORDER BY {_ORDER} LIMIT :n) RETURNING id, code, valid_until"
+    )
+    for cond in (_EXPIRING, _NO_EXPIRY)
+}
+_PG_RESERVE = {
+    cond: _typed(
+        "WITH picked AS (SELECT id FROM codes WHERE group_id = :group_id "
+        f"AND status = 'available' AND {cond} ORDER BY {_ORDER} LIMIT :n "
+        "FOR UPDATE SKIP LOCKED) UPDATE codes SET status = 'issued', issued_at = :now "
+        "FROM picked WHERE codes.id = picked.id "
+        "RETURNING codes.id, codes.code, codes.valid_until"
+    )
+    for cond in (_EXPIRING, _NO_EXPIRY)
+}
+_RELEASE = text(
+    "UPDATE codes SET status = 'available', issued_at = NULL WHERE id IN :ids AND status = 'issued'"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def reserve(
+    session: Session, group_id: int, n: int, *, expiring: bool, now: datetime
+) -> list[tuple[int, str]]:
+    """Take up to ``n`` available codes of the group in one statement (per expiry class),
+    in issue order. They are marked issued inside the caller's transaction; whatever the
+    caller does not use goes back with ``release`` before it commits, so no one else ever
+    sees a reservation."""
+    taken: list[tuple[int, str, datetime | None]] = []
+    stmts = _PG_RESERVE if session.get_bind().dialect.name == "postgresql" else _SQLITE_RESERVE
+    for cond in (_EXPIRING, _NO_EXPIRY) if expiring else (_NO_EXPIRY,):
+        if len(taken) >= n:
+            break
+        rows = list(
+            session.execute(stmts[cond], {"group_id": group_id, "n": n - len(taken), "now": now})
+        )
+        # RETURNING has no order: restore expiry-then-upload order for fair assignment.
+        rows.sort(key=lambda r: (r[2] is None, r[2] or now, r[0]))
+        taken += [(int(r[0]), str(r[1]), r[2]) for r in rows]
+    return [(code_id, code) for code_id, code, _ in taken]
+
+
+def release(session: Session, code_ids: list[int]) -> None:
+    for start in range(0, len(code_ids), 5_000):
+        session.execute(_RELEASE, {"ids": code_ids[start : start + 5_000]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -26,8 +27,6 @@ from promocodes.codes.models import (
     REPEAT,
     CodeGroup,
 )
-from promocodes.codes.service import get_group
-from promocodes.customers.models import Customer
 from promocodes.errors import (
     CodeAlreadyRedeemed,
     CodeBlocked,
@@ -44,6 +43,16 @@ from promocodes.models import utcnow
 SOURCES = ("api", "mailing", "campaign")
 
 
+class CustomerLike(Protocol):
+    """A customer as issuing sees it (a ``Customer`` row or a ``CustomerRef``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def external_id(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Issued:
     code: str | None
@@ -54,7 +63,7 @@ class Issued:
     issuance_id: int | None
 
 
-def check_validity(group: CodeGroup, now: datetime) -> None:
+def check_validity(group: CodeGroup | repo.GroupRow, now: datetime) -> None:
     if group.valid_until is not None and now >= group.valid_until:
         raise GroupExpired(
             f"group {group.name!r} expired on {group.valid_until:%Y-%m-%d %H:%M UTC}",
@@ -68,7 +77,7 @@ def check_validity(group: CodeGroup, now: datetime) -> None:
 
 
 def _existing(
-    session: Session, key: str, group_id: int, kind: str, customer: Customer
+    session: Session, key: str, group_id: int, kind: str, customer: CustomerLike
 ) -> Issued | None:
     """The issuance an earlier call with this key made, returned as that call returned it."""
     found = repo.find_issuance(session, key, group_id, kind)
@@ -82,9 +91,21 @@ def _existing(
     return Issued(code, kind, group_id, customer.external_id, found.issued_at, found.id)
 
 
+def _begin(
+    session: Session, customer: CustomerLike, group_id: int, key: str, kind: str, now: datetime
+) -> tuple[repo.GroupRow, Issued | None]:
+    """The live group, and the earlier answer for this key if there is one. A replay is
+    answered even after the group expired: it hands out nothing new."""
+    group = repo.live_group(session, group_id)
+    replay = _existing(session, key, group.id, kind, customer)
+    if replay is None:
+        check_validity(group, now)
+    return group, replay
+
+
 def issue_initial(
     session: Session,
-    customer: Customer,
+    customer: CustomerLike,
     group_id: int,
     *,
     key: str,
@@ -94,11 +115,9 @@ def issue_initial(
 ) -> Issued:
     """Give the customer a new code from the group, once per ``key``."""
     now = now or utcnow()
-    group = get_group(session, group_id)
-    replay = _existing(session, key, group.id, INITIAL, customer)
+    group, replay = _begin(session, customer, group_id, key, INITIAL, now)
     if replay is not None:
         return replay
-    check_validity(group, now)
     result = claims.claim_initial(
         session,
         group_id=group.id,
@@ -121,7 +140,7 @@ def issue_initial(
 
 def issue_repeat(
     session: Session,
-    customer: Customer,
+    customer: CustomerLike,
     group_id: int,
     *,
     key: str,
@@ -132,11 +151,9 @@ def issue_repeat(
     """Re-show the code the customer last received initially from the group, recorded
     as a repeat issuance; ``code`` is None (and nothing is recorded) when there is none."""
     now = now or utcnow()
-    group = get_group(session, group_id)
-    replay = _existing(session, key, group.id, REPEAT, customer)
+    group, replay = _begin(session, customer, group_id, key, REPEAT, now)
     if replay is not None:
         return replay
-    check_validity(group, now)
     last = repo.last_initial(session, customer.id, group.id)
     if last is None:
         return Issued(None, REPEAT, group.id, customer.external_id, None, None)
@@ -171,7 +188,7 @@ def redeem(
     session: Session,
     code: str,
     *,
-    customer: Customer | None = None,
+    customer: CustomerLike | None = None,
     order_id: str | None = None,
     require_issued: bool = False,
     now: datetime | None = None,
@@ -218,7 +235,7 @@ def redeem(
     )
 
 
-def _issued_to(session: Session, code_id: int, customer: Customer) -> bool:
+def _issued_to(session: Session, code_id: int, customer: CustomerLike) -> bool:
     return any(
         h.customer_id == customer.external_id and h.voided_at is None
         for h in repo.code_history(session, code_id)
@@ -258,6 +275,6 @@ def lookup(session: Session, code: str) -> Lookup:
 
 
 def customer_history(
-    session: Session, customer: Customer, *, before_id: int | None = None, limit: int = 100
+    session: Session, customer: CustomerLike, *, before_id: int | None = None, limit: int = 100
 ) -> list[repo.HistoryRow]:
     return repo.customer_history(session, customer.id, before_id=before_id, limit=limit)

@@ -19,9 +19,34 @@ from promocodes.codes.models import (
     Redemption,
 )
 from promocodes.customers.models import Customer
+from promocodes.errors import GroupNotFound
 from promocodes.models import UTCDateTime
 
 codes_t = cast(Table, Code.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A live group as issuing needs it (validity, expiry flag, name for messages)."""
+
+    id: int
+    name: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    has_code_expiry: bool
+
+
+_GROUP = text(
+    "SELECT id, name, valid_from, valid_until, has_code_expiry FROM code_groups "
+    "WHERE id = :id AND archived_at IS NULL"
+).columns(valid_from=UTCDateTime, valid_until=UTCDateTime)
+
+
+def live_group(session: Session, group_id: int) -> GroupRow:
+    row = session.execute(_GROUP, {"id": group_id}).first()
+    if row is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    return GroupRow(int(row[0]), str(row[1]), row[2], row[3], bool(row[4]))
 
 
 _FIND = text(

@@ -186,3 +186,26 @@ class Redemption(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     order_id: Mapped[str | None] = mapped_column(String(200))
     redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertState(Base):
+    """A stock condition that holds for a group right now (so it is alerted once)."""
+
+    __tablename__ = "group_alert_state"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("code_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("code_groups.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # low-stock | exhausted | expiring-soon
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -252,3 +252,20 @@ class BlockOut(BaseModel):
     code: str
     status: str
     previous_status: str
+
+
+class StockOut(BaseModel):
+    group_id: int
+    active: int
+    issued_last_7_days: int
+    rate_per_day: float
+    days_until_empty: float | None
+    low_stock: bool
+
+
+class AlertOut(BaseModel):
+    id: int
+    group_id: int
+    kind: str
+    created_at: datetime
+    delivered_at: datetime | None

@@ -23,7 +23,7 @@ from promocodes.customers.schemas import (
     PromoCodeOut,
 )
 from promocodes.errors import ValidationFailed
-from promocodes.pagination import decode_cursor, encode_cursor
+from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["customers"], responses=PROBLEM_RESPONSES)
@@ -108,8 +108,7 @@ def customer_promo_codes(
         rows = issuance.customer_history(
             s, customer, before_id=decode_cursor(cursor), limit=limit + 1
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = split_page(rows, limit, lambda h: h.issuance_id)
     items = [
         PromoCodeOut(
             code=h.code,
@@ -123,4 +122,4 @@ def customer_promo_codes(
         )
         for h in rows
     ]
-    return Page(items=items, next_cursor=encode_cursor(rows[-1].issuance_id) if more else None)
+    return Page(items=items, next_cursor=next_cursor)

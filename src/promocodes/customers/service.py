@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,7 @@ from promocodes.models import utcnow
 # Re-exported for callers that page customers (explicit re-export form for mypy).
 from promocodes.pagination import decode_cursor as decode_cursor
 from promocodes.pagination import encode_cursor as encode_cursor
+from promocodes.pagination import split_page
 
 IMPORT_BATCH = 1_000
 REPORT_LIMIT = 1_000
@@ -80,6 +83,24 @@ def upsert(session: Session, data: CustomerIn) -> tuple[Customer, bool]:
     return customer, True
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """What issuing needs of a customer: the hot path does not load the whole row."""
+
+    id: int
+    external_id: str
+
+
+_REF = text("SELECT id FROM customers WHERE external_id = :external_id")
+
+
+def ref(session: Session, external_id: str) -> CustomerRef:
+    customer_id = session.execute(_REF, {"external_id": external_id}).scalar()
+    if customer_id is None:
+        raise CustomerNotFound(f"customer {external_id!r} does not exist")
+    return CustomerRef(int(customer_id), external_id)
+
+
 def get(session: Session, external_id: str) -> Customer:
     customer = repo.by_external_id(session, external_id)
     if customer is None:
@@ -128,6 +149,5 @@ def list_page(
     session: Session, *, cursor: str | None, limit: int = 50
 ) -> tuple[list[CustomerOut], str | None]:
     rows = repo.page(session, after_id=decode_cursor(cursor), limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [to_out(c) for c in rows], encode_cursor(rows[-1].id) if more and rows else None
+    page, next_cursor = split_page(rows, limit, lambda c: c.id)
+    return [to_out(c) for c in page], next_cursor

@@ -1,0 +1,199 @@
+"""REST routes: templates, mailings, campaigns, events (SPEC §2–3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
+from promocodes.customers import service as customers
+from promocodes.customers.models import Customer
+from promocodes.messaging import campaigns, delivery, mailings
+from promocodes.messaging.models import Message
+from promocodes.messaging.rendering import MessageTemplate, preview
+from promocodes.messaging.schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignUpdate,
+    EventIn,
+    EventOut,
+    MailingCreate,
+    MailingOut,
+    MailingUpdate,
+    MessageOut,
+    PreviewIn,
+    ProblemItem,
+    RenderedOut,
+    SendIn,
+    StockCheck,
+    TemplateIn,
+    TemplatePreviewIn,
+    TestSendIn,
+    ValidationOut,
+)
+from promocodes.messaging.templates import check, client_of
+from promocodes.pagination import decode_cursor, split_page
+
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.post("/templates/validate", tags=["templates"])
+def validate_template(body: TemplateIn, key: Key, db: Db) -> ValidationOut:
+    with db.read() as s:
+        result = check(s, MessageTemplate(body.subject, body.body_text, body.body_html))
+    return ValidationOut(
+        valid=result.valid,
+        errors=[
+            ProblemItem(field=p.field, line=p.line, column=p.column, message=p.message)
+            for p in result.problems
+        ],
+        groups=result.groups,
+    )
+
+
+@router.post("/templates/preview", tags=["templates"])
+def preview_template(body: TemplatePreviewIn, key: Key, db: Db) -> RenderedOut:
+    with db.read() as s:
+        client = (
+            client_of(customers.get(s, body.customer_id))
+            if body.customer_id
+            else mailings.SAMPLE_CLIENT
+        )
+    r = preview(MessageTemplate(body.subject, body.body_text, body.body_html), client)
+    return RenderedOut(subject=r.subject, body_text=r.body_text, body_html=r.body_html)
+
+
+# --- mailings -------------------------------------------------------------------------
+
+
+@router.post("/mailings", status_code=201, tags=["mailings"])
+def create_mailing(body: MailingCreate, key: Key, db: Db) -> MailingOut:
+    with db.write() as s:
+        return mailings.to_out(s, mailings.create(s, body))
+
+
+@router.get("/mailings", tags=["mailings"])
+def list_mailings(key: Key, db: Db) -> list[MailingOut]:
+    with db.read() as s:
+        return [mailings.to_out(s, m) for m in mailings.list_mailings(s)]
+
+
+@router.get("/mailings/{mailing_id}", tags=["mailings"])
+def get_mailing(mailing_id: Id, key: Key, db: Db) -> MailingOut:
+    with db.read() as s:
+        return mailings.to_out(s, mailings.get(s, mailing_id))
+
+
+@router.patch("/mailings/{mailing_id}", tags=["mailings"])
+def update_mailing(mailing_id: Id, body: MailingUpdate, key: Key, db: Db) -> MailingOut:
+    with db.write() as s:
+        return mailings.to_out(s, mailings.update(s, mailing_id, body))
+
+
+@router.post("/mailings/{mailing_id}/check", tags=["mailings"])
+def check_mailing(mailing_id: Id, key: Key, db: Db) -> list[StockCheck]:
+    with db.read() as s:
+        return mailings.stock_check(s, mailings.get(s, mailing_id))
+
+
+@router.post("/mailings/{mailing_id}/preview", tags=["mailings"])
+def preview_mailing(mailing_id: Id, body: PreviewIn, key: Key, db: Db) -> RenderedOut:
+    with db.read() as s:
+        r = mailings.preview_message(s, mailings.get(s, mailing_id), body.customer_id)
+    return RenderedOut(subject=r.subject, body_text=r.body_text, body_html=r.body_html)
+
+
+@router.post("/mailings/{mailing_id}/test", tags=["mailings"])
+def test_mailing(mailing_id: Id, body: TestSendIn, key: Key, db: Db, cfg: Config) -> RenderedOut:
+    """Send the preview (placeholders, no code consumed) to one address by SMTP."""
+    with db.read() as s:
+        r = mailings.preview_message(s, mailings.get(s, mailing_id), None)
+    delivery.send_test(cfg, body.email, r)
+    return RenderedOut(subject=r.subject, body_text=r.body_text, body_html=r.body_html)
+
+
+@router.post("/mailings/{mailing_id}/send", status_code=202, tags=["mailings"])
+def send_mailing(mailing_id: Id, body: SendIn, key: Key, db: Db) -> MailingOut:
+    with db.write() as s:
+        return mailings.to_out(s, mailings.send(s, mailing_id, allow_partial=body.allow_partial))
+
+
+@router.post("/mailings/{mailing_id}/cancel", tags=["mailings"])
+def cancel_mailing(mailing_id: Id, key: Key, db: Db) -> MailingOut:
+    with db.write() as s:
+        return mailings.to_out(s, mailings.cancel(s, mailing_id))
+
+
+@router.get("/mailings/{mailing_id}/messages", tags=["mailings"])
+def mailing_messages(
+    mailing_id: Id, key: Key, db: Db, cfg: Config, limit: Limit = 100, cursor: str | None = None
+) -> Page[MessageOut]:
+    with db.read() as s:
+        mailings.get(s, mailing_id)
+        stmt = select(Message).where(Message.mailing_id == mailing_id)
+        after = decode_cursor(cursor)
+        if after is not None:
+            stmt = stmt.where(Message.id > after)
+        rows = list(s.scalars(stmt.order_by(Message.id).limit(limit + 1)))
+        rows, next_cursor = split_page(rows, limit, lambda m: m.id)
+        items = [message_out(s, m, cfg.message_id_domain) for m in rows]
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def message_out(s: Session, m: Message, domain: str) -> MessageOut:
+    customer = s.get(Customer, m.customer_id)
+    return MessageOut(
+        id=m.id,
+        customer_id=customer.external_id if customer else "",
+        channel=m.channel,
+        recipient=m.recipient,
+        subject=m.subject,
+        body_text=m.body_text,
+        body_html=m.body_html,
+        status=m.status,
+        skip_reason=m.skip_reason,
+        error=m.error,
+        message_id=delivery.message_id(m.key, domain),
+        created_at=m.created_at,
+        sent_at=m.sent_at,
+    )
+
+
+# --- campaigns and events -------------------------------------------------------------
+
+
+@router.post("/campaigns", status_code=201, tags=["campaigns"])
+def create_campaign(body: CampaignIn, key: Key, db: Db) -> CampaignOut:
+    with db.write() as s:
+        return campaigns.to_out(s, campaigns.create(s, body))
+
+
+@router.get("/campaigns", tags=["campaigns"])
+def list_campaigns(key: Key, db: Db) -> list[CampaignOut]:
+    with db.read() as s:
+        return [campaigns.to_out(s, c) for c in campaigns.list_campaigns(s)]
+
+
+@router.get("/campaigns/{campaign_id}", tags=["campaigns"])
+def get_campaign(campaign_id: Id, key: Key, db: Db) -> CampaignOut:
+    with db.read() as s:
+        return campaigns.to_out(s, campaigns.get(s, campaign_id))
+
+
+@router.patch("/campaigns/{campaign_id}", tags=["campaigns"])
+def update_campaign(campaign_id: Id, body: CampaignUpdate, key: Key, db: Db) -> CampaignOut:
+    with db.write() as s:
+        return campaigns.to_out(s, campaigns.update(s, campaign_id, body))
+
+
+@router.post("/events", tags=["campaigns"])
+def post_event(body: EventIn, key: Key, db: Db, cfg: Config) -> EventOut:
+    with db.write() as s:
+        customer = customers.get(s, body.customer_id)
+        made = campaigns.handle_event(s, customer, body.event, event_id=body.event_id)
+        items = [message_out(s, m, cfg.message_id_domain) for m in made]
+    return EventOut(event=body.event, customer_id=body.customer_id, messages=items)

@@ -1,0 +1,154 @@
+"""CLI: ``promocodes worker`` and ``promocodes mailings …``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from promocodes.clikit import cli_errors, console, database
+from promocodes.config import Settings
+from promocodes.messaging import mailings
+from promocodes.messaging.schemas import MailingCreate
+from promocodes.messaging.worker import Worker
+
+mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
+
+
+@cli_errors
+def worker() -> None:
+    """Send mailings and deliver messages until SIGTERM/SIGINT (the chunk in hand finishes)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    w = Worker(database(), Settings())
+    console.print(f"Worker {w.owner} started.")
+    w.run(stop)
+    console.print("Worker stopped.")
+
+
+def _read(path: str | None) -> str | None:
+    return Path(path).read_text() if path else None
+
+
+@mailings_app.command("create")
+@cli_errors
+def mailings_create(
+    name: str,
+    segment: int = typer.Option(..., help="Segment id."),
+    subject: str = typer.Option(..., help="Subject template."),
+    text: str = typer.Option(None, "--text", help="File with the plain-text body template."),
+    html: str = typer.Option(None, "--html", help="File with the HTML body template."),
+    channel: str = typer.Option("outbox", help="outbox, smtp or webhook."),
+) -> None:
+    """Create a draft mailing (templates are validated)."""
+    data = MailingCreate(
+        name=name,
+        segment_id=segment,
+        subject=subject,
+        body_text=_read(text),
+        body_html=_read(html),
+        channel=channel,
+    )
+    with database().write() as s:
+        mailing = mailings.create(s, data)
+        mailing_id = mailing.id
+    console.print(f"Created mailing {mailing_id} (draft).")
+
+
+@mailings_app.command("check")
+@cli_errors
+def mailings_check(mailing_id: int) -> None:
+    """Stock per group against the segment size."""
+    with database().read() as s:
+        rows = mailings.stock_check(s, mailings.get(s, mailing_id))
+    table = Table("group", "needed", "active", "enough")
+    for r in rows:
+        table.add_row(r.name, f"{r.needed:,}", f"{r.active:,}", "yes" if r.enough else "NO")
+    console.print(table if rows else "The templates issue no codes.")
+
+
+@mailings_app.command("preview")
+@cli_errors
+def mailings_preview(mailing_id: int, customer: str = typer.Option(None)) -> None:
+    """Render for a customer (or a sample) with placeholder codes; nothing is consumed."""
+    with database().read() as s:
+        r = mailings.preview_message(s, mailings.get(s, mailing_id), customer)
+    console.print(f"[bold]Subject:[/] {r.subject}")
+    if r.body_text:
+        console.print(r.body_text, markup=False, highlight=False)
+    if r.body_html:
+        console.print(r.body_html, markup=False, highlight=False)
+
+
+@mailings_app.command("send")
+@cli_errors
+def mailings_send(
+    mailing_id: int,
+    allow_partial: bool = typer.Option(False, help="Send to as many as the stock allows."),
+    wait: bool = typer.Option(False, help="Show progress until it is done."),
+) -> None:
+    """Start sending (workers do the work; `promocodes serve` runs one)."""
+    with database().write() as s:
+        mailing = mailings.send(s, mailing_id, allow_partial=allow_partial)
+        status, total = mailing.status, mailing.total
+    console.print(f"Mailing {mailing_id}: {status}, {total:,} recipients.")
+    if wait:
+        _wait(mailing_id, total)
+
+
+def _wait(mailing_id: int, total: int) -> None:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        console=console,
+    ) as bar:
+        task = bar.add_task("Sending", total=max(total, 1))
+        while True:
+            with database().read() as s:
+                out = mailings.to_out(s, mailings.get(s, mailing_id))
+            bar.update(task, completed=out.rendered + out.skipped)
+            if out.status not in ("sending", "scheduled"):
+                break
+            time.sleep(0.5)
+    _print_status(mailing_id)
+
+
+def _print_status(mailing_id: int) -> None:
+    with database().read() as s:
+        out = mailings.to_out(s, mailings.get(s, mailing_id))
+    table = Table("", "", title=f"Mailing {out.id}: {out.name}")
+    for label, value in (
+        ("status", out.status),
+        ("recipients", f"{out.total:,}"),
+        ("rendered", f"{out.rendered:,}"),
+        ("sent", f"{out.sent:,}"),
+        ("skipped", f"{out.skipped:,}"),
+        ("failed", f"{out.failed:,}"),
+    ):
+        table.add_row(label, value)
+    for reason, n in sorted(out.skipped_reasons.items()):
+        table.add_row(f"  skipped: {reason}", f"{n:,}")
+    console.print(table)
+
+
+@mailings_app.command("status")
+@cli_errors
+def mailings_status(mailing_id: int) -> None:
+    """Progress and report."""
+    _print_status(mailing_id)
+
+
+@mailings_app.command("cancel")
+@cli_errors
+def mailings_cancel(mailing_id: int) -> None:
+    """Stop sending: chunks in progress finish, no new chunk starts."""
+    with database().write() as s:
+        mailings.cancel(s, mailing_id)
+    console.print(f"Mailing {mailing_id} cancelled.")

@@ -1,0 +1,227 @@
+"""Delivering queued messages (SMTP, webhook) from the outbox, after their commit.
+
+At-least-once with a stable identity: the Message-ID (SMTP) and the message key (webhook)
+never change between attempts, so the receiving side can drop duplicates. Failures:
+- definitive refusal before the content was accepted (SMTP 5xx to MAIL/RCPT): nobody can
+  have seen the code, so the message's issuances are voided and the codes go back;
+- anything ambiguous or transient: retried with exponential backoff, and after the last
+  attempt marked failed with the reason. The codes stay issued: they may have arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+
+import httpx
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from promocodes.codes.models import Issuance
+from promocodes.codes.repository import bump_counters
+from promocodes.config import Settings
+from promocodes.db import Database
+from promocodes.errors import DomainError
+from promocodes.messaging.models import Message
+from promocodes.messaging.rendering import Rendered
+from promocodes.models import UTCDateTime, utcnow
+
+LEASE = timedelta(minutes=2)
+
+
+def message_id(key: str, domain: str) -> str:
+    return f"<{key}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # sent | retry | refused | failed
+    error: str | None = None
+
+
+def _pick(session: Session, limit: int) -> list[Message]:
+    sql = (
+        "SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= :now "
+        "AND (lease_until IS NULL OR lease_until < :now) ORDER BY next_attempt_at, id "
+        "LIMIT :limit"
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        sql += " FOR UPDATE SKIP LOCKED"
+    now = utcnow()
+    ids = list(
+        session.execute(
+            text(sql).bindparams(bindparam("now", type_=UTCDateTime)), {"now": now, "limit": limit}
+        ).scalars()
+    )
+    if not ids:
+        return []
+    session.execute(update(Message).where(Message.id.in_(ids)).values(lease_until=now + LEASE))
+    return list(session.scalars(select(Message).where(Message.id.in_(ids))))
+
+
+def deliver_batch(db: Database, settings: Settings, limit: int = 50) -> int:
+    """Send up to ``limit`` due messages. Returns how many were attempted."""
+    with db.write() as session:
+        batch = _pick(session, limit)
+        session.expunge_all()
+    for message in batch:
+        outcome = _send(message, settings)
+        with db.write() as session:
+            _record(session, message.id, outcome, settings)
+    return len(batch)
+
+
+def _send(message: Message, settings: Settings) -> Outcome:
+    if message.channel == "smtp":
+        return send_smtp(message, settings)
+    if message.channel == "webhook":
+        return send_webhook(message, settings)
+    return Outcome("sent")
+
+
+def send_smtp(message: Message, settings: Settings) -> Outcome:
+    if not settings.smtp_host:
+        return Outcome("retry", "no SMTP server configured (PROMOCODES_SMTP_HOST)")
+    email = EmailMessage()
+    email["From"] = settings.smtp_from
+    email["To"] = message.recipient or ""
+    email["Subject"] = message.subject or ""
+    email["Message-ID"] = message_id(message.key, settings.message_id_domain)
+    email.set_content(message.body_text or "")
+    if message.body_html:
+        email.add_alternative(message.body_html, subtype="html")
+    smtp_class = smtplib.SMTP_SSL if settings.smtp_ssl else smtplib.SMTP
+    try:
+        with smtp_class(
+            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
+        ) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_user:
+                smtp.login(settings.smtp_user, settings.smtp_password or "")
+            smtp.send_message(email)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [c for c, _ in exc.recipients.values()]
+        if all(c >= 500 for c in codes):
+            return Outcome("refused", f"recipient refused: {exc.recipients}")
+        return Outcome("retry", f"recipient deferred: {exc.recipients}")
+    except smtplib.SMTPSenderRefused as exc:
+        if exc.smtp_code >= 500:
+            return Outcome("refused", f"sender refused: {exc.smtp_code} {exc.smtp_error!r}")
+        return Outcome("retry", f"sender deferred: {exc.smtp_code}")
+    except (smtplib.SMTPException, OSError, TimeoutError) as exc:
+        # Includes a failure during or after DATA: the content may have been accepted.
+        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+    return Outcome("sent")
+
+
+def send_test(settings: Settings, address: str, rendered: Rendered) -> None:
+    """A test send: the preview (placeholder codes) to one address, now, by SMTP."""
+    probe = Message(
+        key=f"test.{int(time.time() * 1000)}",
+        channel="smtp",
+        recipient=address,
+        subject=rendered.subject,
+        body_text=rendered.body_text,
+        body_html=rendered.body_html,
+        customer_id=0,
+    )
+    outcome = send_smtp(probe, settings)
+    if outcome.status != "sent":
+        raise DeliveryFailed(f"test send to {address} failed: {outcome.error}")
+
+
+class DeliveryFailed(DomainError):
+    slug = "delivery-failed"
+    status = 502
+    title = "Delivery failed"
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def send_webhook(message: Message, settings: Settings) -> Outcome:
+    if not settings.webhook_url:
+        return Outcome("retry", "no webhook URL configured (PROMOCODES_WEBHOOK_URL)")
+    body = json.dumps(
+        {
+            "message_key": message.key,
+            "customer_id": message.customer_id,
+            "recipient": message.recipient,
+            "subject": message.subject,
+            "body_text": message.body_text,
+            "body_html": message.body_html,
+            "mailing_id": message.mailing_id,
+            "campaign_id": message.campaign_id,
+        }
+    ).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Promocodes-Timestamp": timestamp,
+        "X-Promocodes-Message": message.key,
+        "X-Promocodes-Signature": signature(settings.webhook_secret, timestamp, body),
+    }
+    try:
+        response = httpx.post(
+            settings.webhook_url, content=body, headers=headers, timeout=settings.webhook_timeout
+        )
+    except httpx.HTTPError as exc:
+        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+    if response.is_success:
+        return Outcome("sent")
+    if response.status_code in (408, 429) or response.status_code >= 500:
+        return Outcome("retry", f"HTTP {response.status_code}")
+    return Outcome("failed", f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+def _record(session: Session, message_id_: int, outcome: Outcome, settings: Settings) -> None:
+    message = session.get(Message, message_id_)
+    if message is None or message.status != "queued":
+        return
+    now = utcnow()
+    message.attempts += 1
+    message.lease_until = None
+    message.error = outcome.error
+    if outcome.status == "sent":
+        message.status = "sent"
+        message.sent_at = now
+    elif outcome.status == "retry" and message.attempts < settings.delivery_max_attempts:
+        delay = min(settings.delivery_backoff_seconds * 2 ** (message.attempts - 1), 3600)
+        message.next_attempt_at = now + timedelta(seconds=delay)
+    else:
+        message.status = "failed"
+        if outcome.status == "refused":
+            void_message(session, message)
+
+
+def void_message(session: Session, message: Message) -> int:
+    """Void the issuances of a message nobody saw: initial codes go back to the group."""
+    now = utcnow()
+    issued = list(
+        session.scalars(
+            select(Issuance).where(Issuance.key == message.key, Issuance.voided_at.is_(None))
+        )
+    )
+    for issuance in issued:
+        issuance.voided_at = now
+        if issuance.kind != "initial":
+            continue
+        back = session.execute(
+            text(
+                "UPDATE codes SET status = 'available', issued_at = NULL "
+                "WHERE id = :id AND status = 'issued'"
+            ),
+            {"id": issuance.code_id},
+        )
+        if back.rowcount == 1:  # type: ignore[attr-defined]
+            bump_counters(session, issuance.group_id, available=1, issued=-1)
+    return len(issued)

@@ -1,0 +1,174 @@
+"""API shapes of mailings, campaigns, events and templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promocodes.text import Text
+
+Channel = Literal["outbox", "smtp", "webhook"]
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Text = Field(default="", max_length=100_000)
+    body_text: Text | None = Field(default=None, max_length=100_000)
+    body_html: Text | None = Field(default=None, max_length=100_000)
+
+
+class MailingCreate(TemplateIn):
+    name: Text = Field(min_length=1, max_length=200)
+    segment_id: int = Field(ge=1, le=2_147_483_647)
+    channel: Channel = "outbox"
+    send_at: datetime | None = None
+    chunk_size: int = Field(default=500, ge=1, le=10_000)
+
+
+class MailingUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    segment_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    channel: Channel | None = None
+    subject: Text | None = Field(default=None, max_length=100_000)
+    body_text: Text | None = Field(default=None, max_length=100_000)
+    body_html: Text | None = Field(default=None, max_length=100_000)
+    send_at: datetime | None = None
+
+
+class MailingOut(BaseModel):
+    id: int
+    name: str
+    segment_id: int
+    channel: str
+    subject: str
+    body_text: str | None
+    body_html: str | None
+    status: str
+    send_at: datetime | None
+    total: int
+    rendered: int
+    sent: int
+    skipped: int
+    failed: int
+    skipped_reasons: dict[str, int]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class StockCheck(BaseModel):
+    group_id: int
+    name: str
+    needed: int
+    active: int
+    enough: bool
+
+
+class SendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allow_partial: bool = False
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TemplatePreviewIn(TemplateIn):
+    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TestSendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Text = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class RenderedOut(BaseModel):
+    subject: str
+    body_text: str | None
+    body_html: str | None
+    preview: bool = True
+
+
+class ProblemItem(BaseModel):
+    field: str
+    line: int | None
+    column: int | None
+    message: str
+
+
+class ValidationOut(BaseModel):
+    valid: bool
+    errors: list[ProblemItem]
+    groups: list[str]
+
+
+class MessageOut(BaseModel):
+    id: int
+    customer_id: str
+    channel: str
+    recipient: str | None
+    subject: str | None
+    body_text: str | None
+    body_html: str | None
+    status: str
+    skip_reason: str | None
+    error: str | None
+    message_id: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class CampaignIn(TemplateIn):
+    name: Text = Field(min_length=1, max_length=200)
+    event: Text = Field(min_length=1, max_length=100)
+    channel: Channel = "outbox"
+    active: bool = True
+
+
+class CampaignUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    event: Text | None = Field(default=None, min_length=1, max_length=100)
+    channel: Channel | None = None
+    subject: Text | None = Field(default=None, max_length=100_000)
+    body_text: Text | None = Field(default=None, max_length=100_000)
+    body_html: Text | None = Field(default=None, max_length=100_000)
+    active: bool | None = None
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    event: str
+    channel: str
+    subject: str
+    body_text: str | None
+    body_html: str | None
+    active: bool
+    created_at: datetime
+    stats: dict[str, int]
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Text = Field(min_length=1, max_length=200)
+    event: Text = Field(min_length=1, max_length=100)
+    event_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    attributes: dict[str, Any] | None = None
+
+
+class EventOut(BaseModel):
+    event: str
+    customer_id: str
+    messages: list[MessageOut]

@@ -1,0 +1,66 @@
+"""Templates against the database: validation with the live groups, the ``client`` a
+template sees for a customer, and the problems as the API reports them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from promocodes.codes.models import CodeGroup
+from promocodes.customers.models import Customer
+from promocodes.customers.schemas import CUSTOMER_FIELDS
+from promocodes.errors import ValidationFailed
+from promocodes.messaging.rendering import MessageTemplate, Validation, validate
+
+
+def live_groups(session: Session) -> dict[str, CodeGroup]:
+    """Live groups by the key template macros match on (trimmed, case-folded name)."""
+    groups = session.scalars(select(CodeGroup).where(CodeGroup.archived_at.is_(None)))
+    return {g.name_key: g for g in groups}
+
+
+def check(session: Session, template: MessageTemplate) -> Validation:
+    return validate(
+        template,
+        known_groups=[g.name for g in live_groups(session).values()],
+        customer_fields=CUSTOMER_FIELDS,
+    )
+
+
+def require_valid(session: Session, template: MessageTemplate) -> Validation:
+    """Validation for saving: any problem refuses the save with every problem listed."""
+    if not (template.body_text or template.body_html):
+        raise ValidationFailed(
+            "a message needs body_text or body_html",
+            errors=[
+                {
+                    "field": "body_text",
+                    "line": None,
+                    "column": None,
+                    "message": "give body_text, body_html or both",
+                }
+            ],
+        )
+    result = check(session, template)
+    if not result.valid:
+        errors = [
+            {"field": p.field, "line": p.line, "column": p.column, "message": p.message}
+            for p in result.problems
+        ]
+        first = errors[0]
+        where = f"{first['field']}" + (f" line {first['line']}" if first["line"] else "")
+        raise ValidationFailed(f"{where}: {first['message']}", errors=errors)
+    return result
+
+
+def client_of(customer: Customer) -> dict[str, Any]:
+    return {
+        "customer_id": customer.external_id,
+        "email": customer.email,
+        "phone": customer.phone,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "attributes": dict(customer.attributes or {}),
+    }
