@@ -6,16 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from promocodes import __version__, metrics
+from promocodes import __version__, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.codes import api as codes_api
 from promocodes.codes import background
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
+from promocodes.messaging import api as messaging_api
+from promocodes.segments import api as segments_api
+from promocodes.web import routes as web
 
 UPLOAD_PATHS = ("/codes", "/customers/import")
 
@@ -42,12 +46,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.include_router(codes_api.router)
     app.include_router(customers_api.router)
+    app.include_router(segments_api.router)
+    app.include_router(messaging_api.router)
+    web.install(app)
 
     registry = metrics.Registry()
     app.add_middleware(metrics.MetricsMiddleware, registry=registry)
 
     def limit_for(path: str) -> int:
-        uploads = path.startswith("/api/") and path.endswith(UPLOAD_PATHS)
+        uploads = (path.startswith("/api/") and path.endswith(UPLOAD_PATHS)) or web.is_upload(path)
         return settings.max_upload_bytes if uploads else settings.max_body_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
@@ -57,6 +64,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         with db.read() as session:
             session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": db.dialect}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Ready to serve: the database answers and its schema is current."""
+        try:
+            behind = migrate.pending(db.engine)
+        except SQLAlchemyError as exc:
+            return JSONResponse(
+                {"ready": False, "reason": f"database unreachable: {exc.__class__.__name__}"}, 503
+            )
+        if behind:
+            return JSONResponse({"ready": False, "reason": "migrations pending"}, 503)
+        return JSONResponse({"ready": True})
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> PlainTextResponse:

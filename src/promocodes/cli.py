@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import typer
 
 from promocodes import migrate
@@ -11,7 +13,11 @@ from promocodes.codes.cli import codes_app, groups_app, uploads_app
 from promocodes.config import Settings
 from promocodes.customers.cli import customers_app
 from promocodes.db import Database
+from promocodes.messaging.cli import mailings_app
+from promocodes.messaging.cli import worker as worker_command
+from promocodes.messaging.worker import Worker
 from promocodes.segments.cli import segments_app
+from promocodes.users.cli import users_app
 
 app = typer.Typer(
     help="Promocodes: promo code groups, uploads and issuance.",
@@ -26,6 +32,9 @@ app.add_typer(uploads_app, name="uploads")
 app.add_typer(customers_app, name="customers")
 app.add_typer(segments_app, name="segments")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(mailings_app, name="mailings")
+app.add_typer(users_app, name="users")
+app.command("worker")(worker_command)
 
 
 @app.command()
@@ -42,8 +51,19 @@ def serve(
     settings = Settings()
     db = Database(settings.database_url, settings)
     migrate.upgrade(db.engine)
+    # One in-process worker, so the embedded deployment sends mailings with no other
+    # process; with PostgreSQL, more `promocodes worker` processes may join it.
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=Worker(db, settings).run, args=(stop,), daemon=True, name="worker"
+    )
+    thread.start()
     console.print(f"Promocodes on [bold]http://{host}:{port}[/] (database: {db.dialect})")
-    uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+    try:
+        uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 @db_app.command("upgrade")

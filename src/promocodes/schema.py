@@ -3,9 +3,19 @@
 from promocodes.apikeys import models as apikeys_models
 from promocodes.codes import models as codes_models
 from promocodes.customers import models as customers_models
+from promocodes.messaging import models as messaging_models
 from promocodes.models import Base
-from promocodes.segments import models as segments_models  # noqa: F401
+from promocodes.segments import models as segments_models
+from promocodes.users import models as users_models
 
 metadata = Base.metadata
 
-__all__ = ["apikeys_models", "codes_models", "customers_models", "metadata"]
+__all__ = [
+    "apikeys_models",
+    "codes_models",
+    "customers_models",
+    "messaging_models",
+    "metadata",
+    "segments_models",
+    "users_models",
+]

@@ -1,4 +1,4 @@
-"""Saved segments; the issuances index segment filters read.
+"""Saved segments; the two issuances indexes segment filters read.
 
 Revision ID: 0004_segments
 Revises: 0003_api
@@ -17,6 +17,11 @@ down_revision = "0003_api"
 branch_labels = None
 depends_on = None
 
+INDEXES = {
+    "ix_issuances_segments_group": ["group_id", "customer_id", "kind", "issued_at"],
+    "ix_issuances_segments_customer": ["customer_id", "kind", "issued_at", "group_id"],
+}
+
 
 def upgrade() -> None:
     op.create_table(
@@ -30,17 +35,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_segments_name")),
         sqlite_autoincrement=True,
     )
-    # Only live issuances, ordered by group then customer (see segments/models.py).
-    op.create_index(
-        "ix_issuances_segments",
-        "issuances",
-        ["group_id", "customer_id", "kind", "issued_at"],
-        unique=False,
-        sqlite_where=sa.text("voided_at IS NULL"),
-        postgresql_where=sa.text("voided_at IS NULL"),
-    )
+    # Only live issuances, by group and by customer (see segments/models.py).
+    live = sa.text("voided_at IS NULL")
+    for name, columns in INDEXES.items():
+        op.create_index(
+            name,
+            "issuances",
+            columns,
+            unique=False,
+            sqlite_where=live,
+            postgresql_where=live,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_issuances_segments", table_name="issuances")
+    for name in INDEXES:
+        op.drop_index(name, table_name="issuances")
     op.drop_table("segments")

@@ -1,0 +1,1 @@
+"""Users of the web UI: accounts with argon2 password hashes, and their login sessions."""

@@ -1,0 +1,56 @@
+"""CLI commands for web UI users (``promocodes users create|list|set-password``)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from promocodes.clikit import cli_errors, console, database
+from promocodes.users import service
+
+users_app = typer.Typer(help="Users of the web UI.", no_args_is_help=True)
+
+_PASSWORD = typer.Option(
+    ...,
+    "--password",
+    prompt=True,
+    confirmation_prompt=True,
+    hide_input=True,
+    help="The password (asked for, twice, when left out: keeps it out of shell history).",
+)
+
+
+@users_app.command("create")
+@cli_errors
+def users_create(email: str, password: str = _PASSWORD) -> None:
+    """Create a user who can log in to the web UI."""
+    with database().write() as session:
+        user = service.create_user(session, email, password)
+        address = user.email
+    console.print(f"User {address} created.", highlight=False)
+
+
+@users_app.command("list")
+@cli_errors
+def users_list() -> None:
+    """Every user (never their password hashes)."""
+    with database().read() as session:
+        users = service.list_users(session)
+    table = Table("email", "created", "last login")
+    for u in users:
+        table.add_row(
+            u.email,
+            f"{u.created_at:%Y-%m-%d %H:%M}",
+            f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "",
+        )
+    console.print(table)
+
+
+@users_app.command("set-password")
+@cli_errors
+def users_set_password(email: str, password: str = _PASSWORD) -> None:
+    """Change a user's password; the user's open sessions end."""
+    with database().write() as session:
+        user = service.set_password(session, email, password)
+        address = user.email
+    console.print(f"Password of {address} changed; their sessions were ended.", highlight=False)

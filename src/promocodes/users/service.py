@@ -1,0 +1,206 @@
+"""Users and login sessions of the web UI.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults, rehashed on login when the
+defaults change). A session is a random token in an HttpOnly cookie; the database keeps
+only its SHA-256, the user and a per-session CSRF token. Sessions slide: each use within
+``IDLE`` extends them, but never beyond ``ABSOLUTE`` after the login.
+
+Services take a session from the caller's transaction and only ``flush()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from promocodes.errors import Conflict, DomainError, NotFound, ValidationFailed
+from promocodes.models import utcnow
+from promocodes.users.models import User, UserSession
+
+MIN_PASSWORD = 8
+# Hashing cost grows with the input; nobody types more than this.
+MAX_PASSWORD = 1_024
+IDLE = timedelta(hours=12)
+ABSOLUTE = timedelta(days=7)
+# last_seen_at/expires_at are written at most this often, so most requests only read.
+TOUCH_EVERY = timedelta(minutes=5)
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs the same time as a
+# wrong password and response times do not tell which accounts exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class UserExists(Conflict):
+    slug = "user-exists"
+    title = "User already exists"
+
+
+class UserNotFound(NotFound):
+    slug = "user-not-found"
+    title = "User not found"
+
+
+class InvalidCredentials(DomainError):
+    slug = "invalid-credentials"
+    status = 401
+    title = "Invalid email or password"
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in value):
+        raise ValidationFailed(f"{email.strip()!r} is not an email address")
+    if len(value) > 320:
+        raise ValidationFailed("the email address is longer than 320 characters")
+    return value
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"the password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed(f"the password is longer than {MAX_PASSWORD} characters")
+
+
+def create_user(session: Session, email: str, password: str) -> User:
+    address = normalize_email(email)
+    _check_password(password)
+    if session.scalar(select(User.id).where(User.email == address)) is not None:
+        raise UserExists(f"a user {address!r} already exists")
+    user = User(email=address, password_hash=_hasher.hash(password))
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError as exc:  # created concurrently between the check and the insert
+        raise UserExists(f"a user {address!r} already exists") from exc
+    return user
+
+
+def get_by_email(session: Session, email: str) -> User:
+    address = normalize_email(email)
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise UserNotFound(f"no user {address!r}")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def set_password(session: Session, email: str, password: str) -> User:
+    """Change a password; every session of the user ends (a reset is often a lockout)."""
+    user = get_by_email(session, email)
+    _check_password(password)
+    user.password_hash = _hasher.hash(password)
+    user.updated_at = utcnow()
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    """The user with this email and password; InvalidCredentials (never saying which of
+    the two was wrong) otherwise."""
+    try:
+        address = normalize_email(email)
+    except ValidationFailed:
+        address = ""
+    user = session.scalar(select(User).where(User.email == address)) if address else None
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        raise InvalidCredentials("the email or the password is not right") from None
+    if user is None:  # pragma: no cover - the dummy hash's password is never guessed
+        raise InvalidCredentials("the email or the password is not right")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    session.flush()
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, user: User) -> str:
+    """Log ``user`` in: returns the token for the cookie (never stored as such)."""
+    now = utcnow()
+    # Housekeeping on login: expired sessions of anyone are of no use.
+    session.execute(delete(UserSession).where(UserSession.expires_at < now))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + IDLE,
+        )
+    )
+    session.flush()
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """A live session, as a request sees it."""
+
+    session_id: int
+    user_id: int
+    email: str
+    csrf_token: str
+    needs_touch: bool
+
+
+def resolve(session: Session, token: str | None, now: datetime | None = None) -> Active | None:
+    """The live session of a cookie token, or None (no token, unknown, expired)."""
+    if not token or len(token) > 200:
+        return None
+    now = now or utcnow()
+    row = session.execute(
+        select(UserSession, User.email)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == _digest(token))
+    ).first()
+    if row is None:
+        return None
+    found, email = row
+    if found.expires_at <= now or found.created_at + ABSOLUTE <= now:
+        return None
+    return Active(
+        session_id=found.id,
+        user_id=found.user_id,
+        email=email,
+        csrf_token=found.csrf_token,
+        needs_touch=now - found.last_seen_at > TOUCH_EVERY,
+    )
+
+
+def touch(session: Session, session_id: int) -> None:
+    """Slide the session's expiry (capped at ABSOLUTE after the login)."""
+    found = session.get(UserSession, session_id)
+    if found is None:
+        return
+    now = utcnow()
+    found.last_seen_at = now
+    found.expires_at = min(now + IDLE, found.created_at + ABSOLUTE)
+    session.flush()
+
+
+def end_session(session: Session, token: str | None) -> None:
+    """Log out: the session row goes, so the cookie is worthless even if kept."""
+    if token:
+        session.execute(delete(UserSession).where(UserSession.token_hash == _digest(token)))

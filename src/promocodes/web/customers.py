@@ -1,0 +1,93 @@
+"""Customers: the searchable list and the profile with its Promo codes tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from promocodes.codes import issuance
+from promocodes.customers import service as customers
+from promocodes.customers.schemas import CustomerOut
+from promocodes.pagination import decode_cursor, encode_cursor
+from promocodes.segments import service as segments
+from promocodes.segments.tree import parse_filter
+from promocodes.web import kit
+from promocodes.web.kit import Db, User
+
+router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
+
+PAGE = 50
+HISTORY_PAGE = 100
+SEARCHED_FIELDS = ("email", "first_name", "last_name", "phone")
+
+
+def _search_tree(text: str) -> Any:
+    """Customers whose email, name or phone contains ``text`` — evaluated by the segments
+    service as one query (the customers service has no text search of its own)."""
+    return parse_filter(
+        {
+            "type": "or",
+            "filters": [
+                {"type": "field", "field": name, "op": "contains", "value": text}
+                for name in SEARCHED_FIELDS
+            ],
+        }
+    )
+
+
+@router.get("/customers")
+def list_customers(
+    request: Request, user: User, db: Db, q: str = "", after: str | None = None
+) -> Response:
+    search = q.strip()[:200]
+    exact: CustomerOut | None = None
+    with db.read() as s:
+        if search:
+            try:
+                exact = customers.to_out(customers.get(s, search))
+            except customers.CustomerNotFound:
+                exact = None
+            found, next_cursor = segments.customers_page(
+                s, _search_tree(search), cursor=after, limit=PAGE
+            )
+        else:
+            found, next_cursor = customers.list_page(s, cursor=after, limit=PAGE)
+    if exact is not None and after is None:
+        found = [exact, *(c for c in found if c.customer_id != exact.customer_id)]
+    return kit.page(
+        request,
+        "customers/list.html",
+        {
+            "section": "customers",
+            "customers": found,
+            "q": search,
+            "after": after,
+            "next_cursor": next_cursor,
+        },
+    )
+
+
+@router.get("/customers/{customer_id:path}")
+def profile(
+    request: Request, customer_id: str, user: User, db: Db, before: str | None = None
+) -> Response:
+    with db.read() as s:
+        customer = customers.get(s, customer_id)
+        out = customers.to_out(customer)
+        rows = issuance.customer_history(
+            s, customer, before_id=decode_cursor(before), limit=HISTORY_PAGE + 1
+        )
+    more = len(rows) > HISTORY_PAGE
+    rows = rows[:HISTORY_PAGE]
+    return kit.page(
+        request,
+        "customers/profile.html",
+        {
+            "section": "customers",
+            "customer": out,
+            "history": rows,
+            "before": before,
+            "next_cursor": encode_cursor(rows[-1].issuance_id) if more else None,
+        },
+    )

@@ -1,0 +1,299 @@
+"""Promo codes section: the groups list, create, edit (with its uploads and codes), delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from promocodes.codes import repository as repo
+from promocodes.codes import service, uploads
+from promocodes.codes.importer import read_text
+from promocodes.codes.models import STATUSES
+from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
+from promocodes.errors import DomainError, GroupNameTaken, ValidationFailed
+from promocodes.models import utcnow
+from promocodes.pagination import decode_cursor, encode_cursor
+from promocodes.web import kit
+from promocodes.web.kit import Config, Db, Form, User
+
+router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
+
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+PAGE = 50
+CODES_PAGE = 50
+EXPIRING_SOON = timedelta(days=14)
+FIELDS = ("name", "description", "valid_from", "valid_until", "low_stock_threshold")
+
+
+def badges(group: GroupOut) -> list[tuple[str, str]]:
+    """(css class, text) of the warnings a group deserves on the list and its page."""
+    now = utcnow()
+    out: list[tuple[str, str]] = []
+    if group.valid_until is not None and group.valid_until <= now:
+        out.append(("bad", "Expired"))
+    elif group.valid_until is not None and group.valid_until - now <= EXPIRING_SOON:
+        days = (group.valid_until - now).days
+        out.append(("warn", f"Expires in {days} day{'s' if days != 1 else ''}"))
+    if group.valid_from is not None and group.valid_from > now:
+        out.append(("info", "Not valid yet"))
+    if group.active == 0 and group.total > 0:
+        out.append(("bad", "Out of codes"))
+    elif group.low_stock_threshold is not None and group.active <= group.low_stock_threshold:
+        out.append(("warn", "Low stock"))
+    return out
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/groups", status_code=303)
+
+
+@router.get("/groups")
+def list_groups(
+    request: Request, user: User, db: Db, q: str = "", after: str | None = None
+) -> Response:
+    search = q.strip()[:200]
+    with db.read() as s:
+        groups = service.list_groups(
+            s, after_id=decode_cursor(after), limit=PAGE + 1, search=search or None
+        )
+    more = len(groups) > PAGE
+    groups = groups[:PAGE]
+    return kit.page(
+        request,
+        "groups/list.html",
+        {
+            "section": "groups",
+            "groups": [(g, badges(g)) for g in groups],
+            "q": search,
+            "after": after,
+            "next_cursor": encode_cursor(groups[-1].id) if more else None,
+        },
+    )
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+def _values(form: FormData) -> dict[str, str]:
+    return {name: kit.field(form, name) for name in FIELDS}
+
+
+def _data(values: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """Form text to the schema's types; problems go to ``errors`` by field."""
+    data: dict[str, Any] = {"name": values["name"]}
+    data["description"] = values["description"].strip() or None
+    for name in ("valid_from", "valid_until"):
+        try:
+            data[name] = kit.parse_datetime(values[name])
+        except ValueError as exc:
+            errors[name] = str(exc)
+    try:
+        data["low_stock_threshold"] = kit.parse_int(values["low_stock_threshold"])
+    except ValueError as exc:
+        errors["low_stock_threshold"] = str(exc)
+    return data
+
+
+def _domain_errors(exc: DomainError, errors: dict[str, str]) -> None:
+    if isinstance(exc, GroupNameTaken):
+        errors["name"] = exc.detail
+    elif isinstance(exc, ValidationFailed) and "valid_until" in exc.detail:
+        errors["valid_until"] = exc.detail
+    else:
+        errors[""] = exc.detail
+
+
+@router.get("/groups/new")
+def new_group(request: Request, user: User) -> Response:
+    return kit.page(
+        request,
+        "groups/new.html",
+        {"section": "groups", "values": dict.fromkeys(FIELDS, ""), "codes": "", "errors": {}},
+    )
+
+
+@router.post("/groups/new")
+def create_group(request: Request, user: User, form: Form, db: Db, cfg: Config) -> Response:
+    values = _values(form)
+    codes = kit.field(form, "codes")
+    errors: dict[str, str] = {}
+    data = _data(values, errors)
+    body: GroupCreate | None = None
+    try:
+        body = GroupCreate(**data)
+    except ValidationError as exc:
+        errors.update({k: v for k, v in kit.errors_of(exc).items() if k not in errors})
+    if body is not None and not errors:
+        try:
+            with db.write() as s:
+                group = service.create_group(s, body)
+                group_id = group.id
+                report = None
+                if codes.strip():
+                    report = uploads.upload_codes(
+                        s,
+                        group.id,
+                        read_text(codes),
+                        source="web",
+                        actor=user.email,
+                        batch_size=cfg.upload_batch_size,
+                        report_limit=cfg.upload_report_limit,
+                    )
+        except DomainError as exc:
+            _domain_errors(exc, errors)
+        else:
+            if report is not None:
+                return kit.redirect(
+                    request,
+                    f"/groups/{group_id}?upload={report.upload_id}#report",
+                    flash=f"Group created; {report.added:,} codes added.",
+                )
+            return kit.redirect(request, f"/groups/{group_id}", flash="Group created.")
+    return kit.page(
+        request,
+        "groups/new.html",
+        {"section": "groups", "values": values, "codes": codes, "errors": errors},
+        status_code=422,
+    )
+
+
+# --- edit ---------------------------------------------------------------------------------
+
+
+def form_values(group: GroupOut) -> dict[str, str]:
+    """The group as its edit form shows it (also what "unchanged" means on save)."""
+    return {
+        "name": group.name,
+        "description": group.description or "",
+        "valid_from": kit.fmt_input_dt(group.valid_from),
+        "valid_until": kit.fmt_input_dt(group.valid_until),
+        "low_stock_threshold": ""
+        if group.low_stock_threshold is None
+        else str(group.low_stock_threshold),
+    }
+
+
+def edit_page(
+    request: Request,
+    db: Db,
+    group_id: int,
+    *,
+    status: str | None = None,
+    after: str | None = None,
+    upload_id: int | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    pasted: str = "",
+    upload_error: str | None = None,
+    report: UploadReport | None = None,
+    status_code: int = 200,
+) -> Response:
+    if status not in STATUSES:
+        status = None
+    with db.read() as s:
+        group = service.to_out(service.get_group(s, group_id), s)
+        history = repo.list_uploads(s, group_id, limit=20)
+        rows = repo.code_page(
+            s, group_id, status=status, after_id=decode_cursor(after), limit=CODES_PAGE + 1
+        )
+        shown = None
+        if upload_id is not None:
+            shown = uploads.get_upload(s, upload_id)
+            if shown.group_id != group_id:
+                shown = None
+    more = len(rows) > CODES_PAGE
+    rows = rows[:CODES_PAGE]
+    if report is None and shown is not None and shown.status == "done":
+        report = uploads.report_of(shown)
+    return kit.page(
+        request,
+        "groups/edit.html",
+        {
+            "section": "groups",
+            "group": group,
+            "badges": badges(group),
+            "values": values or form_values(group),
+            "errors": errors or {},
+            "history": history,
+            "codes": rows,
+            "status": status,
+            "statuses": STATUSES,
+            "after": after,
+            "next_cursor": encode_cursor(rows[-1].id) if more else None,
+            "pasted": pasted,
+            "upload_error": upload_error,
+            "report": report,
+            "running": shown if shown is not None and shown.status != "done" else None,
+            "max_upload": kit.settings(request).max_upload_bytes,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/groups/{group_id}")
+def edit_group(
+    request: Request,
+    group_id: Id,
+    user: User,
+    db: Db,
+    status: str | None = None,
+    after: str | None = None,
+    upload: int | None = None,
+) -> Response:
+    return edit_page(request, db, group_id, status=status, after=after, upload_id=upload)
+
+
+@router.post("/groups/{group_id}")
+def update_group(request: Request, group_id: Id, user: User, form: Form, db: Db) -> Response:
+    values = _values(form)
+    with db.read() as s:
+        before = form_values(service.to_out(service.get_group(s, group_id), s))
+    errors: dict[str, str] = {}
+    data = _data(values, errors)
+    # Only what the user changed: a datetime shown to the second must not overwrite a
+    # stored one that has microseconds, an untouched field must not be rewritten.
+    changed = {k: v for k, v in data.items() if values[k] != before[k]}
+    body: GroupUpdate | None = None
+    try:
+        body = GroupUpdate(**changed)
+    except ValidationError as exc:
+        errors.update({k: v for k, v in kit.errors_of(exc).items() if k not in errors})
+    if body is not None and not errors:
+        try:
+            with db.write() as s:
+                service.update_group(s, group_id, body)
+        except DomainError as exc:
+            _domain_errors(exc, errors)
+        else:
+            return kit.redirect(request, f"/groups/{group_id}", flash="Group saved.")
+    return edit_page(request, db, group_id, values=values, errors=errors, status_code=422)
+
+
+# --- delete -------------------------------------------------------------------------------
+
+
+@router.get("/groups/{group_id}/delete")
+def confirm_delete(request: Request, group_id: Id, user: User, db: Db) -> Response:
+    with db.read() as s:
+        group = service.get_group(s, group_id)
+        outcome = service.delete_outcome(s, group)
+        out = service.to_out(group, s)
+    return kit.page(
+        request, "groups/delete.html", {"section": "groups", "group": out, "outcome": outcome}
+    )
+
+
+@router.post("/groups/{group_id}/delete")
+def delete_group(request: Request, group_id: Id, user: User, form: Form, db: Db) -> Response:
+    with db.write() as s:
+        name = service.get_group(s, group_id).name
+        result = service.delete_group(s, group_id)
+    verb = "archived" if result.outcome == "archived" else "deleted with its codes"
+    return kit.redirect(request, "/groups", flash=f"Group “{name}” {verb}.")

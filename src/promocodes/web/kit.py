@@ -1,0 +1,332 @@
+"""Plumbing shared by every web UI route: templates, the logged-in user, CSRF, forms,
+redirects, flash messages and error pages. Routes stay thin: parse, call a service,
+render.
+
+These templates are ours (never marketers'): a normal Jinja environment with
+autoescaping on. Marketer templates go through ``messaging.rendering``'s sandbox.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote, unquote, urlencode
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from promocodes import __version__
+from promocodes.config import Settings
+from promocodes.db import Database
+from promocodes.errors import DomainError
+from promocodes.users import service as users
+from promocodes.users.service import Active
+
+SESSION_COOKIE = "pc_session"
+LOGIN_CSRF_COOKIE = "pc_login_csrf"
+FLASH_COOKIE = "pc_flash"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+# Form limits: a pasted list of codes is one field; files stream to disk (Starlette
+# spools parts over 1 MB), so only the plain fields need a bound here.
+MAX_FIELDS = 200
+MAX_FILES = 1
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: https:; frame-src 'self'; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'self'; object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+# --- templates ----------------------------------------------------------------------------
+
+
+def macro(kind: str, group_name: str) -> str:
+    """The template macro for a group, its name as a Jinja single-quoted literal:
+    backslash and apostrophe escaped (SPEC §2: an apostrophe is written ``\\'``)."""
+    literal = group_name.replace("\\", "\\\\").replace("'", "\\'")
+    return "{{client.%s('%s')}}" % (kind, literal)  # noqa: UP031 - braces are literal
+
+
+def fmt_dt(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def fmt_input_dt(value: datetime | None) -> str:
+    """The value of a ``datetime-local`` input (UTC, to the second)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
+
+
+def fmt_num(value: int | None) -> str:
+    return f"{value:,}" if value is not None else ""
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("promocodes.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["dt"] = fmt_dt
+    env.filters["input_dt"] = fmt_input_dt
+    env.filters["num"] = fmt_num
+    env.globals["macro"] = macro
+    env.globals["version"] = __version__
+    return env
+
+
+TEMPLATES = _env()
+
+
+# --- request context ----------------------------------------------------------------------
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+Db = Annotated[Database, Depends(database)]
+Config = Annotated[Settings, Depends(settings)]
+
+
+class LoginRequired(Exception):
+    """No live session: the UI answers with a redirect to the login page."""
+
+
+class CsrfRejected(Exception):
+    """A state-changing request without the session's CSRF token: 403."""
+
+
+def current_user(request: Request, db: Db) -> Active:
+    with db.read() as session:
+        active = users.resolve(session, request.cookies.get(SESSION_COOKIE))
+    if active is None:
+        raise LoginRequired
+    if active.needs_touch:
+        with db.write() as session:
+            users.touch(session, active.session_id)
+    request.state.user = active
+    return active
+
+
+User = Annotated[Active, Depends(current_user)]
+
+
+async def read_form(request: Request, cfg: Settings) -> FormData:
+    return await request.form(
+        max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=cfg.max_body_bytes
+    )
+
+
+def same_token(sent: object, expected: str) -> bool:
+    return isinstance(sent, str) and bool(sent) and hmac.compare_digest(sent, expected)
+
+
+async def checked_form(request: Request, user: User, cfg: Config) -> FormData:
+    """The request's form, once its CSRF token (field or htmx header) matched the session's."""
+    form = await read_form(request, cfg)
+    sent = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+    if not same_token(sent, user.csrf_token):
+        raise CsrfRejected
+    return form
+
+
+Form = Annotated[FormData, Depends(checked_form)]
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def upload_of(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    return value if isinstance(value, UploadFile) and value.filename else None
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+# --- forms --------------------------------------------------------------------------------
+
+
+def errors_of(exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors by the form field they belong to ("" for the form itself)."""
+    out: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        name = str(err["loc"][0]) if err["loc"] else ""
+        message = err["msg"].removeprefix("Value error, ")
+        out.setdefault(name, message)
+    return out
+
+
+def parse_datetime(value: str) -> datetime | None:
+    """A ``datetime-local`` value, read as UTC; empty is None. ValueError when malformed."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("enter a date and time like 2027-01-31 23:59") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_int(value: str, *, minimum: int = 0) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < minimum:
+        raise ValueError(f"enter a whole number of at least {minimum}")
+    return int(value)
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+def _context(request: Request, context: Mapping[str, Any]) -> dict[str, Any]:
+    user: Active | None = getattr(request.state, "user", None)
+    return {
+        "user": user,
+        "csrf_token": user.csrf_token if user else "",
+        "path": request.url.path,
+        "section": "",
+        "flash": None,
+        **context,
+    }
+
+
+def page(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """A full page. Shows (and clears) the flash message a redirect left."""
+    flash = request.cookies.get(FLASH_COOKIE)
+    ctx = _context(request, {**(context or {}), "flash": unquote(flash)[:500] if flash else None})
+    response = HTMLResponse(
+        TEMPLATES.get_template(template).render(ctx),
+        status_code=status_code,
+        headers={**SECURITY_HEADERS, **(headers or {})},
+    )
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def fragment(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """A piece of a page, for htmx to swap in."""
+    return HTMLResponse(
+        TEMPLATES.get_template(template).render(_context(request, context or {})),
+        status_code=status_code,
+        headers={**SECURITY_HEADERS, **(headers or {})},
+    )
+
+
+def redirect(request: Request, url: str, *, flash: str | None = None) -> Response:
+    """After a successful POST: 303 to ``url`` (for htmx, ``HX-Redirect``)."""
+    response: Response
+    if is_htmx(request):
+        response = Response(status_code=204, headers={"HX-Redirect": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
+    if flash:
+        response.set_cookie(
+            FLASH_COOKIE,
+            quote(flash[:500]),
+            max_age=60,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site (never ``//host`` or ``https://…``): no open redirect."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/groups"
+    return value
+
+
+def login_redirect(request: Request) -> Response:
+    if is_htmx(request):
+        current = request.headers.get("hx-current-url", "")
+        here = "/" + current.split("/", 3)[3] if current.count("/") >= 3 else "/groups"
+        return Response(
+            status_code=204, headers={"HX-Redirect": "/login?" + urlencode({"next": here})}
+        )
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": here}), status_code=303)
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+    context = {"status": status, "title": title, "detail": detail}
+    if is_htmx(request):
+        return fragment(request, "partials/error.html", context, status_code=status)
+    return page(request, "error.html", context, status_code=status)
+
+
+class UiRoute(APIRoute):
+    """Routes of the UI answer in HTML: a login redirect, a 403 page for a missing CSRF
+    token, and an error page for domain errors (the API's handlers answer in JSON)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except LoginRequired:
+                return login_redirect(request)
+            except CsrfRejected:
+                return error_page(
+                    request,
+                    403,
+                    "Request refused",
+                    "The form did not carry this session's security token (it may have "
+                    "expired, or come from another site). Reload the page and try again.",
+                )
+            except DomainError as exc:
+                return error_page(request, exc.status, exc.title, exc.detail)
+            except RequestValidationError as exc:
+                detail = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+                )
+                return error_page(request, 422, "Invalid request", detail)
+
+        return handler

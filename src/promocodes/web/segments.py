@@ -1,0 +1,143 @@
+"""Segment builder: the saved segments, the builder page (a small script edits the tree
+JSON in a hidden field, the shape of ``segments/tree.py``) and the live preview htmx
+posts on every change."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from promocodes.errors import DomainError, ValidationFailed
+from promocodes.messaging.templates import live_groups
+from promocodes.segments import service as segments
+from promocodes.segments.schemas import SegmentCreate, SegmentUpdate
+from promocodes.segments.tree import dump_filter, parse_filter
+from promocodes.web import kit
+from promocodes.web.kit import Db, Form, User
+
+router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
+
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+EVERYONE: dict[str, Any] = {"type": "and", "filters": []}
+MAX_TREE_CHARS = 100_000
+
+
+def group_choices(session: Session) -> list[dict[str, Any]]:
+    """Live groups for pickers, by name."""
+    groups = sorted(live_groups(session).values(), key=lambda g: g.name.casefold())
+    return [{"id": g.id, "name": g.name} for g in groups]
+
+
+def _decode(raw: str) -> Any:
+    if len(raw) > MAX_TREE_CHARS:
+        raise ValidationFailed("the filter is too large")
+    try:
+        return json.loads(raw or "null")
+    except json.JSONDecodeError:
+        raise ValidationFailed("the filter is not valid JSON") from None
+
+
+def _builder(
+    request: Request,
+    db: Db,
+    *,
+    segment_id: int | None,
+    name: str,
+    tree: Any,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    with db.read() as s:
+        groups = group_choices(s)
+    return kit.page(
+        request,
+        "segments/builder.html",
+        {
+            "section": "segments",
+            "segment_id": segment_id,
+            "name": name,
+            "tree_json": json.dumps(tree, ensure_ascii=False),
+            "builder_data": {"groups": groups},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/segments")
+def list_segments(request: Request, user: User, db: Db) -> Response:
+    with db.read() as s:
+        saved = segments.list_segments(s)
+    return kit.page(request, "segments/list.html", {"section": "segments", "segments": saved})
+
+
+@router.get("/segments/new")
+def new_segment(request: Request, user: User, db: Db) -> Response:
+    return _builder(request, db, segment_id=None, name="", tree=EVERYONE)
+
+
+@router.get("/segments/{segment_id}")
+def edit_segment(request: Request, segment_id: Id, user: User, db: Db) -> Response:
+    with db.read() as s:
+        segment = segments.get(s, segment_id)
+        name, tree = segment.name, dump_filter(segments.tree_of(segment))
+    return _builder(request, db, segment_id=segment_id, name=name, tree=tree)
+
+
+def _save(request: Request, db: Db, form: Any, segment_id: int | None) -> Response:
+    name = kit.field(form, "name")
+    raw = kit.field(form, "filter")
+    errors: dict[str, str] = {}
+    tree: Any = EVERYONE
+    try:
+        tree = _decode(raw)
+        parsed = parse_filter(tree)
+        with db.write() as s:
+            if segment_id is None:
+                saved = segments.create(s, SegmentCreate(name=name, filter=parsed))
+            else:
+                saved = segments.update(s, segment_id, SegmentUpdate(name=name, filter=parsed))
+            saved_id = saved.id
+    except ValidationError as exc:
+        errors.update(kit.errors_of(exc))
+    except segments.SegmentNameTaken as exc:
+        errors["name"] = exc.detail
+    except DomainError as exc:
+        errors["filter"] = exc.detail
+    else:
+        return kit.redirect(request, f"/segments/{saved_id}", flash=f"Segment “{name}” saved.")
+    shown = raw if raw.strip() else json.dumps(EVERYONE)
+    try:
+        tree = json.loads(shown)
+    except json.JSONDecodeError:
+        tree = EVERYONE
+    return _builder(
+        request, db, segment_id=segment_id, name=name, tree=tree, errors=errors, status_code=422
+    )
+
+
+@router.post("/segments/new")
+def create_segment(request: Request, user: User, form: Form, db: Db) -> Response:
+    return _save(request, db, form, None)
+
+
+@router.post("/segments/preview")
+def preview(request: Request, user: User, form: Form, db: Db) -> Response:
+    """The count and a sample of the tree being built (an htmx fragment). Problems of an
+    unfinished tree are shown in place of the count, not as an error status."""
+    try:
+        tree = parse_filter(_decode(kit.field(form, "filter")))
+        with db.read() as s:
+            result = segments.preview(s, tree)
+    except DomainError as exc:
+        return kit.fragment(request, "segments/preview.html", {"error": exc.detail})
+    return kit.fragment(request, "segments/preview.html", {"error": None, "result": result})
+
+
+@router.post("/segments/{segment_id}")
+def update_segment(request: Request, segment_id: Id, user: User, form: Form, db: Db) -> Response:
+    return _save(request, db, form, segment_id)

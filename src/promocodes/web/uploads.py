@@ -1,0 +1,155 @@
+"""Uploading codes into a group from the edit page: pasted or a .txt/.csv file, a dry-run
+Check, the report, live progress of large files (in the background, as the API does),
+and withdrawing an upload."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
+from starlette.datastructures import UploadFile
+
+from promocodes.codes import background, service, uploads
+from promocodes.codes.importer import CodeReader, ImportItem, read_text
+from promocodes.errors import DomainError
+from promocodes.web import kit
+from promocodes.web.groups import edit_page
+from promocodes.web.kit import Config, Db, Form, User
+
+router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
+
+Id = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
+
+
+def _format(file: UploadFile) -> str:
+    name = (file.filename or "").lower()
+    return "csv" if name.endswith(".csv") or file.content_type == "text/csv" else "text"
+
+
+def _start_background(db: Db, group_id: int, file: UploadFile, actor: str) -> int:
+    """Copy the spooled upload to a file of its own (the request's goes away with the
+    response) and let the background uploader take it, exactly as the API does."""
+    with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
+        file.file.seek(0)
+        shutil.copyfileobj(file.file, out, 1 << 20)
+    return background.start_upload(
+        db,
+        group_id,
+        Path(out.name),
+        fmt=_format(file),
+        filename=file.filename,
+        source="web",
+        actor=actor,
+    )
+
+
+@router.post("/groups/{group_id}/upload")
+def upload_codes(
+    request: Request, group_id: Id, user: User, form: Form, db: Db, cfg: Config
+) -> Response:
+    dry_run = kit.field(form, "action") == "check"
+    pasted = kit.field(form, "codes")
+    file = kit.upload_of(form, "file")
+    problem = None
+    if file is not None and pasted.strip():
+        problem = "Paste codes or choose a file, not both."
+    elif file is None and not pasted.strip():
+        problem = "Paste some codes (one per line) or choose a .txt or .csv file."
+    if problem is not None:
+        return _answer(request, db, group_id, pasted=pasted, error=problem, status_code=422)
+
+    items: Iterable[ImportItem]
+    if file is not None:
+        if not dry_run and (file.size or 0) > cfg.upload_background_bytes:
+            upload_id = _start_background(db, group_id, file, user.email)
+            return kit.redirect(request, f"/groups/{group_id}?upload={upload_id}#report")
+        items = CodeReader(file.file, fmt=_format(file), filename=file.filename)
+    else:
+        items = read_text(pasted)
+    try:
+        with db.write() as s:
+            report = uploads.upload_codes(
+                s,
+                group_id,
+                items,
+                source="web",
+                actor=user.email,
+                filename=file.filename if file else None,
+                dry_run=dry_run,
+                batch_size=cfg.upload_batch_size,
+                report_limit=cfg.upload_report_limit,
+            )
+    except DomainError as exc:
+        return _answer(request, db, group_id, pasted=pasted, error=exc.detail, status_code=422)
+    if not dry_run:
+        return kit.redirect(
+            request,
+            f"/groups/{group_id}?upload={report.upload_id}#report",
+            flash=f"{report.added:,} codes added.",
+        )
+    if kit.is_htmx(request):
+        # The form stays as it is (the chosen file too); only the report is swapped in.
+        return kit.fragment(request, "groups/report.html", {"report": report, "running": None})
+    return edit_page(request, db, group_id, pasted=pasted, report=report)
+
+
+def _answer(
+    request: Request, db: Db, group_id: int, *, pasted: str, error: str, status_code: int
+) -> Response:
+    if kit.is_htmx(request):
+        return kit.fragment(
+            request, "partials/form_error.html", {"message": error}, status_code=status_code
+        )
+    return edit_page(
+        request, db, group_id, pasted=pasted, upload_error=error, status_code=status_code
+    )
+
+
+@router.get("/uploads/{upload_id}/status")
+def upload_status(request: Request, upload_id: Id, user: User, db: Db) -> Response:
+    """Polled by the report area while a background upload runs."""
+    with db.read() as s:
+        upload = uploads.get_upload(s, upload_id)
+    if upload.status == "done" and kit.is_htmx(request):
+        # Done: reload the page, which now shows the report and the new counts.
+        return Response(status_code=204, headers={"HX-Refresh": "true"})
+    report = uploads.report_of(upload) if upload.status == "done" else None
+    return kit.fragment(
+        request,
+        "groups/report.html",
+        {
+            "report": report,
+            "running": upload if upload.status != "done" else None,
+            "lines": background.progress(upload.id),
+        },
+    )
+
+
+@router.get("/uploads/{upload_id}/withdraw")
+def confirm_withdraw(request: Request, upload_id: Id, user: User, db: Db) -> Response:
+    with db.read() as s:
+        upload = uploads.get_upload(s, upload_id)
+        group = service.get_group(s, upload.group_id)
+    return kit.page(
+        request,
+        "groups/withdraw.html",
+        {"section": "groups", "upload": upload, "group": group},
+    )
+
+
+@router.post("/uploads/{upload_id}/withdraw")
+def withdraw(request: Request, upload_id: Id, user: User, form: Form, db: Db) -> Response:
+    with db.write() as s:
+        before = uploads.get_upload(s, upload_id).withdrawn
+        upload = uploads.withdraw_upload(s, upload_id)
+        removed, group_id = upload.withdrawn - before, upload.group_id
+    return kit.redirect(
+        request,
+        f"/groups/{group_id}",
+        flash=f"Upload #{upload_id} withdrawn: {removed:,} available codes removed.",
+    )

@@ -1,0 +1,173 @@
+"""Mailings and campaigns without a browser: compose with live validation, preview (no
+code consumed), test send, send, progress to the final report, cancel, campaigns."""
+
+from __future__ import annotations
+
+import re
+
+from promocodes.config import Settings
+from promocodes.db import Database
+from promocodes.messaging import campaigns
+from promocodes.messaging.worker import run_until
+from tests.factories import counts, group_with_codes
+from tests.messaging.test_mailings import EVERYONE, people, segment
+from tests.web.conftest import Ui, app_client, log_in, make_user
+
+BODY = "Hi {{ client.first_name }}, your code: {{client.promocode('Spring')}}"
+
+
+def compose(segment_id: int, **fields: str) -> dict[str, str]:
+    return {
+        "name": "Spring sale",
+        "segment_id": str(segment_id),
+        "channel": "outbox",
+        "subject": "Spring",
+        "body_text": BODY,
+        "body_html": "",
+        **fields,
+    }
+
+
+def test_live_validation_points_at_line_and_column(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1"])
+    response = ui.htmx(
+        "/templates/check",
+        {
+            "subject": "ok",
+            "body_text": "line one\n{{ client.promocode('Sprong') }}",
+            "body_html": "{% if %}",
+        },
+    )
+    problems = dict(re.findall(r'id="problems-(\w+)"[^>]*>(.*?)</div>', response.text, re.S))
+    assert "line 2, column" in problems["body_text"] and "Spring" in problems["body_text"]
+    assert "line 1" in problems["body_html"]
+    assert "error-text" not in problems["subject"]
+    assert 'hx-swap-oob="true"' in response.text
+
+
+def test_compose_save_errors_are_inline_and_keep_the_text(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1"])
+    people(db, 2)
+    sid = segment(db, "All", EVERYONE)
+    response = ui.post("/mailings/new", compose(sid, body_text="Hi {{ client.promocode('Nope') }}"))
+    assert response.status_code == 422
+    assert "line 1, column" in response.text and "Nope" in response.text
+    assert "Hi {{ client.promocode(&#39;Nope&#39;) }}" in response.text
+    response = ui.post("/mailings/new", {**compose(sid, name=""), "segment_id": ""})
+    assert response.status_code == 422 and "choose a segment" in response.text
+
+
+def test_preview_issues_nothing_and_test_send_needs_smtp(ui: Ui, db: Database) -> None:
+    gid = group_with_codes(db, "Spring", ["S1", "S2"])
+    people(db, 2)
+    sid = segment(db, "All", EVERYONE)
+    response = ui.post("/mailings/new", compose(sid))
+    assert response.status_code == 303
+    mailing_url = response.headers["location"]
+    page = ui.get(mailing_url).text
+    assert "Pre-send check" in page and "short by" not in page and ">Spring</a>" in page
+    preview = ui.htmx("/templates/preview", {**compose(sid), "customer_id": "p1"})
+    assert "Hi P1, your code: PREVIEW-SPRING-" in preview.text
+    assert counts(db, gid).active == 2
+    missing = ui.htmx("/templates/preview", {**compose(sid), "customer_id": "ghost"})
+    assert "does not exist" in missing.text
+    test = ui.htmx(f"{mailing_url}/test", {**compose(sid), "test_email": "me@example.com"})
+    assert "SMTP is not configured" in test.text
+    bad = ui.htmx(f"{mailing_url}/test", {**compose(sid), "test_email": "nope"})
+    assert "is not an email address" in bad.text
+
+
+def test_send_shows_progress_until_the_report(ui: Ui, db: Database) -> None:
+    gid = group_with_codes(db, "Spring", [f"S{i}" for i in range(3)])
+    people(db, 5)
+    sid = segment(db, "All", EVERYONE)
+    mailing_url = ui.post("/mailings/new", compose(sid)).headers["location"]
+    confirm = ui.get(f"{mailing_url}/send").text
+    assert (
+        'id="recipients">5<' in confirm and "short by 2" in confirm and "allow_partial" in confirm
+    )
+    refused = ui.post(f"{mailing_url}/send")
+    assert refused.status_code == 409 and "has 3 active codes for 5 recipients" in refused.text
+    started = ui.post(f"{mailing_url}/send", {"allow_partial": "1"})
+    assert started.status_code == 303
+    progress = ui.get(f"{mailing_url}/progress").text
+    assert 'hx-trigger="every 1s"' in progress and "0%" in progress
+    run_until(db, Settings(database_url=db.url), timeout=60)
+    done = ui.get(f"{mailing_url}/progress").text
+    assert 'id="progress-percent">100%' in done and "every 1s" not in done
+    assert 'id="count-sent">3<' in done and 'id="count-skipped">2<' in done
+    assert "Group out of codes" in done
+    assert counts(db, gid).active == 0
+    listing = ui.get("/mailings").text
+    assert "Spring sale" in listing and "100%" in listing
+
+
+def test_cancel_asks_first(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1", "S2"])
+    people(db, 2)
+    sid = segment(db, "All", EVERYONE)
+    mailing_url = ui.post("/mailings/new", compose(sid)).headers["location"]
+    ui.post(f"{mailing_url}/send")
+    assert "Cancel mailing" in ui.get(f"{mailing_url}/cancel").text
+    response = ui.post(f"{mailing_url}/cancel")
+    assert response.status_code == 303
+    assert "cancelled" in ui.get(mailing_url).text
+
+
+def test_edit_a_draft(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1"])
+    people(db, 1)
+    sid = segment(db, "All", EVERYONE)
+    mailing_url = ui.post("/mailings/new", compose(sid)).headers["location"]
+    response = ui.post(mailing_url, compose(sid, name="Renamed", body_text="{{ oops"))
+    assert response.status_code == 422 and "{{ oops" in response.text
+    assert ui.post(mailing_url, compose(sid, name="Renamed")).status_code == 303
+    assert "Renamed" in ui.get(mailing_url).text
+
+
+def test_campaigns_create_pause_resume(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1"])
+    form = {
+        "name": "Welcome",
+        "event": "signup",
+        "channel": "outbox",
+        "subject": "Welcome",
+        "body_text": "Code: {{ client.promocode('Spring') }}",
+        "body_html": "",
+        "active": "1",
+    }
+    bad = ui.post("/campaigns/new", {**form, "body_text": "{{ client.promocode('Nope') }}"})
+    assert bad.status_code == 422 and "Nope" in bad.text
+    assert ui.post("/campaigns/new", form).status_code == 303
+    with db.read() as s:
+        (campaign,) = campaigns.list_campaigns(s)
+    listing = ui.get("/campaigns").text
+    assert "Welcome" in listing and "signup" in listing and ">active<" in listing
+    ui.post(f"/campaigns/{campaign.id}/pause")
+    assert ">paused<" in ui.get("/campaigns").text
+    ui.post(f"/campaigns/{campaign.id}/resume")
+    assert ">active<" in ui.get("/campaigns").text
+    assert (
+        ui.post(f"/campaigns/{campaign.id}", {**form, "name": "Hello", "active": ""}).status_code
+        == 303
+    )
+    with db.read() as s:
+        saved = campaigns.get(s, campaign.id)
+        assert (saved.name, saved.active) == ("Hello", False)
+    assert 'value="Hello"' in ui.get(f"/campaigns/{campaign.id}").text
+
+
+def test_smtp_errors_are_shown_clearly(db: Database) -> None:
+    from tests.live import free_port
+
+    make_user(db)
+    group_with_codes(db, "Spring", ["S1"])
+    people(db, 1)
+    sid = segment(db, "All", EVERYONE)
+    with app_client(db, smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=2) as client:
+        log_in(client)
+        ui = Ui(client, db)
+        mailing_url = ui.post("/mailings/new", compose(sid)).headers["location"]
+        response = ui.htmx(f"{mailing_url}/test", {**compose(sid), "test_email": "me@example.com"})
+        assert "test send to me@example.com failed" in response.text
+        assert 'role="alert"' in response.text

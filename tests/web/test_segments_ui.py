@@ -1,0 +1,84 @@
+"""The segment builder's server side: live preview, save, errors kept in place."""
+
+from __future__ import annotations
+
+import json
+
+from promocodes.db import Database
+from promocodes.segments import service as segments
+from tests.factories import group_with_codes, issue, make_customer
+from tests.web.conftest import Ui, find
+
+
+def world(db: Database) -> int:
+    gid = group_with_codes(db, "Autumn", [f"A{i}" for i in range(10)])
+    with db.write() as s:
+        for name in ("ann", "ben", "cat"):
+            make_customer(s, name, email=f"{name}@shop.io")
+    issue(db, "ann", gid, key="1")
+    issue(db, "ann", gid, key="2")
+    issue(db, "ben", gid, key="3")
+    return gid
+
+
+def both_filters(gid: int) -> dict[str, object]:
+    return {
+        "type": "and",
+        "filters": [
+            {"type": "issued_count", "op": "lt", "value": 2, "group_id": gid},
+            {"type": "issued_from_group", "group_id": gid},
+        ],
+    }
+
+
+def test_preview_counts_and_samples_the_tree(ui: Ui, db: Database) -> None:
+    gid = world(db)
+    response = ui.htmx("/segments/preview", {"filter": json.dumps(both_filters(gid))})
+    assert 'data-count="1"' in response.text and "ben" in response.text
+    assert "ann@shop.io" not in response.text
+    negated = {"type": "not", "filter": {"type": "issued_from_group", "group_id": gid}}
+    response = ui.htmx("/segments/preview", {"filter": json.dumps(negated)})
+    assert 'data-count="1"' in response.text and "cat" in response.text
+
+
+def test_preview_of_an_unfinished_tree_says_what_is_missing(ui: Ui) -> None:
+    tree = {"type": "and", "filters": [{"type": "issued_from_group", "group_id": 999}]}
+    response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
+    assert response.status_code == 200
+    assert "filters[0].group_id: group 999 does not exist or is archived" in response.text
+    response = ui.htmx("/segments/preview", {"filter": "{not json"})
+    assert "not valid JSON" in response.text
+
+
+def test_save_and_edit_a_segment(ui: Ui, db: Database) -> None:
+    gid = world(db)
+    page = ui.get("/segments/new").text
+    assert 'id="builder-data"' in page and "Autumn" in page
+    response = ui.post(
+        "/segments/new", {"name": "Got one", "filter": json.dumps(both_filters(gid))}
+    )
+    assert response.status_code == 303
+    segment_id = int(find(r"/segments/(\d+)", response.headers["location"]))
+    page = ui.get(f"/segments/{segment_id}").text
+    assert "issued_from_group" in page and 'value="Got one"' in page
+    response = ui.post(
+        f"/segments/{segment_id}", {"name": "Renamed", "filter": '{"type": "and", "filters": []}'}
+    )
+    assert response.status_code == 303
+    with db.read() as s:
+        saved = segments.get(s, segment_id)
+        assert (saved.name, saved.filter) == ("Renamed", {"type": "and", "filters": []})
+    assert "Renamed" in ui.get("/segments").text
+
+
+def test_a_failed_save_keeps_the_name_and_the_tree(ui: Ui, db: Database) -> None:
+    gid = world(db)
+    ui.post("/segments/new", {"name": "Taken", "filter": '{"type": "and", "filters": []}'})
+    tree = json.dumps(both_filters(gid))
+    response = ui.post("/segments/new", {"name": "Taken", "filter": tree})
+    assert response.status_code == 422
+    assert "already exists" in response.text and 'value="Taken"' in response.text
+    assert "issued_count" in response.text  # the tree is back in the builder's field
+    bad = {"type": "issued_count", "op": "between", "value": [3, 1]}
+    response = ui.post("/segments/new", {"name": "Bad", "filter": json.dumps(bad)})
+    assert response.status_code == 422 and "low &lt;= high" in response.text

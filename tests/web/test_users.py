@@ -1,0 +1,69 @@
+"""Users of the web UI: the service's rules and the CLI."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from promocodes.cli import app
+from promocodes.db import Database
+from promocodes.errors import ValidationFailed
+from promocodes.users import service as users
+from tests.web.conftest import app_client, log_in
+
+runner = CliRunner()
+
+
+def test_create_normalises_and_refuses_duplicates_and_weak_passwords(db: Database) -> None:
+    with db.write() as s:
+        user = users.create_user(s, "  Ann@Example.COM ", "long enough")
+        assert user.email == "ann@example.com"
+        assert user.password_hash.startswith("$argon2id$")
+    with db.write() as s, pytest.raises(users.UserExists):
+        users.create_user(s, "ann@example.com", "another one")
+    with db.write() as s, pytest.raises(ValidationFailed, match="at least 8"):
+        users.create_user(s, "bob@example.com", "short")
+    with db.write() as s, pytest.raises(ValidationFailed, match="not an email"):
+        users.create_user(s, "bob", "long enough")
+    with db.write() as s:
+        assert users.authenticate(s, "ANN@example.com", "long enough").email == "ann@example.com"
+    with db.write() as s, pytest.raises(users.InvalidCredentials):
+        users.authenticate(s, "ann@example.com", "long enougH")
+
+
+def test_cli_creates_a_user_who_can_log_in(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMOCODES_DATABASE_URL", db.url)
+    result = runner.invoke(app, ["users", "create", "ops@example.com", "--password", "s3cret-pass"])
+    assert result.exit_code == 0, result.output
+    assert "User ops@example.com created." in result.output
+    prompted = runner.invoke(
+        app, ["users", "create", "two@example.com"], input="pass-word-1\npass-word-1\n"
+    )
+    assert prompted.exit_code == 0, prompted.output
+    mismatch = runner.invoke(
+        app, ["users", "create", "three@example.com"], input="pass-word-1\nother-one\n"
+    )
+    assert mismatch.exit_code != 0
+    again = runner.invoke(app, ["users", "create", "ops@example.com", "--password", "s3cret-pass"])
+    assert again.exit_code == 1 and "already exists" in again.output
+    listed = runner.invoke(app, ["users", "list"])
+    assert "ops@example.com" in listed.output and "two@example.com" in listed.output
+    with app_client(db) as client:
+        assert log_in(client, "two@example.com", "pass-word-1").status_code == 303
+
+
+def test_set_password_ends_the_users_sessions(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.write() as s:
+        users.create_user(s, "ann@example.com", "first password")
+    with app_client(db) as client:
+        log_in(client, "ann@example.com", "first password")
+        assert client.get("/groups").status_code == 200
+        monkeypatch.setenv("PROMOCODES_DATABASE_URL", db.url)
+        result = runner.invoke(
+            app, ["users", "set-password", "ann@example.com", "--password", "second password"]
+        )
+        assert result.exit_code == 0, result.output
+        assert client.get("/groups", follow_redirects=False).status_code == 303
+        assert log_in(client, "ann@example.com", "second password").status_code == 303
