@@ -1,0 +1,587 @@
+"""Issue benchmark: single durable initial issues from 1, 8 and 32 processes, and rendering.
+
+Measured in one run (SQLite or PostgreSQL; every timed part in spawned processes that
+are set up first and then started together through a barrier):
+
+- ``project_per_s`` per worker count — W worker processes, each doing its own
+  ``with db.write(): customers.get(...); issuance.issue_initial(...)`` per operation
+  (one transaction each, like the API route), every operation for another customer,
+  all from one group holding enough codes. ``p50_ms`` / ``p99_ms``: latency of one such
+  transaction, over every operation of every worker.
+- ``floor_per_s`` per worker count, with the same number of processes: one durable
+  one-row INSERT transaction per operation into a small table on the raw driver —
+  ``sqlite3`` (WAL, synchronous=FULL, ``BEGIN IMMEDIATE``, 30 s busy timeout, a file of
+  its own) or psycopg 3 (autocommit off: INSERT + COMMIT, same database).
+- ``ratio`` = floor_per_s / project_per_s (``_common``'s convention: ≥ 1 means the project
+  is slower); ``of_floor`` = project_per_s / floor_per_s, the form the targets take.
+
+Each process runs for ``--seconds`` (default 3) or ``--n`` operations, whichever comes
+first. Targets:
+
+- SQLite: project ≥ 0.4× the floor at every worker count, and flat from 1 to 32 workers
+  (the slowest worker count ≥ 0.8× the fastest).
+- PostgreSQL: project ≥ 0.5× the floor at 8 and at 32 workers, and the 32-worker
+  throughput ≥ 0.6× the 8-worker one (``scaling_32_vs_8``).
+
+Rendering (same run, one spawned process): a typical mailing template (a subject and a
+15-line text body with ``client.first_name``, a conditional, a loop over 3 items and one
+``client.promocode('Summer')``) through ``rendering.render`` with an in-memory
+CodeSource (``render_per_s``), beside the same template in bare Jinja2 —
+``jinja2.Environment().from_string``, a plain dict and a function for the macro
+(``render_floor_per_s``). Target: ``render_ratio`` = floor / project ≤ 1.25.
+
+The top-level ``project_per_s`` / ``floor_per_s`` / ``ratio`` of the result line are
+those of the largest worker count; ``peak_rss_mb`` is the largest peak RSS of one
+project worker process.
+
+Run: ``.venv/bin/python bench/issue.py --db postgresql --seconds 5 --n 20000``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import statistics
+import sys
+import time
+from argparse import ArgumentParser
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from threading import BrokenBarrierError
+from typing import Literal
+
+import jinja2
+import psycopg
+
+from _common import (
+    Backend,
+    BenchArgs,
+    bench_database,
+    checkpoint,
+    code_for,
+    emit,
+    parse_args,
+    peak_rss_mb,
+    per_second,
+    run_in_child,
+    say,
+    server_version,
+)
+from promocodes import migrate
+from promocodes.codes import issuance, repository, service, uploads
+from promocodes.codes.importer import read_text
+from promocodes.codes.schemas import GroupCreate
+from promocodes.customers import service as customers
+from promocodes.customers.importer import CustomerItem
+from promocodes.customers.schemas import CustomerIn
+from promocodes.db import Database
+from promocodes.messaging import rendering
+
+DEFAULT_N = 2_000  # operations per process, at most
+DEFAULT_SECONDS = 3.0
+DEFAULT_WORKERS = (1, 8, 32)
+GROUP_NAME = "Summer"
+SETUP_TIMEOUT_S = 300.0
+
+Kind = Literal["project", "floor"]
+
+
+# --- arguments --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seconds: float
+    workers: tuple[int, ...]
+
+
+def parse(description: str, default_n: int) -> tuple[BenchArgs, Options]:
+    """``_common.parse_args`` (``--n``, ``--db``) plus this benchmark's ``--seconds`` and
+    ``--workers``, which are taken off the command line first."""
+    extra = ArgumentParser(add_help=False)
+    extra.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
+    extra.add_argument("--workers", default=",".join(map(str, DEFAULT_WORKERS)))
+    ns, rest = extra.parse_known_args()
+    sys.argv[1:] = rest
+    args = parse_args(
+        f"{description} Also: --seconds S (per phase, default {DEFAULT_SECONDS:g}), "
+        f"--workers 1,8,32. --n caps the operations of each process.",
+        default_n,
+    )
+    workers = tuple(sorted({int(w) for w in str(ns.workers).split(",") if w.strip()}))
+    if not workers or min(workers) < 1 or ns.seconds <= 0:
+        raise SystemExit("--workers needs positive counts and --seconds a positive time")
+    return args, Options(float(ns.seconds), workers)
+
+
+# --- set-up (shared with bench/api.py) --------------------------------------------------
+
+
+def customer_id(index: int) -> str:
+    return f"bench-{index:08d}"
+
+
+def _customer_items(count: int) -> Iterator[CustomerItem]:
+    for i in range(count):
+        yield (
+            i + 1,
+            CustomerIn(
+                customer_id=customer_id(i),
+                email=f"customer{i}@example.com",
+                first_name=f"Name{i}",
+                attributes={"tier": "gold" if i % 3 == 0 else "silver"},
+            ),
+        )
+
+
+def prepare(url: str, *, codes: int, customer_count: int) -> int:
+    """Migrate the fresh database, create the group, upload ``codes`` codes and import
+    ``customer_count`` customers through the services; returns the group id."""
+    started = time.perf_counter()
+    db = Database(url)
+    try:
+        migrate.upgrade(db.engine)
+        with db.write() as session:
+            group_id = service.create_group(session, GroupCreate(name=GROUP_NAME)).id
+            text = "\n".join(code_for(i) for i in range(codes))
+            report = uploads.upload_codes(session, group_id, read_text(text), source="cli")
+            if report.added != codes:
+                raise SystemExit(f"upload added {report.added:,} codes, expected {codes:,}")
+        with db.write() as session:
+            imported = customers.import_customers(session, _customer_items(customer_count))
+            if imported.created != customer_count:
+                raise SystemExit(f"imported {imported.created:,} customers of {customer_count:,}")
+    finally:
+        db.dispose()
+    say(
+        f"  set-up: {codes:,} codes, {customer_count:,} customers "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return group_id
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+# --- one worker process -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerResult:
+    ops: int
+    started: float  # time.monotonic(): system-wide on Linux, so comparable across processes
+    ended: float
+    latencies_ms: list[float]
+    rss_mb: float
+    error: str | None = None
+
+
+Operation = Callable[[int], None]
+
+
+def _project_operation(url: str, group_id: int, workers: int, index: int, n: int) -> Operation:
+    db = Database(url)
+    base = index * (n + 1)  # this worker's customers: base .. base + n (0 is the warm-up)
+
+    def issue(i: int) -> None:
+        with db.write() as session:
+            customer = customers.get(session, customer_id(base + i))
+            issuance.issue_initial(
+                session, customer, group_id, key=f"bench:{workers}:{index}:{i}", source="api"
+            )
+
+    return issue
+
+
+def _sqlite_floor_operation(path: str, index: int) -> Operation:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+
+    def insert(i: int) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO floor_ops (worker, seq, at) VALUES (?, ?, ?)",
+                (index, i, datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    return insert
+
+
+def _postgres_floor_operation(conninfo: str, index: int) -> Operation:
+    conn = psycopg.connect(conninfo, autocommit=False)
+
+    def insert(i: int) -> None:
+        conn.execute(
+            "INSERT INTO floor_ops (worker, seq, at) VALUES (%s, %s, %s)",
+            (index, i, datetime.now(UTC)),
+        )
+        conn.commit()
+
+    return insert
+
+
+def worker(
+    kind: Kind,
+    backend: Backend,
+    target: str,
+    group_id: int,
+    workers: int,
+    index: int,
+    n: int,
+    seconds: float,
+    barrier: Barrier,
+    results: Queue[WorkerResult],
+) -> None:
+    """Child process: set up, do one untimed warm-up operation, wait for everyone, then
+    run operations 1..n until the time is up."""
+    try:
+        if kind == "project":
+            operation = _project_operation(target, group_id, workers, index, n)
+        elif backend == "sqlite":
+            operation = _sqlite_floor_operation(target, index)
+        else:
+            operation = _postgres_floor_operation(target, index)
+        operation(0)
+    except Exception as exc:
+        barrier.abort()
+        results.put(WorkerResult(0, 0.0, 0.0, [], peak_rss_mb(), f"{type(exc).__name__}: {exc}"))
+        return
+    latencies: list[float] = []
+    error = None
+    try:
+        barrier.wait()
+    except BrokenBarrierError:
+        results.put(WorkerResult(0, 0.0, 0.0, [], peak_rss_mb(), "another worker failed"))
+        return
+    started = time.monotonic()
+    deadline = started + seconds
+    i = 1
+    try:
+        while i <= n and time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            operation(i)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            i += 1
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    ended = time.monotonic()
+    results.put(WorkerResult(len(latencies), started, ended, latencies, peak_rss_mb(), error))
+
+
+# --- one phase: W processes of one kind -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    ops: int
+    seconds: float
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    rss_mb: float
+    capped: bool  # some process stopped at --n before the time was up
+
+
+def run_phase(
+    kind: Kind,
+    backend: Backend,
+    target: str,
+    group_id: int,
+    workers: int,
+    n: int,
+    seconds: float,
+) -> Phase:
+    # Fresh interpreters like ``_common.run_in_child``, but forked from a fork server that
+    # imported this module's dependencies once: spawning 32 interpreters that each import
+    # SQLAlchemy and the project costs ~15 s of CPU here. Nothing of this process
+    # (connections, pools) is inherited. The module is named explicitly because Python
+    # 3.11's fork server does not preload ``__main__`` (its preparation data lacks the key).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([Path(__file__).stem])
+    barrier = context.Barrier(workers + 1)
+    results: Queue[WorkerResult] = context.Queue()
+    processes = [
+        context.Process(
+            target=worker,
+            args=(kind, backend, target, group_id, workers, i, n, seconds, barrier, results),
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    with suppress(BrokenBarrierError):  # a worker failed to set up: its result says why
+        barrier.wait(timeout=SETUP_TIMEOUT_S)
+    got = [results.get(timeout=SETUP_TIMEOUT_S + seconds) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    errors = [r.error for r in got if r.error]
+    if errors:
+        raise SystemExit(f"{kind} with {workers} workers failed: {errors[0]}")
+    wall = max(r.ended for r in got) - min(r.started for r in got)
+    ops = sum(r.ops for r in got)
+    latencies = sorted(x for r in got for x in r.latencies_ms)
+    return Phase(
+        ops=ops,
+        seconds=wall,
+        per_s=per_second(ops, wall),
+        p50_ms=statistics.median(latencies),
+        p99_ms=percentile(latencies, 0.99),
+        rss_mb=max(r.rss_mb for r in got),
+        capped=any(r.ops >= n for r in got),
+    )
+
+
+SQLITE_FLOOR_TABLE = (
+    "CREATE TABLE floor_ops (id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, "
+    "seq INTEGER NOT NULL, at TEXT NOT NULL)"
+)
+POSTGRES_FLOOR_TABLE = (
+    "CREATE TABLE floor_ops (id BIGSERIAL PRIMARY KEY, worker INTEGER NOT NULL, "
+    "seq INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL)"
+)
+
+
+def create_floor_table(backend: Backend, target: str) -> None:
+    if backend == "sqlite":
+        conn = sqlite3.connect(target, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(SQLITE_FLOOR_TABLE)
+        finally:
+            conn.close()
+        return
+    with psycopg.connect(target) as pg:
+        pg.execute(POSTGRES_FLOOR_TABLE)
+
+
+# --- rendering --------------------------------------------------------------------------
+
+SUBJECT = "{{ client.first_name }}, your summer code is inside"
+BODY = """\
+Hello {{ client.first_name }},
+
+{% if client.attributes.tier == 'gold' %}
+As a Gold member you get an extra 5 % on everything this week.
+{% else %}
+Thank you for shopping with us this year.
+{% endif %}
+
+This week's picks for you:
+{% for item in client.attributes.picks %}
+  - {{ item }}
+{% endfor %}
+
+Your personal code: {{ client.promocode('Summer') }}
+It is valid until the end of the month, once per customer.
+
+See you soon,
+The Shop team
+"""
+CLIENT: dict[str, object] = {
+    "customer_id": "c-42",
+    "email": "ada@example.com",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "attributes": {"tier": "gold", "picks": ["Sun hat", "Beach towel", "Ice cream maker"]},
+}
+CODE = "SUMMER-7K3Q9X"
+
+
+class _MemorySource:
+    """A trivial CodeSource: no database, the same code for everyone."""
+
+    def promocode(self, group_name: str) -> str:
+        return CODE
+
+    def last_promocode(self, group_name: str) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    project_per_s: float
+    floor_per_s: float
+
+
+def _rate(fn: Callable[[], object], seconds: float) -> float:
+    count, started = 0, time.perf_counter()
+    deadline = started + seconds
+    while True:
+        for _ in range(100):
+            fn()
+        count += 100
+        now = time.perf_counter()
+        if now >= deadline:
+            return per_second(count, now - started)
+
+
+def render_bench(seconds: float, rounds: int = 3) -> RenderResult:
+    """Child process: alternate project and floor rounds after a warm-up; medians."""
+    template = rendering.MessageTemplate(subject=SUBJECT, body_text=BODY)
+    source = _MemorySource()
+
+    def project() -> rendering.Rendered:
+        return rendering.render(template, CLIENT, source)
+
+    env = jinja2.Environment()
+    bare_subject, bare_body = env.from_string(SUBJECT), env.from_string(BODY)
+
+    def promocode(group_name: str) -> str:
+        return CODE
+
+    def floor() -> tuple[str, str]:
+        client = {**CLIENT, "promocode": promocode}
+        subject = " ".join(bare_subject.render(client=client).split())
+        return subject, bare_body.render(client=client)
+
+    done = project()
+    if (done.subject, done.body_text) != floor():
+        raise SystemExit(f"the sandbox and bare Jinja2 render differently: {done!r}")
+    _rate(project, 0.2)
+    _rate(floor, 0.2)
+    project_rates, floor_rates = [], []
+    for _ in range(rounds):
+        project_rates.append(_rate(project, seconds))
+        floor_rates.append(_rate(floor, seconds))
+    return RenderResult(statistics.median(project_rates), statistics.median(floor_rates))
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def _met(value: bool | None) -> str:
+    return "n/a" if value is None else "met" if value else "MISSED"
+
+
+def main() -> None:
+    args, opts = parse(__doc__.splitlines()[0] if __doc__ else "issue benchmark", DEFAULT_N)
+    n, backend = args.n, args.db
+
+    with bench_database(backend) as bdb:
+        version = server_version(bdb)
+        load = os.getloadavg()[0]
+        say(
+            f"issue benchmark: up to {n:,} ops per process for {opts.seconds:g} s, workers "
+            f"{', '.join(map(str, opts.workers))} on {version}; load {load:.2f}"
+        )
+        # Every worker of every phase gets n + 1 codes (one warm-up); customers are
+        # reused across phases (each phase issues under its own keys).
+        group_id = prepare(
+            bdb.url,
+            codes=sum(opts.workers) * (n + 1),
+            customer_count=max(opts.workers) * (n + 1),
+        )
+        create_floor_table(backend, bdb.floor_target)
+
+        phases: dict[int, tuple[Phase, Phase]] = {}
+        for w in opts.workers:
+            checkpoint(bdb)
+            floor = run_phase("floor", backend, bdb.floor_target, group_id, w, n, opts.seconds)
+            checkpoint(bdb)
+            project = run_phase("project", backend, bdb.url, group_id, w, n, opts.seconds)
+            phases[w] = (project, floor)
+            capped = " (capped by --n)" if project.capped or floor.capped else ""
+            say(
+                f"  {w:>2} workers: project {project.per_s:>8,.0f}/s "
+                f"(p50 {project.p50_ms:.2f} ms, p99 {project.p99_ms:.2f} ms)  "
+                f"floor {floor.per_s:>8,.0f}/s (p50 {floor.p50_ms:.2f} ms)  "
+                f"{project.per_s / floor.per_s:.2f}× the floor{capped}"
+            )
+
+        db = Database(bdb.url)
+        try:
+            with db.read() as session:
+                issued = repository.counts(session, [group_id])[group_id].issued
+        finally:
+            db.dispose()
+        expected = sum(p.ops + w for w, (p, _) in phases.items())  # + one warm-up each
+        if issued != expected:
+            raise SystemExit(f"the group counts {issued:,} issued codes, expected {expected:,}")
+
+        render = run_in_child(render_bench, 1.0)
+        render_ratio = render.floor_per_s / render.project_per_s
+        say(
+            f"  render: sandbox {render.project_per_s:,.0f}/s, bare Jinja2 "
+            f"{render.floor_per_s:,.0f}/s (×{render_ratio:.2f})"
+        )
+
+    of_floor = {w: p.per_s / f.per_s for w, (p, f) in phases.items()}
+    throughput = {w: p.per_s for w, (p, _) in phases.items()}
+    scaling = throughput[32] / throughput[8] if 8 in phases and 32 in phases else None
+    targets: dict[str, bool | None]
+    if backend == "sqlite":
+        targets = {
+            "of_floor_ge_0.4": all(v >= 0.4 for v in of_floor.values()),
+            "flat_1_to_32": (
+                min(throughput.values()) >= 0.8 * max(throughput.values())
+                if len(throughput) > 1
+                else None
+            ),
+        }
+    else:
+        targets = {
+            "of_floor_8_ge_0.5": of_floor[8] >= 0.5 if 8 in of_floor else None,
+            "of_floor_32_ge_0.5": of_floor[32] >= 0.5 if 32 in of_floor else None,
+            "scaling_32_vs_8_ge_0.6": scaling >= 0.6 if scaling is not None else None,
+        }
+    targets["render_ratio_le_1.25"] = render_ratio <= 1.25
+    for name, ok in targets.items():
+        say(f"  target {name}: {_met(ok)}")
+
+    top = max(phases)
+    project_top, floor_top = phases[top]
+    emit(
+        "issue",
+        backend,
+        n,
+        project_per_s=project_top.per_s,
+        floor_per_s=floor_top.per_s,
+        peak_rss_mb=max(p.rss_mb for p, _ in phases.values()),
+        seconds=opts.seconds,
+        workers={
+            str(w): {
+                "project_per_s": round(p.per_s),
+                "floor_per_s": round(f.per_s),
+                "ratio": round(f.per_s / p.per_s, 3),
+                "of_floor": round(p.per_s / f.per_s, 3),
+                "p50_ms": round(p.p50_ms, 2),
+                "p99_ms": round(p.p99_ms, 2),
+                "floor_p50_ms": round(f.p50_ms, 2),
+                "floor_p99_ms": round(f.p99_ms, 2),
+                "ops": p.ops,
+                "floor_ops": f.ops,
+                "capped": p.capped or f.capped,
+            }
+            for w, (p, f) in phases.items()
+        },
+        scaling_32_vs_8=scaling,
+        render_per_s=round(render.project_per_s),
+        render_floor_per_s=round(render.floor_per_s),
+        render_ratio=render_ratio,
+        targets=targets,
+        server=version,
+        loadavg_1m_start=round(load, 2),
+    )
+
+
+if __name__ == "__main__":
+    main()
