@@ -198,12 +198,12 @@ def prepare(bdb: BenchDatabase, n: int) -> None:
     finally:
         db.dispose()
     if pg:
-        with psycopg.connect(bdb.floor_target, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")
+        with psycopg.connect(bdb.floor_target, autocommit=True) as pg_conn:
+            pg_conn.execute("VACUUM ANALYZE")
     else:
-        conn = sqlite3.connect(_sqlite_path(bdb), isolation_level=None)
-        conn.execute("ANALYZE")
-        conn.close()
+        lite = sqlite3.connect(_sqlite_path(bdb), isolation_level=None)
+        lite.execute("ANALYZE")
+        lite.close()
 
 
 def _sqlite_path(bdb: BenchDatabase) -> str:
