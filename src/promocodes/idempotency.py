@@ -1,10 +1,10 @@
 """``Idempotency-Key`` for API calls that change state.
 
 The first successful response to a key is stored and replayed to every retry with the
-same request; the same key with a different request is refused (422). The state change
-itself must be idempotent on its own (issuance is keyed by ``api:<api key>:<key>``), so a
-crash between the change and storing the response only means the retry recomputes the
-very same answer.
+same request; the same key with a different request is refused (422). The check, the
+state change and the stored response are one transaction: a crash leaves all or none.
+The state change is also idempotent on its own (issuance is keyed by
+``api:<api key>:<key>``), which settles two identical requests racing through the check.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from promocodes.apikeys.models import IdempotencyRecord
 from promocodes.db import Database
@@ -36,19 +37,20 @@ def idempotent(
     path: str,
     body: BaseModel,
     out: type[M],
-    run: Callable[[str], M],
+    run: Callable[[Session, str], M],
 ) -> M:
-    """Run ``run(operation_key)`` at most once per (API key, idempotency key)."""
+    """Run ``run(session, operation_key)`` at most once per (API key, idempotency key),
+    in one write transaction with the check and the stored response."""
     if key is None:
-        return run(f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
+        with db.write() as s:
+            return run(s, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
     fingerprint = _fingerprint(path, body)
-    with db.read() as s:
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    with db.write() as s:
         record = s.get(IdempotencyRecord, (api_key_id, key))
         if record is not None:
             return _replay(record, fingerprint, out)
-    result = run(f"api:{api_key_id}:{key}")
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-    with db.write() as s:
+        result = run(s, f"api:{api_key_id}:{key}")
         s.execute(
             insert(IdempotencyRecord)
             .values(
@@ -60,6 +62,9 @@ def idempotent(
             )
             .on_conflict_do_nothing()
         )
+        # Another request with this key may have committed its record meanwhile
+        # (PostgreSQL; SQLite serialises writers): read what stands and answer with it.
+        s.expire_all()
         record = s.get(IdempotencyRecord, (api_key_id, key))
         assert record is not None
         return _replay(record, fingerprint, out)

@@ -15,6 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
 from promocodes.codes import alerts, background, issuance, service, uploads
@@ -341,18 +342,17 @@ def issue_code(
     db: Db,
     idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NO_NUL_PATTERN)] = None,
 ) -> IssueOut:
-    def run(issuance_key: str) -> IssueOut:
-        with db.write() as s:
-            customer = customers.ref(s, body.customer_id)
-            fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat
-            got = fn(
-                s,
-                customer,
-                group_id,
-                key=issuance_key,
-                source="api",
-                source_ref=f"api-key:{key.id}",
-            )
+    def run(s: Session, issuance_key: str) -> IssueOut:
+        customer = customers.ref(s, body.customer_id)
+        fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat
+        got = fn(
+            s,
+            customer,
+            group_id,
+            key=issuance_key,
+            source="api",
+            source_ref=f"api-key:{key.id}",
+        )
         return IssueOut(
             code=got.code,
             kind=got.kind,
