@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy.orm import Session
 
 from _common import (
     BenchArgs,
@@ -228,12 +229,11 @@ def inprocess(url: str, group_id: int, token: str, indices: range, seconds: floa
     db = Database(url)
     try:
 
-        def issue(i: int, key: str) -> IssueOut:
-            with db.write() as session:
-                customer = customers.get(session, customer_id(i))
-                got = issuance.issue_initial(
-                    session, customer, group_id, key=key, source="api", source_ref="bench"
-                )
+        def issue_in(session: Session, i: int, key: str) -> IssueOut:
+            customer = customers.ref(session, customer_id(i))
+            got = issuance.issue_initial(
+                session, customer, group_id, key=key, source="api", source_ref="bench"
+            )
             return IssueOut(
                 code=got.code,
                 kind=got.kind,
@@ -242,6 +242,10 @@ def inprocess(url: str, group_id: int, token: str, indices: range, seconds: floa
                 issued_at=got.issued_at,
             )
 
+        def issue(i: int, key: str) -> IssueOut:
+            with db.write() as session:
+                return issue_in(session, i, key)
+
         path = f"/api/v1/groups/{group_id}/issue"
 
         def route(i: int) -> IssueOut:
@@ -249,7 +253,9 @@ def inprocess(url: str, group_id: int, token: str, indices: range, seconds: floa
             with db.read() as session:
                 key = apikeys.authenticate(session, token)
             body = IssueIn(customer_id=customer_id(i))
-            return idempotent(db, key.id, f"route-{i}", path, body, IssueOut, lambda k: issue(i, k))
+            return idempotent(
+                db, key.id, f"route-{i}", path, body, IssueOut, lambda s, k: issue_in(s, i, k)
+            )
 
         issue(indices.start, "service-warmup")
         route(indices.start)

@@ -18,7 +18,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,6 +58,13 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE/DELETE changed (``Session.execute`` is typed as returning a plain
+    ``Result``; for DML it is a ``CursorResult``)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
 
 
 class Database:

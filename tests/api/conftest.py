@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,8 +14,8 @@ from promocodes.config import Settings
 from promocodes.db import Database
 
 
-def client_for(db: Database, **settings: object) -> TestClient:
-    app = create_app(Settings(database_url=db.url, **settings), db)  # type: ignore[arg-type]
+def client_for(db: Database, **settings: Any) -> TestClient:
+    app = create_app(Settings(database_url=db.url, **settings), db)
     with db.write() as s:
         _, token = apikeys.create(s, "tests")
     return TestClient(app, headers={"Authorization": f"Bearer {token}"})

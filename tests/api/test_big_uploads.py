@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from promocodes.db import Database
 from tests.factories import assert_counters_exact
-from tests.live import LiveServer, live_server
+from tests.live import live_server
 
 
-def _wait_done(client: httpx.Client, location: str) -> dict:  # type: ignore[type-arg]
+def _wait_done(client: httpx.Client, location: str) -> dict[str, Any]:
     deadline = time.monotonic() + 300
     while (state := client.get(location).json())["status"] == "running":
         assert time.monotonic() < deadline, "upload did not finish in 5 minutes"
         time.sleep(0.2)
     assert state["status"] == "done", state
-    return state  # type: ignore[no-any-return]
+    assert isinstance(state, dict)
+    return state
 
 
-def _upload(server: LiveServer, client: httpx.Client, gid: int, **request: object) -> dict:  # type: ignore[type-arg]
-    accepted = client.post(f"/api/v1/groups/{gid}/codes", **request)  # type: ignore[arg-type]
+def _upload(client: httpx.Client, gid: int, **request: Any) -> dict[str, Any]:
+    accepted = client.post(f"/api/v1/groups/{gid}/codes", **request)
     assert accepted.status_code == 202, accepted.text
     return _wait_done(client, accepted.headers["location"])
 
@@ -48,7 +50,7 @@ def test_5mb_text_and_1m_line_multipart_with_bounded_memory(db: Database) -> Non
                     for i in range(start, start + 10_000)
                 ).encode()
 
-        state = _upload(server, client, gid, content=body(), headers={"Content-Type": "text/plain"})
+        state = _upload(client, gid, content=body(), headers={"Content-Type": "text/plain"})
         report = state["report"]
         assert (report["received"], report["invalid_count"]) == (lines, 5)
         assert report["added"] == lines - 5
@@ -58,7 +60,7 @@ def test_5mb_text_and_1m_line_multipart_with_bounded_memory(db: Database) -> Non
         payload = "".join(
             f"T{i:010d}\n" if i < 100_000 else f"M{i:010d}\n" for i in range(1_000_000)
         ).encode()
-        state = _upload(server, client, gid, files={"file": ("codes.txt", payload, "text/plain")})
+        state = _upload(client, gid, files={"file": ("codes.txt", payload, "text/plain")})
         report = state["report"]
         assert report["received"] == 1_000_000
         assert report["already_in_group"] == 100_000 - 1  # line 0 was "not a code" above

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from promocodes.db import Database
@@ -12,12 +14,13 @@ from tests.api.conftest import client_for
 from tests.factories import assert_counters_exact
 
 
-def _problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["type"] == slug and body["status"] == status and body["detail"]
-    return body  # type: ignore[no-any-return]
+    assert isinstance(body, dict)
+    return body
 
 
 def test_auth_is_required(api: TestClient) -> None:

@@ -26,6 +26,7 @@ from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
 def test_webhook_is_signed_and_retried_until_accepted(db: Database) -> None:
     calls: list[tuple[dict[str, Any], dict[str, str]]] = []
+    bodies: list[bytes] = []
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -34,14 +35,13 @@ def test_webhook_is_signed_and_retried_until_accepted(db: Database) -> None:
             # The first delivery attempt fails: the worker must try again.
             self.send_response(503 if len(calls) == 1 else 200)
             self.end_headers()
-            self.server.bodies.append(body)  # type: ignore[attr-defined]
+            bodies.append(body)
 
         def log_message(self, *args: object) -> None:
             pass
 
     port = free_port()
     server = HTTPServer(("127.0.0.1", port), Receiver)
-    server.bodies = []  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings = Settings(
         database_url=db.url,
@@ -69,7 +69,7 @@ def test_webhook_is_signed_and_retried_until_accepted(db: Database) -> None:
     assert (
         payload["body_text"] == "W1" and headers["X-Promocodes-Message"] == payload["message_key"]
     )
-    body = server.bodies[1]  # type: ignore[attr-defined]
+    body = bodies[1]
     signed = headers["X-Promocodes-Timestamp"].encode() + b"." + body
     assert (
         headers["X-Promocodes-Signature"]

@@ -161,11 +161,12 @@ async def _spool(request: Request) -> tuple[Path, int]:
     "/groups/{group_id}/codes",
     tags=["uploads"],
     openapi_extra=_UPLOAD_BODY,
+    response_model=UploadReport,
     responses={202: {"description": "Large upload accepted; poll the Location"}},
 )
 async def upload_codes(
     group_id: Id, request: Request, key: Key, db: Db, cfg: Config, dry_run: bool = False
-) -> UploadReport:
+) -> UploadReport | JSONResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
@@ -202,7 +203,7 @@ async def upload_codes(
             source="api",
             actor=key.name,
         )
-        return JSONResponse(  # type: ignore[return-value]
+        return JSONResponse(
             {"upload_id": upload_id, "status": "running"},
             status_code=202,
             headers={"Location": f"/api/v1/uploads/{upload_id}"},
@@ -261,6 +262,7 @@ def _upload_out(upload: Any) -> UploadStatusOut:
 @router.get(
     "/groups/{group_id}/codes",
     tags=["codes"],
+    response_model=Page[CodeRowOut],
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def list_codes(
@@ -271,13 +273,13 @@ def list_codes(
     status: str | None = None,
     limit: Limit = 100,
     cursor: str | None = None,
-) -> Page[CodeRowOut]:
+) -> Page[CodeRowOut] | StreamingResponse:
     if status is not None and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
     with db.read() as s:
         service.get_group(s, group_id)
     if "text/csv" in request.headers.get("accept", ""):
-        return StreamingResponse(  # type: ignore[return-value]
+        return StreamingResponse(
             _csv_rows(db, group_id, status),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="group-{group_id}.csv"'},

@@ -19,6 +19,7 @@ from promocodes.codes.models import (
     Redemption,
 )
 from promocodes.customers.models import Customer
+from promocodes.db import rowcount
 from promocodes.errors import GroupNotFound
 from promocodes.models import UTCDateTime
 
@@ -96,7 +97,7 @@ def mark_redeemed(session: Session, code_id: int, expected: str, now: datetime) 
         .where(codes_t.c.id == code_id, codes_t.c.status == expected)
         .values(status=REDEEMED, redeemed_at=now)
     )
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def add_redemption(

@@ -23,6 +23,7 @@ from promocodes.codes.models import (
     Upload,
 )
 from promocodes.codes.schemas import Counts
+from promocodes.db import rowcount
 from promocodes.models import sqlite_timestamp
 
 COUNTER_FIELDS = ("total", "available", "issued", "redeemed", "blocked")
@@ -240,7 +241,7 @@ def withdraw_available(session: Session, group_id: int, upload_id: int) -> int:
             Code.group_id == group_id, Code.status == AVAILABLE, Code.upload_id == upload_id
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def iter_codes(
@@ -288,7 +289,7 @@ def set_blocked(session: Session, code_id: int, expected_status: str, now: datet
         .where(Code.id == code_id, Code.status == expected_status)
         .values(status=BLOCKED, blocked_at=now)
     )
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def code_page(

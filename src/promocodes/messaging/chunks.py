@@ -28,6 +28,7 @@ from promocodes.customers.models import Customer
 from promocodes.messaging.models import Mailing, MailingChunk, MailingRecipient, Message
 from promocodes.messaging.rendering import MessageTemplate, RenderSkip, group_key, render
 from promocodes.messaging.templates import check, client_of, live_groups
+from promocodes.db import rowcount
 from promocodes.models import UTCDateTime, utcnow
 
 _CLAIM = """
@@ -274,7 +275,7 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
             finished_at=utcnow(),
         )
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(done) != 1:
         raise LeaseLost(f"chunk {chunk.id} was taken over by another worker")
     return ChunkResult(rendered_count, skipped)
 

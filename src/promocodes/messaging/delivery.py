@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes.models import Issuance
 from promocodes.codes.repository import bump_counters
 from promocodes.config import Settings
-from promocodes.db import Database
+from promocodes.db import Database, rowcount
 from promocodes.errors import DomainError
 from promocodes.messaging.models import Message
 from promocodes.messaging.rendering import Rendered
@@ -222,6 +222,6 @@ def void_message(session: Session, message: Message) -> int:
             ),
             {"id": issuance.code_id},
         )
-        if back.rowcount == 1:  # type: ignore[attr-defined]
+        if rowcount(back) == 1:
             bump_counters(session, issuance.group_id, available=1, issued=-1)
     return len(issued)

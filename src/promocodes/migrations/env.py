@@ -4,6 +4,7 @@ or ``PROMOCODES_DATABASE_URL``; batch mode on SQLite so ALTERs work there too.""
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from promocodes.config import Settings
 from promocodes.db import make_engine
@@ -24,7 +25,7 @@ def run_migrations() -> None:
     engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
