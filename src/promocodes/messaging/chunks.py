@@ -25,10 +25,10 @@ from promocodes.codes import claims
 from promocodes.codes.models import COUNTER_STRIPES, CodeGroup, Issuance
 from promocodes.codes.repository import bump_counters
 from promocodes.customers.models import Customer
+from promocodes.db import rowcount
 from promocodes.messaging.models import Mailing, MailingChunk, MailingRecipient, Message
 from promocodes.messaging.rendering import MessageTemplate, RenderSkip, group_key, render
 from promocodes.messaging.templates import check, client_of, live_groups
-from promocodes.db import rowcount
 from promocodes.models import UTCDateTime, utcnow
 
 _CLAIM = """
