@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ format: $(STAMP)
 # The whole suite, on SQLite and on PostgreSQL (tests taking `db` run on both).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The CLI reference is rendered from the command tree; tests/docs fails when it is stale.
+docs: $(STAMP)
+	$(BIN)/python -m promocodes.clidoc docs/cli.md
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --db sqlite || exit 1; \
