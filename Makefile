@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean docs
+.PHONY: run demo test lint format bench clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/promocodes db upgrade
 	$(BIN)/promocodes serve --host $(HOST) --port $(PORT)
+
+# Fills an empty database with a lived-in example (refuses one that holds data).
+demo: $(STAMP)
+	$(BIN)/promocodes db upgrade
+	$(BIN)/promocodes demo
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 
 import typer
+from rich.markup import escape
 
-from promocodes import migrate
+from promocodes import demo, migrate
 from promocodes.apikeys.cli import apikeys_app
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
@@ -17,6 +18,7 @@ from promocodes.messaging.cli import mailings_app
 from promocodes.messaging.cli import worker as worker_command
 from promocodes.messaging.worker import Worker
 from promocodes.segments.cli import segments_app
+from promocodes.users.bootstrap import FirstAdmin, ensure_first_admin
 from promocodes.users.cli import users_app
 
 app = typer.Typer(
@@ -34,6 +36,7 @@ app.add_typer(segments_app, name="segments")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(mailings_app, name="mailings")
 app.add_typer(users_app, name="users")
+app.command("demo")(demo.command)
 app.command("worker")(worker_command)
 
 
@@ -51,6 +54,8 @@ def serve(
     settings = Settings()
     db = Database(settings.database_url, settings)
     migrate.upgrade(db.engine)
+    with db.write() as session:
+        admin = ensure_first_admin(session, settings)
     # One in-process worker, so the embedded deployment sends mailings with no other
     # process; with PostgreSQL, more `promocodes worker` processes may join it.
     stop = threading.Event()
@@ -58,12 +63,36 @@ def serve(
         target=Worker(db, settings).run, args=(stop,), daemon=True, name="worker"
     )
     thread.start()
-    console.print(f"Promocodes on [bold]http://{host}:{port}[/] (database: {db.dialect})")
+    _banner(f"http://{host}:{port}", db.dialect, admin)
     try:
         uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _banner(url: str, dialect: str, admin: FirstAdmin | None) -> None:
+    """What a person starting the server needs: where to go and how to log in."""
+    lines = [
+        f"Promocodes is running (database: {dialect})",
+        f"  Web UI:    [bold]{url}[/]",
+        f"  API docs:  {url}/docs",
+    ]
+    if admin is None:
+        lines.append("  Log in with an existing user (add one: promocodes users create EMAIL).")
+    elif admin.password is not None:
+        email = escape(admin.email)
+        lines += [
+            f"  First administrator created: {email}",
+            f"  Password:  [bold]{admin.password}[/]  (shown only this once; change it with",
+            f"             promocodes users set-password {email})",
+        ]
+    else:
+        lines.append(
+            f"  First administrator created: {escape(admin.email)} "
+            "(password from PROMOCODES_ADMIN_PASSWORD)"
+        )
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

@@ -51,4 +51,8 @@ class Settings(BaseSettings):
     # Stock alerts (low stock, exhausted, expiring soon) are POSTed here when set.
     alerts_webhook_url: str | None = None
     alerts_scan_seconds: float = 30.0
+    # The first administrator, created by `serve` only while there are no users at all.
+    # Without a password one is generated and printed once: never a fixed default.
+    admin_email: str | None = None
+    admin_password: str | None = None
     log_level: str = "info"

@@ -1,0 +1,587 @@
+"""Demo data: a lived-in example in an empty database (``promocodes demo``, ``make demo``).
+
+Everything goes through the real services — uploads, the customer import, issuance by
+API, mailings sent by a worker, campaign events, redemptions — so every counter, history
+row and report is exactly what real use would have left. Seeded, so two runs at the same
+scale build the same customers, codes and choices.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from promocodes.apikeys import service as apikeys
+from promocodes.clikit import cli_errors, console, database
+from promocodes.codes import alerts, issuance, uploads
+from promocodes.codes import service as groups
+from promocodes.codes.importer import read_text
+from promocodes.codes.models import AVAILABLE, INITIAL, Code, CodeGroup, Issuance
+from promocodes.codes.schemas import GroupCreate
+from promocodes.config import Settings
+from promocodes.customers import service as customers
+from promocodes.customers.models import Customer
+from promocodes.customers.schemas import CustomerIn
+from promocodes.db import Database
+from promocodes.errors import Conflict
+from promocodes.messaging import campaigns, mailings
+from promocodes.messaging.models import Campaign, Mailing
+from promocodes.messaging.schemas import CampaignIn, MailingCreate
+from promocodes.messaging.worker import run_until
+from promocodes.models import utcnow
+from promocodes.segments import service as segments
+from promocodes.segments.models import Segment
+from promocodes.segments.schemas import SegmentCreate
+
+SEED = 20_240_601
+CUSTOMERS = 10_000
+
+WELCOME = "Welcome 10%"
+SUMMER = "Summer Sale 20%"
+KIDS = "Kid's Club 10%"
+SHIPPING = "Free Shipping"
+FLASH = "Flash Weekend 30%"
+
+# The steps ``build`` reports, in order (the CLI's progress bar counts them).
+STEPS = (
+    "Creating groups and uploading codes",
+    "Importing customers",
+    "Saving segments",
+    "Sending the welcome mailing",
+    "Issuing codes by API",
+    "Firing campaign events",
+    "Redeeming codes",
+    "Sending the reminder and the other mailings",
+    "Checking stock alerts",
+)
+
+_FIRST = (
+    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ilyas", "Jonas",
+    "Katarzyna", "Leon", "Mia", "Noah", "Olivia", "Paul", "Quentin", "Rosa", "Sofia", "Tom",
+    "Ursula", "Victor", "Wiebke", "Yusuf", "Zoë", "Jürgen", "Amélie", "Søren", "Mateo", "Lea",
+)  # fmt: skip
+_LAST = (
+    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
+    "Hoffmann", "Schulz", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "O'Brien",
+    "Nowak", "Yılmaz", "Rossi", "Dubois", "García", "Jensen", "Kowalski", "Novák", "Smith",
+)  # fmt: skip
+_CITIES = (
+    ("Berlin", 20), ("Hamburg", 12), ("Munich", 14), ("Cologne", 10), ("Frankfurt", 9),
+    ("Stuttgart", 7), ("Leipzig", 6), ("Vienna", 9), ("Zurich", 6), ("Amsterdam", 7),
+)  # fmt: skip
+_TIERS = (("bronze", 60), ("silver", 28), ("gold", 12))
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get typed in
+
+
+class NotEmpty(Conflict):
+    slug = "database-not-empty"
+    title = "The database already holds data"
+
+
+@dataclass
+class DemoResult:
+    groups: dict[str, int] = field(default_factory=dict)
+    codes: int = 0
+    customers: int = 0
+    segments: dict[str, int] = field(default_factory=dict)
+    mailings: dict[str, int] = field(default_factory=dict)
+    campaigns: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    api_issued: int = 0
+    redemptions: int = 0
+    api_key: str = ""
+
+
+def holdings(session: Session) -> dict[str, int]:
+    """What the database already holds that the demo would mix with (users and API keys
+    are access, not data: a fresh server already has its first administrator)."""
+    found = {
+        "groups": session.scalar(select(func.count()).select_from(CodeGroup)) or 0,
+        "customers": session.scalar(select(func.count()).select_from(Customer)) or 0,
+        "segments": session.scalar(select(func.count()).select_from(Segment)) or 0,
+        "mailings": session.scalar(select(func.count()).select_from(Mailing)) or 0,
+        "campaigns": session.scalar(select(func.count()).select_from(Campaign)) or 0,
+    }
+    return {name: n for name, n in found.items() if n}
+
+
+class _Builder:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        scale: float,
+        progress: Callable[[str], None],
+        force: bool,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.scale = scale
+        self.progress = progress
+        self.force = force
+        self.rng = random.Random(SEED)
+        self.result = DemoResult()
+        # Names the demo uses get a " (2)", " (3)"… when forced onto a database that
+        # already has them, and codes a matching prefix, so a forced run never collides.
+        self.suffix = ""
+        self.tag = ""
+
+    def n(self, full: int, least: int = 1) -> int:
+        return max(least, round(full * self.scale))
+
+    def name(self, base: str) -> str:
+        return base + self.suffix
+
+    # --- steps -------------------------------------------------------------------------
+
+    def run(self) -> DemoResult:
+        with self.db.write() as s:
+            held = holdings(s)
+            if held and not self.force:
+                what = ", ".join(f"{n:,} {name}" for name, n in held.items())
+                raise NotEmpty(
+                    f"the database already holds data ({what}); the demo only fills an "
+                    "empty one (use --force to add it anyway)"
+                )
+            self._pick_suffix(s)
+        steps: list[Callable[[], None]] = [
+            self.make_groups,
+            self.import_customers,
+            self.save_segments,
+            self.welcome_mailing,
+            self.api_issues,
+            self.campaign_events,
+            self.redemptions,
+            self.later_mailings,
+            self.stock_alerts,
+        ]
+        for label, step in zip(STEPS, steps, strict=True):
+            self.progress(label)
+            step()
+        return self.result
+
+    def _pick_suffix(self, s: Session) -> None:
+        taken = {k for (k,) in s.execute(select(CodeGroup.name_key))}
+        n = 1
+        while f"{WELCOME}{self.suffix}".casefold() in taken:
+            n += 1
+            self.suffix, self.tag = f" ({n})", str(n)
+
+    def _codes(self, prefix: str, count: int) -> list[str]:
+        seen: set[str] = set()
+        while len(seen) < count:
+            seen.add(f"{prefix}{self.tag}-" + "".join(self.rng.choices(_CODE_ALPHABET, k=8)))
+        return sorted(seen, key=lambda _: self.rng.random())
+
+    def _upload(self, s: Session, group_id: int, lines: list[str], filename: str) -> int:
+        report = uploads.upload_codes(
+            s,
+            group_id,
+            read_text("\n".join(lines)),
+            source="web",
+            filename=filename,
+            batch_size=self.settings.upload_batch_size,
+        )
+        assert report.upload_id is not None
+        self.result.codes += report.added
+        return report.upload_id
+
+    def _group(self, s: Session, base: str, **fields: Any) -> int:
+        group = groups.create_group(s, GroupCreate(name=self.name(base), **fields))
+        self.result.groups[base] = group.id
+        return group.id
+
+    def make_groups(self) -> None:
+        now = utcnow()
+        with self.db.write() as s:
+            welcome = self._group(
+                s,
+                WELCOME,
+                description="10% off the first order, for every new subscriber.",
+                low_stock_threshold=self.n(1_000),
+            )
+            first = self._codes("WELCOME", self.n(15_000))
+            self._upload(s, welcome, first, "welcome-batch-1.txt")
+            # The second file has what real files have: a few codes of the first one
+            # again and lines that are not codes at all (shown in its upload report).
+            second = self._codes("WELCOME", self.n(5_000))
+            bad = ["see attached", "WELCOME 10 PERCENT", "WELCOME-€URO"]
+            self._upload(s, welcome, [*second, *first[:25], *bad], "welcome-batch-2.csv")
+            # A handful of codes leaked on a coupon site and were blocked.
+            for code in second[-5:]:
+                uploads.block_code(s, code)
+
+            summer = self._group(
+                s,
+                SUMMER,
+                description="The summer sale. Ends with the season.",
+                valid_until=now + timedelta(days=60),
+                low_stock_threshold=self.n(500),
+            )
+            self._upload(s, summer, self._codes("SUMMER", self.n(15_000)), "summer-sale.txt")
+            # Last year's file, uploaded by mistake and withdrawn.
+            wrong = self._upload(s, summer, self._codes("SUMMER23", self.n(500)), "summer-23.txt")
+            self.result.codes -= uploads.withdraw_upload(s, wrong).withdrawn
+
+            kids = self._group(
+                s,
+                KIDS,
+                description="For families who joined the Kid's Club.",
+                low_stock_threshold=self.n(200),
+            )
+            self._upload(s, kids, self._codes("KIDS", self.n(5_000)), "kids-club.txt")
+
+            flash = self._group(
+                s,
+                FLASH,
+                description="48 hours only: 30% off everything.",
+                valid_until=now + timedelta(days=3),
+            )
+            self._upload(s, flash, self._codes("FLASH", self.n(2_000)), "flash-weekend.txt")
+
+            # Free Shipping gets its codes once its segment's size is known (see
+            # later_mailings): its mailing leaves only a few, so it shows as low on stock.
+            self._group(
+                s,
+                SHIPPING,
+                description="Free shipping for gold and silver members.",
+                low_stock_threshold=self.n(250),
+            )
+
+    def _people(self) -> Iterator[tuple[int, CustomerIn]]:
+        cities = [c for c, _ in _CITIES]
+        city_weights = [w for _, w in _CITIES]
+        tiers = [t for t, _ in _TIERS]
+        tier_weights = [w for _, w in _TIERS]
+        rng = self.rng
+        for i in range(self.n(CUSTOMERS, 10)):
+            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+            local = f"{first}.{last}".lower().replace("'", "")
+            yield (
+                i + 1,
+                CustomerIn(
+                    customer_id=f"C{i + 1:05d}",
+                    email=f"{local}.{i + 1}@example.com",
+                    phone=f"+49 30 {rng.randrange(1_000_000, 9_999_999)}"
+                    if rng.random() < 0.8
+                    else None,
+                    first_name=first,
+                    last_name=last,
+                    attributes={
+                        "city": rng.choices(cities, city_weights)[0],
+                        "tier": rng.choices(tiers, tier_weights)[0],
+                        "newsletter": rng.random() < 0.7,
+                        "kids": rng.random() < 0.25,
+                        "age": rng.randrange(18, 80),
+                        "signup_year": rng.randrange(2016, 2026),
+                        "lifetime_value": round(rng.lognormvariate(5, 1), 2),
+                    },
+                ),
+            )
+
+    def import_customers(self) -> None:
+        with self.db.write() as s:
+            report = customers.import_customers(s, self._people())
+        self.result.customers = report.created + report.updated
+
+    def _segment(self, s: Session, base: str, tree: dict[str, Any]) -> int:
+        data = SegmentCreate.model_validate({"name": self.name(base), "filter": tree})
+        segment_id = segments.create(s, data).id
+        self.result.segments[base] = segment_id
+        return segment_id
+
+    def save_segments(self) -> None:
+        g = self.result.groups
+        with self.db.write() as s:
+            attribute: dict[str, Any] = {"type": "attribute"}
+            self._segment(
+                s,
+                "Newsletter subscribers",
+                {**attribute, "name": "newsletter", "op": "eq", "value": True},
+            )
+            self._segment(
+                s,
+                "Gold and silver members",
+                {**attribute, "name": "tier", "op": "in", "value": ["gold", "silver"]},
+            )
+            self._segment(
+                s,
+                "Berlin and Hamburg",
+                {**attribute, "name": "city", "op": "in", "value": ["Berlin", "Hamburg"]},
+            )
+            self._segment(
+                s,
+                "Welcome code not redeemed",
+                {"type": "issued_from_group", "group_id": g[WELCOME], "redeemed": False},
+            )
+            self._segment(
+                s,
+                "Redeemed the welcome code",
+                {"type": "issued_from_group", "group_id": g[WELCOME], "redeemed": True},
+            )
+            self._segment(
+                s,
+                "Two or more codes",
+                {"type": "issued_count", "op": "gte", "value": 2, "kind": "initial"},
+            )
+            self._segment(
+                s, "Never received a code", {"type": "issued_count", "op": "eq", "value": 0}
+            )
+            self._segment(
+                s,
+                "Gold members with a summer code",
+                {
+                    "type": "and",
+                    "filters": [
+                        {**attribute, "name": "tier", "op": "eq", "value": "gold"},
+                        {"type": "issued_count", "op": "gte", "value": 1, "group_id": g[SUMMER]},
+                    ],
+                },
+            )
+
+    def _mailing(self, base: str, segment: str, subject: str, body: str, *, send: bool) -> None:
+        with self.db.write() as s:
+            mailing = mailings.create(
+                s,
+                MailingCreate(
+                    name=self.name(base),
+                    segment_id=self.result.segments[segment],
+                    subject=subject,
+                    body_text=body,
+                ),
+            )
+            self.result.mailings[base] = mailing.id
+            if send:
+                # A forced run may share the database with other customers the
+                # segment also selects: then send what the stock covers.
+                mailings.send(s, mailing.id, allow_partial=self.force)
+        if send:
+            self._wait_sent(mailing.id)
+
+    def _wait_sent(self, mailing_id: int) -> None:
+        """Work the mailing's chunks here; when a running server's worker holds some of
+        them, wait for it: the next steps read what this mailing issued."""
+        while True:
+            run_until(self.db, self.settings)
+            with self.db.read() as s:
+                if mailings.get(s, mailing_id).status != "sending":
+                    return
+            time.sleep(0.2)
+
+    def welcome_mailing(self) -> None:
+        self._mailing(
+            "Welcome offer",
+            "Newsletter subscribers",
+            "Your welcome gift, {{ client.first_name }}",
+            "Hi {{ client.first_name }},\n\nthanks for subscribing! Take 10% off your next "
+            f"order with the code {{{{ client.promocode('{self.name(WELCOME)}') }}}}.\n",
+            send=True,
+        )
+
+    def _refs(self, s: Session, where: Any, count: int) -> list[customers.CustomerRef]:
+        rows = s.execute(
+            select(Customer.id, Customer.external_id).where(where).order_by(Customer.id)
+        ).all()
+        picked = self.rng.sample(rows, min(count, len(rows)))
+        return [customers.CustomerRef(cid, ext) for cid, ext in picked]
+
+    def api_issues(self) -> None:
+        """The shop's checkout asks for Flash Weekend codes over the API."""
+        with self.db.write() as s:
+            key, token = apikeys.create(s, self.name("Shop checkout"))
+            self.result.api_key = token
+            flash = self.result.groups[FLASH]
+            for i, ref in enumerate(self._refs(s, Customer.id > 0, self.n(300))):
+                issuance.issue_initial(
+                    s,
+                    ref,
+                    flash,
+                    key=f"api:{key.id}:checkout-{self.tag}{i}",
+                    source="api",
+                    source_ref=f"api-key:{key.id}",
+                )
+                self.result.api_issued += 1
+
+    def campaign_events(self) -> None:
+        with self.db.write() as s:
+            kids = campaigns.create(
+                s,
+                CampaignIn(
+                    name=self.name("Kid's Club welcome"),
+                    event="kids_club_joined",
+                    subject="Welcome to the Kid's Club, {{ client.first_name }}!",
+                    body_text="Your family discount: "
+                    f'{{{{ client.promocode("{self.name(KIDS)}") }}}}\n',
+                ),
+            )
+            follow = campaigns.create(
+                s,
+                CampaignIn(
+                    name=self.name("Order follow-up"),
+                    event="order_placed",
+                    subject="Thanks for your order",
+                    body_text=f"{{% set code = client.last_promocode('{self.name(WELCOME)}') %}}"
+                    "Thanks for shopping with us!"
+                    "{% if code %} Your welcome code {{ code }} still works.{% endif %}\n",
+                ),
+            )
+            campaigns.create(
+                s,
+                CampaignIn(
+                    name=self.name("Birthday surprise"),
+                    event="birthday",
+                    subject="Happy birthday, {{ client.first_name }}!",
+                    body_text=f"A present: {{{{ client.promocode('{self.name(SUMMER)}') }}}}\n",
+                    active=False,
+                ),
+            )
+            self.result.campaigns = {
+                "Kid's Club welcome": kids.id,
+                "Order follow-up": follow.id,
+            }
+            kid_families = Customer.attributes["kids"].as_boolean().is_(True)
+            fired = [("kids_club_joined", c) for c in self._refs(s, kid_families, self.n(400))] + [
+                ("order_placed", c) for c in self._refs(s, Customer.id > 0, self.n(300))
+            ]
+            for event, ref in fired:
+                customer = customers.get(s, ref.external_id)
+                campaigns.handle_event(
+                    s, customer, event, event_id=f"demo{self.tag}-{event}-{ref.external_id}"
+                )
+                self.result.events += 1
+
+    def _issued(self, s: Session, base: str) -> list[tuple[str, customers.CustomerRef]]:
+        rows = s.execute(
+            select(Code.code, Customer.id, Customer.external_id)
+            .join(Issuance, Issuance.code_id == Code.id)
+            .join(Customer, Customer.id == Issuance.customer_id)
+            .where(
+                Issuance.group_id == self.result.groups[base],
+                Issuance.kind == INITIAL,
+                Issuance.voided_at.is_(None),
+            )
+            .order_by(Issuance.id)
+        ).all()
+        return [(code, customers.CustomerRef(cid, ext)) for code, cid, ext in rows]
+
+    def redemptions(self) -> None:
+        with self.db.write() as s:
+            order = 0
+            for base, share in ((WELCOME, 0.22), (FLASH, 0.35), (KIDS, 0.3)):
+                issued = self._issued(s, base)
+                for code, ref in self.rng.sample(issued, round(len(issued) * share)):
+                    order += 1
+                    issuance.redeem(s, code, customer=ref, order_id=f"ORD{self.tag}-{order:06d}")
+                    self.result.redemptions += 1
+            # Someone typed a code at the till that nobody had been sent.
+            stray = s.scalar(
+                select(Code.code)
+                .where(Code.group_id == self.result.groups[SUMMER], Code.status == AVAILABLE)
+                .order_by(Code.id)
+                .limit(1)
+            )
+            if stray is not None:
+                issuance.redeem(s, stray, order_id=f"POS{self.tag}-000001")
+                self.result.redemptions += 1
+
+    def later_mailings(self) -> None:
+        self._mailing(
+            "Welcome reminder",
+            "Welcome code not redeemed",
+            "Your 10% are still waiting",
+            f"{{% set code = client.last_promocode('{self.name(WELCOME)}') %}}"
+            "Hi {{ client.first_name }}, your welcome code {{ code }} is still valid.\n",
+            send=True,
+        )
+        with self.db.write() as s:
+            segment = segments.get(s, self.result.segments["Gold and silver members"])
+            needed = segments.count(s, segments.tree_of(segment))
+            shipping = self.result.groups[SHIPPING]
+            left = self.n(40, 3)
+            self._upload(s, shipping, self._codes("SHIP", needed + left), "free-shipping.txt")
+        self._mailing(
+            "Free shipping for members",
+            "Gold and silver members",
+            "Free shipping, {{ client.first_name }}",
+            "As a {{ client.attributes.tier }} member you ship for free: "
+            f"{{{{ client.promocode('{self.name(SHIPPING)}') }}}}\n",
+            send=True,
+        )
+        self._mailing(
+            "Summer sale in your city",
+            "Berlin and Hamburg",
+            "Summer sale in {{ client.attributes.city }}",
+            "Hi {{ client.first_name }}, 20% off all summer: "
+            f"{{{{ client.promocode('{self.name(SUMMER)}') }}}}\n",
+            send=True,
+        )
+        self._mailing(
+            "Autumn newsletter",
+            "Never received a code",
+            "Autumn is here",
+            f"Something for you: {{{{ client.promocode('{self.name(SUMMER)}') }}}}\n",
+            send=False,
+        )
+
+    def stock_alerts(self) -> None:
+        with self.db.write() as s:
+            alerts.scan(s)
+
+
+def build(
+    db: Database,
+    settings: Settings | None = None,
+    *,
+    scale: float = 1.0,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Fill ``db`` with the demo; ``scale`` shrinks every amount (tests). Refuses a
+    database that already holds data unless ``force``."""
+    return _Builder(
+        db, settings or Settings(database_url=db.url), scale, progress or (lambda _: None), force
+    ).run()
+
+
+@cli_errors
+def command(
+    force: bool = typer.Option(
+        False, "--force", help="Add the demo even though the database already holds data."
+    ),
+) -> None:
+    """Fill an empty database with demo data: groups, codes, customers, segments,
+    mailings, a campaign and redemptions."""
+    db = database()
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("Starting", total=len(STEPS))
+        started = False
+
+        def step(label: str) -> None:
+            nonlocal started
+            if started:
+                bar.advance(task)
+            started = True
+            bar.update(task, description=label)
+
+        result = build(db, Settings(), force=force, progress=step)
+        bar.advance(task)
+    console.print(
+        f"Demo data ready: {len(result.groups)} groups with {result.codes:,} codes, "
+        f"{result.customers:,} customers, {len(result.segments)} segments, "
+        f"{len(result.mailings)} mailings, {len(result.campaigns)} active campaigns "
+        f"({result.events:,} events), {result.redemptions:,} redemptions.",
+        highlight=False,
+    )
+    console.print(
+        f"API key {result.api_key} (shown only this once).", highlight=False, soft_wrap=True
+    )
