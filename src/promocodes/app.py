@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from promocodes import __version__, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
+from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
 from promocodes.codes import background
 from promocodes.config import Settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(customers_api.router)
     app.include_router(segments_api.router)
     app.include_router(messaging_api.router)
+    app.include_router(audit_api.router)
     web.install(app)
 
     registry = metrics.Registry()

@@ -1,6 +1,7 @@
 """Imports every domain's models so the metadata is complete (migrations, checks)."""
 
 from promocodes.apikeys import models as apikeys_models
+from promocodes.audit import models as audit_models
 from promocodes.codes import models as codes_models
 from promocodes.customers import models as customers_models
 from promocodes.messaging import models as messaging_models
@@ -12,6 +13,7 @@ metadata = Base.metadata
 
 __all__ = [
     "apikeys_models",
+    "audit_models",
     "codes_models",
     "customers_models",
     "messaging_models",

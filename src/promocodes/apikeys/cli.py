@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from promocodes.apikeys import service
+from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 
 apikeys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
@@ -16,7 +17,7 @@ apikeys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=Tru
 def apikeys_create(name: str) -> None:
     """Create a key. It is printed once, alone on the last line; only a hash is kept."""
     with database().write() as session:
-        key, token = service.create(session, name)
+        key, token = service.create(session, name, actor=Actor.cli())
         key_id = key.id
     console.print(f"API key {key_id} ({name}) created. Store it now; it is not shown again:")
     # Plain print, not rich: scripts capture this line verbatim (`| tail -n 1`).
@@ -47,5 +48,5 @@ def apikeys_list() -> None:
 def apikeys_revoke(key_id: int) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     with database().write() as session:
-        service.revoke(session, key_id)
+        service.revoke(session, key_id, actor=Actor.cli())
     console.print(f"API key {key_id} revoked.")

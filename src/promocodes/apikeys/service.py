@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from promocodes.apikeys.models import ApiKey
+from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.errors import DomainError, NotFound
 from promocodes.models import utcnow
 
@@ -34,7 +35,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create(session: Session, name: str) -> tuple[ApiKey, str]:
+def create(session: Session, name: str, *, actor: Actor = SYSTEM) -> tuple[ApiKey, str]:
     """Returns the key row and the full token, which is never stored and never shown again."""
     name = name.strip()
     if not name:
@@ -44,6 +45,10 @@ def create(session: Session, name: str) -> tuple[ApiKey, str]:
     key = ApiKey(name=name[:200], prefix=prefix, secret_hash=_hash(secret))
     session.add(key)
     session.flush()
+    # The audit names the key and its public prefix, never the secret.
+    record(
+        session, actor, "apikey.created", Target("api_key", key.id, key.name), {"prefix": prefix}
+    )
     return key, f"{PREFIX}_{prefix}_{secret}"
 
 
@@ -76,11 +81,12 @@ def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
-def revoke(session: Session, key_id: int) -> ApiKey:
+def revoke(session: Session, key_id: int, *, actor: Actor = SYSTEM) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:
         raise ApiKeyNotFound(f"API key {key_id} does not exist")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        record(session, actor, "apikey.revoked", Target("api_key", key.id, key.name))
     session.flush()
     return key

@@ -18,9 +18,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
+from promocodes.audit.api import ApiActor
+from promocodes.audit.service import Actor
 from promocodes.codes import alerts, background, issuance, service, uploads
 from promocodes.codes import repository as repo
-from promocodes.codes.export import csv_safe
+from promocodes.codes.export import csv_safe, record_export
 from promocodes.codes.importer import CodeReader, read_list
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import (
@@ -63,13 +65,13 @@ class UnsupportedMedia(DomainError):
 
 
 @router.post("/groups", status_code=201, tags=["groups"])
-def create_group(body: GroupIn, key: Key, db: Db) -> GroupCreated:
+def create_group(body: GroupIn, actor: ApiActor, db: Db) -> GroupCreated:
     with db.write() as s:
         group = service.create_group(s, body)
         report = None
         if body.codes is not None:
             report = uploads.upload_codes(
-                s, group.id, read_list(body.codes), source="api", actor=key.name
+                s, group.id, read_list(body.codes), source="api", actor=actor
             )
         out = service.to_out(group, s)
     return GroupCreated(**out.model_dump(), upload=report)
@@ -120,9 +122,9 @@ def update_group(group_id: Id, body: GroupUpdate, key: Key, db: Db) -> GroupOut:
 
 
 @router.delete("/groups/{group_id}", status_code=204, tags=["groups"])
-def delete_group(group_id: Id, key: Key, db: Db) -> Response:
+def delete_group(group_id: Id, actor: ApiActor, db: Db) -> Response:
     with db.write() as s:
-        service.delete_group(s, group_id)
+        service.delete_group(s, group_id, actor=actor)
     return Response(status_code=204)
 
 
@@ -165,7 +167,12 @@ async def _spool(request: Request) -> tuple[Path, int]:
     responses={202: {"description": "Large upload accepted; poll the Location"}},
 )
 async def upload_codes(
-    group_id: Id, request: Request, key: Key, db: Db, cfg: Config, dry_run: bool = False
+    group_id: Id,
+    request: Request,
+    actor: ApiActor,
+    db: Db,
+    cfg: Config,
+    dry_run: bool = False,
 ) -> UploadReport | JSONResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
@@ -173,7 +180,7 @@ async def upload_codes(
             body = CodesIn.model_validate_json(await request.body())
         except ValidationError as exc:
             raise ValidationFailed(f"body: {exc.errors()[0]['msg']}") from None
-        return await _upload_now(db, group_id, read_list(body.codes), None, dry_run, key.name)
+        return await _upload_now(db, group_id, read_list(body.codes), None, dry_run, actor)
     if kind == "multipart/form-data":
         form = await request.form(max_files=1)
         part = form.get("file")
@@ -201,7 +208,7 @@ async def upload_codes(
             fmt=fmt,
             filename=filename,
             source="api",
-            actor=key.name,
+            actor=actor,
         )
         return JSONResponse(
             {"upload_id": upload_id, "status": "running"},
@@ -211,13 +218,13 @@ async def upload_codes(
     try:
         with path.open("rb") as stream:
             reader = CodeReader(stream, fmt=fmt, filename=filename)
-            return await _upload_now(db, group_id, reader, filename, dry_run, key.name)
+            return await _upload_now(db, group_id, reader, filename, dry_run, actor)
     finally:
         path.unlink(missing_ok=True)
 
 
 async def _upload_now(
-    db: Db, group_id: Id, items: Any, filename: str | None, dry_run: bool, actor: str
+    db: Db, group_id: Id, items: Any, filename: str | None, dry_run: bool, actor: Actor
 ) -> UploadReport:
     def run() -> UploadReport:
         with db.write() as s:
@@ -235,9 +242,9 @@ def get_upload(upload_id: Id, key: Key, db: Db) -> UploadStatusOut:
 
 
 @router.post("/uploads/{upload_id}/withdraw", tags=["uploads"])
-def withdraw_upload(upload_id: Id, key: Key, db: Db) -> UploadStatusOut:
+def withdraw_upload(upload_id: Id, actor: ApiActor, db: Db) -> UploadStatusOut:
     with db.write() as s:
-        return _upload_out(uploads.withdraw_upload(s, upload_id))
+        return _upload_out(uploads.withdraw_upload(s, upload_id, actor=actor))
 
 
 def _upload_out(upload: Any) -> UploadStatusOut:
@@ -268,7 +275,7 @@ def _upload_out(upload: Any) -> UploadStatusOut:
 def list_codes(
     group_id: Id,
     request: Request,
-    key: Key,
+    actor: ApiActor,
     db: Db,
     status: str | None = None,
     limit: Limit = 100,
@@ -279,6 +286,8 @@ def list_codes(
     with db.read() as s:
         service.get_group(s, group_id)
     if "text/csv" in request.headers.get("accept", ""):
+        with db.write() as s:
+            record_export(s, service.get_group(s, group_id), status=status, actor=actor)
         return StreamingResponse(
             _csv_rows(db, group_id, status),
             media_type="text/csv",
@@ -367,9 +376,10 @@ def issue_code(
 
 
 @router.get("/codes/{code}", tags=["codes"])
-def lookup_code(code: CodeParam, key: Key, db: Db) -> CodeLookupOut:
-    with db.read() as s:
-        found = issuance.lookup(s, code)
+def lookup_code(code: CodeParam, actor: ApiActor, db: Db) -> CodeLookupOut:
+    # A write: the look-up is audited in the same transaction.
+    with db.write() as s:
+        found = issuance.lookup(s, code, actor=actor)
     return CodeLookupOut(
         code=found.code,
         status=found.status,
@@ -408,7 +418,7 @@ def redeem_code(code: CodeParam, body: RedeemIn, key: Key, db: Db) -> RedeemOut:
 
 
 @router.post("/codes/{code}/block", tags=["codes"])
-def block_code(code: CodeParam, key: Key, db: Db) -> BlockOut:
+def block_code(code: CodeParam, actor: ApiActor, db: Db) -> BlockOut:
     with db.write() as s:
-        previous = uploads.block_code(s, code)
+        previous = uploads.block_code(s, code, actor=actor)
     return BlockOut(code=code, status="blocked", previous_status=previous)

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from promocodes.audit.service import Actor
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import Upload
 from promocodes.codes.service import get_group
@@ -43,7 +44,7 @@ def start_upload(
     fmt: str | None,
     filename: str | None,
     source: str,
-    actor: str | None,
+    actor: Actor,
 ) -> int:
     """Record the upload as running and process ``path`` (then delete it) in a thread."""
     with db.write() as session:
@@ -51,7 +52,7 @@ def start_upload(
         upload = Upload(
             group_id=group_id,
             source=source,
-            actor=actor,
+            actor=actor.name,
             filename=filename,
             status="running",
             owner=owner(),
@@ -62,7 +63,7 @@ def start_upload(
     _progress[upload_id] = 0
     thread = threading.Thread(
         target=_run,
-        args=(db, upload_id, group_id, path, fmt, filename, source),
+        args=(db, upload_id, group_id, path, fmt, filename, source, actor),
         name=f"upload-{upload_id}",
         daemon=True,
     )
@@ -78,6 +79,7 @@ def _run(
     fmt: str | None,
     filename: str | None,
     source: str,
+    actor: Actor,
 ) -> None:
     try:
         with path.open("rb") as stream, db.write() as session:
@@ -86,6 +88,7 @@ def _run(
                 group_id,
                 CodeReader(stream, fmt=fmt, filename=filename),
                 source=source,
+                actor=actor,
                 upload_id=upload_id,
                 progress=lambda r: _progress.__setitem__(upload_id, r.received),
             )

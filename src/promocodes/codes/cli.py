@@ -14,9 +14,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes import service, uploads
-from promocodes.codes.export import EXPORT_COLUMNS, export_rows
+from promocodes.codes.export import EXPORT_COLUMNS, export_rows, record_export
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
@@ -141,7 +142,7 @@ def groups_delete(group: str, yes: bool = typer.Option(False, "--yes", "-y")) ->
             typer.confirm(
                 f"This will {verb} group {target.id} {target.name!r}. Continue?", abort=True
             )
-        result = service.delete_group(session, target.id)
+        result = service.delete_group(session, target.id, actor=Actor.cli())
     console.print(f"Group {result.group_id} {result.outcome}.")
 
 
@@ -227,6 +228,7 @@ def _upload(
                 target.id,
                 reader,
                 source="cli",
+                actor=Actor.cli(),
                 filename=file,
                 dry_run=dry_run,
                 progress=progress,
@@ -252,8 +254,12 @@ def codes_export(
 
 
 def _export(group: str, status: str | None, target_file: TextIO) -> None:
+    with database().write() as session:
+        found = service.resolve_group(session, group)
+        record_export(session, found, status=status, actor=Actor.cli())
+        group_id = found.id
     with database().read() as session:
-        target = service.resolve_group(session, group)
+        target = service.get_group(session, group_id)
         writer = csv.writer(target_file)
         writer.writerow(EXPORT_COLUMNS)
         writer.writerows(export_rows(session, target.id, status=status))
@@ -265,7 +271,7 @@ def codes_block(codes: list[str]) -> None:
     """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
     with database().write() as session:
         for code in codes:
-            previous = uploads.block_code(session, code)
+            previous = uploads.block_code(session, code, actor=Actor.cli())
             console.print(f"{code}: blocked (was {previous})")
 
 
@@ -303,6 +309,6 @@ def uploads_withdraw(upload_id: int, yes: bool = typer.Option(False, "--yes", "-
     if not yes:
         typer.confirm(f"Withdraw the available codes of upload {upload_id}?", abort=True)
     with database().write() as session:
-        upload = uploads.withdraw_upload(session, upload_id)
+        upload = uploads.withdraw_upload(session, upload_id, actor=Actor.cli())
         withdrawn = upload.withdrawn
     console.print(f"Upload {upload_id}: {withdrawn:,} codes withdrawn.")

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
+from promocodes.codes.models import CodeGroup
 
 EXPORT_COLUMNS = ("code", "status", "valid_until", "created_at", "issued_at", "redeemed_at")
 
@@ -23,6 +25,16 @@ def csv_safe(value: str) -> str:
 
 def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
+
+
+def record_export(
+    session: Session, group: CodeGroup, *, status: str | None, actor: Actor = SYSTEM
+) -> None:
+    """Audit an export of ``group``'s codes, in a write transaction before any row is
+    streamed: a partly streamed export has still disclosed codes, so it is recorded when
+    it starts, once, and never for a group that does not exist."""
+    target = Target("group", group.id, group.name)
+    record(session, actor, "export.codes", target, {"status": status})
 
 
 def export_rows(session: Session, group_id: int, *, status: str | None) -> Iterator[list[str]]:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import claims
 from promocodes.codes import issuance_repository as repo
 from promocodes.codes import repository as codes_repo
@@ -254,13 +255,16 @@ class Lookup:
     order_id: str | None
 
 
-def lookup(session: Session, code: str) -> Lookup:
-    """Who received this code, when, through what, and its status."""
+def lookup(session: Session, code: str, *, actor: Actor = SYSTEM) -> Lookup:
+    """Who received this code, when, through what, and its status. A look-up reveals
+    customers, so it is audited: the caller's transaction must be a write."""
     row = codes_repo.get_code(session, code)
     if row is None:
         raise CodeNotFound(f"code {code!r} does not exist")
     group = session.get(CodeGroup, row.group_id)
     assert group is not None
+    target = Target("code", row.id, row.code)
+    record(session, actor, "code.looked_up", target, {"group_id": group.id})
     redemption = repo.get_redemption(session, row.id)
     return Lookup(
         code=row.code,

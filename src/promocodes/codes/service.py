@@ -13,6 +13,7 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
 from promocodes.codes.models import CodeGroup
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, name_key
@@ -122,9 +123,17 @@ def delete_outcome(session: Session, group: CodeGroup) -> Literal["archived", "r
     return "archived" if counts.issued or counts.redeemed else "removed"
 
 
-def delete_group(session: Session, group_id: int) -> DeleteResult:
+def delete_group(session: Session, group_id: int, *, actor: Actor = SYSTEM) -> DeleteResult:
     group = get_group(session, group_id)
     outcome = delete_outcome(session, group)
+    counts = repo.counts(session, [group.id])[group.id]
+    record(
+        session,
+        actor,
+        "group.archived" if outcome == "archived" else "group.deleted",
+        Target("group", group.id, group.name),
+        counts.model_dump(),
+    )
     if outcome == "archived":
         # The live-name unique index ignores archived groups, so the name is free again.
         group.archived_at = utcnow()

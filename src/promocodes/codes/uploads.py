@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
 from promocodes.codes.importer import ImportItem, InvalidLine
 from promocodes.codes.models import AVAILABLE, BLOCKED, ISSUED, CodeGroup, Upload
@@ -112,7 +113,7 @@ def upload_codes(
     items: Iterable[ImportItem],
     *,
     source: str,
-    actor: str | None = None,
+    actor: Actor = SYSTEM,
     filename: str | None = None,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
@@ -128,7 +129,7 @@ def upload_codes(
     if upload_id is not None:
         upload = get_upload(session, upload_id)
     else:
-        upload = Upload(group_id=group.id, source=source, actor=actor, filename=filename)
+        upload = Upload(group_id=group.id, source=source, actor=actor.name, filename=filename)
         session.add(upload)
         session.flush()
     batcher = _Batcher(session, group, upload, report, report_limit)
@@ -164,9 +165,22 @@ def upload_codes(
         savepoint.rollback()
     else:
         report.upload_id = upload.id
+        _record_upload(session, actor, group, upload, report)
     if progress:
         progress(report)
     return report
+
+
+def _record_upload(
+    session: Session, actor: Actor, group: CodeGroup, upload: Upload, report: UploadReport
+) -> None:
+    details = {
+        "group_id": group.id,
+        "group_name": group.name,
+        "source": upload.source,
+        **report.model_dump(exclude={"invalid", "other_groups", "dry_run", "upload_id"}),
+    }
+    record(session, actor, "upload.created", Target("upload", upload.id, upload.filename), details)
 
 
 def report_of(upload: Upload) -> UploadReport:
@@ -192,12 +206,21 @@ def get_upload(session: Session, upload_id: int) -> Upload:
     return upload
 
 
-def withdraw_upload(session: Session, upload_id: int) -> Upload:
+def withdraw_upload(session: Session, upload_id: int, *, actor: Actor = SYSTEM) -> Upload:
     """Remove the still-available codes of an upload (a wrong file, a wrong group).
     Issued, redeemed and blocked codes stay: they are history. Withdrawing again
     removes nothing more and is not an error."""
     upload = get_upload(session, upload_id)
+    first = upload.withdrawn_at is None
     removed = repo.withdraw_available(session, upload.group_id, upload.id)
+    if removed or first:  # a repeat that removes nothing changes nothing: not recorded
+        record(
+            session,
+            actor,
+            "upload.withdrawn",
+            Target("upload", upload.id, upload.filename),
+            {"group_id": upload.group_id, "removed": removed},
+        )
     if removed:
         repo.bump_counters(session, upload.group_id, slot=0, total=-removed, available=-removed)
     upload.withdrawn += removed
@@ -207,7 +230,7 @@ def withdraw_upload(session: Session, upload_id: int) -> Upload:
     return upload
 
 
-def block_code(session: Session, code: str) -> str:
+def block_code(session: Session, code: str, *, actor: Actor = SYSTEM) -> str:
     """Block a code (e.g. leaked): it is never issued or redeemed afterwards.
     Returns the status it had. Blocking a blocked code is a no-op."""
     row = repo.get_code(session, code)
@@ -227,5 +250,12 @@ def block_code(session: Session, code: str) -> str:
         row.group_id,
         blocked=1,
         available=-1 if previous == AVAILABLE else 0,
+    )
+    record(
+        session,
+        actor,
+        "code.blocked",
+        Target("code", row.id, code),
+        {"group_id": row.group_id, "previous_status": previous},
     )
     return previous

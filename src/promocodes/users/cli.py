@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.users import service
 
@@ -25,7 +26,7 @@ _PASSWORD = typer.Option(
 def users_create(email: str, password: str = _PASSWORD) -> None:
     """Create a user who can log in to the web UI."""
     with database().write() as session:
-        user = service.create_user(session, email, password)
+        user = service.create_user(session, email, password, actor=Actor.cli())
         address = user.email
     console.print(f"User {address} created.", highlight=False)
 
@@ -51,6 +52,6 @@ def users_list() -> None:
 def users_set_password(email: str, password: str = _PASSWORD) -> None:
     """Change a user's password; the user's open sessions end."""
     with database().write() as session:
-        user = service.set_password(session, email, password)
+        user = service.set_password(session, email, password, actor=Actor.cli())
         address = user.email
     console.print(f"Password of {address} changed; their sessions were ended.", highlight=False)

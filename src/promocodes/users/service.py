@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.errors import Conflict, DomainError, NotFound, ValidationFailed
 from promocodes.models import utcnow
 from promocodes.users.models import User, UserSession
@@ -72,7 +73,7 @@ def _check_password(password: str) -> None:
         raise ValidationFailed(f"the password is longer than {MAX_PASSWORD} characters")
 
 
-def create_user(session: Session, email: str, password: str) -> User:
+def create_user(session: Session, email: str, password: str, *, actor: Actor = SYSTEM) -> User:
     address = normalize_email(email)
     _check_password(password)
     if session.scalar(select(User.id).where(User.email == address)) is not None:
@@ -83,6 +84,7 @@ def create_user(session: Session, email: str, password: str) -> User:
             session.add(user)
     except IntegrityError as exc:  # created concurrently between the check and the insert
         raise UserExists(f"a user {address!r} already exists") from exc
+    record(session, actor, "user.created", Target("user", user.id, address))
     return user
 
 
@@ -98,7 +100,7 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 
 
-def set_password(session: Session, email: str, password: str) -> User:
+def set_password(session: Session, email: str, password: str, *, actor: Actor = SYSTEM) -> User:
     """Change a password; every session of the user ends (a reset is often a lockout)."""
     user = get_by_email(session, email)
     _check_password(password)
@@ -106,6 +108,7 @@ def set_password(session: Session, email: str, password: str) -> User:
     user.updated_at = utcnow()
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     session.flush()
+    record(session, actor, "user.password_changed", Target("user", user.id, user.email))
     return user
 
 

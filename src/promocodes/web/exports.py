@@ -12,10 +12,11 @@ from fastapi.responses import StreamingResponse
 
 from promocodes.codes import repository as repo
 from promocodes.codes import service
-from promocodes.codes.export import csv_safe
+from promocodes.codes.export import csv_safe, record_export
 from promocodes.codes.models import STATUSES
 from promocodes.web import kit
-from promocodes.web.kit import Db, User
+from promocodes.web.audit import UiActor
+from promocodes.web.kit import Db
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
@@ -24,11 +25,11 @@ EXPORT_PAGE = 5_000
 
 
 @router.get("/groups/{group_id}/codes.csv")
-def export_codes(group_id: Id, user: User, db: Db, status: str | None = None) -> Response:
+def export_codes(group_id: Id, actor: UiActor, db: Db, status: str | None = None) -> Response:
     if status not in STATUSES:
         status = None
-    with db.read() as s:
-        service.get_group(s, group_id)
+    with db.write() as s:
+        record_export(s, service.get_group(s, group_id), status=status, actor=actor)
     return StreamingResponse(
         _csv_rows(db, group_id, status),
         media_type="text/csv; charset=utf-8",

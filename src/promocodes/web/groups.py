@@ -20,6 +20,7 @@ from promocodes.errors import DomainError, GroupNameTaken, ValidationFailed
 from promocodes.models import utcnow
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.web import kit
+from promocodes.web.audit import UiActor
 from promocodes.web.kit import Config, Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
@@ -120,7 +121,7 @@ def new_group(request: Request, user: User) -> Response:
 
 
 @router.post("/groups/new")
-def create_group(request: Request, user: User, form: Form, db: Db, cfg: Config) -> Response:
+def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Config) -> Response:
     values = _values(form)
     codes = kit.field(form, "codes")
     errors: dict[str, str] = {}
@@ -142,7 +143,7 @@ def create_group(request: Request, user: User, form: Form, db: Db, cfg: Config) 
                         group.id,
                         read_text(codes),
                         source="web",
-                        actor=user.email,
+                        actor=actor,
                         batch_size=cfg.upload_batch_size,
                         report_limit=cfg.upload_report_limit,
                     )
@@ -291,9 +292,9 @@ def confirm_delete(request: Request, group_id: Id, user: User, db: Db) -> Respon
 
 
 @router.post("/groups/{group_id}/delete")
-def delete_group(request: Request, group_id: Id, user: User, form: Form, db: Db) -> Response:
+def delete_group(request: Request, group_id: Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
         name = service.get_group(s, group_id).name
-        result = service.delete_group(s, group_id)
+        result = service.delete_group(s, group_id, actor=actor)
     verb = "archived" if result.outcome == "archived" else "deleted with its codes"
     return kit.redirect(request, "/groups", flash=f"Group “{name}” {verb}.")

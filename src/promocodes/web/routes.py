@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from promocodes.web import (
+    audit,
     auth,
     campaigns,
     compose,
@@ -32,6 +33,7 @@ ROUTERS = (
     mailings.router,
     campaigns.router,
     settings.router,
+    audit.router,
 )
 
 

@@ -12,6 +12,7 @@ from promocodes.apikeys import service as apikeys
 from promocodes.config import Settings
 from promocodes.errors import DomainError
 from promocodes.web import kit
+from promocodes.web.audit import UiActor
 from promocodes.web.kit import Config, Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
@@ -79,13 +80,13 @@ def settings_page(request: Request, user: User, db: Db, cfg: Config) -> Response
 
 
 @router.post("/settings/api-keys")
-def create_key(request: Request, user: User, form: Form, db: Db, cfg: Config) -> Response:
+def create_key(request: Request, actor: UiActor, form: Form, db: Db, cfg: Config) -> Response:
     """Answered with the page itself (not a redirect), so the secret is never in a URL,
     a cookie or the history: it is shown this once."""
     name = kit.field(form, "name")
     try:
         with db.write() as s:
-            key, token = apikeys.create(s, name)
+            key, token = apikeys.create(s, name, actor=actor)
             key_name = key.name
     except DomainError as exc:
         return _page(request, db, cfg, name=name, error=exc.detail, status_code=422)
@@ -102,7 +103,7 @@ def confirm_revoke(request: Request, key_id: Id, user: User, db: Db) -> Response
 
 
 @router.post("/settings/api-keys/{key_id}/revoke")
-def revoke(request: Request, key_id: Id, user: User, form: Form, db: Db) -> Response:
+def revoke(request: Request, key_id: Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
-        name = apikeys.revoke(s, key_id).name
+        name = apikeys.revoke(s, key_id, actor=actor).name
     return kit.redirect(request, "/settings", flash=f"API key “{name}” revoked.")

@@ -14,10 +14,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from starlette.datastructures import UploadFile
 
+from promocodes.audit.service import Actor
 from promocodes.codes import background, service, uploads
 from promocodes.codes.importer import CodeReader, ImportItem, read_text
 from promocodes.errors import DomainError
 from promocodes.web import kit
+from promocodes.web.audit import UiActor
 from promocodes.web.groups import edit_page
 from promocodes.web.kit import Config, Db, Form, User
 
@@ -31,7 +33,7 @@ def _format(file: UploadFile) -> str:
     return "csv" if name.endswith(".csv") or file.content_type == "text/csv" else "text"
 
 
-def _start_background(db: Db, group_id: int, file: UploadFile, actor: str) -> int:
+def _start_background(db: Db, group_id: int, file: UploadFile, actor: Actor) -> int:
     """Copy the spooled upload to a file of its own (the request's goes away with the
     response) and let the background uploader take it, exactly as the API does."""
     with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
@@ -50,7 +52,7 @@ def _start_background(db: Db, group_id: int, file: UploadFile, actor: str) -> in
 
 @router.post("/groups/{group_id}/upload")
 def upload_codes(
-    request: Request, group_id: Id, user: User, form: Form, db: Db, cfg: Config
+    request: Request, group_id: Id, actor: UiActor, form: Form, db: Db, cfg: Config
 ) -> Response:
     dry_run = kit.field(form, "action") == "check"
     pasted = kit.field(form, "codes")
@@ -66,7 +68,7 @@ def upload_codes(
     items: Iterable[ImportItem]
     if file is not None:
         if not dry_run and (file.size or 0) > cfg.upload_background_bytes:
-            upload_id = _start_background(db, group_id, file, user.email)
+            upload_id = _start_background(db, group_id, file, actor)
             return kit.redirect(request, f"/groups/{group_id}?upload={upload_id}#report")
         items = CodeReader(file.file, fmt=_format(file), filename=file.filename)
     else:
@@ -78,7 +80,7 @@ def upload_codes(
                 group_id,
                 items,
                 source="web",
-                actor=user.email,
+                actor=actor,
                 filename=file.filename if file else None,
                 dry_run=dry_run,
                 batch_size=cfg.upload_batch_size,
@@ -143,10 +145,10 @@ def confirm_withdraw(request: Request, upload_id: Id, user: User, db: Db) -> Res
 
 
 @router.post("/uploads/{upload_id}/withdraw")
-def withdraw(request: Request, upload_id: Id, user: User, form: Form, db: Db) -> Response:
+def withdraw(request: Request, upload_id: Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
         before = uploads.get_upload(s, upload_id).withdrawn
-        upload = uploads.withdraw_upload(s, upload_id)
+        upload = uploads.withdraw_upload(s, upload_id, actor=actor)
         removed, group_id = upload.withdrawn - before, upload.group_id
     return kit.redirect(
         request,

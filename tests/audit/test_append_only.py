@@ -1,0 +1,95 @@
+"""The audit log is append-only at the database level, on both backends, and an entry
+commits with its action or not at all."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from promocodes.audit.models import AuditEntry
+from promocodes.audit.service import SYSTEM, Actor, Target, record
+from promocodes.db import Database
+from promocodes.idempotency import idempotent
+from tests.audit.common import entries
+
+
+def _one_entry(db: Database) -> int:
+    with db.write() as s:
+        entry = record(s, SYSTEM, "test.action", Target("group", 1, "G"), {"n": 1})
+        return entry.id
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET action = 'forged' WHERE id = :id",
+        "UPDATE audit_log SET details = '{}'",
+        "DELETE FROM audit_log WHERE id = :id",
+        "DELETE FROM audit_log",
+    ],
+)
+def test_update_and_delete_are_refused_by_the_database(db: Database, statement: str) -> None:
+    entry_id = _one_entry(db)
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text(statement), {"id": entry_id})
+    [entry] = entries(db)
+    assert (entry.id, entry.action, entry.details) == (entry_id, "test.action", {"n": 1})
+
+
+def test_emptying_the_table_is_refused(db: Database) -> None:
+    # SQLite has no TRUNCATE (it is a DELETE there, refused above); PostgreSQL's TRUNCATE
+    # skips row triggers, so a statement trigger refuses it.
+    _one_entry(db)
+    statement = "TRUNCATE audit_log" if db.dialect == "postgresql" else "DELETE FROM audit_log"
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text(statement))
+    assert len(entries(db)) == 1
+
+
+def test_orm_changes_are_refused_too(db: Database) -> None:
+    entry_id = _one_entry(db)
+    with pytest.raises(DBAPIError, match="append-only"), db.write() as s:
+        s.get_one(AuditEntry, entry_id).actor_name = "someone else"
+        s.flush()
+    with pytest.raises(DBAPIError, match="append-only"), db.write() as s:
+        s.delete(s.get_one(AuditEntry, entry_id))
+        s.flush()
+    assert entries(db)[0].actor_name == "system"
+
+
+def test_an_entry_commits_with_its_action_or_not_at_all(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.write() as s:
+        record(s, SYSTEM, "test.action", Target("group", 1))
+        raise RuntimeError("the action failed after recording")
+    assert entries(db) == []
+
+
+class _Out(BaseModel):
+    entry_id: int
+
+
+def test_an_idempotent_replay_returns_the_stored_answer_without_recording_again(
+    db: Database,
+) -> None:
+    """The replay answers from the stored response and never runs the handler again, so
+    an audited handler behind ``Idempotency-Key`` records its action once."""
+    with db.write() as s:
+        s.execute(
+            text(
+                "INSERT INTO api_keys (name, prefix, secret_hash, created_at) "
+                "VALUES ('k', 'p', 'h', CURRENT_TIMESTAMP)"
+            )
+        )
+    actor = Actor.api_key(1, "k")
+
+    def run(s: Session, _key: str) -> _Out:
+        return _Out(entry_id=record(s, actor, "test.action", Target("code", 7)).id)
+
+    first = idempotent(db, 1, "same", "/x", _Out(entry_id=0), _Out, run)
+    again = idempotent(db, 1, "same", "/x", _Out(entry_id=0), _Out, run)
+    assert first == again
+    [entry] = entries(db)
+    assert (entry.id, entry.actor_kind, entry.actor_id) == (first.entry_id, "api_key", "1")
