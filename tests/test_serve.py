@@ -69,3 +69,55 @@ def test_readyz_says_when_migrations_are_pending(db: Database) -> None:
         assert response.status_code == 503 and "pending" in response.json()["reason"]
     finally:
         migrate.upgrade(db.engine)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def test_serve_with_two_worker_processes_on_postgresql(pg_url: str) -> None:
+    port = _free_port()
+    env = {**os.environ, "PROMOCODES_DATABASE_URL": pg_url, "PROMOCODES_LOG_LEVEL": "warning"}
+    exe = Path(sys.executable).parent / "promocodes"
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "server did not start within 60 s"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["database"] == "postgresql"
+        for _ in range(10):
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json() == {"ready": True}
+        servers = [
+            c
+            for c in _children(proc.pid)
+            if "multiprocessing" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="ignore")
+        ]
+        assert len(servers) >= 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMOCODES_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}
+    exe = Path(sys.executable).parent / "promocodes"
+    done = subprocess.run(
+        [str(exe), "serve", "--workers", "2"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    assert "PostgreSQL" in done.stderr and "--workers" in done.stderr

@@ -18,6 +18,7 @@ from promocodes.apikeys.models import ApiKey
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError
+from promocodes.ratelimit import RateLimiter
 
 PROBLEM = "application/problem+json"
 T = TypeVar("T")
@@ -41,7 +42,8 @@ class ProblemOut(BaseModel):
 
 # Documented on every API route so clients (and schema checkers) know the error shape.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemOut, "content": {PROBLEM: {}}} for code in (400, 401, 404, 409, 413, 422)
+    code: {"model": ProblemOut, "content": {PROBLEM: {}}}
+    for code in (400, 401, 404, 409, 413, 422, 429, 503)
 }
 
 
@@ -74,6 +76,10 @@ def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> Api
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
     with db.read() as session:
         key = apikeys.authenticate(session, token)
+    # For the access log line (logs.RequestLog reads the request's state).
+    request.state.api_key_id = key.id
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.check(key.id)
     if apikeys.needs_touch(key):
         with db.write() as session:
             apikeys.touch(session, key.id)
@@ -90,9 +96,14 @@ Config = Annotated[Settings, Depends(settings)]
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(
+        response = problem_response(
             exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
         )
+        # 429 (rate limit) and 503 (database busy) say when to try again.
+        retry_after: int | None = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

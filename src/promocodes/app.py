@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from promocodes import __version__, metrics, migrate
+from promocodes import __version__, logs, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
@@ -19,6 +19,7 @@ from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
 from promocodes.messaging import api as messaging_api
+from promocodes.ratelimit import RateLimiter
 from promocodes.segments import api as segments_api
 from promocodes.web import routes as web
 
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.db = db
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(
+        settings.api_rate_limit_per_minute, settings.api_rate_limit_burst
+    )
     install_error_handlers(app)
     app.include_router(codes_api.router)
     app.include_router(customers_api.router)
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return settings.max_upload_bytes if uploads else settings.max_body_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    # Outermost, so every answer (a 413 from the body limit too) has its id and log line.
+    app.add_middleware(logs.RequestLog)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -86,3 +92,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def app_factory() -> FastAPI:
+    """The app of one `serve --workers N` process (uvicorn imports it by name in each
+    worker process, ``factory=True``): settings from the environment, our logging."""
+    settings = Settings()
+    logs.configure(settings)
+    return create_app(settings)

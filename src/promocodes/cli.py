@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 
-from promocodes import demo, migrate
+from promocodes import demo, logs, migrate
 from promocodes.apikeys.cli import apikeys_app
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
 from promocodes.config import Settings
 from promocodes.customers.cli import customers_app
 from promocodes.db import Database
+from promocodes.errors import DomainError
 from promocodes.messaging.cli import mailings_app
 from promocodes.messaging.cli import worker as worker_command
 from promocodes.messaging.worker import Worker
@@ -37,7 +39,12 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(mailings_app, name="mailings")
 app.add_typer(users_app, name="users")
 app.command("demo")(demo.command)
-app.command("worker")(worker_command)
+
+
+@app.command("worker", help=worker_command.__doc__)
+def worker() -> None:
+    logs.configure(Settings())
+    worker_command()
 
 
 @app.command()
@@ -45,6 +52,9 @@ app.command("worker")(worker_command)
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(
+        1, min=1, help="API server processes (PostgreSQL only; one worker thread in all)."
+    ),
 ) -> None:
     """Apply pending migrations and serve the web UI and API."""
     import uvicorn
@@ -52,12 +62,20 @@ def serve(
     from promocodes.app import create_app
 
     settings = Settings()
+    logs.configure(settings)
     db = Database(settings.database_url, settings)
+    if workers > 1 and db.dialect == "sqlite":
+        raise DomainError(
+            "--workers above 1 needs PostgreSQL: the embedded SQLite database is served by "
+            "one process (set PROMOCODES_DATABASE_URL to a PostgreSQL database to scale out)"
+        )
     migrate.upgrade(db.engine)
     with db.write() as session:
         admin = ensure_first_admin(session, settings)
     # One in-process worker, so the embedded deployment sends mailings with no other
-    # process; with PostgreSQL, more `promocodes worker` processes may join it.
+    # process; with PostgreSQL, more `promocodes worker` processes may join it. With
+    # --workers N this process only supervises the N server processes: the worker
+    # thread runs here, once, not in each of them.
     stop = threading.Event()
     thread = threading.Thread(
         target=Worker(db, settings).run, args=(stop,), daemon=True, name="worker"
@@ -65,7 +83,23 @@ def serve(
     thread.start()
     _banner(f"http://{host}:{port}", db.dialect, admin)
     try:
-        uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+        # Our logging throughout (log_config=None), and our access line (logs.RequestLog)
+        # instead of uvicorn's.
+        if workers > 1:
+            # Each server process imports and builds its own app (and engine pool).
+            uvicorn.run(
+                "promocodes.app:app_factory",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+            )
+        else:
+            uvicorn.run(
+                create_app(settings, db), host=host, port=port, log_config=None, access_log=False
+            )
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -104,6 +138,19 @@ def db_upgrade() -> None:
     console.print("Database schema is current.")
 
 
+@db_app.command("backup")
+@cli_errors
+def db_backup(
+    path: Path = typer.Argument(..., help="File to write the copy to (must not exist)."),
+) -> None:
+    """Copy the SQLite database to PATH while it is in use (a consistent snapshot)."""
+    from promocodes.backup import backup_sqlite
+
+    settings = Settings()
+    pages = backup_sqlite(settings.database_url, path)
+    console.print(f"Backed up {pages:,} pages to {path}.")
+
+
 @db_app.command("verify")
 @cli_errors
 def db_verify() -> None:
@@ -119,29 +166,6 @@ def db_verify() -> None:
             console.print(f"group {gid}: counters differ from rows in {', '.join(fields)}")
         raise typer.Exit(code=1)
     console.print(f"All counters of {len(ids)} groups equal their rows.")
-
-
-@db_app.command("copy")
-@cli_errors
-def db_copy(
-    to: str = typer.Option(..., "--to", help="SQLAlchemy URL of the empty target database."),
-    batch_size: int = typer.Option(5_000, min=1, help="Rows read and written per batch."),
-) -> None:
-    """Copy every table into another (empty) database, e.g. SQLite to PostgreSQL, and
-    verify row counts and a sample of rows."""
-    from promocodes import dbcopy
-
-    target = Database(to)
-    try:
-        with dbcopy.ProgressBars(console) as bars:
-            reports = dbcopy.copy_database(database(), target, batch_size=batch_size, progress=bars)
-    finally:
-        target.dispose()
-    console.print(dbcopy.report_table(reports))
-    if not all(r.ok for r in reports):
-        raise typer.Exit(code=1)
-    shown = target.engine.url.render_as_string(hide_password=True)
-    console.print(f"Copied and verified {len(reports)} tables into {shown}.", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

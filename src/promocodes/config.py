@@ -6,6 +6,8 @@ configuration. Everything else is opt-in.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,3 +58,15 @@ class Settings(BaseSettings):
     admin_email: str | None = None
     admin_password: str | None = None
     log_level: str = "info"
+    # "text" for people reading a terminal, "json" (one object per line) for collectors.
+    log_format: Literal["text", "json"] = "text"
+    # Per API key, enforced by each API process on its own (0 disables): a bucket of
+    # `burst` calls refilled at `per_minute / 60` a second.
+    api_rate_limit_per_minute: int = Field(default=6_000, ge=0)
+    api_rate_limit_burst: int = Field(default=1_000, ge=1)
+    # Workers prune old records every `prune_interval_seconds`, `prune_batch_size` rows
+    # per short transaction (a long delete would hold SQLite's write lock). A retry of an
+    # API call must find its stored answer for at least a day: retention >= 24 h.
+    idempotency_retention_hours: float = Field(default=48.0, ge=24)
+    prune_interval_seconds: float = 600.0
+    prune_batch_size: int = Field(default=1_000, ge=1)

@@ -20,9 +20,11 @@ from typing import Any
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from promocodes.config import Settings
+from promocodes.errors import DomainError
 
 _READONLY = "promocodes_readonly"
 
@@ -60,6 +62,34 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
     return engine
 
 
+class DatabaseBusy(DomainError):
+    """SQLite stayed locked by another writer for the whole busy timeout. Nothing was
+    written; the same request can simply be sent again."""
+
+    slug = "database-busy"
+    status = 503
+    title = "Database busy"
+    retry_after = 1
+
+
+def _locked(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+@contextmanager
+def _busy_is_retryable(busy_ms: int) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if not _locked(exc):
+            raise
+        raise DatabaseBusy(
+            f"the database is busy with another writer (waited {busy_ms / 1000:g} s); "
+            "nothing was changed, retry in a moment"
+        ) from exc
+
+
 def rowcount(result: Result[Any]) -> int:
     """Rows an UPDATE/DELETE changed (``Session.execute`` is typed as returning a plain
     ``Result``; for DML it is a ``CursorResult``)."""
@@ -78,6 +108,7 @@ class Database:
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
         self.engine = make_engine(url, settings)
+        self._busy_ms = (settings or Settings()).sqlite_busy_timeout_ms
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(
             self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
@@ -93,12 +124,17 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write_lock or nullcontext(), self._writer() as session, session.begin():
+        with (
+            _busy_is_retryable(self._busy_ms),
+            self._write_lock or nullcontext(),
+            self._writer() as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session, session.begin():
+        with _busy_is_retryable(self._busy_ms), self._reader() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -1,8 +1,14 @@
 """``/metrics`` in the Prometheus text format.
 
 Request counts and latencies are kept per process (each API process is scraped on its
-own). Code stock and issue totals are read from the group counters at scrape time, so
-they are exact across every process and worker: a few rows per group, never the codes.
+own). Everything else is read from the database at scrape time, so it is the same in
+every process and counts every worker — and stays cheap:
+
+- code stock and issue totals from the group counters (≤ 8 rows a group, never the codes);
+- mailing progress of the mailings being sent from their chunks (a few rows per thousand
+  recipients) and their messages by status (an index range, as the progress page reads);
+- messages waiting for delivery or failed, by channel (the delivery index);
+- chunk leases of the mailings being sent.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 
 from promocodes.codes.models import CodeGroup, GroupCounter, Upload
 from promocodes.db import Database
+from promocodes.messaging.models import Mailing, MailingChunk
+from promocodes.models import UTCDateTime, utcnow
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -88,6 +96,7 @@ def database_lines(db: Database) -> list[str]:
             .group_by(CodeGroup.id, CodeGroup.name)
         ).all()
         uploads = s.scalar(select(func.count()).select_from(Upload)) or 0
+        extra = _messaging_lines(s)
     lines = [
         "# HELP promocodes_group_codes Codes per group and state (from exact counters).",
         "# TYPE promocodes_group_codes gauge",
@@ -107,6 +116,14 @@ def database_lines(db: Database) -> list[str]:
                 f'state="{state}"}} {value or 0}'
             )
     lines += [
+        "# HELP promocodes_codes_issued_total Codes issued per group (rate() is the issue rate).",
+        "# TYPE promocodes_codes_issued_total counter",
+    ]
+    for gid, name, _total, _active, issued, _redeemed, _blocked in rows:
+        lines.append(
+            f'promocodes_codes_issued_total{{group_id="{gid}",group="{_esc(name)}"}} {issued or 0}'
+        )
+    lines += [
         "# HELP promocodes_codes_issued Codes issued from live groups.",
         "# TYPE promocodes_codes_issued gauge",
         f"promocodes_codes_issued {issued_total}",
@@ -114,6 +131,93 @@ def database_lines(db: Database) -> list[str]:
         "# TYPE promocodes_uploads gauge",
         f"promocodes_uploads {uploads}",
     ]
+    return lines + extra
+
+
+def _messaging_lines(s: Any) -> list[str]:
+    now = utcnow()
+    sending = s.execute(
+        select(Mailing.id, Mailing.name, Mailing.total).where(Mailing.status == "sending")
+    ).all()
+    ids = [m.id for m in sending]
+    chunk_sums: dict[int, tuple[int, int]] = {}
+    by_status: dict[tuple[int, str], int] = {}
+    if ids:
+        for mid, rendered, skipped in s.execute(
+            select(
+                MailingChunk.mailing_id,
+                func.sum(MailingChunk.rendered),
+                func.sum(MailingChunk.skipped),
+            )
+            .where(MailingChunk.mailing_id.in_(ids))
+            .group_by(MailingChunk.mailing_id)
+        ):
+            chunk_sums[mid] = (int(rendered or 0), int(skipped or 0))
+        for mid, status, n in s.execute(
+            text(
+                "SELECT mailing_id, status, count(*) FROM messages "
+                "WHERE mailing_id IN :ids GROUP BY mailing_id, status"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": ids},
+        ):
+            by_status[(mid, status)] = int(n)
+    lines = [
+        "# HELP promocodes_mailing_recipients Progress of each mailing being sent, by state.",
+        "# TYPE promocodes_mailing_recipients gauge",
+    ]
+    for m in sending:
+        rendered, skipped = chunk_sums.get(m.id, (0, 0))
+        for state, value in (
+            ("total", m.total),
+            ("rendered", rendered),
+            ("skipped", skipped),
+            ("queued", by_status.get((m.id, "queued"), 0)),
+            ("sent", by_status.get((m.id, "sent"), 0)),
+            ("failed", by_status.get((m.id, "failed"), 0)),
+        ):
+            lines.append(
+                f'promocodes_mailing_recipients{{mailing_id="{m.id}",mailing="{_esc(m.name)}",'
+                f'state="{state}"}} {value}'
+            )
+    outbox = s.execute(
+        text(
+            "SELECT channel, status, count(*) FROM messages "
+            "WHERE status IN ('queued', 'failed') GROUP BY channel, status"
+        )
+    ).all()
+    counts = {(channel, status): int(n) for channel, status, n in outbox}
+    lines += [
+        "# HELP promocodes_messages_queued Messages waiting for delivery (SMTP, webhook).",
+        "# TYPE promocodes_messages_queued gauge",
+        "# HELP promocodes_messages_failed Messages whose delivery failed for good.",
+        "# TYPE promocodes_messages_failed gauge",
+    ]
+    for channel in ("outbox", "smtp", "webhook"):
+        for status in ("queued", "failed"):
+            lines.append(
+                f'promocodes_messages_{status}{{channel="{channel}"}} '
+                f"{counts.get((channel, status), 0)}"
+            )
+    leases = s.execute(
+        text(
+            "SELECT c.status, c.lease_until < :now, count(*) FROM mailing_chunks c "
+            "JOIN mailings m ON m.id = c.mailing_id "
+            "WHERE m.status = 'sending' AND c.status IN ('pending', 'running') "
+            "GROUP BY 1, 2"
+        ).bindparams(bindparam("now", type_=UTCDateTime)),
+        {"now": now},
+    ).all()
+    chunk_states = {"pending": 0, "leased": 0, "expired": 0}
+    for status, expired, n in leases:
+        state = "pending" if status == "pending" else "expired" if expired else "leased"
+        chunk_states[state] += int(n)
+    lines += [
+        "# HELP promocodes_mailing_chunks Chunks of mailings being sent: waiting, leased by "
+        "a worker, or leased by a worker that stopped renewing (expired, will be retaken).",
+        "# TYPE promocodes_mailing_chunks gauge",
+    ]
+    for state, n in chunk_states.items():
+        lines.append(f'promocodes_mailing_chunks{{state="{state}"}} {n}')
     return lines
 
 
