@@ -168,5 +168,28 @@ def db_verify() -> None:
     console.print(f"All counters of {len(ids)} groups equal their rows.")
 
 
+@db_app.command("copy")
+@cli_errors
+def db_copy(
+    to: str = typer.Option(..., "--to", help="SQLAlchemy URL of the empty target database."),
+    batch_size: int = typer.Option(5_000, min=1, help="Rows read and written per batch."),
+) -> None:
+    """Copy every table into another (empty) database, e.g. SQLite to PostgreSQL, and
+    verify row counts and a sample of rows."""
+    from promocodes import dbcopy
+
+    target = Database(to)
+    try:
+        with dbcopy.ProgressBars(console) as bars:
+            reports = dbcopy.copy_database(database(), target, batch_size=batch_size, progress=bars)
+    finally:
+        target.dispose()
+    console.print(dbcopy.report_table(reports))
+    if not all(r.ok for r in reports):
+        raise typer.Exit(code=1)
+    shown = target.engine.url.render_as_string(hide_password=True)
+    console.print(f"Copied and verified {len(reports)} tables into {shown}.", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
