@@ -119,6 +119,12 @@ def test_text_format_has_request_id_and_fields() -> None:
     record.chunk_id = 5
     line = logs.TextFormatter().format(record)
     assert line.endswith("INFO    promocodes.x hello you request_id=abc chunk_id=5")
+    access = logging.makeLogRecord(
+        {"name": "promocodes.access", "levelname": "INFO", "msg": "GET / 200 1.0ms"}
+    )
+    for key, value in {"method": "GET", "path": "/", "status": 200, "api_key_id": 3}.items():
+        setattr(access, key, value)
+    assert logs.TextFormatter().format(access).endswith("GET / 200 1.0ms api_key_id=3")
 
 
 def test_worker_records_carry_chunk_and_mailing_ids(

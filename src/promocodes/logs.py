@@ -30,7 +30,15 @@ HEADER = "X-Request-ID"
 # nothing that could forge a line, a field or a header.
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# (uvicorn adds ``color_message``, the same text with ANSI colours.)
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
+# The access line's message already says these; the text format does not repeat them.
+_IN_ACCESS_MESSAGE = {"method", "path", "status", "duration_ms"}
 _OURS = "promocodes_handler"
 
 access_log = logging.getLogger("promocodes.access")
@@ -83,7 +91,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         rid = getattr(record, "request_id", None)
-        fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        extras = _extras(record)
+        if record.name == access_log.name:
+            extras = {k: v for k, v in extras.items() if k not in _IN_ACCESS_MESSAGE}
+        fields = " ".join(f"{k}={v}" for k, v in extras.items())
         head, sep, tail = line.partition("\n")  # keep a traceback below the first line
         if rid:
             head += f" request_id={rid}"
