@@ -54,9 +54,11 @@ def test_upload_block_withdraw_lookup_export_delete(api: TestClient, db: Databas
     assert second.target_id == str(report.json()["upload_id"])
     assert (second.details["added"], second.details["already_in_group"]) == (2, 1)
 
-    assert api.post("/api/v1/codes/A1/block").status_code == 200
+    block = api.post("/api/v1/codes/A1/block", headers={"X-Request-ID": "trace-42"})
+    assert block.status_code == 200
     blocked = only(db, "code.blocked")
     _by_key(db, blocked)
+    assert blocked.request_id == "trace-42"
     assert (blocked.target_type, blocked.target_name) == ("code", "A1")
     assert blocked.details == {"group_id": gid, "previous_status": "available"}
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from promocodes import logs
 from promocodes.audit.models import AuditEntry
 
 ActorKind = Literal["api_key", "user", "cli", "system"]
@@ -78,7 +79,8 @@ def record(
         target_id=None if target.id is None else str(target.id)[:200],
         target_name=None if target.name is None else target.name[:320],
         details=details or {},
-        request_id=actor.request_id,
+        # The HTTP request's id (logs.RequestLog), so an entry leads to its log lines.
+        request_id=(actor.request_id or logs.request_id.get() or "")[:64] or None,
     )
     session.add(entry)
     session.flush()
