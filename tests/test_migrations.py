@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from promocodes import migrate
 from promocodes.db import Database
@@ -20,5 +23,32 @@ def test_models_match_migrations(db: Database) -> None:
 def test_downgrade_and_upgrade_again(db: Database) -> None:
     migrate.downgrade(db.engine, "base")
     assert migrate.pending(db.engine)
+    migrate.upgrade(db.engine)
+    assert not migrate.pending(db.engine)
+
+
+def test_dropping_the_code_foreign_keys_keeps_every_row_and_the_other_keys(db: Database) -> None:
+    # On SQLite the migration rebuilds ``codes``, which issuances point at: it must run
+    # with enforcement off, keep every row, and leave enforcement on afterwards.
+    from promocodes.codes import issuance
+    from tests.factories import make_customer, make_group, upload
+
+    migrate.downgrade(db.engine, "0007_audit_log")
+    with db.write() as s:
+        group = make_group(s, "Kept")
+        upload(s, group.id, ["KEEP1", "KEEP2", "KEEP3"])
+        issued = issuance.issue_initial(s, make_customer(s), group.id, key="m1", source="api")
+    migrate.upgrade(db.engine)
+    with db.read() as s:
+        assert (
+            s.scalar(text("SELECT count(*) FROM codes WHERE group_id = :g"), {"g": group.id}) == 3
+        )
+        assert (
+            s.scalar(text("SELECT c.code FROM issuances i JOIN codes c ON c.id = i.code_id"))
+            == issued.code
+        )
+    with pytest.raises(IntegrityError), db.write() as s:
+        s.execute(text("UPDATE issuances SET code_id = code_id + 1000"))
+    migrate.downgrade(db.engine, "0007_audit_log")  # puts the keys back over the same rows
     migrate.upgrade(db.engine)
     assert not migrate.pending(db.engine)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,9 +22,35 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection to run migrations on.
+
+    SQLite cannot alter a table in place: Alembic's batch mode copies it, drops the old
+    one and renames the copy, and with foreign keys enforced the drop would fail (or
+    cascade) for a table others point at. As SQLite's documentation prescribes for such
+    changes, enforcement is off while migrating (the pragma only takes effect outside a
+    transaction, hence on the driver connection) and every key is checked afterwards.
+    """
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            yield conn
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.rollback()
+                if broken:
+                    raise RuntimeError(f"foreign keys broken after migrating: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.connect() as conn:
+    with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -37,6 +65,6 @@ def pending(engine: Engine) -> bool:
 
 def downgrade(engine: Engine, revision: str) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.connect() as conn:
+    with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import tracemalloc
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from promocodes.codes.importer import (
     MAX_LINE_CHARS,
     CodeReader,
+    CodeRun,
     ImportItem,
     InvalidLine,
     ParsedCode,
@@ -51,8 +53,10 @@ def encode(text: str, encoding: str) -> bytes:
     return ENCODINGS[encoding] + text.encode(codec)
 
 
-def read_bytes(data: bytes, **kwargs: str) -> list[ImportItem]:
-    return list(CodeReader(io.BytesIO(data), **kwargs))
+def read_bytes(
+    data: bytes, fmt: str | None = None, filename: str | None = None
+) -> list[ImportItem]:
+    return list(CodeReader(io.BytesIO(data), fmt=fmt, filename=filename))
 
 
 def summary(items: list[ImportItem]) -> list[tuple[int, str]]:
@@ -375,3 +379,52 @@ def test_csv_bytes_read_matches_stream_length() -> None:
     reader = CodeReader(io.BytesIO(data), filename="x.csv")
     assert summary(list(reader)) == [(2, "AB")]
     assert reader.bytes_read == len(data)
+
+
+def _line_by_line(text: str) -> list[ImportItem]:
+    """The rules of SPEC §1 applied one physical line at a time: the reference."""
+    items: list[ImportItem] = []
+    for number, raw in enumerate(io.StringIO(text, newline=None).readlines(), 1):
+        line = raw.removesuffix("\n")
+        if len(line) > MAX_LINE_CHARS:
+            reason = f"line too long (over {MAX_LINE_CHARS} characters)"
+            items.append(InvalidLine(number, safe_display(normalize(line)), reason))
+        elif code := normalize(line):
+            why = invalid_reason(code)
+            items.append(
+                ParsedCode(number, code, None)
+                if why is None
+                else InvalidLine(number, safe_display(code), why)
+            )
+    return items
+
+
+_LINES = st.one_of(
+    st.text(alphabet="ABCxyz019_-", min_size=1, max_size=70),
+    st.sampled_from(["", " ", "\t", "A B", "Ä", "\u200bCODE", "\x00", "A" * (MAX_LINE_CHARS + 3)]),
+)
+
+
+@given(
+    lines=st.lists(_LINES, max_size=40),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    last_newline=st.booleans(),
+    block=st.integers(min_value=1, max_value=64),
+)
+def test_block_reading_gives_the_same_items_as_line_by_line(
+    lines: list[str], ending: str, last_newline: bool, block: int
+) -> None:
+    text = ending.join(lines) + (ending if last_newline and lines else "")
+    reader = CodeReader(io.BytesIO(text.encode()), block_chars=block)
+    assert list(reader) == _line_by_line(text)
+
+
+def test_clean_blocks_come_out_as_runs() -> None:
+    text = "".join(f"CODE{i:05d}\n" for i in range(1_000))
+    pieces = list(CodeReader(io.BytesIO(text.encode()), block_chars=1_000).pieces())
+    assert all(isinstance(piece, CodeRun) for piece in pieces)
+    runs = [piece for piece in pieces if isinstance(piece, CodeRun)]
+    assert [code for run in runs for code in run.codes] == [f"CODE{i:05d}" for i in range(1_000)]
+    # Each run starts on the line after the previous one ended.
+    starts = itertools.accumulate([1] + [len(run.codes) for run in runs[:-1]])
+    assert [run.first_line for run in runs] == list(starts)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from promocodes.codes import uploads
+from promocodes.codes import service, uploads
 from promocodes.codes.importer import CodeReader, ImportItem
 from promocodes.codes.models import Code, Upload
 from promocodes.codes.schemas import UploadReport
@@ -255,3 +257,114 @@ def test_block(db: Database) -> None:
         )
     with pytest.raises(Conflict, match="already redeemed"), db.write() as s:
         uploads.block_code(s, "B2")
+
+
+# --- the fast path: runs of clean lines, COPY on PostgreSQL ------------------------------
+
+
+def _reader(text: str, block_chars: int) -> CodeReader:
+    return CodeReader(io.BytesIO(text.encode()), block_chars=block_chars)
+
+
+@pytest.mark.parametrize("block_chars", [5, 64, 100_000])
+def test_runs_report_exactly_what_line_by_line_items_report(db: Database, block_chars: int) -> None:
+    other = group_with_codes(db, "Other", ["TAKEN1", "TAKEN2"])
+    with db.write() as s:
+        group = make_group(s, "Main")
+        upload(s, group.id, ["OLD1"])
+    lines = [f"N{i:03d}" for i in range(40)]
+    lines[7] = lines[3]  # repeated within one run or across runs/batches, by block size
+    lines[25] = "TAKEN2"
+    lines[31] = "OLD1"
+    lines[33] = "bad code"
+    lines[38] = lines[0]
+    text = "\n".join(lines) + "\n"
+    reports = []
+    for items in (_reader(text, block_chars), list(_reader(text, block_chars))):
+        with db.write() as s:
+            # ``list(reader)`` gives one item per line: the reference for the runs.
+            reports.append(
+                uploads.upload_codes(s, group.id, items, source="cli", batch_size=6, dry_run=True)
+            )
+    fast, reference = reports
+    assert fast == reference
+    assert (fast.added, fast.duplicates_in_upload, fast.already_in_group) == (35, 2, 1)
+    assert [(c.line, c.code, c.group_id) for c in fast.other_groups] == [(26, "TAKEN2", other)]
+    assert [i.line for i in fast.invalid] == [34]
+    assert _balanced(fast)
+
+
+def test_a_batch_that_meets_an_existing_code_still_adds_the_rest(db: Database) -> None:
+    # On PostgreSQL the first batches go in by COPY; the one holding TAKEN fails as a
+    # whole and is written again with ON CONFLICT, as are the batches after it.
+    other = group_with_codes(db, "Other", ["TAKEN"])
+    text = (
+        "".join(f"C{i:04d}\n" for i in range(12))
+        + "TAKEN\n"
+        + "".join(f"D{i:04d}\n" for i in range(12))
+    )
+    with db.write() as s:
+        group = make_group(s, "Main")
+        report = uploads.upload_codes(s, group.id, _reader(text, 40), source="cli", batch_size=5)
+    assert (report.received, report.added, report.in_other_groups) == (25, 24, 1)
+    assert [(c.line, c.code, c.group_id) for c in report.other_groups] == [(13, "TAKEN", other)]
+    codes = _codes(db)
+    assert len(codes) == 25 and codes["TAKEN"] == other
+    assert sum(1 for gid in codes.values() if gid == group.id) == 24
+    assert_counters_exact(db, group.id, other)
+    with db.write() as s:
+        again = uploads.upload_codes(s, group.id, _reader(text, 40), source="cli", batch_size=5)
+    assert (again.added, again.already_in_group, again.in_other_groups) == (0, 24, 1)
+
+
+def test_codes_with_their_own_expiry_go_in_with_it(db: Database) -> None:
+    text = "code,valid_until\nA1,2031-01-31\nA2,\nA3,2031-02-01T10:00:00Z\n"
+    with db.write() as s:
+        group = make_group(s, "Expiring")
+        report = uploads.upload_codes(
+            s, group.id, CodeReader(io.BytesIO(text.encode()), fmt="csv"), source="cli"
+        )
+    assert report.added == 3
+    with db.read() as s:
+        rows = {code: vu for code, vu in s.execute(select(Code.code, Code.valid_until))}
+    assert rows["A2"] is None
+    assert rows["A1"] == datetime(2031, 1, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert rows["A3"] == datetime(2031, 2, 1, 10, 0, tzinfo=UTC)
+
+
+def test_a_group_removed_during_an_upload_takes_the_uploaded_codes_with_it(db: Database) -> None:
+    # Codes have no foreign key to their group: the upload's lock on the group is what
+    # makes the removal wait for the upload and then see (and remove) its codes. Without
+    # it the removal would miss the uncommitted codes and leave them without a group.
+    with db.write() as s:
+        group_id = make_group(s, "Doomed").id
+    uploaded = threading.Event()
+    failures: list[BaseException] = []
+
+    def upload_then_linger() -> None:
+        try:
+            with db.write() as s:
+                upload(s, group_id, [f"LATE{i}" for i in range(50)])
+                uploaded.set()
+                time.sleep(0.5)  # the removal starts meanwhile and must wait
+        except BaseException as exc:
+            failures.append(exc)
+            uploaded.set()
+
+    uploader = threading.Thread(target=upload_then_linger)
+    uploader.start()
+    assert uploaded.wait(10)
+    started = time.monotonic()
+    with db.write() as s:
+        result = service.delete_group(s, group_id)
+    uploader.join()
+    assert not failures
+    assert result.outcome == "removed"
+    if db.dialect == "postgresql":
+        assert time.monotonic() - started > 0.3  # it waited for the upload to commit
+    with db.read() as s:
+        orphans = s.scalar(
+            text("SELECT count(*) FROM codes WHERE group_id NOT IN (SELECT id FROM code_groups)")
+        )
+    assert orphans == 0
+    assert _codes(db) == {}

@@ -127,8 +127,13 @@ class Code(Base):
     code: Mapped[str] = mapped_column(
         String(64).with_variant(String(64, collation="C"), "postgresql"), unique=True
     )
-    group_id: Mapped[int] = mapped_column(ForeignKey("code_groups.id"))
-    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"))
+    # No foreign keys on these two: a key is checked by a trigger per inserted row, which
+    # on PostgreSQL cost more than the whole COPY of the row (docs/performance.md). The
+    # rows they point at are held by locks instead: an upload takes the group FOR KEY
+    # SHARE, and removing a group locks it FOR UPDATE before deleting its codes and
+    # uploads (codes/repository.py), so no code outlives its group or upload.
+    group_id: Mapped[int] = mapped_column(Integer)
+    upload_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=AVAILABLE)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -49,6 +50,25 @@ def get_group(session: Session, group_id: int, *, live: bool = True) -> CodeGrou
     return group
 
 
+def lock_group_for_upload(session: Session, group_id: int) -> CodeGroup | None:
+    """The live group, held against removal until the transaction ends.
+
+    Codes carry no foreign key to their group (codes/models.py): on PostgreSQL this
+    ``FOR KEY SHARE`` lock is what keeps a concurrent delete from removing the group
+    while this transaction adds codes to it. It does not block other uploads, claims or
+    edits of the group row, only its deletion. (SQLite has one writer at a time.)
+    """
+    group = session.scalar(
+        select(CodeGroup)
+        .where(CodeGroup.id == group_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if group is None or group.archived_at is not None:
+        return None
+    return group
+
+
 def find_live_group(session: Session, key: str) -> CodeGroup | None:
     return session.scalar(
         select(CodeGroup).where(CodeGroup.name_key == key, CodeGroup.archived_at.is_(None))
@@ -72,6 +92,9 @@ def list_live_groups(
 
 
 def delete_group_with_codes(session: Session, group_id: int) -> None:
+    # Waits for uploads in flight into this group (they hold it FOR KEY SHARE) and keeps
+    # new ones out, so the DELETE of codes below sees every code the group will ever get.
+    session.execute(select(CodeGroup.id).where(CodeGroup.id == group_id).with_for_update())
     session.execute(delete(Code).where(Code.group_id == group_id))
     session.execute(delete(Upload).where(Upload.group_id == group_id))
     session.execute(delete(GroupCounter).where(GroupCounter.group_id == group_id))
@@ -164,23 +187,28 @@ def insert_codes(
     session: Session,
     group_id: int,
     upload_id: int,
-    batch: Sequence[tuple[str, datetime | None]],
+    codes: Sequence[str],
+    valid_until: Sequence[datetime | None] | None,
     now: datetime,
-) -> int:
-    """Insert a batch of (code, valid_until), skipping codes that exist anywhere.
-    Returns how many rows were inserted.
+    *,
+    copy: bool = False,
+) -> int | None:
+    """Insert a sorted batch of codes (with their expiries when given), skipping codes
+    that exist anywhere. Returns how many rows were inserted.
 
     This is the upload hot path, so it bypasses the ORM: one ``executemany`` on SQLite
-    (sqlite3 sums its rowcount over the rows) and one ``INSERT … SELECT unnest(…)`` on
-    PostgreSQL (a single statement per batch, close to COPY speed, and unlike COPY it can
-    say ON CONFLICT DO NOTHING).
+    (sqlite3 sums its rowcount over the rows), and on PostgreSQL one ``INSERT … SELECT
+    unnest(…) ON CONFLICT DO NOTHING``, or with ``copy`` a ``COPY`` (the fastest way in,
+    but all or nothing): when any code of the batch exists, ``None`` is returned and
+    nothing of the batch is written.
     """
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         ts = sqlite_timestamp(now)
+        expiries = valid_until or [None] * len(codes)
         rows = [
             (code, group_id, upload_id, sqlite_timestamp(vu) if vu else None, ts)
-            for code, vu in batch
+            for code, vu in zip(codes, expiries, strict=True)
         ]
         result = conn.exec_driver_sql(
             "INSERT INTO codes (code, group_id, upload_id, valid_until, created_at, status) "
@@ -188,6 +216,8 @@ def insert_codes(
             rows,
         )
         return int(result.rowcount)
+    if copy:
+        return _copy_codes(session, group_id, upload_id, codes, valid_until, now)
     result = conn.exec_driver_sql(
         "INSERT INTO codes (code, group_id, upload_id, valid_until, created_at, status) "
         "SELECT c, %(group_id)s, %(upload_id)s, v, %(now)s, 'available' "
@@ -197,11 +227,52 @@ def insert_codes(
             "group_id": group_id,
             "upload_id": upload_id,
             "now": now,
-            "codes": [code for code, _ in batch],
-            "valid": [vu for _, vu in batch],
+            "codes": list(codes),
+            "valid": list(valid_until or [None] * len(codes)),
         },
     )
     return int(result.rowcount)
+
+
+_COPY_NULL = "\\N"
+
+
+def _copy_codes(
+    session: Session,
+    group_id: int,
+    upload_id: int,
+    codes: Sequence[str],
+    valid_until: Sequence[datetime | None] | None,
+    now: datetime,
+) -> int | None:
+    # Valid codes are [A-Za-z0-9_-] only, so COPY's text format needs no escaping and the
+    # constant columns can be joined on as one suffix.
+    created = now.isoformat()
+    if valid_until is None:
+        tail = f"\t{group_id}\t{upload_id}\t{_COPY_NULL}\t{created}\tavailable\n"
+        data = tail.join(codes) + tail
+    else:
+        data = "".join(
+            f"{code}\t{group_id}\t{upload_id}\t{vu.isoformat() if vu else _COPY_NULL}"
+            f"\t{created}\tavailable\n"
+            for code, vu in zip(codes, valid_until, strict=True)
+        )
+    savepoint = session.begin_nested()
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(
+                "COPY codes (code, group_id, upload_id, valid_until, created_at, status) FROM STDIN"
+            ) as stream,
+        ):
+            stream.write(data)
+    except psycopg.errors.UniqueViolation:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return len(codes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
-from promocodes.codes.importer import ImportItem, InvalidLine
+from promocodes.codes.importer import CodeReader, CodeRun, ImportItem, InvalidLine
 from promocodes.codes.models import AVAILABLE, BLOCKED, ISSUED, CodeGroup, Upload
 from promocodes.codes.schemas import ConflictOut, InvalidLineOut, UploadReport
-from promocodes.codes.service import get_group
-from promocodes.errors import CodeNotFound, Conflict, UploadNotFound
+from promocodes.errors import CodeNotFound, Conflict, GroupNotFound, UploadNotFound
 from promocodes.models import utcnow
 
 Progress = Callable[[UploadReport], None]
@@ -41,36 +40,62 @@ class _Batcher:
         self.report = report
         self.limit = limit
         self.now = utcnow()
-        # code -> (line, valid_until); a dict keeps the first occurrence in the batch.
-        self.pending: dict[str, tuple[int, datetime | None]] = {}
+        # code -> line of its first occurrence in the batch; expiries only where given.
+        self.pending: dict[str, int] = {}
+        self.expiry: dict[str, datetime] = {}
+        # PostgreSQL takes a batch by COPY until one fails on a code that already exists;
+        # an upload that overlaps once usually overlaps throughout, so from then on each
+        # batch goes straight to INSERT … ON CONFLICT instead of failing a COPY first.
+        self.copy = session.connection().dialect.name == "postgresql"
 
     def add(self, line: int, code: str, valid_until: datetime | None) -> None:
         if code in self.pending:
             self.report.duplicates_in_upload += 1
-        else:
-            self.pending[code] = (line, valid_until)
+            return
+        self.pending[code] = line
+        if valid_until is not None:
+            self.expiry[code] = valid_until
+
+    def add_run(self, first_line: int, codes: list[str]) -> None:
+        """Consecutive valid lines at once: the same outcome as ``add`` for each."""
+        # Built backwards so that, for a code repeated within the run, its first line wins.
+        last = first_line + len(codes) - 1
+        fresh = dict(zip(reversed(codes), range(last, first_line - 1, -1), strict=True))
+        repeated = len(codes) - len(fresh)
+        if self.pending:
+            seen = fresh.keys() & self.pending.keys()
+            for code in seen:
+                del fresh[code]
+            repeated += len(seen)
+        self.pending.update(fresh)
+        self.report.duplicates_in_upload += repeated
 
     def flush(self) -> None:
         if not self.pending:
             return
         pending, self.pending = self.pending, {}
+        expiry, self.expiry = self.expiry, {}
         # Sorted inserts touch the unique index in order: measured 1.6x (SQLite) to 2.6x
         # (PostgreSQL) faster on large tables than random order.
-        batch = [(code, pending[code][1]) for code in sorted(pending)]
-        if not self.group.has_code_expiry and any(vu for _, vu in batch):
+        codes = sorted(pending)
+        valid_until = [expiry.get(code) for code in codes] if expiry else None
+        if expiry and not self.group.has_code_expiry:
             self.group.has_code_expiry = True
         # Every row this batch inserts gets an id above this: ids only grow, and this
         # transaction sees its own earlier batches. That tells a code inserted just now
         # from one an earlier batch of this same upload inserted.
         before = repo.max_code_id(self.session)
-        inserted = repo.insert_codes(self.session, self.group_id, self.upload.id, batch, self.now)
+        args = (self.session, self.group_id, self.upload.id, codes, valid_until, self.now)
+        inserted = repo.insert_codes(*args, copy=self.copy)
+        if inserted is None:
+            self.copy = False
+            inserted = repo.insert_codes(*args)
+            assert inserted is not None
         self.report.added += inserted
-        if inserted < len(batch):
+        if inserted < len(codes):
             self._classify_skipped(pending, before, inserted)
 
-    def _classify_skipped(
-        self, pending: dict[str, tuple[int, datetime | None]], before: int, inserted: int
-    ) -> None:
+    def _classify_skipped(self, pending: dict[str, int], before: int, inserted: int) -> None:
         """The slow path, only for batches where some codes already existed."""
         upload_id = self.upload.id
         # Rows inserted just now are ours and newer than ``before``; anything else that
@@ -95,7 +120,7 @@ class _Batcher:
             if len(self.report.other_groups) < self.limit:
                 self.report.other_groups.append(
                     ConflictOut(
-                        line=pending[e.code][0],
+                        line=pending[e.code],
                         code=e.code,
                         group_id=e.group_id,
                         group_name=names.get(e.group_id, ""),
@@ -110,7 +135,7 @@ class _Batcher:
 def upload_codes(
     session: Session,
     group_id: int,
-    items: Iterable[ImportItem],
+    items: Iterable[ImportItem] | CodeReader,
     *,
     source: str,
     actor: Actor = SYSTEM,
@@ -123,7 +148,9 @@ def upload_codes(
 ) -> UploadReport:
     """Upload codes into a group in the caller's transaction and return the report.
     ``upload_id``: an upload recorded beforehand as running (a background upload)."""
-    group = get_group(session, group_id)
+    group = repo.lock_group_for_upload(session, group_id)
+    if group is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
     report = UploadReport(dry_run=dry_run)
     savepoint = session.begin_nested() if dry_run else None
     if upload_id is not None:
@@ -133,7 +160,21 @@ def upload_codes(
         session.add(upload)
         session.flush()
     batcher = _Batcher(session, group, upload, report, report_limit)
-    for item in items:
+    pieces = items.pieces() if isinstance(items, CodeReader) else items
+    for item in pieces:
+        if isinstance(item, CodeRun):
+            report.received += len(item.codes)
+            done = 0
+            while done < len(item.codes):
+                # Batches keep their size: a run may be far longer than one batch.
+                room = batch_size - len(batcher.pending)
+                batcher.add_run(item.first_line + done, item.codes[done : done + room])
+                done += room
+                if len(batcher.pending) >= batch_size:
+                    batcher.flush()
+                    if progress:
+                        progress(report)
+            continue
         report.received += 1
         if isinstance(item, InvalidLine):
             report.invalid_count += 1
