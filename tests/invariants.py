@@ -45,3 +45,64 @@ def issuance_problems(db: Database, group_id: int) -> list[str]:
         bad = service.verify_counters(s, [group_id])
         problems += [f"counters differ from rows in {', '.join(f)}" for f in bad.values()]
     return problems
+
+
+def mailing_problems(db: Database, mailing_id: int) -> list[str]:
+    """Every recipient of the mailing has exactly one message and nobody else has one;
+    each code a message carries was issued to that message's customer under the message's
+    key (at most one initial code per group) and appears in the message."""
+    from promocodes.messaging.models import MailingRecipient, Message
+
+    problems: list[str] = []
+    with db.read() as s:
+        recipients = set(
+            s.scalars(
+                select(MailingRecipient.customer_id).where(
+                    MailingRecipient.mailing_id == mailing_id
+                )
+            )
+        )
+        per_customer = dict(
+            s.execute(
+                select(Message.customer_id, func.count())
+                .where(Message.mailing_id == mailing_id)
+                .group_by(Message.customer_id)
+            ).all()
+        )
+        missing = recipients - per_customer.keys()
+        extra = per_customer.keys() - recipients
+        twice = [cid for cid, n in per_customer.items() if n > 1]
+        if missing:
+            problems.append(f"{len(missing)} recipients have no message, e.g. {min(missing)}")
+        if extra:
+            problems.append(f"{len(extra)} customers got a message but are not recipients")
+        if twice:
+            problems.append(f"{len(twice)} recipients have more than one message")
+        rows = s.execute(
+            select(
+                Message.key,
+                Message.customer_id,
+                Message.subject,
+                Message.body_text,
+                Message.body_html,
+                Issuance.customer_id,
+                Issuance.kind,
+                Issuance.group_id,
+                Code.code,
+            )
+            .join(Issuance, Issuance.key == Message.key)
+            .join(Code, Code.id == Issuance.code_id)
+            .where(Message.mailing_id == mailing_id)
+        ).all()
+        initial_per_group: dict[tuple[str, int], int] = {}
+        for key, customer, subject, text, html, owner, kind, group, code in rows:
+            if owner != customer:
+                problems.append(f"message {key}: code {code} was issued to customer {owner}")
+            if not any(code in (part or "") for part in (subject, text, html)):
+                problems.append(f"message {key}: its code {code} is not in the message")
+            if kind == INITIAL:
+                initial_per_group[key, group] = initial_per_group.get((key, group), 0) + 1
+        doubled = [k for k, n in initial_per_group.items() if n > 1]
+        if doubled:
+            problems.append(f"{len(doubled)} messages took more than one code from a group")
+    return problems

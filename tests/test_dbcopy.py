@@ -13,12 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from promocodes import migrate
 from promocodes.apikeys import service as apikeys
 from promocodes.app import create_app
 from promocodes.cli import app
 from promocodes.codes import issuance
 from promocodes.codes.models import Code
 from promocodes.config import Settings
+from promocodes.customers.models import Customer
 from promocodes.db import Database
 from promocodes.dbcopy import TargetNotEmpty, copy_database
 from promocodes.schema import metadata
@@ -172,3 +174,63 @@ def test_copy_back_from_postgresql_to_sqlite(
             copy_database(target, back)
     finally:
         back.dispose()
+
+
+def test_verification_catches_a_target_that_changed_rows(
+    sqlite_db: Database, target: Database
+) -> None:
+    """A target that does not store what it was given (here triggers that drop a row and
+    rewrite names) fails the copy, naming the table and the difference."""
+    populate(sqlite_db)
+    migrate.upgrade(target.engine)
+    with target.engine.begin() as conn:
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION lose_first() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.id = 1 THEN RETURN NULL; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER lose_first BEFORE INSERT ON mailing_chunks
+                FOR EACH ROW EXECUTE FUNCTION lose_first();
+            CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.first_name := upper(NEW.first_name) || '!';
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER shout BEFORE INSERT ON customers
+                FOR EACH ROW EXECUTE FUNCTION shout();
+            """
+        )
+    result = copy_cli(sqlite_db, target.url)
+    assert result.exit_code == 1, result.output
+    assert "mailing_chunks: source has 1 rows, target 0" in result.output
+    assert "mailing_chunks: row 1 is missing from the target" in result.output
+    assert "customers: row 1 differs in first_name" in result.output
+    assert "Copied and verified" not in result.output
+
+
+def test_a_copy_that_fails_writes_nothing_and_says_why(
+    sqlite_db: Database, target: Database
+) -> None:
+    populate(sqlite_db)
+    migrate.upgrade(target.engine)
+    with target.engine.begin() as conn:
+        conn.exec_driver_sql(
+            """
+            CREATE FUNCTION lose_p7() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.external_id = 'p7' THEN RETURN NULL; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER lose_p7 BEFORE INSERT ON customers
+                FOR EACH ROW EXECUTE FUNCTION lose_p7();
+            """
+        )
+    result = copy_cli(sqlite_db, target.url)
+    assert result.exit_code == 1
+    assert "copying table" in result.output and "nothing was written" in result.output
+    assert "foreign key" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    with target.read() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 0

@@ -184,7 +184,7 @@ def db_copy(
             reports = dbcopy.copy_database(database(), target, batch_size=batch_size, progress=bars)
     finally:
         target.dispose()
-    console.print(dbcopy.report_table(reports))
+    dbcopy.print_report(console, reports)
     if not all(r.ok for r in reports):
         raise typer.Exit(code=1)
     shown = target.engine.url.render_as_string(hide_password=True)

@@ -30,10 +30,11 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table as RichTable
 from sqlalchemy import Connection, Table, func, select, text, tuple_
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 
 from promocodes import migrate
 from promocodes.db import Database
-from promocodes.errors import Conflict
+from promocodes.errors import Conflict, DomainError
 from promocodes.schema import metadata
 
 BATCH_SIZE = 5_000
@@ -47,6 +48,11 @@ Key = tuple[Any, ...]
 class TargetNotEmpty(Conflict):
     slug = "target-not-empty"
     title = "The target database already holds data"
+
+
+class CopyFailed(DomainError):
+    slug = "copy-failed"
+    title = "The copy failed"
 
 
 @dataclass
@@ -100,12 +106,18 @@ class ProgressBars(Progress):
         self._bars.advance(self._tasks[table], rows)
 
 
-def report_table(reports: Iterable[TableReport]) -> RichTable:
+def print_report(console: Console, reports: Iterable[TableReport]) -> None:
+    """A table of counts per table, then every problem on a line of its own (at most 20
+    per table: one wrong conversion would otherwise repeat for every sampled row)."""
+    reports = list(reports)
     out = RichTable("table", "source rows", "target rows", "rows compared", "result")
     for r in reports:
-        result = "ok" if r.ok else "[red]" + escape("; ".join(r.problems[:5])) + "[/]"
+        result = "ok" if r.ok else f"[red]{len(r.problems)} problems[/]"
         out.add_row(r.table, f"{r.source_rows:,}", f"{r.target_rows:,}", f"{r.sampled:,}", result)
-    return out
+    console.print(out)
+    for r in reports:
+        for problem in r.problems[:20]:
+            console.print(f"{r.table}: {escape(problem)}", highlight=False, soft_wrap=True)
 
 
 @dataclass
@@ -163,12 +175,19 @@ def copy_database(
             report = TableReport(table.name, source_rows=total)
             sample = samples[table.name] = _Sample(sample_size, rng)
             progress.table_started(table.name, total)
-            for batch in _stream(src, table, batch_size):
-                _insert(dst, table, batch)
-                for row in batch:
-                    sample.add(row)
-                report.copied_rows += len(batch)
-                progress.rows_copied(table.name, len(batch))
+            try:
+                for batch in _stream(src, table, batch_size):
+                    _insert(dst, table, batch)
+                    for row in batch:
+                        sample.add(row)
+                    report.copied_rows += len(batch)
+                    progress.rows_copied(table.name, len(batch))
+            except (SQLAlchemyError, dst.dialect.loaded_dbapi.Error) as exc:
+                # COPY goes to the driver directly, so its errors arrive unwrapped.
+                first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise CopyFailed(
+                    f"copying table {table.name} failed, nothing was written: {first}"
+                ) from exc
             reports.append(report)
         if dst.dialect.name == "postgresql":
             _reset_sequences(dst, tables)
@@ -254,11 +273,11 @@ def _verify(conn: Connection, table: Table, report: TableReport, sample: list[Ro
     report.target_rows = int(conn.scalar(select(func.count()).select_from(table)) or 0)
     if report.copied_rows != report.source_rows:
         report.problems.append(
-            f"{report.source_rows} rows in the source, {report.copied_rows} read"
+            f"source has {report.source_rows:,} rows, {report.copied_rows:,} were read"
         )
     if report.target_rows != report.source_rows:
         report.problems.append(
-            f"{report.source_rows} rows in the source, {report.target_rows} in the target"
+            f"source has {report.source_rows:,} rows, target {report.target_rows:,}"
         )
     key_columns = list(table.primary_key.columns)
     positions = [list(table.columns).index(c) for c in key_columns]
