@@ -135,15 +135,23 @@ def test_campaign_event_is_idempotent_and_counts(api: TestClient, db: Database) 
     ).json()
     assert first == again and len(first["messages"]) == 1
     assert first["messages"][0]["body_text"].startswith("MD")
+    # The same event id from another customer is another event: their own message and code.
+    other = api.post(
+        "/api/v1/events", json={"customer_id": "c2", "event": "signup", "event_id": "e-1"}
+    ).json()
+    assert len(other["messages"]) == 1
+    assert other["messages"][0]["id"] != first["messages"][0]["id"]
+    assert other["messages"][0]["body_text"].startswith("MD")
+    assert other["messages"][0]["body_text"] != first["messages"][0]["body_text"]
     api.post("/api/v1/events", json={"customer_id": "c1", "event": "signup"})
     api.post("/api/v1/events", json={"customer_id": "c1", "event": "other"})
     stats = api.get(f"/api/v1/campaigns/{cid}").json()["stats"]
-    assert stats == {"sent": 2}
+    assert stats == {"sent": 3}
     paused = api.patch(f"/api/v1/campaigns/{cid}", json={"active": False}).json()
     assert paused["active"] is False
     none = api.post("/api/v1/events", json={"customer_id": "c2", "event": "signup"}).json()
     assert none["messages"] == []
-    assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 2
+    assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 3
     _problem(
         api.post("/api/v1/events", json={"customer_id": "zz", "event": "signup"}),
         404,

@@ -140,9 +140,12 @@ class _IssuingSource:
             raise RenderSkip("group-expired", exc.detail) from None
 
 
-def message_key(campaign_id: int, event_id: str | None) -> str:
+def message_key(campaign_id: int, customer_id: int, event_id: str | None) -> str:
+    """The message's (and its issuances') idempotency key. Scoped to the customer: an
+    ``event_id`` is the integrator's, and two customers' events may share one; were the
+    key the event alone, the second customer would be handed the first one's message."""
     event = event_id or uuid.uuid4().hex
-    return f"c{campaign_id}.{hashlib.sha256(event.encode()).hexdigest()[:32]}"
+    return f"c{campaign_id}.u{customer_id}.{hashlib.sha256(event.encode()).hexdigest()[:32]}"
 
 
 def handle_event(
@@ -159,7 +162,7 @@ def handle_event(
         select(Campaign).where(Campaign.event == event, Campaign.active.is_(True))
     ).all()
     for campaign in campaigns:
-        key = message_key(campaign.id, event_id)
+        key = message_key(campaign.id, customer.id, event_id)
         existing = session.scalar(select(Message).where(Message.key == key))
         if existing is not None:
             messages.append(existing)
