@@ -71,6 +71,22 @@ def test_readyz_says_when_migrations_are_pending(db: Database) -> None:
         migrate.upgrade(db.engine)
 
 
+def test_readyz_answers_while_a_writer_holds_the_sqlite_lock(sqlite_db: Database) -> None:
+    import sqlite3
+
+    client = TestClient(create_app(Settings(database_url=sqlite_db.url), sqlite_db))
+    writer = sqlite3.connect(sqlite_db.engine.url.database or "", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # as a long upload does
+    try:
+        started = time.monotonic()
+        response = client.get("/readyz")
+        assert response.json() == {"ready": True}
+        assert time.monotonic() - started < 2  # a readiness probe must not queue for writers
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():

@@ -58,7 +58,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def pending(engine: Engine) -> bool:
     """True when the database is behind the newest migration."""
     script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
-    with engine.connect() as conn:
+    # A read transaction: on SQLite a write one (BEGIN IMMEDIATE) would queue /readyz and
+    # every CLI command's schema check behind a long upload.
+    with engine.connect().execution_options(promocodes_readonly=True) as conn:
         current = MigrationContext.configure(conn).get_current_heads()
     return set(current) != set(script.get_heads())
 
