@@ -65,6 +65,7 @@ def _start(name: str, args: list[str], database_url: str, logs: Path, **env: str
                 **os.environ,
                 "PROMOCODES_DATABASE_URL": database_url,
                 "PROMOCODES_LOG_LEVEL": "warning",
+                "PYTHONUNBUFFERED": "1",  # the log file shows what happened up to a crash
                 **env,
             },
             stdout=out,
@@ -75,6 +76,18 @@ def _start(name: str, args: list[str], database_url: str, logs: Path, **env: str
 
 def start_worker(name: str, database_url: str, logs: Path, **env: str) -> Process:
     return _start(name, ["worker"], database_url, logs, **env)
+
+
+def wait_started(workers: list[Process], timeout: float = 60) -> None:
+    """Until every worker says it started (its database was reachable at start-up)."""
+    deadline = time.monotonic() + timeout
+    for proc in workers:
+        while " started." not in proc.output():
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited:\n{proc.output()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{proc.name} did not start in {timeout:g} s:\n{proc.output()}")
+            time.sleep(0.1)
 
 
 def start_server(name: str, database_url: str, logs: Path, **env: str) -> Process:

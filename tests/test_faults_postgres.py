@@ -23,7 +23,7 @@ from tests.factories import counts, group_with_codes
 from tests.invariants import issuance_problems, mailing_problems
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 from tests.pgcluster import Cluster, cluster
-from tests.processes import outputs, start_worker, stop_all
+from tests.processes import outputs, start_worker, stop_all, wait_started
 
 RECIPIENTS = 4_000
 CHUNK = 50
@@ -55,8 +55,6 @@ def test_workers_survive_a_postgresql_restart_mid_mailing(
     m = mailing(
         db, segment(db, "All", EVERYONE), "Code {{ client.promocode('G') }}", chunk_size=CHUNK
     )
-    with db.write() as s:
-        mailings.send(s, m)
     chunks_total = RECIPIENTS // CHUNK
 
     env = {
@@ -66,6 +64,11 @@ def test_workers_survive_a_postgresql_restart_mid_mailing(
     }
     workers = [start_worker(f"worker-{i}", db.url, tmp_path, **env) for i in range(2)]
     try:
+        # Both running before the mailing starts, so the restart meets two working
+        # workers (one still starting up would stop at its start-up check instead).
+        wait_started(workers)
+        with db.write() as s:
+            mailings.send(s, m)
         deadline = time.monotonic() + 60
         while (done := _chunks_done(db, m)) < 3:
             assert time.monotonic() < deadline, "workers never got going\n" + outputs(workers)
