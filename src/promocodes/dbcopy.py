@@ -142,7 +142,7 @@ class _Sample:
         self.last.append(row)
         if len(self.reservoir) < self.size:
             self.reservoir.append(row)
-        elif (slot := self.rng.randrange(self.seen)) < self.size:
+        elif (slot := self.rng.randrange(self.seen - len(self.first))) < self.size:
             self.reservoir[slot] = row
 
     def rows(self) -> list[Row]:
@@ -169,7 +169,10 @@ def copy_database(
     reports: list[TableReport] = []
     samples: dict[str, _Sample] = {}
     with source.read() as read, target.write() as write:
-        src, dst = read.connection(), write.connection()
+        # SQLite's read transaction is a snapshot already; PostgreSQL's default (read
+        # committed) would let tables read later see rows added after earlier ones.
+        snapshot = {"isolation_level": "REPEATABLE READ"} if source.dialect == "postgresql" else {}
+        src, dst = read.connection(execution_options=snapshot), write.connection()
         for table in tables:
             total = int(src.scalar(select(func.count()).select_from(table)) or 0)
             report = TableReport(table.name, source_rows=total)
