@@ -111,3 +111,39 @@ def test_workers_survive_a_postgresql_restart_mid_mailing(
     c = counts(db, gid)
     assert (c.issued, c.active) == (RECIPIENTS, 500)
     db.dispose()
+
+
+def test_a_worker_started_while_postgresql_is_down_waits_for_it(
+    private_cluster: Cluster, tmp_path: Path
+) -> None:
+    db = Database(private_cluster.create_database("promocodes"))
+    migrate.upgrade(db.engine)
+    gid = group_with_codes(db, "G", [f"W{i:04d}" for i in range(60)])
+    people(db, 40)
+    m = mailing(db, segment(db, "All", EVERYONE), "Code {{ client.promocode('G') }}")
+    with db.write() as s:
+        mailings.send(s, m)
+    db.dispose()
+    private_cluster.stop("fast")
+    worker = start_worker("worker", db.url, tmp_path, PROMOCODES_WORKER_POLL_SECONDS="0.05")
+    try:
+        deadline = time.monotonic() + 30
+        while "Database unreachable" not in worker.output():
+            assert worker.alive(), "the worker gave up\n" + worker.output()
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.1)
+        private_cluster.start()
+        deadline = time.monotonic() + 60
+        while True:
+            with db.read() as s:
+                if mailings.get(s, m).status == "sent":
+                    break
+            assert worker.alive(), worker.output()
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.2)
+    finally:
+        exits = stop_all([worker])
+    assert exits == {"worker": 0}, worker.output()
+    assert mailing_problems(db, m) == []
+    assert issuance_problems(db, gid) == []
+    db.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -81,6 +82,11 @@ def serve(
         target=Worker(db, settings).run, args=(stop,), daemon=True, name="worker"
     )
     thread.start()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again
+    # under the handlers it found: with the default ones the process would die there and
+    # never stop the worker thread below (its chunk waiting out the lease elsewhere).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     _banner(f"http://{host}:{port}", db.dialect, admin)
     try:
         # Our logging throughout (log_config=None), and our access line (logs.RequestLog)

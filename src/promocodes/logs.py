@@ -122,6 +122,10 @@ def configure(settings: Settings) -> None:
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers = []
     uvicorn_access.propagate = False
+    # Alembic narrates every start ("Context impl SQLiteImpl."): noise unless debugging.
+    # Applied migrations are still visible: `promocodes db upgrade` says what it did.
+    if root.level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 Scope = MutableMapping[str, Any]

@@ -10,9 +10,11 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from promocodes.clikit import cli_errors, console, database
 from promocodes.config import Settings
+from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.schemas import MailingCreate
 from promocodes.messaging.worker import Worker
@@ -26,10 +28,29 @@ def worker() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    w = Worker(database(), Settings())
+    db = _wait_for_database(stop)
+    if db is None:
+        return
+    w = Worker(db, Settings())
     console.print(f"Worker {w.owner} started.")
     w.run(stop)
     console.print("Worker stopped.")
+
+
+def _wait_for_database(stop: threading.Event) -> Database | None:
+    """The database, once reachable. A worker started while it is down (a host that
+    boots before its database server) waits for it, as a running worker does, instead
+    of exiting; a schema that is not current still stops it at once."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return database()
+        except DBAPIError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            console.print(f"Database unreachable ({reason}); retrying in {delay:g} s.")
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+    return None
 
 
 def _read(path: str | None) -> str | None:
