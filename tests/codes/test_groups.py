@@ -166,3 +166,29 @@ def test_resolve_by_id_or_name(db: Database) -> None:
         assert service.resolve_group(s, "42").id == g.id  # no group 42: falls back to name
         with pytest.raises(GroupNotFound, match="no group"):
             service.resolve_group(s, "missing")
+
+
+def test_delete_after_a_voided_issue_archives_the_group(db: Database) -> None:
+    # A refused message voids its issuance and returns the code: the counters then say
+    # "never issued", but the voided issuance is history on the customer's profile.
+    from promocodes.codes import issuance
+    from promocodes.messaging.delivery import void_message
+    from promocodes.messaging.models import Message
+    from tests.factories import make_customer
+
+    gid = group_with_codes(db, "Voided", ["V1", "V2"])
+    with db.write() as s:
+        customer = make_customer(s)
+        issuance.issue_initial(s, customer, gid, key="m1.1", source="mailing")
+        message = Message(
+            key="m1.1", customer_id=customer.id, channel="smtp", status="queued", attempts=0
+        )
+        s.add(message)
+        s.flush()
+        assert void_message(s, message) == 1
+    c = counts(db, gid)
+    assert (c.issued, c.active) == (0, 2)
+    with db.write() as s:
+        assert service.delete_group(s, gid).outcome == "archived"
+    with db.read() as s:
+        assert s.query(Code).filter_by(group_id=gid).count() == 2  # history kept

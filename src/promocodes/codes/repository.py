@@ -91,6 +91,20 @@ def list_live_groups(
     return list(session.scalars(stmt.order_by(CodeGroup.id).limit(limit)))
 
 
+def has_issuances(session: Session, group_id: int) -> bool:
+    """Whether any code of the group was ever issued, voided issuances included. Walks
+    the group's codes (ix_codes_group_status) and probes issuances by code."""
+    return bool(
+        session.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM codes c JOIN issuances i ON i.code_id = c.id "
+                "WHERE c.group_id = :group_id)"
+            ),
+            {"group_id": group_id},
+        )
+    )
+
+
 def delete_group_with_codes(session: Session, group_id: int) -> None:
     # Waits for uploads in flight into this group (they hold it FOR KEY SHARE) and keeps
     # new ones out, so the DELETE of codes below sees every code the group will ever get.

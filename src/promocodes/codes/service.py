@@ -118,9 +118,13 @@ class DeleteResult:
 
 def delete_outcome(session: Session, group: CodeGroup) -> Literal["archived", "removed"]:
     """What deleting would do: archive when any code was ever issued or redeemed (its
-    history lives on customer profiles), otherwise remove the group with its codes."""
+    history lives on customer profiles), otherwise remove the group with its codes.
+    Voided issuances are history too (shown as voided on profiles) but leave no trace in
+    the counters, hence the look at the rows when the counters say "never issued"."""
     counts = repo.counts(session, [group.id])[group.id]
-    return "archived" if counts.issued or counts.redeemed else "removed"
+    if counts.issued or counts.redeemed or repo.has_issuances(session, group.id):
+        return "archived"
+    return "removed"
 
 
 def delete_group(session: Session, group_id: int, *, actor: Actor = SYSTEM) -> DeleteResult:
