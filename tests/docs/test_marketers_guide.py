@@ -102,8 +102,9 @@ def test_skip_reasons_and_labels_are_the_reports() -> None:
         slugs = re.findall(r"`([a-z-]+)`", reason)
         assert slugs, reason
         label = re.match(r"\*\*(.+?)\*\*", reason)
-        if label:  # the page shows a label for the reason
-            assert f'"{slugs[0]}": "{label[1]}"' in progress, reason
+        assert label, f"the page shows a label for every reason: {reason}"
+        for slug in slugs:
+            assert f'"{slug}": "{label[1]}"' in progress, reason
     shown = {s for reason, _ in rows for s in re.findall(r"`([a-z-]+)`", reason)}
     skip_sources = "".join(
         (ROOT / "src" / "promocodes" / "messaging" / name).read_text(encoding="utf-8")
