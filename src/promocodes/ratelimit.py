@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from promocodes.errors import DomainError
+
+# Buckets kept before the full ones are dropped.
+MAX_BUCKETS = 100_000
 
 
 class RateLimited(DomainError):
@@ -40,14 +43,16 @@ class RateLimiter:
         self.clock = clock
         self._lock = threading.Lock()
         # key -> (tokens, when they were counted)
-        self._buckets: dict[int, tuple[float, float]] = {}
+        self._buckets: dict[Hashable, tuple[float, float]] = {}
 
-    def take(self, key: int) -> float:
+    def take(self, key: Hashable) -> float:
         """Take a token for ``key``: 0 when allowed, else the seconds until one is back."""
         if not self.enabled:
             return 0.0
         with self._lock:
             now = self.clock()
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
             tokens, then = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - then) * self.rate)
             if tokens >= 1.0:
@@ -55,6 +60,15 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        # Keys come from callers (login attempts name any email): a bucket that has
+        # refilled is the same as no bucket, so dropping those bounds the memory.
+        self._buckets = {
+            key: (tokens, then)
+            for key, (tokens, then) in self._buckets.items()
+            if tokens + (now - then) * self.rate < self.capacity
+        }
 
     def check(self, key: int) -> None:
         """Raise ``RateLimited`` when ``key`` is over its limit."""

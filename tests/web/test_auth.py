@@ -122,6 +122,20 @@ def test_wrong_password_shows_an_inline_error_and_keeps_the_email(db: Database) 
         assert "The email or the password is not right." in unknown.text
 
 
+def test_password_guessing_is_throttled_per_email(db: Database) -> None:
+    make_user(db)
+    with app_client(db) as client:
+        for _ in range(10):
+            assert log_in(client, password="wrong password").status_code == 401
+        throttled = log_in(client, password="wrong password")
+        assert throttled.status_code == 429
+        assert "Too many login attempts. Try again in" in throttled.text
+        # Even the right password waits: the throttle comes before checking it.
+        assert log_in(client).status_code == 429
+        # Another account from the same address is not held up by this one.
+        assert log_in(client, email="other@example.com").status_code == 401
+
+
 def test_login_form_without_its_token_is_refused(db: Database) -> None:
     make_user(db)
     with app_client(db) as client:

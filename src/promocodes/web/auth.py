@@ -7,12 +7,14 @@ read it). After login every form uses the session's own token.
 
 from __future__ import annotations
 
+import math
 import secrets
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
+from promocodes.ratelimit import RateLimiter
 from promocodes.users import service as users
 from promocodes.web import kit
 from promocodes.web.kit import Config, Db, Form
@@ -53,6 +55,30 @@ def login_form(request: Request, db: Db, next: str | None = None) -> Response:
     return _login_page(request, next_url=kit.safe_next(next))
 
 
+class LoginThrottle:
+    """Password guessing: an email may be tried 10 times from one address, then once
+    every 10 s; one address may try 50 logins, then one every 2 s (spraying many emails).
+    In each process's memory, like the API's limits. The email's bucket is per address
+    too, so nobody can lock a person out of their account from elsewhere."""
+
+    def __init__(self) -> None:
+        self.per_email = RateLimiter(per_minute=6, burst=10)
+        self.per_address = RateLimiter(per_minute=30, burst=50)
+
+    def wait(self, address: str, email: str) -> float:
+        """Seconds until this attempt is allowed (0: go ahead)."""
+        key = (email.strip().lower()[:320], address)
+        return max(self.per_address.take(address), self.per_email.take(key))
+
+
+def _login_throttle(request: Request, email: str) -> float:
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = LoginThrottle()
+    throttle: LoginThrottle = state.login_throttle
+    return throttle.wait(request.client.host if request.client else "", email)
+
+
 @router.post("/login")
 async def login(request: Request, db: Db, cfg: Config) -> Response:
     form = await kit.read_form(request, cfg)
@@ -62,6 +88,15 @@ async def login(request: Request, db: Db, cfg: Config) -> Response:
     if not kit.same_token(kit.field(form, kit.CSRF_FIELD), expected):
         raise kit.CsrfRejected
     password = kit.field(form, "password")
+    wait = _login_throttle(request, email)
+    if wait > 0:
+        return _login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            error=f"Too many login attempts. Try again in {math.ceil(wait)} seconds.",
+            status=429,
+        )
 
     def run() -> str | None:
         with db.write() as session:
