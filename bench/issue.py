@@ -40,7 +40,10 @@ The top-level ``project_per_s`` / ``floor_per_s`` / ``ratio`` of the result line
 those of the largest worker count; ``peak_rss_mb`` is the largest peak RSS of one
 project worker process.
 
-Options besides ``--n`` and ``--db``: ``--seconds`` per phase, ``--workers 1,8,32``.
+Options besides ``--n`` and ``--db``: ``--seconds`` per phase, ``--workers 1,8,32``,
+``--only render`` (the rendering measurement alone: no database, no worker phases; its
+result line has ``project_per_s`` / ``floor_per_s`` = the render rates, and
+``peak_rss_mb`` that of this process, not of the rendering child).
 Run: ``.venv/bin/python bench/issue.py --db postgresql --seconds 5 --n 30000``.
 """
 
@@ -125,6 +128,7 @@ Kind = Literal["project", "floor"]
 class Options:
     seconds: float
     workers: tuple[int, ...]
+    only: Literal["render"] | None = None
 
 
 def parse(description: str, default_n: int) -> tuple[BenchArgs, Options]:
@@ -133,17 +137,19 @@ def parse(description: str, default_n: int) -> tuple[BenchArgs, Options]:
     extra = ArgumentParser(add_help=False)
     extra.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     extra.add_argument("--workers", default=",".join(map(str, DEFAULT_WORKERS)))
+    extra.add_argument("--only", choices=("render",), default=None)
     ns, rest = extra.parse_known_args()
     sys.argv[1:] = rest
     args = parse_args(
         f"{description} Also: --seconds S (per phase, default {DEFAULT_SECONDS:g}), "
-        f"--workers 1,8,32. --n caps the operations of each process.",
+        f"--workers 1,8,32, --only render. --n caps the operations of each process.",
         default_n,
     )
     workers = tuple(sorted({int(w) for w in str(ns.workers).split(",") if w.strip()}))
     if not workers or min(workers) < 1 or ns.seconds <= 0:
         raise SystemExit("--workers needs positive counts and --seconds a positive time")
-    return args, Options(float(ns.seconds), workers)
+    only: Literal["render"] | None = "render" if ns.only == "render" else None
+    return args, Options(float(ns.seconds), workers, only)
 
 
 # --- set-up (shared with bench/api.py) --------------------------------------------------
@@ -508,6 +514,35 @@ def render_bench(seconds: float, rounds: int = 3) -> RenderResult:
 # --- the run ----------------------------------------------------------------------------
 
 
+def measure_render() -> tuple[RenderResult, float]:
+    render = run_in_child(render_bench, 0.5)
+    render_ratio = render.floor_per_s / render.project_per_s
+    say(
+        f"  render: sandbox {render.project_per_s:,.0f}/s, bare Jinja2 "
+        f"{render.floor_per_s:,.0f}/s (×{render_ratio:.2f})"
+    )
+    return render, render_ratio
+
+
+def main_render_only(n: int, backend: Backend) -> None:
+    load = os.getloadavg()[0]
+    say(f"issue benchmark, rendering only; load {load:.2f}")
+    render, render_ratio = measure_render()
+    ok = render_ratio <= 1.25
+    say(f"  target render_ratio_le_1.25: {_met(ok)}")
+    emit(
+        "issue-render",
+        backend,
+        n,
+        project_per_s=render.project_per_s,
+        floor_per_s=render.floor_per_s,
+        peak_rss_mb=peak_rss_mb(),
+        render_ratio=render_ratio,
+        targets={"render_ratio_le_1.25": ok},
+        loadavg_1m_start=round(load, 2),
+    )
+
+
 def _met(value: bool | None) -> str:
     return "n/a" if value is None else "met" if value else "MISSED"
 
@@ -515,6 +550,8 @@ def _met(value: bool | None) -> str:
 def main() -> None:
     args, opts = parse(__doc__.splitlines()[0] if __doc__ else "issue benchmark", DEFAULT_N)
     n, backend = args.n, args.db
+    if opts.only == "render":
+        return main_render_only(n, backend)
 
     with bench_database(backend) as bdb:
         version = server_version(bdb)
@@ -558,12 +595,7 @@ def main() -> None:
         if issued != expected:
             raise SystemExit(f"the group counts {issued:,} issued codes, expected {expected:,}")
 
-        render = run_in_child(render_bench, 0.5)
-        render_ratio = render.floor_per_s / render.project_per_s
-        say(
-            f"  render: sandbox {render.project_per_s:,.0f}/s, bare Jinja2 "
-            f"{render.floor_per_s:,.0f}/s (×{render_ratio:.2f})"
-        )
+        render, render_ratio = measure_render()
 
     of_floor = {w: p.per_s / f.per_s for w, (p, f) in phases.items()}
     throughput = {w: p.per_s for w, (p, _) in phases.items()}

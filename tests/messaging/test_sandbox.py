@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from dataclasses import dataclass
 
 import pytest
 
 from promocodes.messaging.rendering import (
     MAX_OUTPUT_CHARS,
+    RENDER_SECONDS,
     MessageTemplate,
     TemplateError,
     render,
@@ -197,3 +199,60 @@ def test_output_just_under_the_cap_renders() -> None:
     text = "{% for i in range(10) %}{{ 'x' * 99999 }}{% endfor %}"
     rendered = render(MessageTemplate(body_text=text), {}, UntouchedSource())
     assert rendered.body_text is not None and len(rendered.body_text) < MAX_OUTPUT_CHARS
+
+
+def test_looping_out_text_stops_at_the_output_limit_holding_no_more() -> None:
+    # 800,000,000 characters if nothing stopped it. Each chunk is the same 8-character
+    # constant, so what the render holds is one reference per chunk: ~1 MB at the
+    # output limit. The work budget alone would let ~9 times as many chunks through
+    # before stopping it, so the bound below fails unless the output is measured as
+    # it is produced (not, say, once at the end).
+    text = "{% for i in range(10000) %}{% for j in range(10000) %}xxxxxxxx{% endfor %}{% endfor %}"
+    render(MessageTemplate(body_text="warm-up"), {}, UntouchedSource())
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateError) as raised:
+            render(MessageTemplate(body_text=text), {}, UntouchedSource())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_OUTPUT_CHARS  # bytes
+    assert raised.value.reason == LIMIT
+    assert "the message is longer than 1,000,000 characters" in raised.value.detail
+
+
+def test_the_output_limit_is_for_the_whole_message() -> None:
+    half = "{% for i in range(6) %}{{ 'x' * 99999 }}{% endfor %}"  # ~600,000 characters
+    rendered = render(MessageTemplate(body_text=half), {}, UntouchedSource())
+    assert rendered.body_text == "x" * 6 * 99999
+    with pytest.raises(TemplateError) as raised:
+        render(MessageTemplate(body_text=half, body_html=half), {}, UntouchedSource())
+    assert raised.value.reason == LIMIT
+    assert raised.value.detail.startswith("body_html: the message is longer than")
+
+
+def test_a_slow_template_stops_at_the_time_limit() -> None:
+    # Little work by the budget's count (one unit per iteration, no output) but each
+    # iteration compares two 10,000-item lists: the clock, not the work limit, stops it.
+    text = (
+        "{% set xs = range(10000)|list %}{% set ys = range(10000)|list %}"
+        "{% for i in range(10000) %}{% for j in range(10000) %}"
+        "{% if xs == ys %}{% endif %}{% endfor %}{% endfor %}"
+    )
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as raised:
+        render(MessageTemplate(body_text=text), {}, UntouchedSource())
+    elapsed = time.monotonic() - started
+    assert raised.value.reason == LIMIT
+    assert raised.value.detail == f"body_text: rendering took longer than {RENDER_SECONDS:g} s"
+    assert RENDER_SECONDS <= elapsed < RENDER_SECONDS + 1
+
+
+def test_a_customer_field_named_like_a_private_attribute_reaches_nothing() -> None:
+    source = UntouchedSource()
+    client: dict[str, object] = {"_source": "x", "_issued": "y", "first_name": "Ann"}
+    for name in ("_source", "_issued"):
+        with pytest.raises(TemplateError) as raised:
+            render(MessageTemplate(body_text=f"{{{{ client.{name} }}}}"), client, source)
+        assert raised.value.reason == SECURITY, raised.value.detail
+    assert source.calls == []

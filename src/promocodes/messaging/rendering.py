@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
+from functools import lru_cache
 from typing import Protocol
 
 from jinja2 import Template, meta, nodes
@@ -115,7 +116,7 @@ class _Client(Exposed):
         self._fields = {key: value for key, value in data.items() if key != "attributes"}
         self._source = source
         self._issued: dict[tuple[str, str], str | None] = {}
-        super().__init__({*self._fields, "attributes", "promocode", "last_promocode"})
+        super().__init__(_exposed_names(tuple(self._fields)))
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("_"):
@@ -157,6 +158,14 @@ class _Client(Exposed):
         return self._issued[key]
 
 
+@lru_cache(maxsize=64)
+def _exposed_names(fields: tuple[str, ...]) -> frozenset[str]:
+    # Every recipient of a mailing has the same fields: one set for all of them. A
+    # field named like a private attribute would expose that attribute, not the field.
+    public = (name for name in fields if not name.startswith("_"))
+    return frozenset({*public, "attributes", "promocode", "last_promocode"})
+
+
 class _PreviewSource:
     """Placeholder codes that can never be mistaken for real ones and touch no store."""
 
@@ -185,6 +194,17 @@ def _compile(field: str, text: str, *, html: bool) -> Template:
         where = f" (line {compiled.lineno})" if compiled.lineno else ""
         raise TemplateError("template-error", _short(f"{field}{where}: {compiled.message}"))
     return compiled
+
+
+@lru_cache(maxsize=64)
+def _compiled_fields(template: MessageTemplate) -> tuple[tuple[str, Template], ...]:
+    # Per message template (a mailing renders one for every recipient); a template
+    # that fails to compile raises, which lru_cache does not keep.
+    return tuple(
+        (name, _compile(name, text, html=name == "body_html"))
+        for name in ("subject", "body_text", "body_html")
+        if (text := getattr(template, name)) is not None
+    )
 
 
 def _run(field: str, template: Template, client: _Client) -> str:
@@ -219,11 +239,7 @@ def render(template: MessageTemplate, client: Mapping[str, object], source: Code
     person = _Client(client, source)
     # Compiled first (and cached), outside the time limit: compiling a large template
     # once must not make the first recipient of a mailing time out.
-    fields = [
-        (name, _compile(name, text, html=name == "body_html"))
-        for name in ("subject", "body_text", "body_html")
-        if (text := getattr(template, name)) is not None
-    ]
+    fields = _compiled_fields(template)
     out: dict[str, str | None] = {"body_text": None, "body_html": None}
     with budgeted(RENDER_SECONDS):
         for name, compiled in fields:
