@@ -12,19 +12,24 @@ SQLite needs care to be safe under concurrency:
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from promocodes.config import Settings
 from promocodes.errors import DomainError
+from promocodes.models import sqlite_timestamp
 
 _READONLY = "promocodes_readonly"
 
@@ -139,3 +144,87 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# --- the driver's own connection, for the hottest paths -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RawSQL:
+    """One prebuilt statement in both drivers' parameter styles: written with ``:name``
+    (sqlite3's named style), converted once to ``%(name)s`` for psycopg."""
+
+    sqlite: str
+    postgresql: str
+
+    @classmethod
+    def of(cls, sql: str) -> RawSQL:
+        if "%" in sql or "::" in sql:
+            raise ValueError("raw statements use :name parameters only (no %, no ::casts)")
+        return cls(sql, re.sub(r":(\w+)", r"%(\1)s", sql))
+
+
+class Driver:
+    """The driver connection (sqlite3 or psycopg) under a session's transaction.
+
+    Issuing a code is a handful of prebuilt statements, and SQLAlchemy's per-statement
+    work (result wrapping, events, parameter processing) cost more than the database
+    did. Statements run here are part of the session's transaction — same BEGIN
+    IMMEDIATE, same commit — but see no ORM state: pending changes are flushed first,
+    and objects already loaded are not refreshed (as with any textual statement).
+    Driver errors are re-raised as SQLAlchemy's, as ``Session.execute`` would.
+    """
+
+    __slots__ = ("_session", "conn", "postgres")
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self._session = session
+        self.conn: Any = session.connection().connection.driver_connection
+        self.postgres = not isinstance(self.conn, sqlite3.Connection)
+
+    def first(self, stmt: RawSQL, params: Mapping[str, Any]) -> Any:
+        """The first row (a tuple) or None."""
+        sql = stmt.postgresql if self.postgres else stmt.sqlite
+        try:
+            return self.conn.execute(sql, params).fetchone()
+        except Exception as exc:
+            raise self._wrap(exc, sql, params) from exc
+
+    def execute(self, stmt: RawSQL, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+        sql = stmt.postgresql if self.postgres else stmt.sqlite
+        try:
+            return int(self.conn.execute(sql, params).rowcount)
+        except Exception as exc:
+            raise self._wrap(exc, sql, params) from exc
+
+    def bind_time(self, value: datetime) -> Any:
+        """A bind value for a UTCDateTime column (SQLite keeps naive UTC text)."""
+        return value if self.postgres else sqlite_timestamp(value)
+
+    def read_time(self, value: Any) -> datetime | None:
+        """A UTCDateTime column's value as an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def _wrap(self, exc: Exception, sql: str, params: Mapping[str, Any]) -> Exception:
+        connection = self._session.connection()
+        dialect = connection.dialect
+        if not isinstance(exc, dialect.loaded_dbapi.Error):
+            return exc
+        invalidated = dialect.is_disconnect(exc, self.conn, None)
+        if invalidated:
+            connection.invalidate(exc)
+        return DBAPIError.instance(
+            sql,
+            dict(params),
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        )

@@ -13,21 +13,29 @@ Claims never read-then-write:
 - SQLite: the write transaction (BEGIN IMMEDIATE) excludes other claimers, and the
   UPDATE repeats ``status = 'available'``.
 - PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers take different rows
-  instead of queueing on one; the pick, the UPDATE, the issuance INSERT and the counter
-  stripe UPDATE are one statement (data-modifying CTEs), so a claim is one round trip.
+  instead of queueing on one; the group and key lookup, the pick, the UPDATE, the
+  issuance INSERT and the counter stripe UPDATE are one statement (data-modifying CTEs),
+  so a single issue is one round trip.
+
+A single issue runs on the driver connection under the session (``db.Driver``): with
+SQLAlchemy's result wrapping and events around each statement, the library cost more
+than the database work.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
+from promocodes.codes.issuance_repository import GroupRow
 from promocodes.codes.models import COUNTER_STRIPES
-from promocodes.codes.repository import bump_counters
+from promocodes.db import Driver, RawSQL
 from promocodes.models import UTCDateTime
 
 _EXPIRING = "valid_until > :now"
@@ -50,41 +58,80 @@ def _pick(condition: str, lock: str = "") -> str:
     )
 
 
-# --- SQLite: several statements, no round trips to speak of --------------------------
+# --- a single initial issue, on the driver connection ---------------------------------
+#
+# One lookup answers "which group, is it live, did this key issue before": the group row,
+# whether it is valid now, and the earlier issuance of the key with its code.
 
+_LIVE = (
+    "(g.valid_from IS NULL OR g.valid_from <= :now) "
+    "AND (g.valid_until IS NULL OR g.valid_until > :now)"
+)
+
+_SQLITE_LOOKUP = RawSQL.of(
+    f"SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, {_LIVE}, "
+    "i.id, i.customer_id, i.issued_at, c.code FROM code_groups g "
+    "LEFT JOIN issuances i ON i.key = :key AND i.group_id = g.id AND i.kind = 'initial' "
+    "LEFT JOIN codes c ON c.id = i.code_id "
+    "WHERE g.id = :group_id AND g.archived_at IS NULL"
+)
 _SQLITE_CLAIM = {
-    cond: _typed(
+    cond: RawSQL.of(
         "UPDATE codes SET status = 'issued', issued_at = :now "
         f"WHERE status = 'available' AND id = ({_pick(cond)}) RETURNING id, code"
     )
     for cond in (_EXPIRING, _NO_EXPIRY)
 }
-_INSERT_ISSUANCE = _typed(
+_SQLITE_INSERT = RawSQL.of(
     "INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, source_ref, "
-    "issued_at) VALUES (:key, :group_id, :kind, :customer_id, :code_id, :source, "
+    "issued_at) VALUES (:key, :group_id, 'initial', :customer_id, :code_id, :source, "
     ":source_ref, :now) RETURNING id"
 )
+_BUMP = RawSQL.of(
+    "UPDATE group_counters SET available = available - 1, issued = issued + 1 "
+    "WHERE group_id = :group_id AND slot = :slot"
+)
 
-# --- PostgreSQL: one statement per claim -------------------------------------------
-
-_PG_CLAIM = {
-    cond: _typed(
-        f"WITH picked AS ({_pick(cond, ' FOR UPDATE SKIP LOCKED')}), "
-        "claimed AS (UPDATE codes SET status = 'issued', issued_at = :now FROM picked "
-        "  WHERE codes.id = picked.id RETURNING codes.id, codes.code), "
-        "ins AS (INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, "
-        "  source_ref, issued_at) SELECT :key, :group_id, 'initial', :customer_id, id, "
-        "  :source, :source_ref, :now FROM claimed "
-        "  ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id), "
-        "bump AS (UPDATE group_counters SET available = available - 1, issued = issued + 1 "
-        "  WHERE group_id = :group_id AND slot = :slot AND EXISTS (SELECT 1 FROM ins)) "
-        "SELECT claimed.id, claimed.code, (SELECT id FROM ins) FROM claimed"
-    )
-    for cond in (_EXPIRING, _NO_EXPIRY)
-}
+# PostgreSQL: the lookup, the pick (FOR UPDATE SKIP LOCKED; expiring codes first, and
+# only when the group is live and the key new), the claim, the issuance INSERT and the
+# counter stripe UPDATE are one statement (data-modifying CTEs): one round trip. Two
+# racing calls with one key both claim; the later INSERT waits for the earlier commit
+# and does nothing (ON CONFLICT), and its caller gives its code back.
+_PG_ISSUE = RawSQL.of(
+    "WITH g AS (SELECT name, valid_from, valid_until, has_code_expiry, "
+    f"  {_LIVE} AS live FROM code_groups g WHERE id = :group_id AND archived_at IS NULL), "
+    "prior AS (SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
+    "  JOIN codes c ON c.id = i.code_id "
+    "  WHERE i.key = :key AND i.group_id = :group_id AND i.kind = 'initial'), "
+    "go AS (SELECT has_code_expiry FROM g WHERE live AND NOT EXISTS (SELECT 1 FROM prior)), "
+    "early AS (SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
+    f"  AND {_EXPIRING} AND EXISTS (SELECT 1 FROM go WHERE has_code_expiry) "
+    f"  ORDER BY {_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    "late AS (SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
+    f"  AND {_NO_EXPIRY} AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM early) "
+    f"  ORDER BY {_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    "claimed AS (UPDATE codes SET status = 'issued', issued_at = :now "
+    "  FROM (SELECT id FROM early UNION ALL SELECT id FROM late) picked "
+    "  WHERE codes.id = picked.id RETURNING codes.id, codes.code), "
+    "ins AS (INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, "
+    "  source_ref, issued_at) SELECT :key, :group_id, 'initial', :customer_id, id, "
+    "  :source, :source_ref, :now FROM claimed "
+    "  ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id), "
+    "bump AS (UPDATE group_counters SET available = available - 1, issued = issued + 1 "
+    "  WHERE group_id = :group_id AND slot = :slot AND EXISTS (SELECT 1 FROM ins)) "
+    "SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, g.live, "
+    "  prior.id, prior.customer_id, prior.issued_at, prior.code, "
+    "  claimed.id, claimed.code, (SELECT id FROM ins) "
+    "FROM g LEFT JOIN prior ON TRUE LEFT JOIN claimed ON TRUE"
+)
 # A claim whose issuance lost the race for its key: the code goes back. We still hold the
 # row lock from the claim, so nobody else can have touched it.
-_UNCLAIM = text("UPDATE codes SET status = 'available', issued_at = NULL WHERE id = :id")
+_UNCLAIM = RawSQL.of("UPDATE codes SET status = 'available', issued_at = NULL WHERE id = :id")
+_PRIOR = RawSQL.of(
+    "SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
+    "JOIN codes c ON c.id = i.code_id "
+    "WHERE i.key = :key AND i.group_id = :group_id AND i.kind = 'initial'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,49 +145,92 @@ class KeyTaken:
     """A concurrent claim with the same business key committed first."""
 
 
-def claim_initial(
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """The initial issuance an earlier call with the same key made."""
+
+    issuance_id: int
+    customer_id: int
+    issued_at: datetime
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one initial issue found and did. ``result`` is None when nothing was
+    claimed: the key issued before (``prior``), the group is not valid now (``live``
+    false), or it has no code left."""
+
+    group: GroupRow
+    live: bool
+    prior: Prior | None
+    result: Claimed | KeyTaken | None
+
+
+def _prior(db: Driver, row: Sequence[Any]) -> Prior | None:
+    if row[0] is None:
+        return None
+    issued_at = db.read_time(row[2])
+    assert issued_at is not None
+    return Prior(int(row[0]), int(row[1]), issued_at, str(row[3]))
+
+
+def attempt_initial(
     session: Session,
     *,
     group_id: int,
-    expiring: bool,
     key: str,
     customer_id: int,
     source: str,
     source_ref: str | None,
     now: datetime,
-) -> Claimed | KeyTaken | None:
-    """Claim a code and record the initial issuance; None when the group has no code left.
-    ``expiring``: the group has codes with their own expiry (try those first)."""
-    slot = random.randrange(COUNTER_STRIPES)
+) -> Attempt | None:
+    """Look up the group and the key and, when the group is live and the key new, claim
+    a code and record the initial issuance. None when the group does not exist or is
+    archived."""
+    db = Driver(session)
     params = {
-        "slot": slot,
+        "slot": random.randrange(COUNTER_STRIPES),
         "group_id": group_id,
         "key": key,
         "customer_id": customer_id,
         "source": source,
         "source_ref": source_ref,
-        "now": now,
-        "kind": "initial",
+        "now": db.bind_time(now),
     }
-    conditions = (_EXPIRING, _NO_EXPIRY) if expiring else (_NO_EXPIRY,)
-    if session.get_bind().dialect.name == "postgresql":
-        for cond in conditions:
-            row = session.execute(_PG_CLAIM[cond], params).first()
-            if row is None:
-                continue
-            if row[2] is None:
-                session.execute(_UNCLAIM, {"id": row[0]})
-                return KeyTaken()
-            return Claimed(int(row[0]), str(row[1]), int(row[2]))
+    row = db.first(_PG_ISSUE if db.postgres else _SQLITE_LOOKUP, params)
+    if row is None:
         return None
-    for cond in conditions:
-        row = session.execute(_SQLITE_CLAIM[cond], params).first()
-        if row is None:
+    group = GroupRow(
+        group_id, str(row[0]), db.read_time(row[1]), db.read_time(row[2]), bool(row[3])
+    )
+    live, prior = bool(row[4]), _prior(db, row[5:9])
+    if db.postgres:
+        result: Claimed | KeyTaken | None = None
+        if row[9] is not None and row[11] is None:
+            db.execute(_UNCLAIM, {"id": row[9]})
+            result = KeyTaken()
+        elif row[9] is not None:
+            result = Claimed(int(row[9]), str(row[10]), int(row[11]))
+        return Attempt(group, live, prior, result)
+    # SQLite: the write transaction (BEGIN IMMEDIATE) already excludes other claimers.
+    if prior is not None or not live:
+        return Attempt(group, live, prior, None)
+    for cond in (_EXPIRING, _NO_EXPIRY) if group.has_code_expiry else (_NO_EXPIRY,):
+        got = db.first(_SQLITE_CLAIM[cond], params)
+        if got is None:
             continue
-        issuance_id = session.execute(_INSERT_ISSUANCE, {**params, "code_id": row[0]}).scalar_one()
-        bump_counters(session, group_id, slot=slot, available=-1, issued=1)
-        return Claimed(int(row[0]), str(row[1]), int(issuance_id))
-    return None
+        inserted = db.first(_SQLITE_INSERT, {**params, "code_id": got[0]})
+        db.execute(_BUMP, params)
+        return Attempt(group, live, None, Claimed(int(got[0]), str(got[1]), int(inserted[0])))
+    return Attempt(group, live, None, None)
+
+
+def prior_initial(session: Session, key: str, group_id: int) -> Prior | None:
+    """The initial issuance made with this key, with its code."""
+    db = Driver(session)
+    row = db.first(_PRIOR, {"key": key, "group_id": group_id})
+    return None if row is None else _prior(db, row)
 
 
 def record_repeat(

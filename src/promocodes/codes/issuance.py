@@ -36,6 +36,7 @@ from promocodes.errors import (
     Conflict,
     GroupExhausted,
     GroupExpired,
+    GroupNotFound,
     GroupNotYetValid,
     IdempotencyKeyReused,
 )
@@ -104,6 +105,16 @@ def _begin(
     return group, replay
 
 
+def _replay(prior: claims.Prior, group_id: int, customer: CustomerLike) -> Issued:
+    if prior.customer_id != customer.id:
+        raise IdempotencyKeyReused(
+            "this idempotency key was already used to issue a code to another customer"
+        )
+    return Issued(
+        prior.code, INITIAL, group_id, customer.external_id, prior.issued_at, prior.issuance_id
+    )
+
+
 def issue_initial(
     session: Session,
     customer: CustomerLike,
@@ -116,26 +127,29 @@ def issue_initial(
 ) -> Issued:
     """Give the customer a new code from the group, once per ``key``."""
     now = now or utcnow()
-    group, replay = _begin(session, customer, group_id, key, INITIAL, now)
-    if replay is not None:
-        return replay
-    result = claims.claim_initial(
+    attempt = claims.attempt_initial(
         session,
-        group_id=group.id,
-        expiring=group.has_code_expiry,
+        group_id=group_id,
         key=key,
         customer_id=customer.id,
         source=source,
         source_ref=source_ref,
         now=now,
     )
-    if result is None:
-        raise GroupExhausted(f"group {group.name!r} has no codes left to issue", group_id=group.id)
+    if attempt is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    group, prior, result = attempt.group, attempt.prior, attempt.result
     if isinstance(result, claims.KeyTaken):
         # A concurrent call with this key committed first; answer as it did.
-        replay = _existing(session, key, group.id, INITIAL, customer)
-        assert replay is not None, "the conflicting issuance must be visible after it won"
-        return replay
+        prior = claims.prior_initial(session, key, group.id)
+        assert prior is not None, "the conflicting issuance must be visible after it won"
+        return _replay(prior, group.id, customer)
+    if prior is not None:
+        # A replay is answered even after the group expired: it hands out nothing new.
+        return _replay(prior, group.id, customer)
+    if result is None:
+        check_validity(group, now)
+        raise GroupExhausted(f"group {group.name!r} has no codes left to issue", group_id=group.id)
     return Issued(result.code, INITIAL, group.id, customer.external_id, now, result.issuance_id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, String, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from promocodes.customers.models import Customer
@@ -15,7 +15,15 @@ def by_external_id(session: Session, external_id: str) -> Customer | None:
 
 
 def by_external_ids(session: Session, external_ids: Sequence[str]) -> dict[str, Customer]:
-    rows = session.scalars(select(Customer).where(Customer.external_id.in_(external_ids)))
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter, not IN with a parameter per id: once psycopg prepares the
+        # statement, PostgreSQL's generic plan for a thousand-parameter IN list scans the
+        # whole table instead of probing the unique index.
+        ids = bindparam("ids", list(external_ids), type_=ARRAY(String))
+        cond = Customer.external_id == any_(ids)
+    else:
+        cond = Customer.external_id.in_(external_ids)
+    rows = session.scalars(select(Customer).where(cond))
     return {c.external_id: c for c in rows}
 
 

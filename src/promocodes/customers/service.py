@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,6 +12,7 @@ from promocodes.customers import repository as repo
 from promocodes.customers.importer import CustomerItem
 from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CustomerIn, CustomerOut, ImportReport, LineError
+from promocodes.db import Driver, RawSQL
 from promocodes.errors import NotFound
 from promocodes.models import utcnow
 
@@ -91,14 +91,14 @@ class CustomerRef:
     external_id: str
 
 
-_REF = text("SELECT id FROM customers WHERE external_id = :external_id")
+_REF = RawSQL.of("SELECT id FROM customers WHERE external_id = :external_id")
 
 
 def ref(session: Session, external_id: str) -> CustomerRef:
-    customer_id = session.execute(_REF, {"external_id": external_id}).scalar()
-    if customer_id is None:
+    row = Driver(session).first(_REF, {"external_id": external_id})
+    if row is None:
         raise CustomerNotFound(f"customer {external_id!r} does not exist")
-    return CustomerRef(int(customer_id), external_id)
+    return CustomerRef(int(row[0]), external_id)
 
 
 def get(session: Session, external_id: str) -> Customer:

@@ -1,0 +1,113 @@
+"""A single issue runs on the driver connection under the session (``db.Driver``): it
+must see the session's pending changes, share its transaction, raise SQLAlchemy's errors,
+and settle a key raced by another transaction exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from promocodes.codes import issuance
+from promocodes.codes.models import Code, Issuance
+from promocodes.customers import service as customers
+from promocodes.customers.models import Customer
+from promocodes.db import Database, Driver, RawSQL
+from tests.factories import assert_counters_exact, counts, group_with_codes, make_customer
+
+
+def test_named_parameters_become_psycopg_style() -> None:
+    stmt = RawSQL.of("SELECT 1 FROM t WHERE a = :a AND b_2 = :b_2 AND c = :a")
+    assert stmt.sqlite == "SELECT 1 FROM t WHERE a = :a AND b_2 = :b_2 AND c = :a"
+    assert stmt.postgresql == "SELECT 1 FROM t WHERE a = %(a)s AND b_2 = %(b_2)s AND c = %(a)s"
+    with pytest.raises(ValueError):
+        RawSQL.of("SELECT '100%' WHERE a = :a")
+    with pytest.raises(ValueError):
+        RawSQL.of("SELECT :a::text")
+
+
+def test_pending_changes_are_seen_and_a_rollback_undoes_the_issue(db: Database) -> None:
+    gid = group_with_codes(db, "G", ["A1", "A2"])
+    with pytest.raises(RuntimeError), db.write() as s:
+        s.add(Customer(external_id="fresh", attributes={}))  # not flushed yet
+        ref = customers.ref(s, "fresh")
+        got = issuance.issue_initial(s, ref, gid, key="k", source="api")
+        assert got.code == "A1"
+        raise RuntimeError("roll back")
+    with db.read() as s:
+        assert s.scalar(select(Customer).where(Customer.external_id == "fresh")) is None
+        assert s.scalar(select(Issuance)) is None
+        assert s.scalar(select(Code.status).where(Code.code == "A1")) == "available"
+    assert counts(db, gid).active == 2
+    assert_counters_exact(db, gid)
+
+
+def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
+    with db.write() as s:
+        make_customer(s, "a")
+        make_customer(s, "b")
+    rename = RawSQL.of("UPDATE customers SET external_id = :to WHERE external_id = :frm")
+    with pytest.raises(IntegrityError), db.write() as s:
+        Driver(s).execute(rename, {"to": "a", "frm": "b"})
+    with db.read() as s:
+        assert sorted(s.scalars(select(Customer.external_id))) == ["a", "b"]
+
+
+def _wait_for_lock_wait(db: Database, timeout: float = 20.0) -> None:
+    """Until another session of this database waits on a lock (PostgreSQL)."""
+    deadline = time.monotonic() + timeout
+    with db.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second issue never waited for the first")
+
+
+def test_a_key_raced_by_another_transaction_gives_the_winners_code(db: Database) -> None:
+    """The second call claims a code of its own, waits on the key until the first
+    commits, then gives its code back and answers with the first call's code."""
+    gid = group_with_codes(db, "G", ["A1", "A2", "A3"])
+    with db.write() as s:
+        make_customer(s, "alice")
+    second: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def race() -> None:
+        try:
+            with db.write() as s:
+                ref = customers.ref(s, "alice")
+                second.append(issuance.issue_initial(s, ref, gid, key="k", source="api").code)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    with db.write() as s:
+        first = issuance.issue_initial(s, customers.ref(s, "alice"), gid, key="k", source="api")
+        thread = threading.Thread(target=race)
+        thread.start()
+        if db.dialect == "postgresql":
+            _wait_for_lock_wait(db)  # the second INSERT waits on the key: the race is real
+        else:
+            time.sleep(0.2)  # SQLite: the second writer queues for the write lock
+    thread.join(timeout=60)
+    assert not errors, errors
+    assert first.code == "A1" and second == ["A1"]
+    with db.read() as s:
+        assert s.scalars(select(Issuance.code_id)).all() == [
+            s.scalar(select(Code.id).where(Code.code == "A1"))
+        ]
+        statuses = {code: status for code, status in s.execute(select(Code.code, Code.status))}
+    assert statuses == {"A1": "issued", "A2": "available", "A3": "available"}
+    c = counts(db, gid)
+    assert (c.total, c.active, c.issued) == (3, 2, 1)
+    assert_counters_exact(db, gid)
