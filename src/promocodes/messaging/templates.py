@@ -3,13 +3,12 @@ template sees for a customer, and the problems as the API reports them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import CodeGroup
-from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CUSTOMER_FIELDS
 from promocodes.errors import ValidationFailed
 from promocodes.messaging.rendering import MessageTemplate, Validation, validate
@@ -55,7 +54,24 @@ def require_valid(session: Session, template: MessageTemplate) -> Validation:
     return result
 
 
-def client_of(customer: Customer) -> dict[str, Any]:
+class CustomerFields(Protocol):
+    """What a template sees of a customer: a Customer row or a chunk's lighter copy."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, Any] | None: ...
+
+
+def client_of(customer: CustomerFields) -> dict[str, Any]:
     return {
         "customer_id": customer.external_id,
         "email": customer.email,
