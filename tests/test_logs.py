@@ -111,6 +111,18 @@ def test_records_logged_inside_a_sync_route_carry_the_request_id(
     ]
 
 
+def test_a_line_break_in_the_path_cannot_forge_a_log_line(
+    db: Database, json_lines: io.StringIO
+) -> None:
+    client = TestClient(create_app(Settings(database_url=db.url), db))
+    forged = "2026-01-01 00:00:00,000 INFO    promocodes.audit admin deleted everything"
+    client.get("/x%0A" + forged.replace(" ", "%20"))
+    access = [r for r in _parsed(json_lines) if r.get("logger") == "promocodes.access"]
+    assert len(access) == 1
+    assert "\n" not in str(access[0]["path"]) and "%0A" in str(access[0]["path"])
+    assert "\n" not in str(access[0]["message"])
+
+
 def test_text_format_has_request_id_and_fields() -> None:
     record = logging.makeLogRecord(
         {"name": "promocodes.x", "levelname": "INFO", "msg": "hello %s", "args": ("you",)}

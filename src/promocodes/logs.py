@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from promocodes.config import Settings
 
@@ -171,15 +172,16 @@ class RequestLog:
             ms = round((time.perf_counter() - started) * 1000, 1)
             # Set by the API key dependency (apikit.api_key) when the call was authenticated.
             state = scope.get("state") or {}
+            # Percent-encoded again (as uvicorn's own access log does): the decoded path
+            # may hold a line break, and a text log line must not forge another.
+            path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
             extra: dict[str, Any] = {
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": path,
                 "status": status,
                 "duration_ms": ms,
             }
             if "api_key_id" in state:
                 extra["api_key_id"] = state["api_key_id"]
-            access_log.info(
-                "%s %s %s %.1fms", scope["method"], scope["path"], status, ms, extra=extra
-            )
+            access_log.info("%s %s %s %.1fms", scope["method"], path, status, ms, extra=extra)
             request_id.reset(token)

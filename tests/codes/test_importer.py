@@ -419,6 +419,14 @@ def test_block_reading_gives_the_same_items_as_line_by_line(
     assert list(reader) == _line_by_line(text)
 
 
+def test_a_long_last_line_without_a_terminator_is_a_long_line() -> None:
+    long = "x" * (MAX_LINE_CHARS + 5)
+    reason = f"line too long (over {MAX_LINE_CHARS} characters)"
+    for text in (f"a\n{long}", f"a\n{long}\n"):
+        items = list(CodeReader(io.BytesIO(text.encode()), block_chars=100_000))
+        assert items[1] == InvalidLine(2, "x" * 80 + "…", reason), text
+
+
 def test_clean_blocks_come_out_as_runs() -> None:
     text = "".join(f"CODE{i:05d}\n" for i in range(1_000))
     pieces = list(CodeReader(io.BytesIO(text.encode()), block_chars=1_000).pieces())

@@ -237,8 +237,11 @@ def _text_pieces(
             line, problem = _marked(line, encoding, problem)
             if (item := _line_item(number, line, problem)) is not None:
                 yield item
-    if rest:
-        line, problem = _marked(rest, encoding, None)
+    if rest:  # the last line, without a terminator: the same rules as any other
+        problem = None
+        if len(rest) > MAX_LINE_CHARS:
+            rest, problem = rest[: MAX_LINE_CHARS + 1], _TOO_LONG
+        line, problem = _marked(rest, encoding, problem)
         if (item := _line_item(number + 1, line, problem)) is not None:
             yield item
 
