@@ -192,3 +192,44 @@ def test_delete_after_a_voided_issue_archives_the_group(db: Database) -> None:
         assert service.delete_group(s, gid).outcome == "archived"
     with db.read() as s:
         assert s.query(Code).filter_by(group_id=gid).count() == 2  # history kept
+
+
+def test_delete_while_an_issue_is_in_flight_waits_and_archives(db: Database) -> None:
+    # The delete locks the group before it decides; an issue in flight holds the group
+    # (its issuance's key) until it commits, so the delete sees the issue and archives.
+    import threading
+    import time
+
+    from promocodes.codes import issuance
+    from tests.factories import make_customer
+
+    gid = group_with_codes(db, "Busy", ["B1", "B2"])
+    with db.write() as s:
+        customer_id = make_customer(s).id
+    issued = threading.Event()
+    failures: list[BaseException] = []
+
+    def issue_then_linger() -> None:
+        try:
+            with db.write() as s:
+                from promocodes.customers.models import Customer
+
+                customer = s.get(Customer, customer_id)
+                assert customer is not None
+                issuance.issue_initial(s, customer, gid, key="k1", source="api")
+                issued.set()
+                time.sleep(0.5)
+        except BaseException as exc:
+            failures.append(exc)
+            issued.set()
+
+    issuer = threading.Thread(target=issue_then_linger)
+    issuer.start()
+    assert issued.wait(10)
+    with db.write() as s:
+        outcome = service.delete_group(s, gid).outcome
+    issuer.join()
+    assert not failures
+    assert outcome == "archived"
+    with db.read() as s:
+        assert s.query(Code).filter_by(group_id=gid).count() == 2

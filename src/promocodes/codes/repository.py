@@ -105,6 +105,19 @@ def has_issuances(session: Session, group_id: int) -> bool:
     )
 
 
+def lock_group(session: Session, group_id: int) -> CodeGroup | None:
+    """The live group, locked FOR UPDATE (on PostgreSQL) until the transaction ends."""
+    group = session.scalar(
+        select(CodeGroup)
+        .where(CodeGroup.id == group_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if group is None or group.archived_at is not None:
+        return None
+    return group
+
+
 def delete_group_with_codes(session: Session, group_id: int) -> None:
     # Waits for uploads in flight into this group (they hold it FOR KEY SHARE) and keeps
     # new ones out, so the DELETE of codes below sees every code the group will ever get.

@@ -128,7 +128,12 @@ def delete_outcome(session: Session, group: CodeGroup) -> Literal["archived", "r
 
 
 def delete_group(session: Session, group_id: int, *, actor: Actor = SYSTEM) -> DeleteResult:
-    group = get_group(session, group_id)
+    # Locked before deciding: issues and uploads in flight finish first (an issuance
+    # takes the group FOR KEY SHARE through its foreign key, an upload explicitly), so
+    # the counters and rows read below already include them.
+    group = repo.lock_group(session, group_id)
+    if group is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
     outcome = delete_outcome(session, group)
     counts = repo.counts(session, [group.id])[group.id]
     record(
