@@ -174,3 +174,37 @@ def test_campaign_on_exhausted_group_skips_without_issuing(api: TestClient, db: 
     out = api.post("/api/v1/events", json={"customer_id": "c0", "event": "e"}).json()
     assert out["messages"][0]["status"] == "skipped"
     assert out["messages"][0]["skip_reason"] == "group-exhausted"
+
+
+def test_an_event_made_before_keys_named_the_customer_is_still_found(
+    api: TestClient, db: Database
+) -> None:
+    import hashlib
+
+    from sqlalchemy import select
+
+    from promocodes.customers.models import Customer
+    from promocodes.messaging.models import Message
+
+    gid, _ = _setup(api)
+    cid = api.post(
+        "/api/v1/campaigns",
+        json={"name": "W", "event": "signup", "subject": "Hi", "body_text": "x"},
+    ).json()["id"]
+    legacy = f"c{cid}.{hashlib.sha256(b'old-1').hexdigest()[:32]}"
+    with db.write() as s:
+        customer = s.scalar(select(Customer).where(Customer.external_id == "c0"))
+        assert customer is not None
+        s.add(
+            Message(key=legacy, campaign_id=cid, customer_id=customer.id, channel="outbox",
+                    status="sent", body_text="the first one", attempts=0)
+        )  # fmt: skip
+    again = api.post(
+        "/api/v1/events", json={"customer_id": "c0", "event": "signup", "event_id": "old-1"}
+    ).json()
+    assert [m["body_text"] for m in again["messages"]] == ["the first one"]
+    other = api.post(
+        "/api/v1/events", json={"customer_id": "c1", "event": "signup", "event_id": "old-1"}
+    ).json()
+    assert [m["body_text"] for m in other["messages"]] == ["x"]
+    assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 0

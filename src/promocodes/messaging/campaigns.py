@@ -148,6 +148,17 @@ def message_key(campaign_id: int, customer_id: int, event_id: str | None) -> str
     return f"c{campaign_id}.u{customer_id}.{hashlib.sha256(event.encode()).hexdigest()[:32]}"
 
 
+def _legacy_message(
+    session: Session, campaign_id: int, customer_id: int, event_id: str
+) -> Message | None:
+    """A message made before keys named the customer (``c<campaign>.<hash>``): a retry
+    of such an event must still get it back rather than a second message and code."""
+    legacy = f"c{campaign_id}.{hashlib.sha256(event_id.encode()).hexdigest()[:32]}"
+    return session.scalar(
+        select(Message).where(Message.key == legacy, Message.customer_id == customer_id)
+    )
+
+
 def handle_event(
     session: Session,
     customer: Customer,
@@ -164,6 +175,8 @@ def handle_event(
     for campaign in campaigns:
         key = message_key(campaign.id, customer.id, event_id)
         existing = session.scalar(select(Message).where(Message.key == key))
+        if existing is None and event_id is not None:
+            existing = _legacy_message(session, campaign.id, customer.id, event_id)
         if existing is not None:
             messages.append(existing)
             continue
