@@ -169,16 +169,18 @@ class Driver:
 
     Issuing a code is a handful of prebuilt statements, and SQLAlchemy's per-statement
     work (result wrapping, events, parameter processing) cost more than the database
-    did. Statements run here are part of the session's transaction — same BEGIN
-    IMMEDIATE, same commit — but see no ORM state: pending changes are flushed first,
-    and objects already loaded are not refreshed (as with any textual statement).
-    Driver errors are re-raised as SQLAlchemy's, as ``Session.execute`` would.
+    did. Statements run here are part of the session's transaction (same BEGIN
+    IMMEDIATE, same commit, savepoints included). Pending ORM changes are flushed first
+    when the session autoflushes, as ``Session.execute`` does; objects already loaded
+    are not refreshed, as with any textual statement. Driver errors are re-raised as
+    SQLAlchemy's, so callers that handle those keep working.
     """
 
     __slots__ = ("_session", "conn", "postgres")
 
     def __init__(self, session: Session) -> None:
-        session.flush()
+        if session.autoflush:  # what Session.execute would have done
+            session.flush()
         self._session = session
         self.conn: Any = session.connection().connection.driver_connection
         self.postgres = not isinstance(self.conn, sqlite3.Connection)
