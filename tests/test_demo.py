@@ -168,3 +168,21 @@ def test_the_command_at_full_size_then_refuses_to_run_again(tmp_path: Path) -> N
     assert again.returncode == 1
     assert again.stderr.strip().startswith("Error: the database already holds data (5 groups")
     assert len(again.stderr.strip().splitlines()) == 1, again.stderr
+
+
+def test_force_never_touches_customers_already_there(db: Database) -> None:
+    from promocodes.customers import service as customers
+    from promocodes.customers.schemas import CustomerIn
+
+    with db.write() as s:
+        customers.upsert(s, CustomerIn(customer_id="C00001", email="real@shop.example"))
+    result = build(db, scale=SCALE, force=True)
+    with db.read() as s:
+        real = s.scalar(select(Customer).where(Customer.external_id == "C00001"))
+        assert real is not None
+        demo_ids = list(
+            s.scalars(select(Customer.external_id).where(Customer.external_id != "C00001"))
+        )
+    assert real.email == "real@shop.example"
+    assert len(demo_ids) == result.customers > 0
+    assert all(i.startswith("C2-") for i in demo_ids)

@@ -152,7 +152,7 @@ class _Builder:
                     f"the database already holds data ({what}); the demo only fills an "
                     "empty one (use --force to add it anyway)"
                 )
-            self._pick_suffix(s)
+            self._pick_suffix(s, forced=bool(held))
         steps: list[Callable[[], None]] = [
             self.make_groups,
             self.import_customers,
@@ -169,12 +169,26 @@ class _Builder:
             step()
         return self.result
 
-    def _pick_suffix(self, s: Session) -> None:
+    def _pick_suffix(self, s: Session, *, forced: bool) -> None:
+        # A forced run always takes a tag (2, 3, …): its customer ids carry it, so the
+        # demo adds customers beside the ones already there and never updates theirs.
         taken = {k for (k,) in s.execute(select(CodeGroup.name_key))}
-        n = 1
-        while f"{WELCOME}{self.suffix}".casefold() in taken:
+        n = 2 if forced else 1
+        while True:
+            if n > 1:
+                self.suffix, self.tag = f" ({n})", str(n)
+            prefix = self.customer_id(0)[:-5]
+            clash = s.scalar(
+                select(func.count())
+                .select_from(Customer)
+                .where(Customer.external_id.startswith(prefix, autoescape=True))
+            )
+            if f"{WELCOME}{self.suffix}".casefold() not in taken and not clash:
+                return
             n += 1
-            self.suffix, self.tag = f" ({n})", str(n)
+
+    def customer_id(self, i: int) -> str:
+        return f"C{self.tag}-{i + 1:05d}" if self.tag else f"C{i + 1:05d}"
 
     def _codes(self, prefix: str, count: int) -> list[str]:
         seen: set[str] = set()
@@ -269,7 +283,7 @@ class _Builder:
             yield (
                 i + 1,
                 CustomerIn(
-                    customer_id=f"C{i + 1:05d}",
+                    customer_id=self.customer_id(i),
                     email=f"{local}.{i + 1}@example.com",
                     phone=f"+49 30 {rng.randrange(1_000_000, 9_999_999)}"
                     if rng.random() < 0.8
