@@ -201,7 +201,7 @@ def test_webhook_verification_snippet_accepts_what_is_sent() -> None:
         subject="Hi", body_text="Your code: AUT-0002", body_html=None,
     )  # fmt: skip
     try:
-        outcome = delivery.send_webhook(message, settings)
+        outcome = delivery.send_webhook(message, settings, customer_ref="c-1001")
     finally:
         server.shutdown()
     assert outcome.status == "sent"

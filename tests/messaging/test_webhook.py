@@ -69,6 +69,8 @@ def test_webhook_is_signed_and_retried_until_accepted(db: Database) -> None:
     assert (
         payload["body_text"] == "W1" and headers["X-Promocodes-Message"] == payload["message_key"]
     )
+    # The receiving system knows the customer by their own id, as the API does.
+    assert payload["customer_id"] == "p0"
     body = bodies[1]
     signed = headers["X-Promocodes-Timestamp"].encode() + b"." + body
     assert (

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes.models import Issuance
 from promocodes.codes.repository import bump_counters
 from promocodes.config import Settings
+from promocodes.customers.models import Customer
 from promocodes.db import Database, rowcount
 from promocodes.errors import DomainError
 from promocodes.messaging.models import Message
@@ -65,23 +66,33 @@ def _pick(session: Session, limit: int) -> list[Message]:
     return list(session.scalars(select(Message).where(Message.id.in_(ids))))
 
 
+def _external_ids(session: Session, messages: list[Message]) -> dict[int, str]:
+    """Customer number -> the integrator's customer id, for the batch's messages."""
+    ids = {m.customer_id for m in messages}
+    if not ids:
+        return {}
+    rows = session.execute(select(Customer.id, Customer.external_id).where(Customer.id.in_(ids)))
+    return {cid: ext for cid, ext in rows}
+
+
 def deliver_batch(db: Database, settings: Settings, limit: int = 50) -> int:
     """Send up to ``limit`` due messages. Returns how many were attempted."""
     with db.write() as session:
         batch = _pick(session, limit)
+        refs = _external_ids(session, batch)
         session.expunge_all()
     for message in batch:
-        outcome = _send(message, settings)
+        outcome = _send(message, settings, refs.get(message.customer_id))
         with db.write() as session:
             _record(session, message.id, outcome, settings)
     return len(batch)
 
 
-def _send(message: Message, settings: Settings) -> Outcome:
+def _send(message: Message, settings: Settings, customer_ref: str | None) -> Outcome:
     if message.channel == "smtp":
         return send_smtp(message, settings)
     if message.channel == "webhook":
-        return send_webhook(message, settings)
+        return send_webhook(message, settings, customer_ref=customer_ref)
     return Outcome("sent")
 
 
@@ -148,13 +159,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac.hexdigest()}"
 
 
-def send_webhook(message: Message, settings: Settings) -> Outcome:
+def send_webhook(message: Message, settings: Settings, *, customer_ref: str | None) -> Outcome:
+    """POST the message as signed JSON. ``customer_ref`` is the customer's own id (the
+    ``customer_id`` of the API), which is what the receiving system knows them by."""
     if not settings.webhook_url:
         return Outcome("retry", "no webhook URL configured (PROMOCODES_WEBHOOK_URL)")
     body = json.dumps(
         {
             "message_key": message.key,
-            "customer_id": message.customer_id,
+            "customer_id": customer_ref,
             "recipient": message.recipient,
             "subject": message.subject,
             "body_text": message.body_text,
