@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy import text
 
 from promocodes.db import Database
@@ -76,3 +77,36 @@ def test_transaction_rolls_back_on_error(db: Database) -> None:
         pass
     with db.read() as s:
         assert s.query(CodeGroup).count() == 0
+
+
+def test_a_writer_of_the_same_process_waits_no_longer_than_the_busy_timeout(
+    sqlite_url: str,
+) -> None:
+    # Writers of one process queue on an in-process lock before SQLite's; that queue must
+    # give up like SQLite's busy handler does, not hang behind a long upload forever.
+    from promocodes.config import Settings
+    from promocodes.db import DatabaseBusy
+
+    db = Database(sqlite_url, Settings(database_url=sqlite_url, sqlite_busy_timeout_ms=300))
+    holding = threading.Event()
+    release = threading.Event()
+
+    def long_writer() -> None:
+        with db.write():
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=long_writer)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        with pytest.raises(DatabaseBusy, match="busy with another writer"), db.write():
+            pass
+        assert 0.25 < time.monotonic() - started < 3
+    finally:
+        release.set()
+        writer.join()
+    with db.write() as s:  # and the lock is free again afterwards
+        assert s.execute(text("SELECT 1")).scalar() == 1
+    db.dispose()

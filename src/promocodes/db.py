@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,11 +131,28 @@ class Database:
     def write(self) -> Iterator[Session]:
         with (
             _busy_is_retryable(self._busy_ms),
-            self._write_lock or nullcontext(),
+            self._local_writer(),
             self._writer() as session,
             session.begin(),
         ):
             yield session
+
+    @contextmanager
+    def _local_writer(self) -> Iterator[None]:
+        """This process's turn to write on SQLite: waits no longer than SQLite's own busy
+        timeout would (a long upload must not hang every other writer of the process)."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=self._busy_ms / 1000):
+            raise DatabaseBusy(
+                f"the database is busy with another writer (waited {self._busy_ms / 1000:g} "
+                "s); nothing was changed, retry in a moment"
+            )
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
