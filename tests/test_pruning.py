@@ -12,13 +12,16 @@ from sqlalchemy import func, select, update
 from promocodes.apikeys.models import IdempotencyRecord
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging.worker import Worker
+from promocodes.messaging import mailings
+from promocodes.messaging.models import MailingChunk
+from promocodes.messaging.worker import Worker, run_until
 from promocodes.models import utcnow
 from promocodes.pruning import prune
 from promocodes.users import service as users
 from promocodes.users.models import UserSession
 from tests.api.conftest import client_for
 from tests.factories import group_with_codes
+from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
 
 def _issue_with_keys(db: Database, keys: list[str]) -> dict[str, str]:
@@ -61,6 +64,31 @@ def test_old_idempotency_records_are_pruned_in_batches_recent_kept(db: Database)
     assert pruned.idempotency_records == 5
     assert _keys(db) == {"day-old", "fresh"}
     assert prune(db, settings).idempotency_records == 0
+
+
+def test_leases_of_long_finished_chunks_are_cleared_their_reports_kept(db: Database) -> None:
+    group_with_codes(db, "G", [f"L{i}" for i in range(30)])
+    people(db, 20)
+    m = mailing(db, segment(db, "All", EVERYONE), "{{ client.promocode('G') }}", chunk_size=5)
+    with db.write() as s:
+        mailings.send(s, m)
+    run_until(db, Settings(database_url=db.url), timeout=30)
+    with db.write() as s:  # two chunks finished two days ago, two just now
+        old = list(s.scalars(select(MailingChunk.id).order_by(MailingChunk.id).limit(2)))
+        s.execute(
+            update(MailingChunk)
+            .where(MailingChunk.id.in_(old))
+            .values(finished_at=utcnow() - timedelta(hours=49))
+        )
+    settings = Settings(database_url=db.url, prune_batch_size=1)
+    assert prune(db, settings).chunk_leases == 2
+    with db.read() as s:
+        chunks = s.execute(
+            select(MailingChunk.id, MailingChunk.lease_owner, MailingChunk.rendered)
+        ).all()
+    assert {cid for cid, owner, _ in chunks if owner is None} == set(old)
+    assert all(rendered == 5 for _, _, rendered in chunks)  # the report stays
+    assert prune(db, settings).chunk_leases == 0
 
 
 def test_expired_sessions_are_pruned_live_ones_kept(db: Database) -> None:

@@ -81,14 +81,16 @@ class Worker:
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + self.settings.prune_interval_seconds
             pruned = pruning.prune(self.db, self.settings)
-            if pruned.idempotency_records or pruned.user_sessions:
+            if pruned.idempotency_records or pruned.user_sessions or pruned.chunk_leases:
                 log.info(
-                    "pruned %s idempotency records, %s expired sessions",
+                    "pruned %s idempotency records, %s expired sessions, %s chunk leases",
                     pruned.idempotency_records,
                     pruned.user_sessions,
+                    pruned.chunk_leases,
                     extra={
                         "idempotency_records": pruned.idempotency_records,
                         "user_sessions": pruned.user_sessions,
+                        "chunk_leases": pruned.chunk_leases,
                     },
                 )
         if started or finished:
