@@ -34,7 +34,7 @@ from promocodes.messaging.rendering import (
     group_key,
     render,
 )
-from promocodes.messaging.templates import check, client_of, live_groups
+from promocodes.messaging.templates import client_of, live_groups
 from promocodes.models import UTCDateTime, sqlite_timestamp, utcnow
 
 _CLAIM = """
@@ -146,14 +146,12 @@ class _Chunk:
         session: Session,
         mailing: Mailing,
         recipients: Sequence[Recipient],
-        initial_groups: Sequence[str],
     ) -> None:
         self.session = session
         self.mailing = mailing
         self.recipients = recipients
         self.now = utcnow()
         self.groups = live_groups(session)
-        self.initial_groups = {group_key(n) for n in initial_groups}
         self.pools: dict[int, _Pool] = {}
         self.code_text: dict[int, str] = {}
         self._last: dict[int, dict[int, tuple[int, str]]] = {}
@@ -200,7 +198,6 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
     mailing = session.get(Mailing, chunk.mailing_id)
     assert mailing is not None
     template = MessageTemplate(mailing.subject, mailing.body_text, mailing.body_html)
-    validation = check(session, template)
     # Plain rows, not ORM objects: a chunk only reads its recipients, and identity-mapped
     # instances cost about as much to load as rendering a short message.
     recipients = [
@@ -215,7 +212,7 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
             .order_by(MailingRecipient.seq)
         )
     ]
-    state = _Chunk(session, mailing, recipients, validation.initial_groups)
+    state = _Chunk(session, mailing, recipients)
     rows = _Rows(session, mailing, state.now)
     skipped: Counter[str] = Counter()
     used: Counter[int] = Counter()
