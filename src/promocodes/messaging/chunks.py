@@ -106,14 +106,10 @@ class _ChunkSource:
         self.repeat: list[tuple[CodeGroup, int]] = []
 
     def _group(self, name: str) -> CodeGroup:
-        group = self.chunk.groups.get(group_key(name))
-        if group is None:
-            raise RenderSkip("group-not-found", f"no group named {name!r}")
-        if group.valid_until is not None and self.chunk.now >= group.valid_until:
-            raise RenderSkip("group-expired", f"group {group.name!r} has expired")
-        if group.valid_from is not None and self.chunk.now < group.valid_from:
-            raise RenderSkip("group-not-yet-valid", f"group {group.name!r} is not valid yet")
-        return group
+        found = self.chunk.usable(name)
+        if isinstance(found, tuple):
+            raise RenderSkip(*found)
+        return found
 
     def promocode(self, group_name: str) -> str:
         group = self._group(group_name)
@@ -152,9 +148,28 @@ class _Chunk:
         self.recipients = recipients
         self.now = utcnow()
         self.groups = live_groups(session)
+        self._usable: dict[str, CodeGroup | tuple[str, str]] = {}
         self.pools: dict[int, _Pool] = {}
         self.code_text: dict[int, str] = {}
         self._last: dict[int, dict[int, tuple[int, str]]] = {}
+
+    def usable(self, name: str) -> CodeGroup | tuple[str, str]:
+        """The group a macro names, or why no code can come from it (a skip reason and
+        its detail). Decided once per chunk and name: every message of the chunk is
+        rendered at the chunk's ``now`` against the same live groups."""
+        if name not in self._usable:
+            self._usable[name] = self._judge(name)
+        return self._usable[name]
+
+    def _judge(self, name: str) -> CodeGroup | tuple[str, str]:
+        group = self.groups.get(group_key(name))
+        if group is None:
+            return "group-not-found", f"no group named {name!r}"
+        if group.valid_until is not None and self.now >= group.valid_until:
+            return "group-expired", f"group {group.name!r} has expired"
+        if group.valid_from is not None and self.now < group.valid_from:
+            return "group-not-yet-valid", f"group {group.name!r} is not valid yet"
+        return group
 
     def pool(self, group: CodeGroup) -> _Pool:
         """Reserve, on first use, as many codes as the chunk may need: one per recipient."""
@@ -216,13 +231,15 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
     rows = _Rows(session, mailing, state.now)
     skipped: Counter[str] = Counter()
     used: Counter[int] = Counter()
+    # Read once: ORM attribute access costs as much as a short render's bookkeeping.
+    prefix, smtp, cancelled = f"m{mailing.id}.", mailing.channel == "smtp", mailing.cancel_requested
     for customer in recipients:
-        key = f"m{mailing.id}.{customer.id}"
+        key = f"{prefix}{customer.id}"
         source = _ChunkSource(state, customer)
         reason: str | None = None
-        if mailing.channel == "smtp" and not customer.email:
+        if smtp and not customer.email:
             reason = "no-email"
-        elif mailing.cancel_requested:
+        elif cancelled:
             reason = "cancelled"
         else:
             try:
