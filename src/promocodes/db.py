@@ -210,6 +210,14 @@ class Driver:
         except Exception as exc:
             raise self._wrap(exc, sql, params) from exc
 
+    def all(self, stmt: RawSQL, params: Mapping[str, Any]) -> list[Any]:
+        """Every row (tuples)."""
+        sql = stmt.postgresql if self.postgres else stmt.sqlite
+        try:
+            return list(self.conn.execute(sql, params).fetchall())
+        except Exception as exc:
+            raise self._wrap(exc, sql, params) from exc
+
     def execute(self, stmt: RawSQL, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
         sql = stmt.postgresql if self.postgres else stmt.sqlite

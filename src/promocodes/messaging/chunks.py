@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session
 from promocodes.codes import claims
 from promocodes.codes.models import COUNTER_STRIPES, INITIAL, REPEAT, CodeGroup
 from promocodes.codes.repository import bump_counters
-from promocodes.customers.models import Customer
-from promocodes.db import rowcount
-from promocodes.messaging.models import Mailing, MailingChunk, MailingRecipient
+from promocodes.db import Driver, RawSQL, rowcount
+from promocodes.messaging.models import Mailing, MailingChunk
 from promocodes.messaging.rendering import (
     MessageTemplate,
     Rendered,
@@ -83,9 +82,19 @@ class Recipient:
     attributes: dict[str, Any] | None
 
     @staticmethod
-    def columns() -> tuple[Any, ...]:
-        c = Customer.__table__.c
-        return (c.id, c.external_id, c.email, c.phone, c.first_name, c.last_name, c.attributes)
+    def of(row: tuple[Any, ...]) -> Recipient:
+        customer_id, external_id, email, phone, first_name, last_name, attributes = row
+        # JSON text on SQLite; psycopg may already have decoded it.
+        if isinstance(attributes, str):
+            attributes = json.loads(attributes) if attributes != "{}" else {}
+        return Recipient(customer_id, external_id, email, phone, first_name, last_name, attributes)
+
+
+_RECIPIENTS = RawSQL.of(
+    "SELECT c.id, c.external_id, c.email, c.phone, c.first_name, c.last_name, c.attributes "
+    "FROM mailing_recipients r JOIN customers c ON c.id = r.customer_id "
+    "WHERE r.mailing_id = :mailing_id AND r.seq BETWEEN :first AND :last ORDER BY r.seq"
+)
 
 
 @dataclass
@@ -213,20 +222,13 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
     mailing = session.get(Mailing, chunk.mailing_id)
     assert mailing is not None
     template = MessageTemplate(mailing.subject, mailing.body_text, mailing.body_html)
-    # Plain rows, not ORM objects: a chunk only reads its recipients, and identity-mapped
-    # instances cost about as much to load as rendering a short message.
-    recipients = [
-        Recipient(*row)
-        for row in session.execute(
-            select(*Recipient.columns())
-            .join(MailingRecipient, MailingRecipient.customer_id == Customer.id)
-            .where(
-                MailingRecipient.mailing_id == mailing.id,
-                MailingRecipient.seq.between(chunk.first_seq, chunk.last_seq),
-            )
-            .order_by(MailingRecipient.seq)
-        )
-    ]
+    # Plain tuples from the driver: a chunk only reads its recipients, and ORM objects
+    # (or even SQLAlchemy rows) cost about as much to load as rendering a message.
+    found = Driver(session).all(
+        _RECIPIENTS,
+        {"mailing_id": mailing.id, "first": chunk.first_seq, "last": chunk.last_seq},
+    )
+    recipients = [Recipient.of(row) for row in found]
     state = _Chunk(session, mailing, recipients)
     rows = _Rows(session, mailing, state.now)
     skipped: Counter[str] = Counter()
