@@ -23,26 +23,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_migrates_a_fresh_database_and_answers(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "PROMOCODES_DATABASE_URL": f"sqlite:///{tmp_path}/var/p.db"}
+def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "promocodes"
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    return subprocess.Popen(
+        [str(exe), "serve", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+
+
+def _healthz(proc: subprocess.Popen[bytes], port: int, *, within: float) -> httpx.Response:
+    """The first /healthz answer of a server starting up (it must not exit meanwhile)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, f"server did not start within {within:g} s"
+            time.sleep(0.2)
+
+
+def test_serve_migrates_a_fresh_database_and_answers(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMOCODES_DATABASE_URL": f"sqlite:///{tmp_path}/var/p.db"}
+    port = _free_port()
+    proc = _serve(env, "--port", str(port))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "server did not start within 30 s"
-                time.sleep(0.2)
+        response = _healthz(proc, port, within=30)
         assert response.status_code == 200
         assert response.json()["status"] == "ok"
         assert (tmp_path / "var" / "p.db").exists()
@@ -98,25 +103,11 @@ def _children(pid: int) -> list[int]:
 
 
 def test_serve_with_two_worker_processes_on_postgresql(pg_url: str) -> None:
-    port = _free_port()
     env = {**os.environ, "PROMOCODES_DATABASE_URL": pg_url, "PROMOCODES_LOG_LEVEL": "warning"}
-    exe = Path(sys.executable).parent / "promocodes"
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    port = _free_port()
+    proc = _serve(env, "--port", str(port), "--workers", "2")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "server did not start within 60 s"
-                time.sleep(0.2)
+        response = _healthz(proc, port, within=60)
         assert response.status_code == 200
         assert response.json()["database"] == "postgresql"
         for _ in range(10):

@@ -35,7 +35,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            _pragma(conn, "foreign_keys=OFF")
         try:
             before = _heads(conn)
             yield conn
@@ -49,7 +49,15 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 conn.rollback()
         finally:
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+                _pragma(conn, "foreign_keys=ON")
+
+
+def _pragma(conn: Connection, setting: str) -> None:
+    """A pragma on the driver connection itself, outside any transaction (where SQLite
+    would ignore a change of ``foreign_keys``)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
+    driver.execute(f"PRAGMA {setting}")
 
 
 def _heads(conn: Connection) -> set[str]:

@@ -42,6 +42,8 @@ MACRO = "{{client.promocode('Tom\\'s 10%')}}"
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - the dev extra installs it
+    # The browser fixture sees None and reports Playwright unavailable (a loud skip
+    # locally, a failure in CI), so a missing install never passes silently.
     sync_playwright = None  # type: ignore[assignment]
 
 

@@ -55,7 +55,7 @@ def nav(page: Page, name: str) -> None:
 
 
 def test_a_newcomer_logs_in_and_every_page_shows_the_demo(
-    browser: Browser,  # noqa: F811
+    browser: Browser,  # noqa: F811 - pytest injects the fixture imported above by this name
     first_run: tuple[str, str, str, Database, DemoResult],
 ) -> None:
     base, email, password, db, result = first_run

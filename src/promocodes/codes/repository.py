@@ -50,18 +50,19 @@ def get_group(session: Session, group_id: int, *, live: bool = True) -> CodeGrou
     return group
 
 
-def lock_group_for_upload(session: Session, group_id: int) -> CodeGroup | None:
-    """The live group, held against removal until the transaction ends.
+def lock_group(session: Session, group_id: int, *, key_share: bool = False) -> CodeGroup | None:
+    """The live group, locked until the transaction ends (on PostgreSQL; SQLite has one
+    writer at a time).
 
-    Codes carry no foreign key to their group (codes/models.py): on PostgreSQL this
-    ``FOR KEY SHARE`` lock is what keeps a concurrent delete from removing the group
-    while this transaction adds codes to it. It does not block other uploads, claims or
-    edits of the group row, only its deletion. (SQLite has one writer at a time.)
+    Codes carry no foreign key to their group (codes/models.py), so locks keep the
+    promise: an upload takes ``key_share`` (FOR KEY SHARE: blocks only the group's
+    deletion, not other uploads, claims or edits), and a delete takes FOR UPDATE, which
+    waits for those uploads and keeps new ones out.
     """
     group = session.scalar(
         select(CodeGroup)
         .where(CodeGroup.id == group_id)
-        .with_for_update(key_share=True)
+        .with_for_update(key_share=key_share)
         .execution_options(populate_existing=True)
     )
     if group is None or group.archived_at is not None:
@@ -103,19 +104,6 @@ def has_issuances(session: Session, group_id: int) -> bool:
             {"group_id": group_id},
         )
     )
-
-
-def lock_group(session: Session, group_id: int) -> CodeGroup | None:
-    """The live group, locked FOR UPDATE (on PostgreSQL) until the transaction ends."""
-    group = session.scalar(
-        select(CodeGroup)
-        .where(CodeGroup.id == group_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if group is None or group.archived_at is not None:
-        return None
-    return group
 
 
 def delete_group_with_codes(session: Session, group_id: int) -> None:

@@ -148,7 +148,7 @@ def upload_codes(
 ) -> UploadReport:
     """Upload codes into a group in the caller's transaction and return the report.
     ``upload_id``: an upload recorded beforehand as running (a background upload)."""
-    group = repo.lock_group_for_upload(session, group_id)
+    group = repo.lock_group(session, group_id, key_share=True)
     if group is None:
         raise GroupNotFound(f"group {group_id} does not exist")
     report = UploadReport(dry_run=dry_run)

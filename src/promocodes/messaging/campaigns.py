@@ -144,8 +144,11 @@ def message_key(campaign_id: int, customer_id: int, event_id: str | None) -> str
     """The message's (and its issuances') idempotency key. Scoped to the customer: an
     ``event_id`` is the integrator's, and two customers' events may share one; were the
     key the event alone, the second customer would be handed the first one's message."""
-    event = event_id or uuid.uuid4().hex
-    return f"c{campaign_id}.u{customer_id}.{hashlib.sha256(event.encode()).hexdigest()[:32]}"
+    return f"c{campaign_id}.u{customer_id}.{_event_hash(event_id or uuid.uuid4().hex)}"
+
+
+def _event_hash(event_id: str) -> str:
+    return hashlib.sha256(event_id.encode()).hexdigest()[:32]
 
 
 def _legacy_message(
@@ -153,7 +156,7 @@ def _legacy_message(
 ) -> Message | None:
     """A message made before keys named the customer (``c<campaign>.<hash>``): a retry
     of such an event must still get it back rather than a second message and code."""
-    legacy = f"c{campaign_id}.{hashlib.sha256(event_id.encode()).hexdigest()[:32]}"
+    legacy = f"c{campaign_id}.{_event_hash(event_id)}"
     return session.scalar(
         select(Message).where(Message.key == legacy, Message.customer_id == customer_id)
     )

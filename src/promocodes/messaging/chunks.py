@@ -318,7 +318,7 @@ class _Rows:
         self.mailing_id = mailing.id
         self.channel = mailing.channel
         self.source_ref = str(mailing.id)
-        self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self.sqlite = not _pg(session)
         self.now: datetime | str = sqlite_timestamp(now) if self.sqlite else now
         self.issuances: list[tuple[Any, ...]] = []
         self.messages: list[tuple[Any, ...]] = []
