@@ -52,3 +52,38 @@ def test_dropping_the_code_foreign_keys_keeps_every_row_and_the_other_keys(db: D
     migrate.downgrade(db.engine, "0007_audit_log")  # puts the keys back over the same rows
     migrate.upgrade(db.engine)
     assert not migrate.pending(db.engine)
+
+
+def test_sqlite_tables_keep_the_autoincrement_the_models_ask_for(sqlite_db: Database) -> None:
+    """``compare_metadata`` does not see AUTOINCREMENT; a table rebuilt by a batch
+    migration silently loses it, and SQLite then reuses removed ids (PostgreSQL's
+    sequences never do)."""
+    db = sqlite_db
+    wanted = {t.name for t in metadata.sorted_tables if t.kwargs.get("sqlite_autoincrement")}
+    assert "code_groups" in wanted
+    with db.read() as s:
+        found = {
+            name
+            for name, sql in s.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            )
+            if "AUTOINCREMENT" in sql
+        }
+    assert wanted <= found, f"missing AUTOINCREMENT: {sorted(wanted - found)}"
+
+
+def test_a_removed_groups_id_is_never_given_to_a_new_group(db: Database) -> None:
+    from promocodes.codes import service
+    from promocodes.codes.schemas import GroupCreate
+
+    migrate.downgrade(db.engine, "0008_codes_without_fks")
+    with db.write() as s:
+        before = service.create_group(s, GroupCreate(name="Before")).id
+    migrate.upgrade(db.engine)
+    with db.write() as s:
+        removed = service.create_group(s, GroupCreate(name="Removed")).id
+        assert removed > before
+    with db.write() as s:
+        service.delete_group(s, removed)
+    with db.write() as s:
+        assert service.create_group(s, GroupCreate(name="Next")).id > removed
