@@ -16,8 +16,9 @@ Measured in one run:
   the client. ``errors``: non-200 answers or transport errors — must be 0. Every answer
   must carry a code, and no code may come twice.
 - ``inprocess_per_s`` — the comparison: the same issue in one spawned process, the
-  service call in a loop (``with db.write(): customers.get(...);
-  issuance.issue_initial(...)``), as many times (same bounds), after the server stopped.
+  service call in a loop (``with db.driver_write(): customers.ref(...);
+  issuance.issue_initial(...)``, as the route), as many times (same bounds), after the
+  server stopped.
 - ``route_inprocess_per_s`` — what the route does besides HTTP, in-process: the API key
   check (a read transaction) and ``idempotency.idempotent`` around the same service call
   (a read, the issue's write and the record's write). It splits the gap between the two
@@ -45,7 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy.orm import Session
 
 from _common import (
     BenchArgs,
@@ -63,7 +63,7 @@ from promocodes.apikeys import service as apikeys
 from promocodes.codes import issuance
 from promocodes.codes.schemas import IssueIn, IssueOut
 from promocodes.customers import service as customers
-from promocodes.db import Database
+from promocodes.db import Database, Driver
 from promocodes.idempotency import idempotent
 
 DEFAULT_N = 500
@@ -229,10 +229,10 @@ def inprocess(url: str, group_id: int, token: str, indices: range, seconds: floa
     db = Database(url)
     try:
 
-        def issue_in(session: Session, i: int, key: str) -> IssueOut:
-            customer = customers.ref(session, customer_id(i))
+        def issue_in(tx: Driver, i: int, key: str) -> IssueOut:
+            customer = customers.ref(tx, customer_id(i))
             got = issuance.issue_initial(
-                session, customer, group_id, key=key, source="api", source_ref="bench"
+                tx, customer, group_id, key=key, source="api", source_ref="bench"
             )
             return IssueOut(
                 code=got.code,
@@ -243,8 +243,8 @@ def inprocess(url: str, group_id: int, token: str, indices: range, seconds: floa
             )
 
         def issue(i: int, key: str) -> IssueOut:
-            with db.write() as session:
-                return issue_in(session, i, key)
+            with db.driver_write() as tx:
+                return issue_in(tx, i, key)
 
         path = f"/api/v1/groups/{group_id}/issue"
 

@@ -8,8 +8,8 @@ forked from a fork server, sharing nothing with this one — that set up, do one
 warm-up operation, and then start together through a barrier):
 
 - ``project_per_s`` per worker count — W worker processes, each doing its own
-  ``with db.write(): customers.ref(...); issuance.issue_initial(...)`` per operation
-  (one transaction each, like the API route), the workers taking turns over the
+  ``with db.driver_write(): customers.ref(...); issuance.issue_initial(...)`` per
+  operation (one transaction each, as the API route does), the workers taking turns over the
   customers so that no customer comes twice in a phase (``customers_distinct`` says
   so). ``p50_ms`` / ``p99_ms``: latency of one such transaction, over every operation
   of every worker.
@@ -234,10 +234,10 @@ def _project_operation(url: str, group_id: int, workers: int, index: int, pool: 
     db = Database(url)
 
     def issue(i: int) -> None:
-        with db.write() as session:
-            customer = customers.ref(session, customer_id(customer_of(i, workers, index, pool)))
+        with db.driver_write() as tx:
+            customer = customers.ref(tx, customer_id(customer_of(i, workers, index, pool)))
             issuance.issue_initial(
-                session, customer, group_id, key=f"bench:{workers}:{index}:{i}", source="api"
+                tx, customer, group_id, key=f"bench:{workers}:{index}:{i}", source="api"
             )
 
     return issue

@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from promocodes import migrate
+from promocodes.codes import issuance
+from promocodes.customers import service as customers
 from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.models import MailingChunk, Message
@@ -146,4 +148,36 @@ def test_a_worker_started_while_postgresql_is_down_waits_for_it(
     assert exits == {"worker": 0}, worker.output()
     assert mailing_problems(db, m) == []
     assert issuance_problems(db, gid) == []
+    db.dispose()
+
+
+def test_pooled_connections_the_server_closed_are_replaced_at_checkout(
+    private_cluster: Cluster,
+) -> None:
+    """After a restart every pooled connection is dead. The pool's checkout check (a
+    readable idle socket) replaces them, so the first transactions after the restart,
+    through a Session and on the driver alone, succeed instead of failing once each."""
+    db = Database(private_cluster.create_database("promocodes"))
+    migrate.upgrade(db.engine)
+    gid = group_with_codes(db, "G", ["P1", "P2", "P3"])
+    people(db, 2)
+
+    def issue(n: int) -> str | None:
+        with db.driver_write() as tx:
+            customer = customers.ref(tx, f"p{n}")
+            return issuance.issue_initial(tx, customer, gid, key=f"k{n}", source="api").code
+
+    # Two connections in the pool: a Session's and a driver transaction's, held at once.
+    with db.read() as s, db.driver_write() as tx:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+        customers.ref(tx, "p0")
+    assert db.engine.pool.checkedin() == 2
+    private_cluster.stop("fast")
+    private_cluster.start()
+
+    assert issue(0) == "P1"
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+    assert issue(1) == "P2"
+    assert counts(db, gid).issued == 2
     db.dispose()

@@ -13,9 +13,10 @@ SQLite needs care to be safe under concurrency:
 from __future__ import annotations
 
 import re
+import select
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from promocodes.config import Settings
@@ -42,7 +43,9 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
     settings = settings or Settings()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_size=10, max_overflow=20)
+        event.listen(engine, "checkout", _drop_if_closed_by_server)
+        return engine
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +68,26 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled PostgreSQL connection the server has closed (a restart, an idle
+    timeout), so the pool opens a fresh one instead of failing the caller's first
+    statement.
+
+    The pool's ``pre_ping`` asks the same with a ``SELECT 1`` round trip (three, with the
+    BEGIN and ROLLBACK around it) on every checkout, which cost more than a single issue's
+    own statements. An idle connection has nothing to read unless the server has written
+    to it, and a server only writes to an idle client to close it (the termination notice,
+    then EOF), so a readable socket means a dead connection: one ``poll`` call, no round
+    trip. Like ``pre_ping``, this cannot see a peer that vanished without closing.
+    """
+    if dbapi_conn.closed:
+        raise DisconnectionError("the pooled connection was closed")
+    poller = select.poll()
+    poller.register(dbapi_conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the pooled connection")
 
 
 class DatabaseBusy(DomainError):
@@ -155,6 +178,27 @@ class Database:
             self._write_lock.release()
 
     @contextmanager
+    def driver_write(self) -> Iterator[Driver]:
+        """A write transaction on a pooled driver connection alone, without a Session:
+        for the hottest single-row paths (an API issue), where the Session's own
+        bookkeeping cost as much as the statements. Same rules as ``write()``: BEGIN
+        IMMEDIATE on SQLite, this process's write lock, a commit when the block ends
+        without an exception and a rollback otherwise, SQLAlchemy's errors."""
+        with _busy_is_retryable(self._busy_ms), self._local_writer():
+            fairy = self.engine.raw_connection()
+            try:
+                driver = Driver(fairy.driver_connection, self.engine.dialect, fairy.invalidate)
+                driver.begin()
+                try:
+                    yield driver
+                except BaseException:
+                    driver.rollback()
+                    raise
+                driver.commit()
+            finally:
+                fairy.close()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         with _busy_is_retryable(self._busy_ms), self._reader() as session, session.begin():
             yield session
@@ -182,25 +226,59 @@ class RawSQL:
 
 
 class Driver:
-    """The driver connection (sqlite3 or psycopg) under a session's transaction.
+    """A driver connection (sqlite3 or psycopg) and the transaction it is in.
 
     Issuing a code is a handful of prebuilt statements, and SQLAlchemy's per-statement
     work (result wrapping, events, parameter processing) cost more than the database
-    did. Statements run here are part of the session's transaction (same BEGIN
-    IMMEDIATE, same commit, savepoints included). Pending ORM changes are flushed first
+    did. A Driver is either ``Database.driver_write()``'s own transaction or, through
+    ``Driver.of(session)``, the connection under a session's transaction (same BEGIN
+    IMMEDIATE, same commit, savepoints included; pending ORM changes are flushed first
     when the session autoflushes, as ``Session.execute`` does; objects already loaded
-    are not refreshed, as with any textual statement. Driver errors are re-raised as
+    are not refreshed, as with any textual statement). Driver errors are re-raised as
     SQLAlchemy's, so callers that handle those keep working.
     """
 
-    __slots__ = ("_session", "conn", "postgres")
+    __slots__ = ("_dialect", "_invalidate", "conn", "postgres")
 
-    def __init__(self, session: Session) -> None:
-        if session.autoflush:  # what Session.execute would have done
-            session.flush()
-        self._session = session
-        self.conn: Any = session.connection().connection.driver_connection
-        self.postgres = not isinstance(self.conn, sqlite3.Connection)
+    def __init__(
+        self, conn: Any, dialect: Dialect, invalidate: Callable[[BaseException], None]
+    ) -> None:
+        self.conn: Any = conn
+        self.postgres = not isinstance(conn, sqlite3.Connection)
+        self._dialect = dialect
+        self._invalidate = invalidate
+
+    @classmethod
+    def of(cls, tx: Session | Driver) -> Driver:
+        """The driver of a session's transaction (or the Driver itself)."""
+        if isinstance(tx, Driver):
+            return tx
+        if tx.autoflush:  # what Session.execute would have done
+            tx.flush()
+        connection = tx.connection()
+        return cls(
+            connection.connection.driver_connection, connection.dialect, connection.invalidate
+        )
+
+    def begin(self) -> None:
+        """Start the transaction (psycopg starts one itself at the first statement)."""
+        if not self.postgres:
+            self._run(lambda: self.conn.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._run(
+            self.conn.commit if self.postgres else lambda: self.conn.execute("COMMIT"), "COMMIT"
+        )
+
+    def rollback(self) -> None:
+        if self.postgres or self.conn.in_transaction:
+            self._run(self.conn.rollback, "ROLLBACK")
+
+    def _run(self, call: Callable[[], object], what: str) -> None:
+        try:
+            call()
+        except Exception as exc:
+            raise self._wrap(exc, what, {}) from exc
 
     def first(self, stmt: RawSQL, params: Mapping[str, Any]) -> Any:
         """The first row (a tuple) or None."""
@@ -240,13 +318,12 @@ class Driver:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def _wrap(self, exc: Exception, sql: str, params: Mapping[str, Any]) -> Exception:
-        connection = self._session.connection()
-        dialect = connection.dialect
+        dialect = self._dialect
         if not isinstance(exc, dialect.loaded_dbapi.Error):
             return exc
         invalidated = dialect.is_disconnect(exc, self.conn, None)
         if invalidated:
-            connection.invalidate(exc)
+            self._invalidate(exc)
         return DBAPIError.instance(
             sql,
             dict(params),

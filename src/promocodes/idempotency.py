@@ -12,18 +12,26 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
-from promocodes.apikeys.models import IdempotencyRecord
-from promocodes.db import Database
+from promocodes.db import Database, Driver, RawSQL
 from promocodes.errors import IdempotencyKeyReused
+from promocodes.models import utcnow
 
 M = TypeVar("M", bound=BaseModel)
+
+# Raw statements: the issue route runs on ``Database.driver_write()`` (no Session).
+_RECORD = RawSQL.of(
+    "SELECT request_hash, response FROM idempotency_records "
+    "WHERE api_key_id = :api_key_id AND key = :key"
+)
+_SAVE = RawSQL.of(
+    "INSERT INTO idempotency_records (api_key_id, key, request_hash, status_code, response, "
+    "created_at) VALUES (:api_key_id, :key, :request_hash, 200, :response, :now) "
+    "ON CONFLICT (api_key_id, key) DO NOTHING"
+)
 
 
 def _fingerprint(path: str, body: BaseModel) -> str:
@@ -37,43 +45,43 @@ def idempotent(
     path: str,
     body: BaseModel,
     out: type[M],
-    run: Callable[[Session, str], M],
+    run: Callable[[Driver, str], M],
 ) -> M:
-    """Run ``run(session, operation_key)`` at most once per (API key, idempotency key),
-    in one write transaction with the check and the stored response."""
+    """Run ``run(transaction, operation_key)`` at most once per (API key, idempotency
+    key), in one write transaction with the check and the stored response."""
     if key is None:
-        with db.write() as s:
-            return run(s, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
+        with db.driver_write() as tx:
+            return run(tx, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
     fingerprint = _fingerprint(path, body)
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-    with db.write() as s:
-        record = s.get(IdempotencyRecord, (api_key_id, key))
+    ids = {"api_key_id": api_key_id, "key": key}
+    with db.driver_write() as tx:
+        record = tx.first(_RECORD, ids)
         if record is not None:
             return _replay(record, fingerprint, out)
-        result = run(s, f"api:{api_key_id}:{key}")
-        s.execute(
-            insert(IdempotencyRecord)
-            .values(
-                api_key_id=api_key_id,
-                key=key,
-                request_hash=fingerprint,
-                status_code=200,
-                response=result.model_dump_json(),
-            )
-            .on_conflict_do_nothing()
+        result = run(tx, f"api:{api_key_id}:{key}")
+        response = result.model_dump_json()
+        tx.execute(
+            _SAVE,
+            {
+                **ids,
+                "request_hash": fingerprint,
+                "response": response,
+                "now": tx.bind_time(utcnow()),
+            },
         )
         # Another request with this key may have committed its record meanwhile
         # (PostgreSQL; SQLite serialises writers): read what stands and answer with it.
-        s.expire_all()
-        record = s.get(IdempotencyRecord, (api_key_id, key))
+        record = tx.first(_RECORD, ids)
         assert record is not None
         return _replay(record, fingerprint, out)
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str, out: type[M]) -> M:
-    if record.request_hash != fingerprint:
+def _replay(record: Any, fingerprint: str, out: type[M]) -> M:
+    """The stored response of ``(request_hash, response)``, if the request matches."""
+    request_hash, response = record
+    if request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request; "
             "use a new key for a new request"
         )
-    return out.model_validate_json(record.response)
+    return out.model_validate_json(response)

@@ -7,12 +7,12 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from promocodes.audit.models import AuditEntry
-from promocodes.audit.service import SYSTEM, Actor, Target, record
-from promocodes.db import Database
+from promocodes.audit.service import SYSTEM, Target, record
+from promocodes.db import Database, Driver, RawSQL
 from promocodes.idempotency import idempotent
+from promocodes.models import utcnow
 from tests.audit.common import entries
 
 
@@ -83,13 +83,19 @@ def test_an_idempotent_replay_returns_the_stored_answer_without_recording_again(
                 "VALUES ('k', 'p', 'h', CURRENT_TIMESTAMP)"
             )
         )
-    actor = Actor.api_key(1, "k")
+    runs: list[str] = []
+    add = RawSQL.of(
+        "INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, target_type, "
+        "details) VALUES (:at, 'api_key', '1', 'k', 'test.action', 'code', '{}') RETURNING id"
+    )
 
-    def run(s: Session, _key: str) -> _Out:
-        return _Out(entry_id=record(s, actor, "test.action", Target("code", 7)).id)
+    def run(tx: Driver, key: str) -> _Out:
+        runs.append(key)
+        return _Out(entry_id=int(tx.first(add, {"at": tx.bind_time(utcnow())})[0]))
 
     first = idempotent(db, 1, "same", "/x", _Out(entry_id=0), _Out, run)
     again = idempotent(db, 1, "same", "/x", _Out(entry_id=0), _Out, run)
     assert first == again
+    assert runs == ["api:1:same"]
     [entry] = entries(db)
     assert (entry.id, entry.actor_kind, entry.actor_id) == (first.entry_id, "api_key", "1")

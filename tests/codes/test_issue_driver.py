@@ -4,6 +4,7 @@ and settle a key raced by another transaction exactly once."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -51,7 +52,7 @@ def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
         make_customer(s, "b")
     rename = RawSQL.of("UPDATE customers SET external_id = :to WHERE external_id = :frm")
     with pytest.raises(IntegrityError), db.write() as s:
-        Driver(s).execute(rename, {"to": "a", "frm": "b"})
+        Driver.of(s).execute(rename, {"to": "a", "frm": "b"})
     with db.read() as s:
         assert sorted(s.scalars(select(Customer.external_id))) == ["a", "b"]
 
@@ -111,3 +112,56 @@ def test_a_key_raced_by_another_transaction_gives_the_winners_code(db: Database)
     c = counts(db, gid)
     assert (c.total, c.active, c.issued) == (3, 2, 1)
     assert_counters_exact(db, gid)
+
+
+def test_a_driver_transaction_commits_at_the_end_and_rolls_back_on_an_error(
+    db: Database,
+) -> None:
+    gid = group_with_codes(db, "G", ["A1", "A2"])
+    with db.write() as s:
+        make_customer(s, "alice")
+    with pytest.raises(RuntimeError), db.driver_write() as tx:
+        got = issuance.issue_initial(tx, customers.ref(tx, "alice"), gid, key="k", source="api")
+        assert got.code == "A1"
+        raise RuntimeError("roll back")
+    assert counts(db, gid).active == 2
+    with db.driver_write() as tx:
+        got = issuance.issue_initial(tx, customers.ref(tx, "alice"), gid, key="k", source="api")
+        again = issuance.issue_repeat(tx, customers.ref(tx, "alice"), gid, key="r", source="api")
+    assert (got.code, again.code, again.kind) == ("A1", "A1", "repeat")
+    with db.read() as s:
+        kinds = s.scalars(select(Issuance.kind).order_by(Issuance.id)).all()
+    assert kinds == ["initial", "repeat"]
+    assert counts(db, gid).active == 1
+    assert_counters_exact(db, gid)
+
+
+def test_a_driver_transactions_errors_are_sqlalchemy_errors_and_undo_it(db: Database) -> None:
+    with db.write() as s:
+        make_customer(s, "a")
+        make_customer(s, "b")
+    rename = RawSQL.of("UPDATE customers SET external_id = :to WHERE external_id = :frm")
+    with pytest.raises(IntegrityError), db.driver_write() as tx:
+        assert tx.execute(rename, {"to": "c", "frm": "a"}) == 1
+        tx.execute(rename, {"to": "c", "frm": "b"})
+    with db.read() as s:
+        assert sorted(s.scalars(select(Customer.external_id))) == ["a", "b"]
+
+
+def test_a_driver_transaction_holds_the_sqlite_write_lock_from_its_start(
+    sqlite_db: Database,
+) -> None:
+    """BEGIN IMMEDIATE, as ``write()``: another writer cannot slip in between its reads
+    and its writes."""
+    path = sqlite_db.engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with sqlite_db.driver_write() as tx:
+            assert tx.conn.in_transaction
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()

@@ -15,7 +15,6 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
 from promocodes.audit.api import ApiActor
@@ -45,6 +44,7 @@ from promocodes.codes.schemas import (
     UploadStatusOut,
 )
 from promocodes.customers import service as customers
+from promocodes.db import Driver
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.idempotency import idempotent
 from promocodes.pagination import decode_cursor, split_page
@@ -353,11 +353,11 @@ def issue_code(
     db: Db,
     idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NO_NUL_PATTERN)] = None,
 ) -> IssueOut:
-    def run(s: Session, issuance_key: str) -> IssueOut:
-        customer = customers.ref(s, body.customer_id)
+    def run(tx: Driver, issuance_key: str) -> IssueOut:
+        customer = customers.ref(tx, body.customer_id)
         fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat
         got = fn(
-            s,
+            tx,
             customer,
             group_id,
             key=issuance_key,

@@ -17,9 +17,9 @@ Claims never read-then-write:
   issuance INSERT and the counter stripe UPDATE are one statement (data-modifying CTEs),
   so a single issue is one round trip.
 
-A single issue runs on the driver connection under the session (``db.Driver``): with
-SQLAlchemy's result wrapping and events around each statement, the library cost more
-than the database work.
+A single issue runs on the driver connection (``db.Driver``), in its own transaction or
+under a session's: with SQLAlchemy's result wrapping and events around each statement,
+the library cost more than the database work.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from promocodes.codes.issuance_repository import GroupRow
-from promocodes.codes.models import COUNTER_STRIPES
+from promocodes.codes.models import COUNTER_STRIPES, INITIAL, REPEAT
 from promocodes.db import Driver, RawSQL
 from promocodes.models import UTCDateTime
 
@@ -58,7 +58,7 @@ def _pick(condition: str, lock: str = "") -> str:
     )
 
 
-# --- a single initial issue, on the driver connection ---------------------------------
+# --- a single issue, on the driver connection -----------------------------------------
 #
 # One lookup answers "which group, is it live, did this key issue before": the group row,
 # whether it is valid now, and the earlier issuance of the key with its code.
@@ -68,10 +68,10 @@ _LIVE = (
     "AND (g.valid_until IS NULL OR g.valid_until > :now)"
 )
 
-_SQLITE_LOOKUP = RawSQL.of(
+_LOOKUP = RawSQL.of(
     f"SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, {_LIVE}, "
     "i.id, i.customer_id, i.issued_at, c.code FROM code_groups g "
-    "LEFT JOIN issuances i ON i.key = :key AND i.group_id = g.id AND i.kind = 'initial' "
+    "LEFT JOIN issuances i ON i.key = :key AND i.group_id = g.id AND i.kind = :kind "
     "LEFT JOIN codes c ON c.id = i.code_id "
     "WHERE g.id = :group_id AND g.archived_at IS NULL"
 )
@@ -117,8 +117,14 @@ _PG_ISSUE = RawSQL.of(
     "  source_ref, issued_at) SELECT :key, :group_id, 'initial', :customer_id, id, "
     "  :source, :source_ref, :now FROM claimed "
     "  ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id), "
-    "bump AS (UPDATE group_counters SET available = available - 1, issued = issued + 1 "
-    "  WHERE group_id = :group_id AND slot = :slot AND EXISTS (SELECT 1 FROM ins)) "
+    "stripe AS (SELECT slot FROM group_counters WHERE group_id = :group_id "
+    "  AND EXISTS (SELECT 1 FROM ins) ORDER BY slot < :slot, slot "
+    "  LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    "bump AS (UPDATE group_counters c SET available = available - 1, issued = issued + 1 "
+    "  FROM stripe WHERE c.group_id = :group_id AND c.slot = stripe.slot), "
+    "bump_busy AS (UPDATE group_counters SET available = available - 1, issued = issued + 1 "
+    "  WHERE group_id = :group_id AND slot = :slot AND EXISTS (SELECT 1 FROM ins) "
+    "  AND NOT EXISTS (SELECT 1 FROM stripe)) "
     "SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, g.live, "
     "  prior.id, prior.customer_id, prior.issued_at, prior.code, "
     "  claimed.id, claimed.code, (SELECT id FROM ins) "
@@ -130,7 +136,18 @@ _UNCLAIM = RawSQL.of("UPDATE codes SET status = 'available', issued_at = NULL WH
 _PRIOR = RawSQL.of(
     "SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
     "JOIN codes c ON c.id = i.code_id "
-    "WHERE i.key = :key AND i.group_id = :group_id AND i.kind = 'initial'"
+    "WHERE i.key = :key AND i.group_id = :group_id AND i.kind = :kind"
+)
+# A repeat re-shows the code of the customer's latest initial issuance that still stands.
+_LAST_INITIAL = RawSQL.of(
+    "SELECT i.code_id, c.code FROM issuances i JOIN codes c ON c.id = i.code_id "
+    "WHERE i.customer_id = :customer_id AND i.group_id = :group_id AND i.kind = 'initial' "
+    "AND i.voided_at IS NULL ORDER BY i.id DESC LIMIT 1"
+)
+_INSERT_REPEAT = RawSQL.of(
+    "INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, source_ref, "
+    "issued_at) VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, :source, "
+    ":source_ref, :now) ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id"
 )
 
 
@@ -142,12 +159,12 @@ class Claimed:
 
 
 class KeyTaken:
-    """A concurrent claim with the same business key committed first."""
+    """A concurrent issue with the same business key committed first."""
 
 
 @dataclass(frozen=True, slots=True)
 class Prior:
-    """The initial issuance an earlier call with the same key made."""
+    """The issuance an earlier call with the same key made."""
 
     issuance_id: int
     customer_id: int
@@ -157,9 +174,9 @@ class Prior:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """What one initial issue found and did. ``result`` is None when nothing was
-    claimed: the key issued before (``prior``), the group is not valid now (``live``
-    false), or it has no code left."""
+    """What one issue found and did. ``result`` is None when nothing was recorded: the
+    key issued before (``prior``), the group is not valid now (``live`` false), or it
+    has no code to give (no code left; for a repeat, no earlier initial issue)."""
 
     group: GroupRow
     live: bool
@@ -175,8 +192,39 @@ def _prior(db: Driver, row: Sequence[Any]) -> Prior | None:
     return Prior(int(row[0]), int(row[1]), issued_at, str(row[3]))
 
 
+def _params(
+    db: Driver,
+    *,
+    group_id: int,
+    key: str,
+    kind: str,
+    customer_id: int,
+    source: str,
+    source_ref: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "slot": random.randrange(COUNTER_STRIPES),
+        "group_id": group_id,
+        "key": key,
+        "kind": kind,
+        "customer_id": customer_id,
+        "source": source,
+        "source_ref": source_ref,
+        "now": db.bind_time(now),
+    }
+
+
+def _group(db: Driver, group_id: int, row: Sequence[Any]) -> tuple[GroupRow, bool, Prior | None]:
+    """The group, whether it is live now and the key's earlier issuance, from a lookup row."""
+    group = GroupRow(
+        group_id, str(row[0]), db.read_time(row[1]), db.read_time(row[2]), bool(row[3])
+    )
+    return group, bool(row[4]), _prior(db, row[5:9])
+
+
 def attempt_initial(
-    session: Session,
+    tx: Session | Driver,
     *,
     group_id: int,
     key: str,
@@ -188,23 +236,21 @@ def attempt_initial(
     """Look up the group and the key and, when the group is live and the key new, claim
     a code and record the initial issuance. None when the group does not exist or is
     archived."""
-    db = Driver(session)
-    params = {
-        "slot": random.randrange(COUNTER_STRIPES),
-        "group_id": group_id,
-        "key": key,
-        "customer_id": customer_id,
-        "source": source,
-        "source_ref": source_ref,
-        "now": db.bind_time(now),
-    }
-    row = db.first(_PG_ISSUE if db.postgres else _SQLITE_LOOKUP, params)
+    db = Driver.of(tx)
+    params = _params(
+        db,
+        group_id=group_id,
+        key=key,
+        kind=INITIAL,
+        customer_id=customer_id,
+        source=source,
+        source_ref=source_ref,
+        now=now,
+    )
+    row = db.first(_PG_ISSUE if db.postgres else _LOOKUP, params)
     if row is None:
         return None
-    group = GroupRow(
-        group_id, str(row[0]), db.read_time(row[1]), db.read_time(row[2]), bool(row[3])
-    )
-    live, prior = bool(row[4]), _prior(db, row[5:9])
+    group, live, prior = _group(db, group_id, row)
     if db.postgres:
         result: Claimed | KeyTaken | None = None
         if row[9] is not None and row[11] is None:
@@ -226,45 +272,52 @@ def attempt_initial(
     return Attempt(group, live, None, None)
 
 
-def prior_initial(session: Session, key: str, group_id: int) -> Prior | None:
-    """The initial issuance made with this key, with its code."""
-    db = Driver(session)
-    row = db.first(_PRIOR, {"key": key, "group_id": group_id})
-    return None if row is None else _prior(db, row)
-
-
-def record_repeat(
-    session: Session,
+def attempt_repeat(
+    tx: Session | Driver,
     *,
     group_id: int,
     key: str,
     customer_id: int,
-    code_id: int,
     source: str,
     source_ref: str | None,
     now: datetime,
-) -> int | None:
-    """Record a repeat issuance; None when one with this key exists already."""
-    row = session.execute(
-        _INSERT_REPEAT,
-        {
-            "group_id": group_id,
-            "key": key,
-            "customer_id": customer_id,
-            "code_id": code_id,
-            "source": source,
-            "source_ref": source_ref,
-            "now": now,
-        },
-    ).first()
-    return None if row is None else int(row[0])
+) -> Attempt | None:
+    """Look up the group and the key and, when the group is live and the key new, record
+    a repeat of the customer's latest standing initial issue from the group. None when
+    the group does not exist or is archived. A repeat takes no code, so racing calls
+    with one key only meet at the unique key: the loser records nothing."""
+    db = Driver.of(tx)
+    params = _params(
+        db,
+        group_id=group_id,
+        key=key,
+        kind=REPEAT,
+        customer_id=customer_id,
+        source=source,
+        source_ref=source_ref,
+        now=now,
+    )
+    row = db.first(_LOOKUP, params)
+    if row is None:
+        return None
+    group, live, prior = _group(db, group_id, row)
+    if prior is not None or not live:
+        return Attempt(group, live, prior, None)
+    last = db.first(_LAST_INITIAL, params)
+    if last is None:
+        return Attempt(group, live, None, None)
+    inserted = db.first(_INSERT_REPEAT, {**params, "code_id": last[0]})
+    result = (
+        KeyTaken() if inserted is None else Claimed(int(last[0]), str(last[1]), int(inserted[0]))
+    )
+    return Attempt(group, live, None, result)
 
 
-_INSERT_REPEAT = _typed(
-    "INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, source_ref, "
-    "issued_at) VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, :source, "
-    ":source_ref, :now) ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id"
-)
+def prior_issue(tx: Session | Driver, key: str, group_id: int, kind: str) -> Prior | None:
+    """The issuance of this kind made with this key, with its code."""
+    db = Driver.of(tx)
+    row = db.first(_PRIOR, {"key": key, "group_id": group_id, "kind": kind})
+    return None if row is None else _prior(db, row)
 
 
 # --- bulk claims for a mailing chunk -------------------------------------------------

@@ -28,6 +28,7 @@ from promocodes.codes.models import (
     REPEAT,
     CodeGroup,
 )
+from promocodes.db import Driver
 from promocodes.errors import (
     CodeAlreadyRedeemed,
     CodeBlocked,
@@ -78,45 +79,44 @@ def check_validity(group: CodeGroup | repo.GroupRow, now: datetime) -> None:
         )
 
 
-def _existing(
-    session: Session, key: str, group_id: int, kind: str, customer: CustomerLike
-) -> Issued | None:
-    """The issuance an earlier call with this key made, returned as that call returned it."""
-    found = repo.find_issuance(session, key, group_id, kind)
-    if found is None:
-        return None
-    if found.customer_id != customer.id:
-        raise IdempotencyKeyReused(
-            "this idempotency key was already used to issue a code to another customer"
-        )
-    code = repo.code_text(session, found.code_id)
-    return Issued(code, kind, group_id, customer.external_id, found.issued_at, found.id)
-
-
-def _begin(
-    session: Session, customer: CustomerLike, group_id: int, key: str, kind: str, now: datetime
-) -> tuple[repo.GroupRow, Issued | None]:
-    """The live group, and the earlier answer for this key if there is one. A replay is
-    answered even after the group expired: it hands out nothing new."""
-    group = repo.live_group(session, group_id)
-    replay = _existing(session, key, group.id, kind, customer)
-    if replay is None:
-        check_validity(group, now)
-    return group, replay
-
-
-def _replay(prior: claims.Prior, group_id: int, customer: CustomerLike) -> Issued:
+def _replay(prior: claims.Prior, kind: str, group_id: int, customer: CustomerLike) -> Issued:
+    """The answer an earlier call with this key gave."""
     if prior.customer_id != customer.id:
         raise IdempotencyKeyReused(
             "this idempotency key was already used to issue a code to another customer"
         )
     return Issued(
-        prior.code, INITIAL, group_id, customer.external_id, prior.issued_at, prior.issuance_id
+        prior.code, kind, group_id, customer.external_id, prior.issued_at, prior.issuance_id
     )
 
 
+def _answer(
+    tx: Session | Driver,
+    attempt: claims.Attempt,
+    kind: str,
+    customer: CustomerLike,
+    key: str,
+    now: datetime,
+) -> Issued | None:
+    """What every issue answers alike: an unknown group, a replay of the key (even after
+    the group expired: it hands out nothing new), a key won by a concurrent call, a group
+    not valid now, or the recorded issue. None when there was nothing to give."""
+    group, result, prior = attempt.group, attempt.result, attempt.prior
+    if isinstance(result, claims.KeyTaken):
+        # A concurrent call with this key committed first; answer as it did.
+        prior = claims.prior_issue(tx, key, group.id, kind)
+        assert prior is not None, "the conflicting issuance must be visible after it won"
+    if prior is not None:
+        return _replay(prior, kind, group.id, customer)
+    if not attempt.live:
+        check_validity(group, now)
+    if isinstance(result, claims.Claimed):
+        return Issued(result.code, kind, group.id, customer.external_id, now, result.issuance_id)
+    return None
+
+
 def issue_initial(
-    session: Session,
+    tx: Session | Driver,
     customer: CustomerLike,
     group_id: int,
     *,
@@ -128,7 +128,7 @@ def issue_initial(
     """Give the customer a new code from the group, once per ``key``."""
     now = now or utcnow()
     attempt = claims.attempt_initial(
-        session,
+        tx,
         group_id=group_id,
         key=key,
         customer_id=customer.id,
@@ -136,25 +136,16 @@ def issue_initial(
         source_ref=source_ref,
         now=now,
     )
-    if attempt is None:
-        raise GroupNotFound(f"group {group_id} does not exist")
-    group, prior, result = attempt.group, attempt.prior, attempt.result
-    if isinstance(result, claims.KeyTaken):
-        # A concurrent call with this key committed first; answer as it did.
-        prior = claims.prior_initial(session, key, group.id)
-        assert prior is not None, "the conflicting issuance must be visible after it won"
-        return _replay(prior, group.id, customer)
-    if prior is not None:
-        # A replay is answered even after the group expired: it hands out nothing new.
-        return _replay(prior, group.id, customer)
-    if result is None:
-        check_validity(group, now)
-        raise GroupExhausted(f"group {group.name!r} has no codes left to issue", group_id=group.id)
-    return Issued(result.code, INITIAL, group.id, customer.external_id, now, result.issuance_id)
+    known = _known(attempt, group_id)
+    issued = _answer(tx, known, INITIAL, customer, key, now)
+    if issued is None:
+        name = known.group.name
+        raise GroupExhausted(f"group {name!r} has no codes left to issue", group_id=group_id)
+    return issued
 
 
 def issue_repeat(
-    session: Session,
+    tx: Session | Driver,
     customer: CustomerLike,
     group_id: int,
     *,
@@ -166,28 +157,23 @@ def issue_repeat(
     """Re-show the code the customer last received initially from the group, recorded
     as a repeat issuance; ``code`` is None (and nothing is recorded) when there is none."""
     now = now or utcnow()
-    group, replay = _begin(session, customer, group_id, key, REPEAT, now)
-    if replay is not None:
-        return replay
-    last = repo.last_initial(session, customer.id, group.id)
-    if last is None:
-        return Issued(None, REPEAT, group.id, customer.external_id, None, None)
-    issuance_id = claims.record_repeat(
-        session,
-        group_id=group.id,
+    attempt = claims.attempt_repeat(
+        tx,
+        group_id=group_id,
         key=key,
         customer_id=customer.id,
-        code_id=last.code_id,
         source=source,
         source_ref=source_ref,
         now=now,
     )
-    if issuance_id is None:  # a concurrent call with this key won
-        replay = _existing(session, key, group.id, REPEAT, customer)
-        assert replay is not None
-        return replay
-    code = repo.code_text(session, last.code_id)
-    return Issued(code, REPEAT, group.id, customer.external_id, now, issuance_id)
+    issued = _answer(tx, _known(attempt, group_id), REPEAT, customer, key, now)
+    return issued or Issued(None, REPEAT, group_id, customer.external_id, None, None)
+
+
+def _known(attempt: claims.Attempt | None, group_id: int) -> claims.Attempt:
+    if attempt is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    return attempt
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, select, text, update
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import (
-    INITIAL,
     REDEEMED,
     Code,
     CodeGroup,
@@ -20,8 +19,6 @@ from promocodes.codes.models import (
 )
 from promocodes.customers.models import Customer
 from promocodes.db import rowcount
-from promocodes.errors import GroupNotFound
-from promocodes.models import UTCDateTime
 
 codes_t = cast(Table, Code.__table__)
 
@@ -35,60 +32,6 @@ class GroupRow:
     valid_from: datetime | None
     valid_until: datetime | None
     has_code_expiry: bool
-
-
-_GROUP = text(
-    "SELECT id, name, valid_from, valid_until, has_code_expiry FROM code_groups "
-    "WHERE id = :id AND archived_at IS NULL"
-).columns(valid_from=UTCDateTime, valid_until=UTCDateTime)
-
-
-def live_group(session: Session, group_id: int) -> GroupRow:
-    row = session.execute(_GROUP, {"id": group_id}).first()
-    if row is None:
-        raise GroupNotFound(f"group {group_id} does not exist")
-    return GroupRow(int(row[0]), str(row[1]), row[2], row[3], bool(row[4]))
-
-
-_FIND = text(
-    "SELECT id, customer_id, code_id, issued_at FROM issuances "
-    "WHERE key = :key AND group_id = :group_id AND kind = :kind"
-).columns(issued_at=UTCDateTime)
-
-
-@dataclass(frozen=True, slots=True)
-class IssuanceRow:
-    id: int
-    customer_id: int
-    code_id: int
-    issued_at: datetime
-
-
-def find_issuance(session: Session, key: str, group_id: int, kind: str) -> IssuanceRow | None:
-    row = session.execute(_FIND, {"key": key, "group_id": group_id, "kind": kind}).first()
-    return None if row is None else IssuanceRow(*tuple(row))
-
-
-_CODE_TEXT = text("SELECT code FROM codes WHERE id = :id")
-
-
-def code_text(session: Session, code_id: int) -> str:
-    return str(session.execute(_CODE_TEXT, {"id": code_id}).scalar_one())
-
-
-def last_initial(session: Session, customer_id: int, group_id: int) -> Issuance | None:
-    """The latest initial issuance of this customer from the group that still stands."""
-    return session.scalar(
-        select(Issuance)
-        .where(
-            Issuance.customer_id == customer_id,
-            Issuance.group_id == group_id,
-            Issuance.kind == INITIAL,
-            Issuance.voided_at.is_(None),
-        )
-        .order_by(Issuance.id.desc())
-        .limit(1)
-    )
 
 
 def mark_redeemed(session: Session, code_id: int, expected: str, now: datetime) -> bool:

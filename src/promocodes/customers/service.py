@@ -94,8 +94,8 @@ class CustomerRef:
 _REF = RawSQL.of("SELECT id FROM customers WHERE external_id = :external_id")
 
 
-def ref(session: Session, external_id: str) -> CustomerRef:
-    row = Driver(session).first(_REF, {"external_id": external_id})
+def ref(tx: Session | Driver, external_id: str) -> CustomerRef:
+    row = Driver.of(tx).first(_REF, {"external_id": external_id})
     if row is None:
         raise CustomerNotFound(f"customer {external_id!r} does not exist")
     return CustomerRef(int(row[0]), external_id)

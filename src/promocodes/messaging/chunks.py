@@ -224,7 +224,7 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
     template = MessageTemplate(mailing.subject, mailing.body_text, mailing.body_html)
     # Plain tuples from the driver: a chunk only reads its recipients, and ORM objects
     # (or even SQLAlchemy rows) cost about as much to load as rendering a message.
-    found = Driver(session).all(
+    found = Driver.of(session).all(
         _RECIPIENTS,
         {"mailing_id": mailing.id, "first": chunk.first_seq, "last": chunk.last_seq},
     )
