@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.pool import QueuePool
 
 from promocodes import migrate
 from promocodes.codes import issuance
@@ -171,7 +172,8 @@ def test_pooled_connections_the_server_closed_are_replaced_at_checkout(
     with db.read() as s, db.driver_write() as tx:
         assert s.scalar(select(func.count()).select_from(Message)) == 0
         customers.ref(tx, "p0")
-    assert db.engine.pool.checkedin() == 2
+    pool = db.engine.pool
+    assert isinstance(pool, QueuePool) and pool.checkedin() == 2
     private_cluster.stop("fast")
     private_cluster.start()
 
