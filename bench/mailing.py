@@ -232,9 +232,12 @@ def assign_floor(url: str, gid: int, n: int) -> float:
     db = Database(url)
     raw = db.engine.raw_connection()
     cur = raw.cursor()
+    # ``group_id + 0``: walk the primary key from the cursor. With a plain ``group_id =``
+    # both planners take the group's index instead and sort every code of the group by id
+    # for each chunk, which is no floor at all.
     mark = (
         "UPDATE codes SET status = 'issued' WHERE id IN (SELECT id FROM codes WHERE "
-        "group_id = {p} AND id > {p} ORDER BY id LIMIT {p}) RETURNING id"
+        "id > {p} AND group_id + 0 = {p} ORDER BY id LIMIT {p}) RETURNING id"
     )
     mark = mark.format(p="%s" if db.dialect == "postgresql" else "?")
     last = 0
@@ -242,7 +245,7 @@ def assign_floor(url: str, gid: int, n: int) -> float:
     for _ in range(0, n, CHUNK):
         if db.dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
-        cur.execute(mark, (gid, last, CHUNK))
+        cur.execute(mark, (last, gid, CHUNK))
         last = max(row[0] for row in cur.fetchall())
         raw.commit()
     elapsed = time.perf_counter() - started
