@@ -4,7 +4,8 @@ Set-up (not timed): a fresh migrated database with one group of enough codes and
 customers, made through the services (see ``bench/issue.py``), and an API key from
 ``apikeys.service.create``. Then ``promocodes serve --port P`` is started as its own
 process (the console script, ``PROMOCODES_DATABASE_URL`` pointing at that database,
-``PROMOCODES_LOG_LEVEL=warning`` so no access log is written).
+``PROMOCODES_LOG_LEVEL=warning`` so no access log is written, and the per-key rate limit
+off: every request comes with the one key).
 
 Measured in one run:
 
@@ -110,7 +111,13 @@ def free_port() -> int:
 
 def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     script = Path(sys.executable).with_name("promocodes")
-    env = {**os.environ, "PROMOCODES_DATABASE_URL": url, "PROMOCODES_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "PROMOCODES_DATABASE_URL": url,
+        "PROMOCODES_LOG_LEVEL": "warning",
+        # One API key sends every request: the per-key limit would measure itself.
+        "PROMOCODES_API_RATE_LIMIT_PER_MINUTE": "0",
+    }
     with log.open("wb") as out:
         server = subprocess.Popen(
             [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
