@@ -80,7 +80,8 @@ def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> Non
     own statements. An idle connection has nothing to read unless the server has written
     to it, and a server only writes to an idle client to close it (the termination notice,
     then EOF), so a readable socket means a dead connection: one ``poll`` call, no round
-    trip. Like ``pre_ping``, this cannot see a peer that vanished without closing.
+    trip. A false alarm would only cost a new connection. Like ``pre_ping``, this cannot
+    see a peer that vanished without closing.
     """
     if dbapi_conn.closed:
         raise DisconnectionError("the pooled connection was closed")
