@@ -97,6 +97,11 @@ _BUMP = RawSQL.of(
 # counter stripe UPDATE are one statement (data-modifying CTEs): one round trip. Two
 # racing calls with one key both claim; the later INSERT waits for the earlier commit
 # and does nothing (ON CONFLICT), and its caller gives its code back.
+# The counter stripe is the first one no other claim holds (starting at a random one;
+# 32 claimers drawing 8 stripes at random queued on each other's row locks), waited for
+# only when all are held. It is picked in a CTE of its own and joined: as a subquery in
+# the UPDATE's WHERE, a stripe updated meanwhile by another claim was re-checked and
+# skipped, and the count was lost (the concurrency tests caught it).
 _PG_ISSUE = RawSQL.of(
     "WITH g AS (SELECT name, valid_from, valid_until, has_code_expiry, "
     f"  {_LIVE} AS live FROM code_groups g WHERE id = :group_id AND archived_at IS NULL), "
