@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select, text
@@ -44,17 +46,6 @@ def test_pending_changes_are_seen_and_a_rollback_undoes_the_issue(db: Database) 
         assert s.scalar(select(Code.status).where(Code.code == "A1")) == "available"
     assert counts(db, gid).active == 2
     assert_counters_exact(db, gid)
-
-
-def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
-    with db.write() as s:
-        make_customer(s, "a")
-        make_customer(s, "b")
-    rename = RawSQL.of("UPDATE customers SET external_id = :to WHERE external_id = :frm")
-    with pytest.raises(IntegrityError), db.write() as s:
-        Driver.of(s).execute(rename, {"to": "a", "frm": "b"})
-    with db.read() as s:
-        assert sorted(s.scalars(select(Customer.external_id))) == ["a", "b"]
 
 
 def _wait_for_lock_wait(db: Database, timeout: float = 20.0) -> None:
@@ -136,12 +127,22 @@ def test_a_driver_transaction_commits_at_the_end_and_rolls_back_on_an_error(
     assert_counters_exact(db, gid)
 
 
-def test_a_driver_transactions_errors_are_sqlalchemy_errors_and_undo_it(db: Database) -> None:
+@contextmanager
+def _under_session(db: Database) -> Iterator[Driver]:
+    with db.write() as s:
+        yield Driver.of(s)
+
+
+@pytest.mark.parametrize("transaction", ["session", "driver_write"])
+def test_driver_errors_are_sqlalchemy_errors_and_undo_the_transaction(
+    db: Database, transaction: str
+) -> None:
     with db.write() as s:
         make_customer(s, "a")
         make_customer(s, "b")
     rename = RawSQL.of("UPDATE customers SET external_id = :to WHERE external_id = :frm")
-    with pytest.raises(IntegrityError), db.driver_write() as tx:
+    begin = _under_session if transaction == "session" else Database.driver_write
+    with pytest.raises(IntegrityError), begin(db) as tx:
         assert tx.execute(rename, {"to": "c", "frm": "a"}) == 1
         tx.execute(rename, {"to": "c", "frm": "b"})
     with db.read() as s:

@@ -197,18 +197,23 @@ def _prior(db: Driver, row: Sequence[Any]) -> Prior | None:
     return Prior(int(row[0]), int(row[1]), issued_at, str(row[3]))
 
 
-def _params(
-    db: Driver,
+def _look_up(
+    tx: Session | Driver,
+    on_postgres: RawSQL,
     *,
+    kind: str,
     group_id: int,
     key: str,
-    kind: str,
     customer_id: int,
     source: str,
     source_ref: str | None,
     now: datetime,
-) -> dict[str, Any]:
-    return {
+) -> tuple[Driver, dict[str, Any], Any]:
+    """Run an issue's first statement (the lookup; ``on_postgres`` may be PostgreSQL's
+    whole claim); the driver, the parameters every later statement of the issue takes,
+    and the row."""
+    db = Driver.of(tx)
+    params = {
         "slot": random.randrange(COUNTER_STRIPES),
         "group_id": group_id,
         "key": key,
@@ -218,6 +223,7 @@ def _params(
         "source_ref": source_ref,
         "now": db.bind_time(now),
     }
+    return db, params, db.first(on_postgres if db.postgres else _LOOKUP, params)
 
 
 def _group(db: Driver, group_id: int, row: Sequence[Any]) -> tuple[GroupRow, bool, Prior | None]:
@@ -241,18 +247,17 @@ def attempt_initial(
     """Look up the group and the key and, when the group is live and the key new, claim
     a code and record the initial issuance. None when the group does not exist or is
     archived."""
-    db = Driver.of(tx)
-    params = _params(
-        db,
+    db, params, row = _look_up(
+        tx,
+        _PG_ISSUE,
+        kind=INITIAL,
         group_id=group_id,
         key=key,
-        kind=INITIAL,
         customer_id=customer_id,
         source=source,
         source_ref=source_ref,
         now=now,
     )
-    row = db.first(_PG_ISSUE if db.postgres else _LOOKUP, params)
     if row is None:
         return None
     group, live, prior = _group(db, group_id, row)
@@ -291,18 +296,17 @@ def attempt_repeat(
     a repeat of the customer's latest standing initial issue from the group. None when
     the group does not exist or is archived. A repeat takes no code, so racing calls
     with one key only meet at the unique key: the loser records nothing."""
-    db = Driver.of(tx)
-    params = _params(
-        db,
+    db, params, row = _look_up(
+        tx,
+        _LOOKUP,
+        kind=REPEAT,
         group_id=group_id,
         key=key,
-        kind=REPEAT,
         customer_id=customer_id,
         source=source,
         source_ref=source_ref,
         now=now,
     )
-    row = db.first(_LOOKUP, params)
     if row is None:
         return None
     group, live, prior = _group(db, group_id, row)
