@@ -17,6 +17,10 @@ warm-up operation, and then start together through a barrier):
   one-row INSERT transaction per operation into a small table on the raw driver —
   ``sqlite3`` (WAL, synchronous=FULL, ``BEGIN IMMEDIATE``, 30 s busy timeout, a file of
   its own) or psycopg 3 (autocommit off: INSERT + COMMIT, same database).
+- ``log_bytes_per_op`` (one process, untimed, before the phases): the log one durable
+  operation writes, project and floor — PostgreSQL's WAL (from a checkpoint, as the
+  phases start) or SQLite's WAL (one page per page changed). Unlike throughput it does
+  not move with the machine, and a commit is only durable once that much is flushed.
 - ``ratio`` = floor_per_s / project_per_s (``_common``'s convention: ≥ 1 means the project
   is slower); ``of_floor`` = project_per_s / floor_per_s, the form the targets take.
 
@@ -62,6 +66,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from threading import BrokenBarrierError
 from typing import Literal
 
@@ -71,6 +76,7 @@ import psycopg
 from _common import (
     Backend,
     BenchArgs,
+    BenchDatabase,
     bench_database,
     checkpoint,
     code_for,
@@ -419,6 +425,75 @@ def create_floor_table(backend: Backend, target: str) -> None:
         pg.execute(POSTGRES_FLOOR_TABLE)
 
 
+# --- write volume -------------------------------------------------------------------------
+
+# Operations of the write-volume pass. On SQLite 80 issues (~10 pages each) stay under the
+# 1,000-page auto-checkpoint, so the WAL only grows and its size is what was written.
+VOLUME_OPS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """Log bytes one durable operation writes: the WAL of PostgreSQL (records and
+    full-page images) or of SQLite (a 24-byte header and the whole page for every page
+    the transaction changed)."""
+
+    project_bytes: float
+    floor_bytes: float
+
+
+def _log_written(bdb: BenchDatabase, target: str, operation: Operation, ops: int) -> float:
+    """Log bytes per operation over ``ops`` operations (after one warm-up), from a clean
+    start: a truncated WAL on SQLite, a checkpoint on PostgreSQL (as the timed phases)."""
+    operation(0)
+    if bdb.backend == "sqlite":
+        path = Path(target)
+        lite = sqlite3.connect(path, isolation_level=None)
+        try:
+            busy = lite.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            lite.close()
+        wal = path.with_name(path.name + "-wal")
+        if busy or wal.stat().st_size:
+            raise SystemExit(f"could not truncate {wal} before the write-volume pass")
+        for i in range(1, ops + 1):
+            operation(i)
+        return wal.stat().st_size / ops
+    checkpoint(bdb)
+    with psycopg.connect(bdb.floor_target, autocommit=True) as conn:
+
+        def lsn() -> str:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            assert row is not None
+            return str(row[0])
+
+        before = lsn()
+        for i in range(1, ops + 1):
+            operation(i)
+        written = conn.execute("SELECT pg_wal_lsn_diff(%s, %s)", (lsn(), before)).fetchone()
+        assert written is not None
+        return float(written[0]) / ops
+
+
+def measure_volume(bdb: BenchDatabase, group_id: int, pool: int) -> Volume:
+    """Child process: one process, the project's operation and the floor's, untimed.
+    Unlike throughput, these figures do not move with the machine: they say how much
+    more the project writes per operation, which the disk then has to flush."""
+    # SQLite: the project file's path; PostgreSQL: unused (its WAL is the server's).
+    project_target = bdb.url.removeprefix("sqlite:///")
+    # workers=0: keys of their own ("bench:0:0:i"), one customer; never a phase's keys.
+    project = _project_operation(bdb.url, group_id, 0, 0, pool)
+    floor = (
+        _sqlite_floor_operation(bdb.floor_target, 0)
+        if bdb.backend == "sqlite"
+        else _postgres_floor_operation(bdb.floor_target, 0)
+    )
+    return Volume(
+        _log_written(bdb, project_target, project, VOLUME_OPS),
+        _log_written(bdb, bdb.floor_target, floor, VOLUME_OPS),
+    )
+
+
 # --- rendering --------------------------------------------------------------------------
 
 SUBJECT = "{{ client.first_name }}, your summer code is inside"
@@ -563,8 +638,15 @@ def main() -> None:
         # Every worker of every phase gets n + 1 codes (one warm-up); customers are
         # reused across phases (each phase issues under its own keys).
         pool = min(max(opts.workers) * (n + 1), CUSTOMER_POOL)
-        group_id = prepare(bdb.url, codes=sum(opts.workers) * (n + 1), customer_count=pool)
+        codes = sum(opts.workers) * (n + 1) + VOLUME_OPS + 1
+        group_id = prepare(bdb.url, codes=codes, customer_count=pool)
         create_floor_table(backend, bdb.floor_target)
+        volume = run_in_child(measure_volume, bdb, group_id, pool)
+        say(
+            f"  log written per operation (one process): project "
+            f"{volume.project_bytes:,.0f} bytes, floor {volume.floor_bytes:,.0f} bytes "
+            f"(×{volume.project_bytes / volume.floor_bytes:.1f})"
+        )
 
         phases: dict[int, tuple[Phase, Phase]] = {}
         for w in opts.workers:
@@ -591,7 +673,8 @@ def main() -> None:
                 issued = repository.counts(session, [group_id])[group_id].issued
         finally:
             db.dispose()
-        expected = sum(p.ops + w for w, (p, _) in phases.items())  # + one warm-up each
+        # + one warm-up per process, + the write-volume pass and its warm-up
+        expected = sum(p.ops + w for w, (p, _) in phases.items()) + VOLUME_OPS + 1
         if issued != expected:
             raise SystemExit(f"the group counts {issued:,} issued codes, expected {expected:,}")
 
@@ -653,6 +736,10 @@ def main() -> None:
         render_per_s=round(render.project_per_s),
         render_floor_per_s=round(render.floor_per_s),
         render_ratio=render_ratio,
+        log_bytes_per_op={
+            "project": round(volume.project_bytes),
+            "floor": round(volume.floor_bytes),
+        },
         targets=targets,
         server=version,
         loadavg_1m_start=round(load, 2),
