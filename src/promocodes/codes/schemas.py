@@ -46,12 +46,16 @@ class _Validity(BaseModel):
         return self
 
 
+# The column is a 32-bit integer on both backends; a larger threshold was a server error.
+MAX_LOW_STOCK_THRESHOLD = 2_147_483_647
+
+
 class GroupCreate(_Validity):
     model_config = ConfigDict(extra="forbid")
 
     name: str
     description: Text | None = Field(default=None, max_length=5_000)
-    low_stock_threshold: int | None = Field(default=None, ge=0)
+    low_stock_threshold: int | None = Field(default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD)
 
     @field_validator("name")
     @classmethod
@@ -66,7 +70,7 @@ class GroupUpdate(_Validity):
 
     name: str | None = None
     description: Text | None = Field(default=None, max_length=5_000)
-    low_stock_threshold: int | None = Field(default=None, ge=0)
+    low_stock_threshold: int | None = Field(default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD)
 
     @field_validator("name")
     @classmethod
