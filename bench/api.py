@@ -17,9 +17,8 @@ Measured in one run:
   the client. ``errors``: non-200 answers or transport errors — must be 0. Every answer
   must carry a code, and no code may come twice.
 - ``inprocess_per_s`` — the comparison: the same issue in one spawned process, the
-  service call in a loop (``with db.driver_write(): customers.ref(...);
-  issuance.issue_initial(...)``, as the route), as many times (same bounds), after the
-  server stopped.
+  service call in a loop (``with db.driver_write(): issuance.issue_initial(...)``, as
+  the route), as many times (same bounds), after the server stopped.
 - ``route_inprocess_per_s`` — what the route does besides HTTP, in-process: the API key
   check (a read transaction) and ``idempotency.idempotent`` around the same service call
   (a read, the issue's write and the record's write). It splits the gap between the two
@@ -63,7 +62,6 @@ from issue import customer_id, percentile, prepare
 from promocodes.apikeys import service as apikeys
 from promocodes.codes import issuance
 from promocodes.codes.schemas import IssueIn, IssueOut
-from promocodes.customers import service as customers
 from promocodes.db import Database, Driver
 from promocodes.idempotency import idempotent
 
@@ -237,9 +235,8 @@ def inprocess(url: str, group_id: int, token: str, indices: range, seconds: floa
     try:
 
         def issue_in(tx: Driver, i: int, key: str) -> IssueOut:
-            customer = customers.ref(tx, customer_id(i))
             got = issuance.issue_initial(
-                tx, customer, group_id, key=key, source="api", source_ref="bench"
+                tx, customer_id(i), group_id, key=key, source="api", source_ref="bench"
             )
             return IssueOut(
                 code=got.code,

@@ -8,7 +8,7 @@ forked from a fork server, sharing nothing with this one — that set up, do one
 warm-up operation, and then start together through a barrier):
 
 - ``project_per_s`` per worker count — W worker processes, each doing its own
-  ``with db.driver_write(): customers.ref(...); issuance.issue_initial(...)`` per
+  ``with db.driver_write(): issuance.issue_initial(tx, external_id, ...)`` per
   operation (one transaction each, as the API route does), the workers taking turns over the
   customers so that no customer comes twice in a phase (``customers_distinct`` says
   so). ``p50_ms`` / ``p99_ms``: latency of one such transaction, over every operation
@@ -241,7 +241,7 @@ def _project_operation(url: str, group_id: int, workers: int, index: int, pool: 
 
     def issue(i: int) -> None:
         with db.driver_write() as tx:
-            customer = customers.ref(tx, customer_id(customer_of(i, workers, index, pool)))
+            customer = customer_id(customer_of(i, workers, index, pool))
             issuance.issue_initial(
                 tx, customer, group_id, key=f"bench:{workers}:{index}:{i}", source="api"
             )

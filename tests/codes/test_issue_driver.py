@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from promocodes.codes import issuance
 from promocodes.codes.models import Code, Issuance
-from promocodes.customers import service as customers
 from promocodes.customers.models import Customer
+from promocodes.customers.service import CustomerNotFound
 from promocodes.db import Database, Driver, RawSQL
 from tests.factories import assert_counters_exact, counts, group_with_codes, make_customer
 
@@ -36,8 +36,7 @@ def test_pending_changes_are_seen_and_a_rollback_undoes_the_issue(db: Database) 
     gid = group_with_codes(db, "G", ["A1", "A2"])
     with pytest.raises(RuntimeError), db.write() as s:
         s.add(Customer(external_id="fresh", attributes={}))  # not flushed yet
-        ref = customers.ref(s, "fresh")
-        got = issuance.issue_initial(s, ref, gid, key="k", source="api")
+        got = issuance.issue_initial(s, "fresh", gid, key="k", source="api")
         assert got.code == "A1"
         raise RuntimeError("roll back")
     with db.read() as s:
@@ -45,6 +44,28 @@ def test_pending_changes_are_seen_and_a_rollback_undoes_the_issue(db: Database) 
         assert s.scalar(select(Issuance)) is None
         assert s.scalar(select(Code.status).where(Code.code == "A1")) == "available"
     assert counts(db, gid).active == 2
+    assert_counters_exact(db, gid)
+
+
+def test_an_unknown_customer_is_found_out_before_any_code_is_taken(db: Database) -> None:
+    """The customer is looked up in the issue's own first statement: an unknown one
+    is reported before the group (as when it had a statement of its own) and takes
+    no code, so the group's one code is still there for a known customer after it."""
+    gid = group_with_codes(db, "G", ["A1"])
+    with db.write() as s:
+        make_customer(s, "alice")
+    with db.driver_write() as tx:
+        for group_id, issue in (
+            (gid, issuance.issue_initial),
+            (gid, issuance.issue_repeat),
+            (999_999, issuance.issue_initial),
+        ):
+            with pytest.raises(CustomerNotFound, match="'zed'"):
+                issue(tx, "zed", group_id, key="k", source="api")
+        got = issuance.issue_initial(tx, "alice", gid, key="k", source="api")
+    assert got.code == "A1" and got.customer_id == "alice"
+    with db.read() as s:
+        assert s.scalars(select(Issuance.key)).all() == ["k"]
     assert_counters_exact(db, gid)
 
 
@@ -78,13 +99,12 @@ def test_a_key_raced_by_another_transaction_gives_the_winners_code(db: Database)
     def race() -> None:
         try:
             with db.write() as s:
-                ref = customers.ref(s, "alice")
-                second.append(issuance.issue_initial(s, ref, gid, key="k", source="api").code)
+                second.append(issuance.issue_initial(s, "alice", gid, key="k", source="api").code)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
     with db.write() as s:
-        first = issuance.issue_initial(s, customers.ref(s, "alice"), gid, key="k", source="api")
+        first = issuance.issue_initial(s, "alice", gid, key="k", source="api")
         thread = threading.Thread(target=race)
         thread.start()
         if db.dialect == "postgresql":
@@ -112,13 +132,13 @@ def test_a_driver_transaction_commits_at_the_end_and_rolls_back_on_an_error(
     with db.write() as s:
         make_customer(s, "alice")
     with pytest.raises(RuntimeError), db.driver_write() as tx:
-        got = issuance.issue_initial(tx, customers.ref(tx, "alice"), gid, key="k", source="api")
+        got = issuance.issue_initial(tx, "alice", gid, key="k", source="api")
         assert got.code == "A1"
         raise RuntimeError("roll back")
     assert counts(db, gid).active == 2
     with db.driver_write() as tx:
-        got = issuance.issue_initial(tx, customers.ref(tx, "alice"), gid, key="k", source="api")
-        again = issuance.issue_repeat(tx, customers.ref(tx, "alice"), gid, key="r", source="api")
+        got = issuance.issue_initial(tx, "alice", gid, key="k", source="api")
+        again = issuance.issue_repeat(tx, "alice", gid, key="r", source="api")
     assert (got.code, again.code, again.kind) == ("A1", "A1", "repeat")
     with db.read() as s:
         kinds = s.scalars(select(Issuance.kind).order_by(Issuance.id)).all()

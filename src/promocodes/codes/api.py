@@ -354,11 +354,10 @@ def issue_code(
     idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NO_NUL_PATTERN)] = None,
 ) -> IssueOut:
     def run(tx: Driver, issuance_key: str) -> IssueOut:
-        customer = customers.ref(tx, body.customer_id)
         fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat
         got = fn(
             tx,
-            customer,
+            body.customer_id,
             group_id,
             key=issuance_key,
             source="api",

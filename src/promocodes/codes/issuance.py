@@ -28,6 +28,7 @@ from promocodes.codes.models import (
     REPEAT,
     CodeGroup,
 )
+from promocodes.customers.service import CustomerNotFound
 from promocodes.db import Driver
 from promocodes.errors import (
     CodeAlreadyRedeemed,
@@ -47,13 +48,18 @@ SOURCES = ("api", "mailing", "campaign")
 
 
 class CustomerLike(Protocol):
-    """A customer as issuing sees it (a ``Customer`` row or a ``CustomerRef``)."""
+    """A customer as issuing sees it (a ``Customer`` row or a ``CustomerRef``). Issuing
+    also takes the external id alone: it finds the customer in its first statement."""
 
     @property
     def id(self) -> int: ...
 
     @property
     def external_id(self) -> str: ...
+
+
+def _external_id(customer: CustomerLike | str) -> str:
+    return customer if isinstance(customer, str) else customer.external_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,45 +85,52 @@ def check_validity(group: CodeGroup | repo.GroupRow, now: datetime) -> None:
         )
 
 
-def _replay(prior: claims.Prior, kind: str, group_id: int, customer: CustomerLike) -> Issued:
+def _replay(
+    prior: claims.Prior, kind: str, group_id: int, customer_id: int, external_id: str
+) -> Issued:
     """The answer an earlier call with this key gave."""
-    if prior.customer_id != customer.id:
+    if prior.customer_id != customer_id:
         raise IdempotencyKeyReused(
             "this idempotency key was already used to issue a code to another customer"
         )
-    return Issued(
-        prior.code, kind, group_id, customer.external_id, prior.issued_at, prior.issuance_id
-    )
+    return Issued(prior.code, kind, group_id, external_id, prior.issued_at, prior.issuance_id)
 
 
 def _answer(
     tx: Session | Driver,
-    attempt: claims.Attempt,
+    found: claims.Attempt | claims.NoCustomer | claims.NoGroup,
     kind: str,
-    customer: CustomerLike,
+    external_id: str,
+    group_id: int,
     key: str,
     now: datetime,
-) -> Issued | None:
-    """What every issue answers alike: an unknown group, a replay of the key (even after
-    the group expired: it hands out nothing new), a key won by a concurrent call, a group
-    not valid now, or the recorded issue. None when there was nothing to give."""
-    group, result, prior = attempt.group, attempt.result, attempt.prior
+) -> tuple[claims.Attempt, Issued | None]:
+    """What every issue answers alike: an unknown customer or group, a replay of the key
+    (even after the group expired: it hands out nothing new), a key won by a concurrent
+    call, a group not valid now, or the recorded issue. None when there was nothing to
+    give."""
+    if isinstance(found, claims.NoCustomer):
+        raise CustomerNotFound(f"customer {external_id!r} does not exist")
+    if isinstance(found, claims.NoGroup):
+        raise GroupNotFound(f"group {group_id} does not exist")
+    group, result, prior = found.group, found.result, found.prior
     if isinstance(result, claims.KeyTaken):
         # A concurrent call with this key committed first; answer as it did.
         prior = claims.prior_issue(tx, key, group.id, kind)
         assert prior is not None, "the conflicting issuance must be visible after it won"
     if prior is not None:
-        return _replay(prior, kind, group.id, customer)
-    if not attempt.live:
+        return found, _replay(prior, kind, group.id, found.customer_id, external_id)
+    if not found.live:
         check_validity(group, now)
     if isinstance(result, claims.Claimed):
-        return Issued(result.code, kind, group.id, customer.external_id, now, result.issuance_id)
-    return None
+        issued = Issued(result.code, kind, group.id, external_id, now, result.issuance_id)
+        return found, issued
+    return found, None
 
 
 def issue_initial(
     tx: Session | Driver,
-    customer: CustomerLike,
+    customer: CustomerLike | str,
     group_id: int,
     *,
     key: str,
@@ -125,28 +138,29 @@ def issue_initial(
     source_ref: str | None = None,
     now: datetime | None = None,
 ) -> Issued:
-    """Give the customer a new code from the group, once per ``key``."""
+    """Give the customer (or the customer with this external id) a new code from the
+    group, once per ``key``."""
     now = now or utcnow()
-    attempt = claims.attempt_initial(
+    external_id = _external_id(customer)
+    found = claims.attempt_initial(
         tx,
         group_id=group_id,
         key=key,
-        customer_id=customer.id,
+        external_id=external_id,
         source=source,
         source_ref=source_ref,
         now=now,
     )
-    known = _known(attempt, group_id)
-    issued = _answer(tx, known, INITIAL, customer, key, now)
+    attempt, issued = _answer(tx, found, INITIAL, external_id, group_id, key, now)
     if issued is None:
-        name = known.group.name
+        name = attempt.group.name
         raise GroupExhausted(f"group {name!r} has no codes left to issue", group_id=group_id)
     return issued
 
 
 def issue_repeat(
     tx: Session | Driver,
-    customer: CustomerLike,
+    customer: CustomerLike | str,
     group_id: int,
     *,
     key: str,
@@ -157,23 +171,18 @@ def issue_repeat(
     """Re-show the code the customer last received initially from the group, recorded
     as a repeat issuance; ``code`` is None (and nothing is recorded) when there is none."""
     now = now or utcnow()
-    attempt = claims.attempt_repeat(
+    external_id = _external_id(customer)
+    found = claims.attempt_repeat(
         tx,
         group_id=group_id,
         key=key,
-        customer_id=customer.id,
+        external_id=external_id,
         source=source,
         source_ref=source_ref,
         now=now,
     )
-    issued = _answer(tx, _known(attempt, group_id), REPEAT, customer, key, now)
-    return issued or Issued(None, REPEAT, group_id, customer.external_id, None, None)
-
-
-def _known(attempt: claims.Attempt | None, group_id: int) -> claims.Attempt:
-    if attempt is None:
-        raise GroupNotFound(f"group {group_id} does not exist")
-    return attempt
+    _, issued = _answer(tx, found, REPEAT, external_id, group_id, key, now)
+    return issued or Issued(None, REPEAT, group_id, external_id, None, None)
 
 
 @dataclass(frozen=True, slots=True)

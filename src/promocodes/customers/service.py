@@ -12,7 +12,6 @@ from promocodes.customers import repository as repo
 from promocodes.customers.importer import CustomerItem
 from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CustomerIn, CustomerOut, ImportReport, LineError
-from promocodes.db import Driver, RawSQL
 from promocodes.errors import NotFound
 from promocodes.models import utcnow
 
@@ -89,16 +88,6 @@ class CustomerRef:
 
     id: int
     external_id: str
-
-
-_REF = RawSQL.of("SELECT id FROM customers WHERE external_id = :external_id")
-
-
-def ref(tx: Session | Driver, external_id: str) -> CustomerRef:
-    row = Driver.of(tx).first(_REF, {"external_id": external_id})
-    if row is None:
-        raise CustomerNotFound(f"customer {external_id!r} does not exist")
-    return CustomerRef(int(row[0]), external_id)
 
 
 def get(session: Session, external_id: str) -> Customer:
