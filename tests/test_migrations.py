@@ -87,3 +87,37 @@ def test_a_removed_groups_id_is_never_given_to_a_new_group(db: Database) -> None
         service.delete_group(s, removed)
     with db.write() as s:
         assert service.create_group(s, GroupCreate(name="Next")).id > removed
+
+
+def test_adding_counter_stripes_and_taking_them_away_keeps_every_count(db: Database) -> None:
+    from promocodes.codes import issuance
+    from promocodes.codes.models import COUNTER_STRIPES
+    from tests.factories import assert_counters_exact, counts, make_customer, make_group, upload
+
+    def stripes(gid: int) -> int:
+        with db.read() as s:
+            sql = text("SELECT count(*) FROM group_counters WHERE group_id = :g")
+            return int(s.scalar(sql, {"g": gid}))
+
+    with db.write() as s:
+        gid = make_group(s, "Striped").id
+        upload(s, gid, [f"S{i}" for i in range(10)])
+        for n in range(3):
+            issuance.issue_initial(s, make_customer(s, f"c{n}"), gid, key=f"k{n}", source="api")
+        # Part of the total on the last stripe for certain (claims pick stripes at random).
+        move = "UPDATE group_counters SET total = total + :d WHERE group_id = :g AND slot = :s"
+        s.execute(text(move), {"d": -4, "g": gid, "s": 0})
+        s.execute(text(move), {"d": 4, "g": gid, "s": COUNTER_STRIPES - 1})
+    before = counts(db, gid)
+    assert stripes(gid) == COUNTER_STRIPES == 64
+    assert (before.total, before.issued, before.active) == (10, 3, 7)
+
+    migrate.downgrade(db.engine, "0009_group_ids_never_reused")
+    assert stripes(gid) == 8 and counts(db, gid) == before
+    assert_counters_exact(db, gid)
+    migrate.upgrade(db.engine)
+    assert stripes(gid) == 64 and counts(db, gid) == before
+    with db.write() as s:
+        issuance.issue_initial(s, make_customer(s, "c9"), gid, key="k9", source="api")
+    assert counts(db, gid).issued == 4
+    assert_counters_exact(db, gid)

@@ -4,7 +4,7 @@ Request counts and latencies are kept per process (each API process is scraped o
 own). Everything else is read from the database at scrape time, so it is the same in
 every process and counts every worker — and stays cheap:
 
-- code stock and issue totals from the group counters (≤ 8 rows a group, never the codes);
+- code stock and issue totals from the group counters (≤ 64 rows a group, never the codes);
 - mailing progress of the mailings being sent from their chunks (a few rows per thousand
   recipients) and their messages by status (an index range, as the progress page reads);
 - messages waiting for delivery or failed, by channel (the delivery index);

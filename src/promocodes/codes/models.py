@@ -31,9 +31,11 @@ BLOCKED = "blocked"
 STATUSES = (AVAILABLE, ISSUED, REDEEMED, BLOCKED)
 
 # Counter stripes per group: single claims spread their counter updates over this many
-# rows so concurrent claimers do not queue on one hot row. Part of the schema: every
-# group gets exactly this many stripes when it is created.
-COUNTER_STRIPES = 8
+# rows so concurrent claimers do not queue on one hot row. A PostgreSQL claim holds its
+# stripe until its commit is flushed, so there are more stripes than concurrent claimers
+# (32 claimers queued on 8). Part of the schema: every group has exactly this many
+# stripes (created with it; migration 0010 added the ones older groups lacked).
+COUNTER_STRIPES = 64
 
 
 class CodeGroup(Base):
