@@ -96,36 +96,40 @@ def _replay(
     return Issued(prior.code, kind, group_id, external_id, prior.issued_at, prior.issuance_id)
 
 
-def _answer(
-    tx: Session | Driver,
-    found: claims.Attempt | claims.NoCustomer | claims.NoGroup,
-    kind: str,
-    external_id: str,
-    group_id: int,
-    key: str,
-    now: datetime,
-) -> tuple[claims.Attempt, Issued | None]:
-    """What every issue answers alike: an unknown customer or group, a replay of the key
-    (even after the group expired: it hands out nothing new), a key won by a concurrent
-    call, a group not valid now, or the recorded issue. None when there was nothing to
-    give."""
+def _known(
+    found: claims.Attempt | claims.NoCustomer | claims.NoGroup, external_id: str, group_id: int
+) -> claims.Attempt:
+    """The attempt, once the customer (first) and the group are known to exist."""
     if isinstance(found, claims.NoCustomer):
         raise CustomerNotFound(f"customer {external_id!r} does not exist")
     if isinstance(found, claims.NoGroup):
         raise GroupNotFound(f"group {group_id} does not exist")
-    group, result, prior = found.group, found.result, found.prior
+    return found
+
+
+def _answer(
+    tx: Session | Driver,
+    attempt: claims.Attempt,
+    kind: str,
+    external_id: str,
+    key: str,
+    now: datetime,
+) -> Issued | None:
+    """What every issue answers alike: a replay of the key (even after the group
+    expired: it hands out nothing new), a key won by a concurrent call, a group not valid
+    now, or the recorded issue. None when there was nothing to give."""
+    group, result, prior = attempt.group, attempt.result, attempt.prior
     if isinstance(result, claims.KeyTaken):
         # A concurrent call with this key committed first; answer as it did.
         prior = claims.prior_issue(tx, key, group.id, kind)
         assert prior is not None, "the conflicting issuance must be visible after it won"
     if prior is not None:
-        return found, _replay(prior, kind, group.id, found.customer_id, external_id)
-    if not found.live:
+        return _replay(prior, kind, group.id, attempt.customer_id, external_id)
+    if not attempt.live:
         check_validity(group, now)
     if isinstance(result, claims.Claimed):
-        issued = Issued(result.code, kind, group.id, external_id, now, result.issuance_id)
-        return found, issued
-    return found, None
+        return Issued(result.code, kind, group.id, external_id, now, result.issuance_id)
+    return None
 
 
 def issue_initial(
@@ -151,7 +155,8 @@ def issue_initial(
         source_ref=source_ref,
         now=now,
     )
-    attempt, issued = _answer(tx, found, INITIAL, external_id, group_id, key, now)
+    attempt = _known(found, external_id, group_id)
+    issued = _answer(tx, attempt, INITIAL, external_id, key, now)
     if issued is None:
         name = attempt.group.name
         raise GroupExhausted(f"group {name!r} has no codes left to issue", group_id=group_id)
@@ -181,7 +186,8 @@ def issue_repeat(
         source_ref=source_ref,
         now=now,
     )
-    _, issued = _answer(tx, found, REPEAT, external_id, group_id, key, now)
+    attempt = _known(found, external_id, group_id)
+    issued = _answer(tx, attempt, REPEAT, external_id, key, now)
     return issued or Issued(None, REPEAT, group_id, external_id, None, None)
 
 
