@@ -185,6 +185,19 @@ class Prior:
 
 
 @dataclass(frozen=True, slots=True)
+class Request:
+    """One single issue as asked: into which group, under which key, for which customer
+    (by external id), through what, and when."""
+
+    group_id: int
+    key: str
+    external_id: str
+    source: str
+    source_ref: str | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """What one issue found and did. ``result`` is None when nothing was recorded: the
     key issued before (``prior``), the group is not valid now (``live`` false), or it
@@ -231,29 +244,20 @@ class _Found:
 
 
 def _look_up(
-    tx: Session | Driver,
-    on_postgres: RawSQL,
-    *,
-    kind: str,
-    group_id: int,
-    key: str,
-    external_id: str,
-    source: str,
-    source_ref: str | None,
-    now: datetime,
+    tx: Session | Driver, on_postgres: RawSQL, kind: str, request: Request
 ) -> _Found | NoCustomer | NoGroup:
     """Run an issue's first statement (the lookup; ``on_postgres`` may be PostgreSQL's
     whole claim), and tell an unknown customer (first) or group from a found one."""
     db = Driver.of(tx)
     params = {
         "slot": random.randrange(COUNTER_STRIPES),
-        "group_id": group_id,
-        "key": key,
+        "group_id": request.group_id,
+        "key": request.key,
         "kind": kind,
-        "external_id": external_id,
-        "source": source,
-        "source_ref": source_ref,
-        "now": db.bind_time(now),
+        "external_id": request.external_id,
+        "source": request.source,
+        "source_ref": request.source_ref,
+        "now": db.bind_time(request.now),
     }
     row = db.first(on_postgres if db.postgres else _LOOKUP, params)
     assert row is not None, "the lookup returns one row, found or not"
@@ -263,34 +267,15 @@ def _look_up(
         return NoGroup()
     params["customer_id"] = customer_id = int(row[-1])
     group = GroupRow(
-        group_id, str(row[0]), db.read_time(row[1]), db.read_time(row[2]), bool(row[3])
+        request.group_id, str(row[0]), db.read_time(row[1]), db.read_time(row[2]), bool(row[3])
     )
     return _Found(db, params, row, customer_id, group, bool(row[4]), _prior(db, row[5:9]))
 
 
-def attempt_initial(
-    tx: Session | Driver,
-    *,
-    group_id: int,
-    key: str,
-    external_id: str,
-    source: str,
-    source_ref: str | None,
-    now: datetime,
-) -> Attempt | NoCustomer | NoGroup:
+def attempt_initial(tx: Session | Driver, request: Request) -> Attempt | NoCustomer | NoGroup:
     """Look up the customer, the group and the key and, when the group is live and the
     key new, claim a code and record the initial issuance."""
-    found = _look_up(
-        tx,
-        _PG_ISSUE,
-        kind=INITIAL,
-        group_id=group_id,
-        key=key,
-        external_id=external_id,
-        source=source,
-        source_ref=source_ref,
-        now=now,
-    )
+    found = _look_up(tx, _PG_ISSUE, INITIAL, request)
     if not isinstance(found, _Found):
         return found
     db, row, prior = found.db, found.row, found.prior
@@ -316,31 +301,12 @@ def attempt_initial(
     return found.attempt(None)
 
 
-def attempt_repeat(
-    tx: Session | Driver,
-    *,
-    group_id: int,
-    key: str,
-    external_id: str,
-    source: str,
-    source_ref: str | None,
-    now: datetime,
-) -> Attempt | NoCustomer | NoGroup:
+def attempt_repeat(tx: Session | Driver, request: Request) -> Attempt | NoCustomer | NoGroup:
     """Look up the customer, the group and the key and, when the group is live and the
     key new, record a repeat of the customer's latest standing initial issue from the
     group. A repeat takes no code, so racing calls with one key only meet at the unique
     key: the loser records nothing."""
-    found = _look_up(
-        tx,
-        _LOOKUP,
-        kind=REPEAT,
-        group_id=group_id,
-        key=key,
-        external_id=external_id,
-        source=source,
-        source_ref=source_ref,
-        now=now,
-    )
+    found = _look_up(tx, _LOOKUP, REPEAT, request)
     if not isinstance(found, _Found):
         return found
     if found.prior is not None or not found.live:

@@ -58,10 +58,6 @@ class CustomerLike(Protocol):
     def external_id(self) -> str: ...
 
 
-def _external_id(customer: CustomerLike | str) -> str:
-    return customer if isinstance(customer, str) else customer.external_id
-
-
 @dataclass(frozen=True, slots=True)
 class Issued:
     code: str | None
@@ -97,39 +93,54 @@ def _replay(
 
 
 def _known(
-    found: claims.Attempt | claims.NoCustomer | claims.NoGroup, external_id: str, group_id: int
+    found: claims.Attempt | claims.NoCustomer | claims.NoGroup, request: claims.Request
 ) -> claims.Attempt:
     """The attempt, once the customer (first) and the group are known to exist."""
     if isinstance(found, claims.NoCustomer):
-        raise CustomerNotFound(f"customer {external_id!r} does not exist")
+        raise CustomerNotFound(f"customer {request.external_id!r} does not exist")
     if isinstance(found, claims.NoGroup):
-        raise GroupNotFound(f"group {group_id} does not exist")
+        raise GroupNotFound(f"group {request.group_id} does not exist")
     return found
 
 
 def _answer(
-    tx: Session | Driver,
-    attempt: claims.Attempt,
-    kind: str,
-    external_id: str,
-    key: str,
-    now: datetime,
+    tx: Session | Driver, attempt: claims.Attempt, kind: str, request: claims.Request
 ) -> Issued | None:
     """What every issue answers alike: a replay of the key (even after the group
     expired: it hands out nothing new), a key won by a concurrent call, a group not valid
     now, or the recorded issue. None when there was nothing to give."""
     group, result, prior = attempt.group, attempt.result, attempt.prior
+    external_id = request.external_id
     if isinstance(result, claims.KeyTaken):
         # A concurrent call with this key committed first; answer as it did.
-        prior = claims.prior_issue(tx, key, group.id, kind)
+        prior = claims.prior_issue(tx, request.key, group.id, kind)
         assert prior is not None, "the conflicting issuance must be visible after it won"
     if prior is not None:
         return _replay(prior, kind, group.id, attempt.customer_id, external_id)
     if not attempt.live:
-        check_validity(group, now)
+        check_validity(group, request.now)
     if isinstance(result, claims.Claimed):
-        return Issued(result.code, kind, group.id, external_id, now, result.issuance_id)
+        return Issued(result.code, kind, group.id, external_id, request.now, result.issuance_id)
     return None
+
+
+def _issue(
+    tx: Session | Driver,
+    kind: str,
+    customer: CustomerLike | str,
+    group_id: int,
+    key: str,
+    source: str,
+    source_ref: str | None,
+    now: datetime | None,
+) -> tuple[claims.Attempt, claims.Request, Issued | None]:
+    """One issue of either kind: the attempt, what was asked, and the answer (None when
+    there was nothing to give)."""
+    external_id = customer if isinstance(customer, str) else customer.external_id
+    request = claims.Request(group_id, key, external_id, source, source_ref, now or utcnow())
+    attempt_of_kind = claims.attempt_initial if kind == INITIAL else claims.attempt_repeat
+    attempt = _known(attempt_of_kind(tx, request), request)
+    return attempt, request, _answer(tx, attempt, kind, request)
 
 
 def issue_initial(
@@ -144,19 +155,7 @@ def issue_initial(
 ) -> Issued:
     """Give the customer (or the customer with this external id) a new code from the
     group, once per ``key``."""
-    now = now or utcnow()
-    external_id = _external_id(customer)
-    found = claims.attempt_initial(
-        tx,
-        group_id=group_id,
-        key=key,
-        external_id=external_id,
-        source=source,
-        source_ref=source_ref,
-        now=now,
-    )
-    attempt = _known(found, external_id, group_id)
-    issued = _answer(tx, attempt, INITIAL, external_id, key, now)
+    attempt, _, issued = _issue(tx, INITIAL, customer, group_id, key, source, source_ref, now)
     if issued is None:
         name = attempt.group.name
         raise GroupExhausted(f"group {name!r} has no codes left to issue", group_id=group_id)
@@ -175,20 +174,8 @@ def issue_repeat(
 ) -> Issued:
     """Re-show the code the customer last received initially from the group, recorded
     as a repeat issuance; ``code`` is None (and nothing is recorded) when there is none."""
-    now = now or utcnow()
-    external_id = _external_id(customer)
-    found = claims.attempt_repeat(
-        tx,
-        group_id=group_id,
-        key=key,
-        external_id=external_id,
-        source=source,
-        source_ref=source_ref,
-        now=now,
-    )
-    attempt = _known(found, external_id, group_id)
-    issued = _answer(tx, attempt, REPEAT, external_id, key, now)
-    return issued or Issued(None, REPEAT, group_id, external_id, None, None)
+    _, request, issued = _issue(tx, REPEAT, customer, group_id, key, source, source_ref, now)
+    return issued or Issued(None, REPEAT, group_id, request.external_id, None, None)
 
 
 @dataclass(frozen=True, slots=True)
