@@ -25,7 +25,11 @@ warm-up operation, and then start together through a barrier):
   is slower); ``of_floor`` = project_per_s / floor_per_s, the form the targets take.
 
 Each process runs for ``--seconds`` (default 3) or ``--n`` operations, whichever comes
-first. Targets:
+first. ``--rounds R`` (default 1) runs each worker count's floor and project phases R
+times, alternating, so both meet the same moments of a noisy machine: a worker count's
+figures are then those of its median round by ``of_floor`` (the lower middle one for an
+even R; ``rounds_of_floor`` lists every round's), and ``flatness`` / ``scaling_32_vs_8``
+take each count's median project throughput. Targets:
 
 - SQLite: project ≥ 0.4× the floor at every worker count, and flat from 1 to 32 workers:
   ``flatness`` (the slowest worker count's throughput over the fastest's) ≥ 0.8;
@@ -45,6 +49,7 @@ those of the largest worker count; ``peak_rss_mb`` is the largest peak RSS of on
 project worker process.
 
 Options besides ``--n`` and ``--db``: ``--seconds`` per phase, ``--workers 1,8,32``,
+``--rounds R``,
 ``--only render`` (the rendering measurement alone: no database, no worker phases; its
 result line has ``project_per_s`` / ``floor_per_s`` = the render rates, and
 ``peak_rss_mb`` that of this process, not of the rendering child).
@@ -134,6 +139,7 @@ Kind = Literal["project", "floor"]
 class Options:
     seconds: float
     workers: tuple[int, ...]
+    rounds: int = 1
     only: Literal["render"] | None = None
 
 
@@ -143,19 +149,23 @@ def parse(description: str, default_n: int) -> tuple[BenchArgs, Options]:
     extra = ArgumentParser(add_help=False)
     extra.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     extra.add_argument("--workers", default=",".join(map(str, DEFAULT_WORKERS)))
+    extra.add_argument("--rounds", type=int, default=1)
     extra.add_argument("--only", choices=("render",), default=None)
     ns, rest = extra.parse_known_args()
     sys.argv[1:] = rest
     args = parse_args(
         f"{description} Also: --seconds S (per phase, default {DEFAULT_SECONDS:g}), "
-        f"--workers 1,8,32, --only render. --n caps the operations of each process.",
+        f"--workers 1,8,32, --rounds R (alternating floor and project phases, default 1), "
+        f"--only render. --n caps the operations of each process.",
         default_n,
     )
     workers = tuple(sorted({int(w) for w in str(ns.workers).split(",") if w.strip()}))
-    if not workers or min(workers) < 1 or ns.seconds <= 0:
-        raise SystemExit("--workers needs positive counts and --seconds a positive time")
+    if not workers or min(workers) < 1 or ns.seconds <= 0 or ns.rounds < 1:
+        raise SystemExit(
+            "--workers needs positive counts, --seconds a positive time, --rounds at least 1"
+        )
     only: Literal["render"] | None = "render" if ns.only == "render" else None
-    return args, Options(float(ns.seconds), workers, only)
+    return args, Options(float(ns.seconds), workers, int(ns.rounds), only)
 
 
 # --- set-up (shared with bench/api.py) --------------------------------------------------
@@ -236,15 +246,16 @@ def customer_of(i: int, workers: int, index: int, pool: int) -> int:
     return (i * workers + index) % pool
 
 
-def _project_operation(url: str, group_id: int, workers: int, index: int, pool: int) -> Operation:
+def _project_operation(
+    url: str, group_id: int, workers: int, index: int, pool: int, round_: int
+) -> Operation:
     db = Database(url)
 
     def issue(i: int) -> None:
         with db.driver_write() as tx:
             customer = customer_id(customer_of(i, workers, index, pool))
-            issuance.issue_initial(
-                tx, customer, group_id, key=f"bench:{workers}:{index}:{i}", source="api"
-            )
+            key = f"bench:{workers}:{round_}:{index}:{i}"
+            issuance.issue_initial(tx, customer, group_id, key=key, source="api")
 
     return issue
 
@@ -293,6 +304,7 @@ def worker(
     n: int,
     seconds: float,
     pool: int,
+    round_: int,
     barrier: Barrier,
     results: Queue[WorkerResult],
 ) -> None:
@@ -300,7 +312,7 @@ def worker(
     run operations 1..n until the time is up."""
     try:
         if kind == "project":
-            operation = _project_operation(target, group_id, workers, index, pool)
+            operation = _project_operation(target, group_id, workers, index, pool, round_)
         elif backend == "sqlite":
             operation = _sqlite_floor_operation(target, index)
         else:
@@ -359,6 +371,7 @@ def run_phase(
     n: int,
     seconds: float,
     pool: int,
+    round_: int = 0,
 ) -> Phase:
     # Fresh interpreters like ``_common.run_in_child``, but forked from a fork server that
     # imported the heavy dependencies once: 32 interpreters each importing SQLAlchemy and
@@ -371,7 +384,20 @@ def run_phase(
     processes = [
         context.Process(
             target=worker,
-            args=(kind, backend, target, group_id, workers, i, n, seconds, pool, barrier, results),
+            args=(
+                kind,
+                backend,
+                target,
+                group_id,
+                workers,
+                i,
+                n,
+                seconds,
+                pool,
+                round_,
+                barrier,
+                results,
+            ),
             daemon=True,
         )
         for i in range(workers)
@@ -481,8 +507,8 @@ def measure_volume(bdb: BenchDatabase, group_id: int, pool: int) -> Volume:
     more the project writes per operation, which the disk then has to flush."""
     # SQLite: the project file's path; PostgreSQL: unused (its WAL is the server's).
     project_target = bdb.url.removeprefix("sqlite:///")
-    # workers=0: keys of their own ("bench:0:0:i"), one customer; never a phase's keys.
-    project = _project_operation(bdb.url, group_id, 0, 0, pool)
+    # workers=0: keys of their own ("bench:0:0:0:i"), one customer; never a phase's keys.
+    project = _project_operation(bdb.url, group_id, 0, 0, pool, 0)
     floor = (
         _sqlite_floor_operation(bdb.floor_target, 0)
         if bdb.backend == "sqlite"
@@ -618,6 +644,13 @@ def main_render_only(n: int, backend: Backend) -> None:
     )
 
 
+def median_round(pairs: list[tuple[Phase, Phase]]) -> tuple[Phase, Phase]:
+    """The (project, floor) round with the median share of the floor; the lower middle
+    one for an even count (the less flattering of the two)."""
+    ranked = sorted(pairs, key=lambda pair: pair[0].per_s / pair[1].per_s)
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def _met(value: bool | None) -> str:
     return "n/a" if value is None else "met" if value else "MISSED"
 
@@ -638,7 +671,7 @@ def main() -> None:
         # Every worker of every phase gets n + 1 codes (one warm-up); customers are
         # reused across phases (each phase issues under its own keys).
         pool = min(max(opts.workers) * (n + 1), CUSTOMER_POOL)
-        codes = sum(opts.workers) * (n + 1) + VOLUME_OPS + 1
+        codes = opts.rounds * sum(opts.workers) * (n + 1) + VOLUME_OPS + 1
         group_id = prepare(bdb.url, codes=codes, customer_count=pool)
         create_floor_table(backend, bdb.floor_target)
         volume = run_in_child(measure_volume, bdb, group_id, pool)
@@ -648,24 +681,30 @@ def main() -> None:
             f"(×{volume.project_bytes / volume.floor_bytes:.1f})"
         )
 
-        phases: dict[int, tuple[Phase, Phase]] = {}
+        rounds: dict[int, list[tuple[Phase, Phase]]] = {}
         for w in opts.workers:
-            checkpoint(bdb)
-            floor = run_phase(
-                "floor", backend, bdb.floor_target, group_id, w, n, opts.seconds, pool
-            )
-            checkpoint(bdb)
-            project = run_phase("project", backend, bdb.url, group_id, w, n, opts.seconds, pool)
-            phases[w] = (project, floor)
-            capped = " (capped by --n)" if project.capped or floor.capped else ""
-            if not project.customers_distinct:
-                capped += " (some customers came twice)"
-            say(
-                f"  {w:>2} workers: project {project.per_s:>8,.0f}/s "
-                f"(p50 {project.p50_ms:.2f} ms, p99 {project.p99_ms:.2f} ms)  "
-                f"floor {floor.per_s:>8,.0f}/s (p50 {floor.p50_ms:.2f} ms)  "
-                f"{project.per_s / floor.per_s:.2f}× the floor{capped}"
-            )
+            rounds[w] = []
+            for r in range(opts.rounds):
+                checkpoint(bdb)
+                floor = run_phase(
+                    "floor", backend, bdb.floor_target, group_id, w, n, opts.seconds, pool
+                )
+                checkpoint(bdb)
+                project = run_phase(
+                    "project", backend, bdb.url, group_id, w, n, opts.seconds, pool, r
+                )
+                rounds[w].append((project, floor))
+                capped = " (capped by --n)" if project.capped or floor.capped else ""
+                if not project.customers_distinct:
+                    capped += " (some customers came twice)"
+                label = f" round {r + 1}" if opts.rounds > 1 else ""
+                say(
+                    f"  {w:>2} workers{label}: project {project.per_s:>8,.0f}/s "
+                    f"(p50 {project.p50_ms:.2f} ms, p99 {project.p99_ms:.2f} ms)  "
+                    f"floor {floor.per_s:>8,.0f}/s (p50 {floor.p50_ms:.2f} ms)  "
+                    f"{project.per_s / floor.per_s:.2f}× the floor{capped}"
+                )
+        phases = {w: median_round(pairs) for w, pairs in rounds.items()}
 
         db = Database(bdb.url)
         try:
@@ -674,15 +713,16 @@ def main() -> None:
         finally:
             db.dispose()
         # + one warm-up per process, + the write-volume pass and its warm-up
-        expected = sum(p.ops + w for w, (p, _) in phases.items()) + VOLUME_OPS + 1
+        expected = sum(p.ops + w for w, pairs in rounds.items() for p, _ in pairs)
+        expected += VOLUME_OPS + 1
         if issued != expected:
             raise SystemExit(f"the group counts {issued:,} issued codes, expected {expected:,}")
 
         render, render_ratio = measure_render()
 
     of_floor = {w: p.per_s / f.per_s for w, (p, f) in phases.items()}
-    throughput = {w: p.per_s for w, (p, _) in phases.items()}
-    floor_throughput = [f.per_s for _, f in phases.values()]
+    throughput = {w: statistics.median(p.per_s for p, _ in pairs) for w, pairs in rounds.items()}
+    floor_throughput = [statistics.median(f.per_s for _, f in pairs) for pairs in rounds.values()]
     scaling = throughput[32] / throughput[8] if 8 in phases and 32 in phases else None
     # "Flat": the slowest worker count over the fastest (the floor's own, for context).
     flatness = min(throughput.values()) / max(throughput.values())
@@ -713,6 +753,7 @@ def main() -> None:
         floor_per_s=floor_top.per_s,
         peak_rss_mb=max(p.rss_mb for p, _ in phases.values()),
         seconds=opts.seconds,
+        rounds=opts.rounds,
         workers={
             str(w): {
                 "project_per_s": round(p.per_s),
@@ -727,6 +768,7 @@ def main() -> None:
                 "floor_ops": f.ops,
                 "capped": p.capped or f.capped,
                 "customers_distinct": p.customers_distinct,
+                "rounds_of_floor": [round(rp.per_s / rf.per_s, 3) for rp, rf in rounds[w]],
             }
             for w, (p, f) in phases.items()
         },
