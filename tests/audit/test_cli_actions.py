@@ -74,6 +74,11 @@ def test_cli_actions_are_recorded_once_by_the_os_user(db: Database, tmp_path: Pa
     user = only(db, "user.created")
     _by_os_user(user)
     assert user.target_name == "ops@example.com" and "s3cret" not in str(user.details)
+    cli("users", "create", "second@example.com", "--password", "s3cret-pass")
+    cli("users", "delete", "ops@example.com", "--yes")
+    removed = only(db, "user.deleted")
+    _by_os_user(removed)
+    assert removed.target_name == "ops@example.com"
 
 
 def test_failed_cli_commands_record_nothing(db: Database, tmp_path: Path) -> None:
@@ -86,4 +91,5 @@ def test_failed_cli_commands_record_nothing(db: Database, tmp_path: Path) -> Non
     cli("groups", "delete", "Missing", "--yes", code=1)
     cli("apikeys", "revoke", "99", code=1)
     cli("users", "create", "not-an-email", "--password", "s3cret-pass", code=1)
+    cli("users", "delete", "nobody@example.com", "--yes", code=1)
     assert entries(db) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from typer.testing import CliRunner
 
@@ -9,6 +11,8 @@ from promocodes.cli import app
 from promocodes.db import Database
 from promocodes.errors import ValidationFailed
 from promocodes.users import service as users
+from tests.audit.common import only
+from tests.conftest import reset
 from tests.web.conftest import app_client, log_in
 
 runner = CliRunner()
@@ -67,3 +71,74 @@ def test_set_password_ends_the_users_sessions(
         assert result.exit_code == 0, result.output
         assert client.get("/groups", follow_redirects=False).status_code == 303
         assert log_in(client, "ann@example.com", "second password").status_code == 303
+
+
+def test_delete_ends_the_users_sessions_and_keeps_the_last_user(db: Database) -> None:
+    with db.write() as s:
+        users.create_user(s, "ann@example.com", "first password")
+        users.create_user(s, "bob@example.com", "other password")
+    with app_client(db) as client:
+        log_in(client, "ann@example.com", "first password")
+        assert client.get("/groups").status_code == 200
+        with db.write() as s:
+            users.delete_user(s, " ANN@example.com")
+        assert client.get("/groups", follow_redirects=False).status_code == 303
+        assert log_in(client, "ann@example.com", "first password").status_code != 303
+    with db.write() as s, pytest.raises(users.UserNotFound):
+        users.delete_user(s, "ann@example.com")
+    with db.write() as s, pytest.raises(users.LastUser, match="only user"):
+        users.delete_user(s, "bob@example.com")
+    with db.read() as s:
+        assert [u.email for u in users.list_users(s)] == ["bob@example.com"]
+    assert only(db, "user.deleted").target_name == "ann@example.com"
+
+
+def test_two_removals_racing_on_postgresql_leave_one_user(pg_url: str) -> None:
+    db = Database(pg_url)
+    reset(db)
+    with db.write() as s:
+        users.create_user(s, "ann@example.com", "first password")
+        users.create_user(s, "bob@example.com", "other password")
+    outcome: list[BaseException | None] = []
+
+    def remove_bob() -> None:
+        try:
+            with db.write() as s:
+                users.delete_user(s, "bob@example.com")
+            outcome.append(None)
+        except BaseException as exc:  # reported to the test below
+            outcome.append(exc)
+
+    try:
+        with db.write() as s:
+            users.delete_user(s, "ann@example.com")
+            racer = threading.Thread(target=remove_bob)
+            racer.start()
+            racer.join(0.5)  # it waits on the rows this transaction has locked
+            assert racer.is_alive() and not outcome
+        racer.join(10)
+        assert len(outcome) == 1 and isinstance(outcome[0], users.LastUser)
+        with db.read() as s:
+            assert [u.email for u in users.list_users(s)] == ["bob@example.com"]
+    finally:
+        db.dispose()
+
+
+def test_cli_delete_asks_first_and_refuses_the_last_user(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.write() as s:
+        users.create_user(s, "ann@example.com", "first password")
+        users.create_user(s, "bob@example.com", "other password")
+    monkeypatch.setenv("PROMOCODES_DATABASE_URL", db.url)
+    declined = runner.invoke(app, ["users", "delete", "ann@example.com"], input="n\n")
+    assert declined.exit_code != 0 and "Remove user ann@example.com?" in declined.output
+    removed = runner.invoke(app, ["users", "delete", "Ann@Example.com"], input="y\n")
+    assert removed.exit_code == 0, removed.output
+    assert "User ann@example.com removed." in removed.output
+    last = runner.invoke(app, ["users", "delete", "bob@example.com", "--yes"])
+    assert last.exit_code == 1 and "only user" in last.output
+    unknown = runner.invoke(app, ["users", "delete", "nobody@example.com", "--yes"])
+    assert unknown.exit_code == 1 and "no user" in unknown.output
+    with db.read() as s:
+        assert [u.email for u in users.list_users(s)] == ["bob@example.com"]

@@ -134,14 +134,16 @@ def groups_edit(
 @cli_errors
 def groups_delete(group: str, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Delete a group: archived if any code was ever issued, otherwise removed with its codes."""
-    with database().write() as session:
+    db = database()
+    # Asked outside the write transaction: a prompt must not hold SQLite's write lock. A
+    # code issued meanwhile only turns a removal into an archive, never the reverse.
+    with db.read() as session:
         target = service.resolve_group(session, group)
         outcome = service.delete_outcome(session, target)
-        if not yes:
-            verb = "archive" if outcome == "archived" else "remove (with all its codes)"
-            typer.confirm(
-                f"This will {verb} group {target.id} {target.name!r}. Continue?", abort=True
-            )
+    if not yes:
+        verb = "archive" if outcome == "archived" else "remove (with all its codes)"
+        typer.confirm(f"This will {verb} group {target.id} {target.name!r}. Continue?", abort=True)
+    with db.write() as session:
         result = service.delete_group(session, target.id, actor=Actor.cli())
     console.print(f"Group {result.group_id} {result.outcome}.")
 

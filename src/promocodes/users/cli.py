@@ -1,4 +1,4 @@
-"""CLI commands for web UI users (``promocodes users create|list|set-password``)."""
+"""CLI commands for web UI users (``promocodes users create|list|set-password|delete``)."""
 
 from __future__ import annotations
 
@@ -55,3 +55,18 @@ def users_set_password(email: str, password: str = _PASSWORD) -> None:
         user = service.set_password(session, email, password, actor=Actor.cli())
         address = user.email
     console.print(f"Password of {address} changed; their sessions were ended.", highlight=False)
+
+
+@users_app.command("delete")
+@cli_errors
+def users_delete(email: str, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Remove a user: their open sessions end and they can no longer log in."""
+    db = database()
+    # Asked outside the write transaction: a prompt must not hold SQLite's write lock.
+    with db.read() as session:
+        address = service.get_by_email(session, email).email
+    if not yes:
+        typer.confirm(f"Remove user {address}? Their open sessions end.", abort=True)
+    with db.write() as session:
+        service.delete_user(session, address, actor=Actor.cli())
+    console.print(f"User {address} removed.", highlight=False)

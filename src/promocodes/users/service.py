@@ -50,6 +50,11 @@ class UserNotFound(NotFound):
     title = "User not found"
 
 
+class LastUser(Conflict):
+    slug = "last-user"
+    title = "The last user cannot be removed"
+
+
 class InvalidCredentials(DomainError):
     slug = "invalid-credentials"
     status = 401
@@ -110,6 +115,26 @@ def set_password(session: Session, email: str, password: str, *, actor: Actor = 
     session.flush()
     record(session, actor, "user.password_changed", Target("user", user.id, user.email))
     return user
+
+
+def delete_user(session: Session, email: str, *, actor: Actor = SYSTEM) -> None:
+    """Remove a user (someone who left): their sessions end at once and they can no
+    longer log in. The audit log keeps what they did; it names actors by email, not by
+    row. The last user is kept, so the web UI always has someone who can log in."""
+    user = get_by_email(session, email)
+    # Every user row locked, in id order (there are few): two removals racing on
+    # PostgreSQL queue here instead of each seeing the other's user still there and
+    # leaving none (or deadlocking, had each locked only the other's row).
+    standing = session.scalars(select(User.id).order_by(User.id).with_for_update()).all()
+    if user.id not in standing:
+        raise UserNotFound(f"no user {user.email!r}")
+    if len(standing) == 1:
+        raise LastUser(f"{user.email} is the only user; create another one before removing it")
+    target = Target("user", user.id, user.email)
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.delete(user)
+    session.flush()
+    record(session, actor, "user.deleted", target)
 
 
 def authenticate(session: Session, email: str, password: str) -> User:
