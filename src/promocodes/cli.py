@@ -17,7 +17,7 @@ from promocodes.config import Settings
 from promocodes.customers.cli import customers_app
 from promocodes.db import Database
 from promocodes.errors import DomainError
-from promocodes.messaging.cli import mailings_app
+from promocodes.messaging.cli import mailings_app, outbox_app
 from promocodes.messaging.cli import worker as worker_command
 from promocodes.messaging.worker import Worker
 from promocodes.segments.cli import segments_app
@@ -38,6 +38,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(segments_app, name="segments")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(mailings_app, name="mailings")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(users_app, name="users")
 app.command("demo")(demo.command)
 

@@ -152,6 +152,14 @@ def test_campaign_event_is_idempotent_and_counts(api: TestClient, db: Database) 
     none = api.post("/api/v1/events", json={"customer_id": "c2", "event": "signup"}).json()
     assert none["messages"] == []
     assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 3
+    listed = api.get(f"/api/v1/campaigns/{cid}/messages", params={"limit": 2}).json()
+    assert [m["customer_id"] for m in listed["items"]] == ["c0", "c2"]
+    rest = api.get(
+        f"/api/v1/campaigns/{cid}/messages", params={"cursor": listed["next_cursor"]}
+    ).json()
+    assert [m["customer_id"] for m in rest["items"]] == ["c1"] and rest["next_cursor"] is None
+    assert first["messages"][0] == listed["items"][0]
+    _problem(api.get("/api/v1/campaigns/999/messages"), 404, "campaign-not-found")
     _problem(
         api.post("/api/v1/events", json={"customer_id": "zz", "event": "signup"}),
         404,
@@ -174,6 +182,14 @@ def test_campaign_on_exhausted_group_skips_without_issuing(api: TestClient, db: 
     out = api.post("/api/v1/events", json={"customer_id": "c0", "event": "e"}).json()
     assert out["messages"][0]["status"] == "skipped"
     assert out["messages"][0]["skip_reason"] == "group-exhausted"
+    cid = api.get("/api/v1/campaigns").json()[0]["id"]
+    skipped = api.get(f"/api/v1/campaigns/{cid}/messages", params={"status": "skipped"})
+    assert skipped.json()["items"] == out["messages"]
+    assert api.get(f"/api/v1/campaigns/{cid}/messages?status=sent").json()["items"] == []
+    bad = _problem(
+        api.get(f"/api/v1/campaigns/{cid}/messages?status=gone"), 422, "validation-error"
+    )
+    assert "status must be one of queued, sent, failed, skipped" in bad["detail"]
 
 
 def test_an_event_made_before_keys_named_the_customer_is_still_found(

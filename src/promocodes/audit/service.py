@@ -21,7 +21,7 @@ from promocodes import logs
 from promocodes.audit.models import AuditEntry
 
 ActorKind = Literal["api_key", "user", "cli", "system"]
-TargetType = Literal["group", "upload", "code", "api_key", "user"]
+TargetType = Literal["group", "upload", "code", "api_key", "user", "mailing", "campaign"]
 
 
 @dataclass(frozen=True, slots=True)

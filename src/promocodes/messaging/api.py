@@ -5,14 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
 from promocodes.customers import service as customers
-from promocodes.customers.models import Customer
-from promocodes.messaging import campaigns, delivery, mailings
-from promocodes.messaging.models import Message
+from promocodes.messaging import campaigns, delivery, mailings, outbox
 from promocodes.messaging.rendering import MessageTemplate, preview
 from promocodes.messaging.schemas import (
     CampaignIn,
@@ -128,27 +124,42 @@ def cancel_mailing(mailing_id: Id, key: Key, db: Db) -> MailingOut:
         return mailings.to_out(s, mailings.cancel(s, mailing_id))
 
 
+Status = Annotated[str | None, Query(description="queued, sent, failed or skipped.")]
+
+
 @router.get("/mailings/{mailing_id}/messages", tags=["mailings"])
 def mailing_messages(
-    mailing_id: Id, key: Key, db: Db, cfg: Config, limit: Limit = 100, cursor: str | None = None
+    mailing_id: Id,
+    key: Key,
+    db: Db,
+    cfg: Config,
+    limit: Limit = 100,
+    cursor: str | None = None,
+    status: Status = None,
 ) -> Page[MessageOut]:
+    """The mailing's stored messages (its outbox), in the order they were created."""
+    return _messages(db, cfg, outbox.Source("mailing", mailing_id), limit, cursor, status)
+
+
+def _messages(
+    db: Db, cfg: Config, source: outbox.Source, limit: int, cursor: str | None, status: str | None
+) -> Page[MessageOut]:
+    wanted = outbox.check_status(status)
     with db.read() as s:
-        mailings.get(s, mailing_id)
-        stmt = select(Message).where(Message.mailing_id == mailing_id)
-        after = decode_cursor(cursor)
-        if after is not None:
-            stmt = stmt.where(Message.id > after)
-        rows = list(s.scalars(stmt.order_by(Message.id).limit(limit + 1)))
-        rows, next_cursor = split_page(rows, limit, lambda m: m.id)
-        items = [message_out(s, m, cfg.message_id_domain) for m in rows]
-    return Page(items=items, next_cursor=next_cursor)
+        outbox.source_name(s, source)
+        rows = outbox.page(
+            s, source, status=wanted, after_id=decode_cursor(cursor), limit=limit + 1
+        )
+    rows, next_cursor = split_page(rows, limit, lambda m: m.id)
+    return Page(
+        items=[message_out(m, cfg.message_id_domain) for m in rows], next_cursor=next_cursor
+    )
 
 
-def message_out(s: Session, m: Message, domain: str) -> MessageOut:
-    customer = s.get(Customer, m.customer_id)
+def message_out(m: outbox.MessageRow, domain: str) -> MessageOut:
     return MessageOut(
         id=m.id,
-        customer_id=customer.external_id if customer else "",
+        customer_id=m.customer_id,
         channel=m.channel,
         recipient=m.recipient,
         subject=m.subject,
@@ -190,10 +201,26 @@ def update_campaign(campaign_id: Id, body: CampaignUpdate, key: Key, db: Db) -> 
         return campaigns.to_out(s, campaigns.update(s, campaign_id, body))
 
 
+@router.get("/campaigns/{campaign_id}/messages", tags=["campaigns"])
+def campaign_messages(
+    campaign_id: Id,
+    key: Key,
+    db: Db,
+    cfg: Config,
+    limit: Limit = 100,
+    cursor: str | None = None,
+    status: Status = None,
+) -> Page[MessageOut]:
+    """The campaign's stored messages (its outbox), in the order they were created."""
+    return _messages(db, cfg, outbox.Source("campaign", campaign_id), limit, cursor, status)
+
+
 @router.post("/events", tags=["campaigns"])
 def post_event(body: EventIn, key: Key, db: Db, cfg: Config) -> EventOut:
     with db.write() as s:
         customer = customers.get(s, body.customer_id)
         made = campaigns.handle_event(s, customer, body.event, event_id=body.event_id)
-        items = [message_out(s, m, cfg.message_id_domain) for m in made]
+        items = [
+            message_out(outbox.row(m, customer.external_id), cfg.message_id_domain) for m in made
+        ]
     return EventOut(event=body.event, customer_id=body.customer_id, messages=items)

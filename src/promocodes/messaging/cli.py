@@ -1,10 +1,12 @@
-"""CLI: ``promocodes worker`` and ``promocodes mailings …``."""
+"""CLI: ``promocodes worker``, ``promocodes mailings …`` and ``promocodes outbox …``."""
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -12,14 +14,17 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
+from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging import mailings
+from promocodes.errors import ValidationFailed
+from promocodes.messaging import mailings, outbox
 from promocodes.messaging.schemas import MailingCreate
 from promocodes.messaging.worker import Worker
 
 mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Stored messages of mailings and campaigns.", no_args_is_help=True)
 
 
 @cli_errors
@@ -173,3 +178,28 @@ def mailings_cancel(mailing_id: int) -> None:
     with database().write() as s:
         mailings.cancel(s, mailing_id)
     console.print(f"Mailing {mailing_id} cancelled.")
+
+
+@outbox_app.command("export")
+@cli_errors
+def outbox_export(
+    mailing: int = typer.Option(None, help="The mailing whose messages to export."),
+    campaign: int = typer.Option(None, help="The campaign whose messages to export."),
+    status: str = typer.Option(None, help=f"One of: {', '.join(outbox.STATUSES)}."),
+    output: str = typer.Option("-", "--output", "-o", help="File to write; - for stdout."),
+) -> None:
+    """Export a mailing's or a campaign's messages as CSV (safe to open in a spreadsheet)."""
+    if (mailing is None) == (campaign is None):
+        raise ValidationFailed("give either --mailing or --campaign")
+    source = outbox.Source("mailing", mailing) if mailing else outbox.Source("campaign", campaign)
+    wanted = outbox.check_status(status)
+    db = database()
+    with db.write() as s:
+        outbox.record_export(s, source, status=wanted, actor=Actor.cli())
+    domain = Settings().message_id_domain
+    with ExitStack() as stack:
+        target = (
+            sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
+        )
+        for chunk in outbox.csv_chunks(db, source, status=wanted, domain=domain):
+            target.write(chunk)

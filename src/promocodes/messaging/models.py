@@ -120,7 +120,8 @@ class Message(Base):
 
     __table_args__ = (
         Index("ix_messages_delivery", "status", "next_attempt_at"),
-        Index("ix_messages_mailing", "mailing_id", "status"),
-        Index("ix_messages_campaign", "campaign_id", "status"),
+        # Report counts by status, and the outbox pages in id order (messaging/outbox.py).
+        Index("ix_messages_mailing", "mailing_id", "status", "id"),
+        Index("ix_messages_campaign", "campaign_id", "status", "id"),
         Index("ix_messages_customer", "customer_id"),
     )

@@ -5,12 +5,12 @@ Also the ``Actor`` dependency that tells services which logged-in user is acting
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from promocodes.audit import repository as repo
-from promocodes.audit.service import Actor
+from promocodes.audit.service import Actor, TargetType
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.web import kit
 from promocodes.web.kit import Db, User
@@ -18,7 +18,7 @@ from promocodes.web.kit import Db, User
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 PAGE = 100
-TARGET_TYPES = ("group", "upload", "code", "api_key", "user")
+TARGET_TYPES: tuple[str, ...] = get_args(TargetType)
 
 
 def ui_actor(user: User) -> Actor:
