@@ -96,7 +96,7 @@ def test_preview_placeholders_as_quoted() -> None:
 
 
 def test_skip_reasons_and_labels_are_the_reports() -> None:
-    progress = (TEMPLATES / "mailings" / "progress.html").read_text(encoding="utf-8")
+    labels = (TEMPLATES / "partials" / "labels.html").read_text(encoding="utf-8")
     rows = table("| Reason | When |")
     for reason, _ in rows:
         slugs = re.findall(r"`([a-z-]+)`", reason)
@@ -104,7 +104,7 @@ def test_skip_reasons_and_labels_are_the_reports() -> None:
         label = re.match(r"\*\*(.+?)\*\*", reason)
         assert label, f"the page shows a label for every reason: {reason}"
         for slug in slugs:
-            assert f'"{slug}": "{label[1]}"' in progress, reason
+            assert f'"{slug}": "{label[1]}"' in labels, reason
     shown = {s for reason, _ in rows for s in re.findall(r"`([a-z-]+)`", reason)}
     skip_sources = "".join(
         (ROOT / "src" / "promocodes" / "messaging" / name).read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ are taken in the SQLite run only, so there is one consistent set.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Iterator
@@ -273,6 +274,22 @@ def test_a_marketers_day(db: Database, server: LiveServer, page: Page, tmp_path:
     expect(page.locator("#count-skipped")).to_have_text("0")
     shot(page, "mailing-report")
     assert counts(db, gid).active == before - 25
+
+    # --- its messages: browsed by status, and exported as CSV ---------------------------
+    page.get_by_role("link", name="Messages", exact=True).click()
+    expect(page.locator("#messages tbody tr")).to_have_count(25)
+    expect(page.locator("#messages")).to_contain_text("Hello P7!")
+    page.get_by_role("link", name="Skipped", exact=True).click()
+    expect(page.get_by_text("No skipped messages.")).to_be_visible()
+    page.get_by_role("link", name="All", exact=True).click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    with Path(download.value.path()).open(newline="") as f:
+        exported = list(csv.reader(f))
+    assert len(exported) == 1 + 25 and exported[0][:2] == ["message_id", "customer_id"]
+    assert {row[1] for row in exported[1:]} == {f"p{i}" for i in range(5, 30)}
+    shot(page, "mailing-messages")
+    page.go_back()
 
     # --- a recipient's profile shows the initial issue ---------------------------------
     nav(page, "Customers")

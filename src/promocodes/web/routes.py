@@ -16,6 +16,7 @@ from promocodes.web import (
     exports,
     groups,
     mailings,
+    outbox,
     segments,
     settings,
     uploads,
@@ -32,6 +33,7 @@ ROUTERS = (
     compose.router,
     mailings.router,
     campaigns.router,
+    outbox.router,
     settings.router,
     audit.router,
 )

@@ -1,0 +1,117 @@
+"""The outbox of a mailing or a campaign: its stored messages, page by page with a status
+filter, and their CSV export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import StreamingResponse
+
+from promocodes.messaging import outbox
+from promocodes.pagination import decode_cursor, split_page
+from promocodes.web import kit
+from promocodes.web.audit import UiActor
+from promocodes.web.kit import Config, Db, User
+
+router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
+
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Kind = Literal["mailing", "campaign"]
+PAGE = 50
+
+
+def _status(status: str | None) -> str | None:
+    # A link with a status that does not exist shows every message (as the code export
+    # does), rather than an error page for a hand-edited address.
+    return status if status in outbox.STATUSES else None
+
+
+def _messages(
+    request: Request,
+    db: Db,
+    cfg: Config,
+    kind: Kind,
+    source_id: int,
+    status: str | None,
+    after: str | None,
+) -> Response:
+    source = outbox.Source(kind, source_id)
+    wanted = _status(status)
+    with db.read() as s:
+        name = outbox.source_name(s, source)
+        rows = outbox.page(s, source, status=wanted, after_id=decode_cursor(after), limit=PAGE + 1)
+    rows, next_cursor = split_page(rows, PAGE, lambda m: m.id)
+    return kit.page(
+        request,
+        "outbox/list.html",
+        {
+            "section": f"{kind}s",
+            "kind": kind,
+            "source_url": f"/{kind}s/{source_id}",
+            "name": name,
+            "messages": rows,
+            "status": wanted,
+            "statuses": outbox.STATUSES,
+            "after": after,
+            "next_cursor": next_cursor,
+            "domain": cfg.message_id_domain,
+        },
+    )
+
+
+def _export(
+    db: Db, cfg: Config, actor: UiActor, kind: Kind, source_id: int, status: str | None
+) -> Response:
+    source = outbox.Source(kind, source_id)
+    wanted = _status(status)
+    with db.write() as s:
+        outbox.record_export(s, source, status=wanted, actor=actor)
+    suffix = f"-{wanted}" if wanted else ""
+    return StreamingResponse(
+        outbox.csv_chunks(db, source, status=wanted, domain=cfg.message_id_domain),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{source.label}-messages{suffix}.csv"'
+        },
+    )
+
+
+@router.get("/mailings/{mailing_id}/messages")
+def mailing_messages(
+    request: Request,
+    mailing_id: Id,
+    user: User,
+    db: Db,
+    cfg: Config,
+    status: str | None = None,
+    after: str | None = None,
+) -> Response:
+    return _messages(request, db, cfg, "mailing", mailing_id, status, after)
+
+
+@router.get("/campaigns/{campaign_id}/messages")
+def campaign_messages(
+    request: Request,
+    campaign_id: Id,
+    user: User,
+    db: Db,
+    cfg: Config,
+    status: str | None = None,
+    after: str | None = None,
+) -> Response:
+    return _messages(request, db, cfg, "campaign", campaign_id, status, after)
+
+
+@router.get("/mailings/{mailing_id}/messages.csv")
+def export_mailing_messages(
+    mailing_id: Id, actor: UiActor, db: Db, cfg: Config, status: str | None = None
+) -> Response:
+    return _export(db, cfg, actor, "mailing", mailing_id, status)
+
+
+@router.get("/campaigns/{campaign_id}/messages.csv")
+def export_campaign_messages(
+    campaign_id: Id, actor: UiActor, db: Db, cfg: Config, status: str | None = None
+) -> Response:
+    return _export(db, cfg, actor, "campaign", campaign_id, status)
