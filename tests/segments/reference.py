@@ -72,9 +72,19 @@ def matches(tree: Filter, person: Person, issuances: list[Given]) -> bool:
         value = getattr(person, tree.field)
         if tree.field == "created_at":
             return _compare(value, tree.op, _times(tree.value))
+        if tree.ignore_case and isinstance(value, str) and isinstance(tree.value, str):
+            # The letters both backends fold (SQLite's LIKE folds A-Z only).
+            return _compare(_fold_ascii(value), tree.op, _fold_ascii(tree.value))
         return _compare(value, tree.op, tree.value)
     assert isinstance(tree, AttributeFilter)
     return _compare(person.attributes.get(tree.name), tree.op, tree.value)
+
+
+def _fold_ascii(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _counted(f: IssuedCount, i: Given) -> bool:

@@ -23,6 +23,8 @@ from tests.segments.reference import Given, Person
 from tests.segments.world import agrees, build, make_groups
 
 from promocodes.db import Database
+from promocodes.errors import ValidationFailed
+from promocodes.segments.tree import dump_filter, parse_filter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -171,6 +173,30 @@ def test_text_fields_are_exact_and_case_sensitive(cast: Cast) -> None:
     # Code-point order: every capital letter sorts before every small one.
     assert cast(field("first_name", "gt", "B")) == {"bob", "cid"}
     assert cast(field("first_name", "lt", "a")) == {"ann", "bob", "cid"}
+
+
+def test_ignore_case_folds_letters_and_keeps_wildcards_literal(cast: Cast) -> None:
+    def folded(name: str, op: str, value: str) -> dict[str, Any]:
+        return {**field(name, op, value), "ignore_case": True}
+
+    assert cast(folded("email", "contains", "EXAMPLE")) == {"ann", "bob"}
+    assert cast(folded("email", "ends_with", "@EXAMPLE.COM")) == {"ann", "bob"}
+    assert cast(folded("email", "starts_with", "BO")) == {"bob"}
+    assert cast(folded("first_name", "contains", "ann")) == {"ann"}
+    assert cast(folded("email", "contains", "X_A")) == {"dora"}
+    assert cast(folded("email", "contains", "%")) == set()
+    assert cast(folded("email", "ends_with", "_AMPLE.COM")) == {"dora"}
+    assert cast(not_(folded("email", "contains", "example"))) == {"cid", "dora", "eve"}
+    assert cast({**field("email", "contains", "EXAMPLE"), "ignore_case": False}) == set()
+
+
+def test_ignore_case_is_for_substrings_and_left_out_when_unset() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_filter({**field("email", "eq", "a@b.c"), "ignore_case": True})
+    assert "ignore_case" in str(caught.value) and "not eq" in str(caught.value)
+    assert "ignore_case" not in dump_filter(parse_filter(field("email", "contains", "a")))
+    kept = dump_filter(parse_filter({**field("email", "contains", "a"), "ignore_case": True}))
+    assert kept["ignore_case"] is True
 
 
 def test_like_wildcards_in_values_are_literal(cast: Cast) -> None:

@@ -23,6 +23,11 @@ def test_list_and_search(ui: Ui, db: Database) -> None:
     exact = ui.get("/customers", params={"q": "bob"}).text
     assert "bob@other.io" in exact and "alice@shop.io" not in exact
     assert "No customer matches" in ui.get("/customers", params={"q": "nobody"}).text
+    # Any case: "LIDDELL" finds Liddell, "SHOP.IO" the shop addresses.
+    shouted = ui.get("/customers", params={"q": "LIDDELL"}).text
+    assert "alice@shop.io" in shouted and "bob@other.io" not in shouted
+    upper = ui.get("/customers", params={"q": "SHOP.IO"}).text
+    assert "alice@shop.io" in upper and "c3@shop.io" in upper
 
 
 def test_profile_lists_every_issued_code(ui: Ui, db: Database) -> None:

@@ -38,11 +38,19 @@ def by_code_point(text: ColumnElement[Any], pg: bool) -> ColumnElement[Any]:
     return text.collate("C") if pg else text
 
 
-def text_match(text: ColumnElement[Any], op: str, value: str, pg: bool) -> Bool:
-    """contains / starts_with / ends_with, case-sensitive, wildcards in ``value`` literal."""
-    if pg:
+def text_match(
+    text: ColumnElement[Any], op: str, value: str, pg: bool, *, ignore_case: bool = False
+) -> Bool:
+    """contains / starts_with / ends_with, wildcards in ``value`` literal; case-sensitive
+    unless ``ignore_case``: PostgreSQL's ILIKE folds every letter its locale knows,
+    SQLite's LIKE folds A-Z only (other letters still match in their own case)."""
+    if pg or ignore_case:
         escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = {"contains": "%{}%", "starts_with": "{}%", "ends_with": "%{}"}[op]
+        if pg and ignore_case:
+            return text.ilike(pattern.format(escaped), escape="\\")
+        # SQLite's own LIKE already ignores the case of A-Z (SQLAlchemy's ilike would wrap
+        # both sides in lower(), which folds no other letter and copies every value).
         return text.like(pattern.format(escaped), escape="\\")
     # SQLite's LIKE ignores ASCII case; instr/substr compare characters exactly and need
     # no escaping at all.
@@ -76,7 +84,7 @@ def field_predicate(f: FieldFilter, pg: bool) -> Bool:
             ordered = column if timed else by_code_point(column, pg)
             return and_(present, ordered > value if f.op == "gt" else ordered < value)
     assert isinstance(value, str)  # the substring operators (tree.py refuses the rest)
-    return and_(present, text_match(column, f.op, value, pg))
+    return and_(present, text_match(column, f.op, value, pg, ignore_case=bool(f.ignore_case)))
 
 
 def attribute_predicate(f: AttributeFilter, pg: bool) -> Bool:

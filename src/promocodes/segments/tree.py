@@ -210,6 +210,13 @@ def _attribute_value(value: Any, info: ValidationInfo) -> Any:
     return value if op is None else _check_value(value, op, timed=False, text_only=False)
 
 
+def _ignore_case(value: Any, info: ValidationInfo) -> Any:
+    op = info.data.get("op")
+    if value is not None and op is not None and op not in TEXT_OPS:
+        raise ValueError(f"applies to {', '.join(TEXT_OPS)} only, not {op}")
+    return value
+
+
 class FieldFilter(_Node):
     type: Literal["field"]
     field: FieldName
@@ -219,6 +226,9 @@ class FieldFilter(_Node):
     value: Annotated[Value, BeforeValidator(_field_value)] = Field(
         default=None, validate_default=True
     )
+    # Substring operators compare exactly unless this is true. None (not False) when
+    # unset, so stored trees and API answers leave it out (dump_filter drops None).
+    ignore_case: Annotated[bool | None, AfterValidator(_ignore_case)] = None
 
 
 def _attribute_name(name: str) -> str:

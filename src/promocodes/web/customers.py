@@ -23,13 +23,20 @@ SEARCHED_FIELDS = ("email", "first_name", "last_name", "phone")
 
 
 def _search_tree(text: str) -> Any:
-    """Customers whose email, name or phone contains ``text`` — evaluated by the segments
-    service as one query (the customers service has no text search of its own)."""
+    """Customers whose email, name or phone contains ``text``, in any case — evaluated by
+    the segments service as one query (the customers service has no text search of its
+    own)."""
     return parse_filter(
         {
             "type": "or",
             "filters": [
-                {"type": "field", "field": name, "op": "contains", "value": text}
+                {
+                    "type": "field",
+                    "field": name,
+                    "op": "contains",
+                    "value": text,
+                    "ignore_case": True,
+                }
                 for name in SEARCHED_FIELDS
             ],
         }
