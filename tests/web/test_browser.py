@@ -231,6 +231,14 @@ def test_a_marketers_day(db: Database, server: LiveServer, page: Page, tmp_path:
     from_cond.get_by_label("Received").select_option("1")  # did not receive
     from_cond.get_by_label("from the group").select_option(label="Old")
     expect(page.locator("#segment-count")).to_have_text("25")
+    # A text condition compares exactly unless "any case" is ticked.
+    page.get_by_role("button", name="+ Customer field").click()
+    field_cond = page.locator(".cond.field")
+    field_cond.get_by_label("Comparison").select_option("ends_with")
+    field_cond.get_by_label("Value").fill("@EXAMPLE.COM")
+    expect(page.locator("#segment-count")).to_have_text("0")
+    field_cond.get_by_label("any case").check()
+    expect(page.locator("#segment-count")).to_have_text("25")
     expect(page.locator("#preview")).to_contain_text("p5")
     shot(page, "segment-builder")
     page.get_by_role("button", name="Save segment").click()

@@ -23,6 +23,7 @@
   const TEXT_OPS = [["eq", "is"], ["ne", "is not"], ["contains", "contains"], ["starts_with", "starts with"],
     ["ends_with", "ends with"], ["gt", "greater than"], ["lt", "less than"], ["exists", "is present"]];
   const TIME_OPS = [["gt", "after"], ["lt", "before"], ["exists", "is present"]];
+  const SUBSTRING_OPS = ["contains", "starts_with", "ends_with"];
   const FIELDS = [["email", "Email"], ["phone", "Phone"], ["first_name", "First name"], ["last_name", "Last name"], ["created_at", "Created"]];
 
   let serial = 0;
@@ -229,6 +230,7 @@
         if ((v === "created_at") !== wasTimed) {
           n.op = v === "created_at" ? "gt" : "eq";
           n.value = undefined;
+          delete n.ignore_case;
         }
         render(`${id}-field`);
         sync();
@@ -238,11 +240,23 @@
         n.op = v;
         if (v === "exists") n.value = true;
         else if (wasExists) n.value = undefined;
+        if (!SUBSTRING_OPS.includes(v)) delete n.ignore_case;  // the server refuses it there
         render(`${id}-op`);
         sync();
       }), true),
       valueControl(id, n, timed, "text"),
+      !timed && SUBSTRING_OPS.includes(n.op) ? ignoreCase(id, n) : null,
     ];
+  }
+
+  // Left out unless ticked: the stored tree then reads as it always did.
+  function ignoreCase(id, n) {
+    const box = el("input", { id: `${id}-case`, type: "checkbox", checked: n.ignore_case === true, onchange: (e) => {
+      if (e.target.checked) n.ignore_case = true;
+      else delete n.ignore_case;
+      sync();
+    } });
+    return el("span", { class: "ctl" }, el("label", { for: `${id}-case` }, box, " any case"));
   }
 
   function attributeEditor(m) {
