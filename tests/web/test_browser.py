@@ -323,7 +323,15 @@ def test_a_marketers_day(db: Database, server: LiveServer, page: Page, tmp_path:
     page.goto(f"/groups/{seeded['old']}")
     expect(page.get_by_role("heading", name="Old")).to_be_visible()
 
+    # --- add a colleague: their password is shown once --------------------------------
+    nav(page, "Settings")
+    page.get_by_label("New user’s email").fill("colleague@example.com")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator("#new-password")).to_have_text(re.compile(r"^[\w-]{16}$"))
+    expect(page.locator("#users")).to_contain_text("colleague@example.com")
+    shot(page, "settings", full=True)
+
     # The remaining pages render; screenshots for the record.
-    for path, name in (("/campaigns/new", "campaign-new"), ("/settings", "settings")):
+    for path, name in (("/campaigns/new", "campaign-new"), ("/settings/password", "password")):
         page.goto(path)
         shot(page, name)

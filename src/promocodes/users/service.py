@@ -93,6 +93,32 @@ def create_user(session: Session, email: str, password: str, *, actor: Actor = S
     return user
 
 
+def generate_password() -> str:
+    """A password for someone else to receive once (a new user, a reset): 16 URL-safe
+    characters, 96 random bits."""
+    return secrets.token_urlsafe(12)
+
+
+def get(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFound(f"user {user_id} does not exist")
+    return user
+
+
+def change_own_password(
+    session: Session, user_id: int, current: str, new: str, *, actor: Actor = SYSTEM
+) -> User:
+    """A logged-in user changes their password, proving the current one first (a session
+    left open on a shared screen must not be enough). Every session ends, this one too."""
+    user = get(session, user_id)
+    try:
+        _hasher.verify(user.password_hash, current[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        raise InvalidCredentials("the current password is not right") from None
+    return set_password(session, user.email, new, actor=actor)
+
+
 def get_by_email(session: Session, email: str) -> User:
     address = normalize_email(email)
     user = session.scalar(select(User).where(User.email == address))

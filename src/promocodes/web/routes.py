@@ -20,6 +20,7 @@ from promocodes.web import (
     segments,
     settings,
     uploads,
+    users,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -35,6 +36,7 @@ ROUTERS = (
     campaigns.router,
     outbox.router,
     settings.router,
+    users.router,
     audit.router,
 )
 

@@ -1,8 +1,10 @@
-"""Settings: API keys (the secret is shown once, on creation), and whether SMTP and the
-webhooks are configured (from ``Settings``; secrets are never shown)."""
+"""Settings: API keys (the secret is shown once, on creation), the users of the web UI
+(their routes are in ``web/users.py``), and whether SMTP and the webhooks are configured
+(from ``Settings``; secrets are never shown)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -11,6 +13,8 @@ from fastapi import APIRouter, Path, Request, Response
 from promocodes.apikeys import service as apikeys
 from promocodes.config import Settings
 from promocodes.errors import DomainError
+from promocodes.users import service as users
+from promocodes.users.service import Active
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
 from promocodes.web.kit import Config, Db, Form, User
@@ -46,18 +50,34 @@ def channels(cfg: Settings) -> dict[str, Any]:
     }
 
 
-def _page(
+@dataclass(frozen=True, slots=True)
+class OneTimePassword:
+    """A password made for someone, shown once on the page that made it."""
+
+    email: str
+    password: str
+    reset: bool
+
+
+def page(
     request: Request,
     db: Db,
     cfg: Settings,
+    user: Active,
     *,
     created: tuple[str, str] | None = None,
     name: str = "",
     error: str | None = None,
+    password: OneTimePassword | None = None,
+    new_user: str = "",
+    user_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The settings page; ``created``/``password`` carry a secret shown only this once
+    (the page is the POST's answer, never a redirect, so it is in no URL or history)."""
     with db.read() as s:
         keys = apikeys.list_keys(s)
+        people = users.list_users(s)
     return kit.page(
         request,
         "settings.html",
@@ -67,6 +87,11 @@ def _page(
             "created": created,
             "name": name,
             "error": error,
+            "users": people,
+            "me": user.user_id,
+            "password": password,
+            "new_user": new_user,
+            "user_error": user_error,
             "channels": channels(cfg),
             "database": db.dialect,
         },
@@ -76,11 +101,13 @@ def _page(
 
 @router.get("/settings")
 def settings_page(request: Request, user: User, db: Db, cfg: Config) -> Response:
-    return _page(request, db, cfg)
+    return page(request, db, cfg, user)
 
 
 @router.post("/settings/api-keys")
-def create_key(request: Request, actor: UiActor, form: Form, db: Db, cfg: Config) -> Response:
+def create_key(
+    request: Request, user: User, actor: UiActor, form: Form, db: Db, cfg: Config
+) -> Response:
     """Answered with the page itself (not a redirect), so the secret is never in a URL,
     a cookie or the history: it is shown this once."""
     name = kit.field(form, "name")
@@ -89,8 +116,8 @@ def create_key(request: Request, actor: UiActor, form: Form, db: Db, cfg: Config
             key, token = apikeys.create(s, name, actor=actor)
             key_name = key.name
     except DomainError as exc:
-        return _page(request, db, cfg, name=name, error=exc.detail, status_code=422)
-    return _page(request, db, cfg, created=(key_name, token))
+        return page(request, db, cfg, user, name=name, error=exc.detail, status_code=422)
+    return page(request, db, cfg, user, created=(key_name, token))
 
 
 @router.get("/settings/api-keys/{key_id}/revoke")
