@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from promocodes.config import Settings
+from promocodes.db import Database
+from promocodes.messaging.worker import run_until
 from tests.api.test_groups_api import _problem
 
 
@@ -57,3 +60,28 @@ def test_segment_crud_preview_and_members(api: TestClient) -> None:
 )
 def test_malformed_or_dangling_filters_are_422(api: TestClient, bad: dict[str, object]) -> None:
     _problem(api.post("/api/v1/segments/preview", json={"filter": bad}), 422, "validation-error")
+
+
+def test_deleting_a_segment_a_mailing_used(api: TestClient, db: Database) -> None:
+    """Used to fail on the foreign key (an internal error); now refused while a mailing
+    still needs the segment, and archived once the mailing was sent."""
+    api.put("/api/v1/customers/c1", json={"email": "c1@x.io"})
+    sid = api.post(
+        "/api/v1/segments", json={"name": "All", "filter": {"type": "and", "filters": []}}
+    ).json()["id"]
+    mid = api.post(
+        "/api/v1/mailings",
+        json={"name": "Hello", "segment_id": sid, "subject": "s", "body_text": "Hi"},
+    ).json()["id"]
+    busy = _problem(api.delete(f"/api/v1/segments/{sid}"), 409, "segment-in-use")
+    assert f"'Hello' (id {mid})" in busy["detail"]
+    assert api.post(f"/api/v1/mailings/{mid}/send", json={}).status_code == 202
+    run_until(db, Settings(database_url=db.url), timeout=60)
+    assert api.delete(f"/api/v1/segments/{sid}").status_code == 204
+    _problem(api.get(f"/api/v1/segments/{sid}"), 404, "segment-not-found")
+    assert api.get("/api/v1/segments").json() == []
+    assert api.get(f"/api/v1/mailings/{mid}").json()["segment_id"] == sid
+    again = api.post(
+        "/api/v1/segments", json={"name": "All", "filter": {"type": "and", "filters": []}}
+    )
+    assert again.status_code == 201 and again.json()["id"] != sid

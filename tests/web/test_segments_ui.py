@@ -82,3 +82,30 @@ def test_a_failed_save_keeps_the_name_and_the_tree(ui: Ui, db: Database) -> None
     bad = {"type": "issued_count", "op": "between", "value": [3, 1]}
     response = ui.post("/segments/new", {"name": "Bad", "filter": json.dumps(bad)})
     assert response.status_code == 422 and "low &lt;= high" in response.text
+
+
+def test_delete_says_what_happens_first(ui: Ui, db: Database) -> None:
+    from tests.messaging.test_mailings import EVERYONE, mailing, people, segment, send_and_work
+
+    people(db, 1)
+    unused = segment(db, "Unused", EVERYONE)
+    assert f'href="/segments/{unused}/delete"' in ui.get(f"/segments/{unused}").text
+    assert 'data-outcome="removed"' in ui.get(f"/segments/{unused}/delete").text
+    done = ui.post(f"/segments/{unused}/delete")
+    assert done.status_code == 303 and done.headers["location"] == "/segments"
+    assert "Segment “Unused” deleted." in ui.get("/segments").text
+
+    used = segment(db, "Everyone", EVERYONE)
+    mid = mailing(db, used, "Hi", name="Spring draft")
+    blocked = ui.get(f"/segments/{used}/delete").text
+    assert 'data-outcome="blocked"' in blocked and f'href="/mailings/{mid}">Spring draft' in blocked
+    refused = ui.post(f"/segments/{used}/delete")
+    assert refused.status_code == 409 and "Spring draft" in refused.text
+    send_and_work(db, mid)
+    assert 'data-outcome="archived"' in ui.get(f"/segments/{used}/delete").text
+    assert ui.post(f"/segments/{used}/delete").status_code == 303
+    listing = ui.get("/segments").text
+    assert "still name it on their reports" in listing  # the flash
+    assert f'href="/segments/{used}"' not in listing
+    assert "Everyone (deleted since)" in ui.get(f"/mailings/{mid}").text
+    assert ui.get(f"/segments/{used}").status_code == 404

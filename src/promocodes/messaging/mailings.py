@@ -57,7 +57,8 @@ def get(session: Session, mailing_id: int) -> Mailing:
 
 
 def create(session: Session, data: MailingCreate) -> Mailing:
-    segments.get(session, data.segment_id)
+    # Locked until commit: a deletion of the segment then waits and sees this mailing.
+    segments.get(session, data.segment_id, lock=True)
     require_valid(session, MessageTemplate(data.subject, data.body_text, data.body_html))
     mailing = Mailing(**data.model_dump())
     session.add(mailing)
@@ -73,7 +74,7 @@ def update(session: Session, mailing_id: int, data: MailingUpdate) -> Mailing:
         setattr(mailing, field, getattr(data, field))
     if mailing.segment_id is None or mailing.name is None:
         raise ValidationFailed("name and segment_id cannot be removed")
-    segments.get(session, mailing.segment_id)
+    segments.get(session, mailing.segment_id, lock=True)
     require_valid(session, template_of(mailing))
     session.flush()
     return mailing

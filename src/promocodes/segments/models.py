@@ -19,15 +19,28 @@ class Segment(Base):
     are never stored, they are computed by one query whenever asked for."""
 
     __tablename__ = "segments"
-    # Ids are never reused (a deleted segment's id must not start naming another one).
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # Exactly unique (after trimming) among live segments: two segments with one name
+        # could not be told apart. An archived one's name is free again.
+        Index(
+            "uq_segments_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("archived_at IS NULL"),
+            postgresql_where=text("archived_at IS NULL"),
+        ),
+        # Ids are never reused (a deleted segment's id must not start naming another one).
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Exactly unique (after trimming): two segments with one name could not be told apart.
-    name: Mapped[str] = mapped_column(String(MAX_SEGMENT_NAME), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_SEGMENT_NAME))
     filter: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when a segment a mailing used is deleted: hidden everywhere but on the reports of
+    # those mailings (segments/service.delete).
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # Segment filters read live (not voided) issuances and group them by customer. Two partial

@@ -9,15 +9,34 @@ from sqlalchemy.orm import Session
 
 from promocodes.codes.models import CodeGroup
 from promocodes.customers.models import Customer
+from promocodes.messaging.models import Mailing
 from promocodes.segments.models import Segment
 
 
 def by_name(session: Session, name: str) -> Segment | None:
-    return session.scalar(select(Segment).where(Segment.name == name))
+    """The live segment of that name."""
+    stmt = select(Segment).where(Segment.name == name, Segment.archived_at.is_(None))
+    return session.scalar(stmt)
+
+
+def by_id(session: Session, segment_id: int, *, lock: bool = False) -> Segment | None:
+    stmt = select(Segment).where(Segment.id == segment_id)
+    if lock:
+        # PostgreSQL: FOR UPDATE; SQLite's write transaction already excludes the others.
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
 
 
 def all_segments(session: Session) -> list[Segment]:
-    return list(session.scalars(select(Segment).order_by(Segment.name, Segment.id)))
+    """The live segments (an archived one exists only for the mailings that used it)."""
+    stmt = select(Segment).where(Segment.archived_at.is_(None))
+    return list(session.scalars(stmt.order_by(Segment.name, Segment.id)))
+
+
+def mailings_using(session: Session, segment_id: int) -> list[tuple[int, str, str]]:
+    """(id, name, status) of every mailing made for the segment."""
+    stmt = select(Mailing.id, Mailing.name, Mailing.status).where(Mailing.segment_id == segment_id)
+    return [(i, n, st) for i, n, st in session.execute(stmt.order_by(Mailing.id))]
 
 
 def live_group_ids(session: Session, group_ids: Iterable[int]) -> set[int]:

@@ -11,6 +11,9 @@ later — its history still counts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,11 +43,18 @@ from promocodes.segments.tree import (
 )
 
 MAX_PAGE = 1_000
+# Mailings that have not fixed their recipients yet: they read their segment when sent.
+WAITING = ("draft", "scheduled")
 
 
 class SegmentNotFound(NotFound):
     slug = "segment-not-found"
     title = "Segment not found"
+
+
+class SegmentInUse(Conflict):
+    slug = "segment-in-use"
+    title = "Segment in use"
 
 
 class SegmentNameTaken(Conflict):
@@ -82,8 +92,19 @@ def create(session: Session, data: SegmentCreate) -> Segment:
     return segment
 
 
-def get(session: Session, segment_id: int) -> Segment:
-    segment = session.get(Segment, segment_id)
+def get(session: Session, segment_id: int, *, lock: bool = False) -> Segment:
+    """A live segment. ``lock`` (PostgreSQL: FOR UPDATE) holds it against a concurrent
+    deletion until the caller commits: a mailing made for it then cannot end up naming
+    a segment deleted meanwhile."""
+    segment = repo.by_id(session, segment_id, lock=lock)
+    if segment is None or segment.archived_at is not None:
+        raise SegmentNotFound(f"segment {segment_id} does not exist")
+    return segment
+
+
+def get_any(session: Session, segment_id: int) -> Segment:
+    """A segment, deleted (archived) or not: what a mailing's report names."""
+    segment = repo.by_id(session, segment_id)
     if segment is None:
         raise SegmentNotFound(f"segment {segment_id} does not exist")
     return segment
@@ -111,9 +132,44 @@ def update(session: Session, segment_id: int, data: SegmentUpdate) -> Segment:
     return segment
 
 
-def delete(session: Session, segment_id: int) -> None:
-    session.delete(get(session, segment_id))
-    session.flush()
+Outcome = Literal["removed", "archived"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What deleting a segment does: ``removed`` when no mailing was made for it,
+    ``archived`` when only mailings that started were (their reports still name it);
+    ``blocked_by`` lists the drafts and scheduled mailings that still need it."""
+
+    outcome: Outcome
+    blocked_by: list[tuple[int, str]]
+
+
+def deletion_of(session: Session, segment: Segment) -> Deletion:
+    using = repo.mailings_using(session, segment.id)
+    blocked = [(i, name) for i, name, status in using if status in WAITING]
+    return Deletion("archived" if using else "removed", blocked)
+
+
+def delete(session: Session, segment_id: int) -> Outcome:
+    """Delete a segment, never a mailing's history: a segment a mailing was sent to is
+    archived (hidden, its name free again); one no mailing used is removed. A draft or
+    scheduled mailing still needs its segment, so those are named in a Conflict."""
+    segment = get(session, segment_id, lock=True)
+    plan = deletion_of(session, segment)
+    if plan.blocked_by:
+        names = ", ".join(f"{name!r} (id {i})" for i, name in plan.blocked_by)
+        raise SegmentInUse(
+            f"segment {segment.name!r} is used by mailings not sent yet: {names}; "
+            "give them another segment, or delete them, first"
+        )
+    if plan.outcome == "archived":
+        segment.archived_at = utcnow()
+        session.flush()
+    else:
+        session.delete(segment)
+        session.flush()
+    return plan.outcome
 
 
 def _ensure_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:

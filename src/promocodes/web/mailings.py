@@ -162,7 +162,8 @@ def show_mailing(request: Request, mailing_id: Id, user: User, db: Db) -> Respon
         mailing = mailings.get(s, mailing_id)
         out = mailings.to_out(s, mailing)
         values = _values_of(mailing)
-        segment = segments.get(s, mailing.segment_id).name
+        shown = segments.get_any(s, mailing.segment_id)
+        segment = shown.name + (" (deleted since)" if shown.archived_at else "")
     if out.status == "draft":
         return _compose(request, db, mailing=out, values=values)
     return kit.page(

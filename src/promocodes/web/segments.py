@@ -138,6 +138,28 @@ def preview(request: Request, user: User, form: Form, db: Db) -> Response:
     return kit.fragment(request, "segments/preview.html", {"error": None, "result": result})
 
 
+@router.get("/segments/{segment_id}/delete")
+def confirm_delete(request: Request, segment_id: Id, user: User, db: Db) -> Response:
+    with db.read() as s:
+        segment = segments.get(s, segment_id)
+        plan = segments.deletion_of(s, segment)
+        name = segment.name
+    return kit.page(
+        request,
+        "segments/delete.html",
+        {"section": "segments", "segment_id": segment_id, "name": name, "plan": plan},
+    )
+
+
+@router.post("/segments/{segment_id}/delete")
+def delete_segment(request: Request, segment_id: Id, user: User, form: Form, db: Db) -> Response:
+    with db.write() as s:
+        name = segments.get(s, segment_id).name
+        outcome = segments.delete(s, segment_id)
+    kept = " Mailings sent to it still name it on their reports." if outcome == "archived" else ""
+    return kit.redirect(request, "/segments", flash=f"Segment “{name}” deleted.{kept}")
+
+
 @router.post("/segments/{segment_id}")
 def update_segment(request: Request, segment_id: Id, user: User, form: Form, db: Db) -> Response:
     return _save(request, db, form, segment_id)
