@@ -108,3 +108,13 @@ def test_user_pages_need_a_login_and_a_csrf_token(db: Database) -> None:
         forged = client.post("/settings/users", data={"email": "eve@example.com"})
         assert forged.status_code == 403
     assert [e.target_name for e in entries(db, "user.created")] == [EMAIL]
+
+
+def test_guessing_the_current_password_is_throttled(ui: Ui, db: Database) -> None:
+    form = {"current": "guess", "new": "a new long password", "again": "a new long password"}
+    answers = [ui.post("/settings/password", form).status_code for _ in range(12)]
+    # The login used one attempt of the same bucket (10 at once, then one every 10 s).
+    assert answers[:9] == [422] * 9 and set(answers[9:]) == {429}
+    right = ui.post("/settings/password", {**form, "current": PASSWORD})
+    assert right.status_code == 429 and "too many attempts" in right.text
+    assert entries(db, "user.password_changed") == []

@@ -71,7 +71,9 @@ class LoginThrottle:
         return max(self.per_address.take(address), self.per_email.take(key))
 
 
-def _login_throttle(request: Request, email: str) -> float:
+def password_throttle(request: Request, email: str) -> float:
+    """Seconds before this client may try a password of ``email`` again (0: now); shared
+    by the login form and the change-password form."""
     state = request.app.state
     if not hasattr(state, "login_throttle"):
         state.login_throttle = LoginThrottle()
@@ -88,7 +90,7 @@ async def login(request: Request, db: Db, cfg: Config) -> Response:
     if not kit.same_token(kit.field(form, kit.CSRF_FIELD), expected):
         raise kit.CsrfRejected
     password = kit.field(form, "password")
-    wait = _login_throttle(request, email)
+    wait = password_throttle(request, email)
     if wait > 0:
         return _login_page(
             request,

@@ -4,6 +4,7 @@ your own password."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -12,12 +13,19 @@ from promocodes.errors import Conflict, DomainError, ValidationFailed
 from promocodes.users import service as users
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
+from promocodes.web.auth import password_throttle
 from promocodes.web.kit import Config, Db, Form, User
 from promocodes.web.settings import OneTimePassword, page
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+
+
+class TooManyAttempts(DomainError):
+    slug = "rate-limited"
+    status = 429
+    title = "Too many attempts"
 
 
 class RemovingYourself(Conflict):
@@ -92,7 +100,11 @@ def password_form(request: Request, user: User) -> Response:
 @router.post("/settings/password")
 def change_password(request: Request, user: User, actor: UiActor, form: Form, db: Db) -> Response:
     current, new, again = (kit.field(form, k) for k in ("current", "new", "again"))
+    # A session left open must not become a way to guess the password at full speed.
+    wait = password_throttle(request, user.email)
     try:
+        if wait > 0:
+            raise TooManyAttempts(f"too many attempts; try again in {math.ceil(wait)} seconds")
         if new != again:
             raise ValidationFailed("the two new passwords differ")
         with db.write() as s:
@@ -102,6 +114,6 @@ def change_password(request: Request, user: User, actor: UiActor, form: Form, db
             request,
             "users/password.html",
             {"section": "settings", "error": exc.detail},
-            status_code=422,
+            status_code=429 if isinstance(exc, TooManyAttempts) else 422,
         )
     return kit.redirect(request, "/login", flash="Password changed: log in with the new one.")
