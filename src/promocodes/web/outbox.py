@@ -30,7 +30,6 @@ def _status(status: str | None) -> str | None:
 def _messages(
     request: Request,
     db: Db,
-    cfg: Config,
     kind: Kind,
     source_id: int,
     status: str | None,
@@ -55,7 +54,6 @@ def _messages(
             "statuses": outbox.STATUSES,
             "after": after,
             "next_cursor": next_cursor,
-            "domain": cfg.message_id_domain,
         },
     )
 
@@ -83,11 +81,10 @@ def mailing_messages(
     mailing_id: Id,
     user: User,
     db: Db,
-    cfg: Config,
     status: str | None = None,
     after: str | None = None,
 ) -> Response:
-    return _messages(request, db, cfg, "mailing", mailing_id, status, after)
+    return _messages(request, db, "mailing", mailing_id, status, after)
 
 
 @router.get("/campaigns/{campaign_id}/messages")
@@ -96,11 +93,10 @@ def campaign_messages(
     campaign_id: Id,
     user: User,
     db: Db,
-    cfg: Config,
     status: str | None = None,
     after: str | None = None,
 ) -> Response:
-    return _messages(request, db, cfg, "campaign", campaign_id, status, after)
+    return _messages(request, db, "campaign", campaign_id, status, after)
 
 
 @router.get("/mailings/{mailing_id}/messages.csv")
