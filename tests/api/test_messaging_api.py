@@ -224,3 +224,32 @@ def test_an_event_made_before_keys_named_the_customer_is_still_found(
     ).json()
     assert [m["body_text"] for m in other["messages"]] == ["x"]
     assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 0
+
+
+def test_deleting_a_campaign(api: TestClient, db: Database) -> None:
+    gid, _ = _setup(api)
+    cid = api.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "W",
+            "event": "e",
+            "subject": "s",
+            "body_text": "{{ client.promocode('Mother\\'s Day') }}",
+        },
+    ).json()["id"]
+    made = api.post("/api/v1/events", json={"customer_id": "c0", "event": "e"}).json()
+    assert len(made["messages"]) == 1
+    assert api.delete(f"/api/v1/campaigns/{cid}").status_code == 204
+    assert api.get("/api/v1/campaigns").json() == []
+    _problem(api.get(f"/api/v1/campaigns/{cid}"), 404, "campaign-not-found")
+    _problem(
+        api.patch(f"/api/v1/campaigns/{cid}", json={"active": True}), 404, "campaign-not-found"
+    )
+    _problem(api.delete(f"/api/v1/campaigns/{cid}"), 404, "campaign-not-found")
+    assert (
+        api.post("/api/v1/events", json={"customer_id": "c1", "event": "e"}).json()["messages"]
+        == []
+    )
+    kept = api.get(f"/api/v1/campaigns/{cid}/messages").json()["items"]
+    assert kept == made["messages"]
+    assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 1

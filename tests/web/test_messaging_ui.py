@@ -171,3 +171,45 @@ def test_smtp_errors_are_shown_clearly(db: Database) -> None:
         response = ui.htmx(f"{mailing_url}/test", {**compose(sid), "test_email": "me@example.com"})
         assert "test send to me@example.com failed" in response.text
         assert 'role="alert"' in response.text
+
+
+def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
+    from promocodes.customers.models import Customer
+
+    gid = group_with_codes(db, "Spring", ["S1", "S2"])
+    people(db, 1)
+    form = {
+        "name": "Welcome",
+        "event": "signup",
+        "channel": "outbox",
+        "subject": "Welcome",
+        "body_text": "Code: {{ client.promocode('Spring') }}",
+        "body_html": "",
+        "active": "1",
+    }
+    assert ui.post("/campaigns/new", form).status_code == 303
+    with db.write() as s:
+        (campaign,) = campaigns.list_campaigns(s)
+        cid = campaign.id
+        customer = s.query(Customer).one()
+        (sent,) = campaigns.handle_event(s, customer, "signup")
+        assert sent.status == "sent"
+    assert f'href="/campaigns/{cid}/delete"' in ui.get(f"/campaigns/{cid}").text
+    confirm = ui.get(f"/campaigns/{cid}/delete").text
+    assert "Its 1 message stays readable" in confirm
+    assert ui.post(f"/campaigns/{cid}/delete").status_code == 303
+    listing = ui.get("/campaigns").text
+    assert "Campaign “Welcome” deleted." in listing and f'href="/campaigns/{cid}"' not in listing
+    with db.write() as s:
+        assert campaigns.list_campaigns(s) == []
+        assert campaigns.handle_event(s, customer, "signup") == []  # it never sends again
+    assert counts(db, gid).issued == 1
+    # A profile's link to the campaign lands on its messages, which stay readable.
+    landing = ui.get(f"/campaigns/{cid}", follow_redirects=False)
+    assert (
+        landing.status_code == 303 and landing.headers["location"] == f"/campaigns/{cid}/messages"
+    )
+    messages = ui.get(f"/campaigns/{cid}/messages").text
+    assert "Welcome (deleted)" in messages and "Code: S1" in messages
+    assert ui.get(f"/campaigns/{cid}/delete").status_code == 404
+    assert ui.post(f"/campaigns/{cid}/delete").status_code == 404

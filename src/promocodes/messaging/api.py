@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
 from promocodes.customers import service as customers
@@ -199,6 +199,14 @@ def get_campaign(campaign_id: Id, key: Key, db: Db) -> CampaignOut:
 def update_campaign(campaign_id: Id, body: CampaignUpdate, key: Key, db: Db) -> CampaignOut:
     with db.write() as s:
         return campaigns.to_out(s, campaigns.update(s, campaign_id, body))
+
+
+@router.delete("/campaigns/{campaign_id}", status_code=204, tags=["campaigns"])
+def delete_campaign(campaign_id: Id, key: Key, db: Db) -> Response:
+    """Stop it and hide it for good; its messages stay under /campaigns/{id}/messages."""
+    with db.write() as s:
+        campaigns.delete(s, campaign_id)
+    return Response(status_code=204)
 
 
 @router.get("/campaigns/{campaign_id}/messages", tags=["campaigns"])

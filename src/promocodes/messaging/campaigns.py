@@ -31,9 +31,29 @@ class CampaignNotFound(NotFound):
 
 
 def get(session: Session, campaign_id: int) -> Campaign:
+    """A campaign that was not deleted."""
+    campaign = get_any(session, campaign_id)
+    if campaign.archived_at is not None:
+        raise CampaignNotFound(f"campaign {campaign_id} does not exist")
+    return campaign
+
+
+def get_any(session: Session, campaign_id: int) -> Campaign:
+    """A campaign, deleted or not: whose messages these are."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise CampaignNotFound(f"campaign {campaign_id} does not exist")
+    return campaign
+
+
+def delete(session: Session, campaign_id: int) -> Campaign:
+    """Delete a campaign: it stops sending and leaves the lists at once. It is archived,
+    never removed: its messages, and the issuances on customer profiles that name it,
+    keep pointing at it. (An event already being handled may still send its message.)"""
+    campaign = get(session, campaign_id)
+    campaign.active = False
+    campaign.archived_at = utcnow()
+    session.flush()
     return campaign
 
 
@@ -88,7 +108,9 @@ def to_out(session: Session, campaign: Campaign) -> CampaignOut:
 
 
 def list_campaigns(session: Session) -> list[Campaign]:
-    return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+    """The campaigns not deleted."""
+    stmt = select(Campaign).where(Campaign.archived_at.is_(None))
+    return list(session.scalars(stmt.order_by(Campaign.id)))
 
 
 class _IssuingSource:
@@ -173,7 +195,9 @@ def handle_event(
     ``event_id`` a repeated event returns the messages made the first time."""
     messages = []
     campaigns = session.scalars(
-        select(Campaign).where(Campaign.event == event, Campaign.active.is_(True))
+        select(Campaign).where(
+            Campaign.event == event, Campaign.active.is_(True), Campaign.archived_at.is_(None)
+        )
     ).all()
     for campaign in campaigns:
         key = message_key(campaign.id, customer.id, event_id)

@@ -89,6 +89,9 @@ class Campaign(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when deleted: a deleted campaign never sends again and leaves every list, but
+    # its messages (and the issuances they carry) keep pointing at it.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Message(Base):

@@ -106,10 +106,12 @@ def check_status(status: str | None) -> str | None:
 
 
 def source_name(session: Session, source: Source) -> str:
-    """The mailing's or campaign's name; NotFound when it does not exist."""
+    """The mailing's or campaign's name (a deleted campaign's messages stay readable);
+    NotFound when it never existed."""
     if source.kind == "mailing":
         return mailings.get(session, source.id).name
-    return campaigns.get(session, source.id).name
+    campaign = campaigns.get_any(session, source.id)
+    return campaign.name + (" (deleted)" if campaign.archived_at else "")
 
 
 def _range(source: Source, status: str, after_id: int | None, limit: int) -> Select[int]:

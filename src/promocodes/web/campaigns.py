@@ -118,8 +118,35 @@ def create_campaign(request: Request, user: User, form: Form, db: Db) -> Respons
 @router.get("/campaigns/{campaign_id}")
 def edit_campaign(request: Request, campaign_id: Id, user: User, db: Db) -> Response:
     with db.read() as s:
-        values = _values_of(campaigns.get(s, campaign_id))
+        campaign = campaigns.get_any(s, campaign_id)
+        if campaign.archived_at is not None:  # e.g. a profile's link to an old issue
+            return kit.redirect(
+                request,
+                f"/campaigns/{campaign_id}/messages",
+                flash=f"Campaign “{campaign.name}” was deleted; its messages stay here.",
+            )
+        values = _values_of(campaign)
     return _form(request, db, campaign_id=campaign_id, values=values)
+
+
+@router.get("/campaigns/{campaign_id}/delete")
+def confirm_delete(request: Request, campaign_id: Id, user: User, db: Db) -> Response:
+    with db.read() as s:
+        campaign = campaigns.get(s, campaign_id)
+        sent = sum(campaigns.stats(s, [campaign.id])[campaign.id].values())
+        name = campaign.name
+    return kit.page(
+        request,
+        "campaigns/delete.html",
+        {"section": "campaigns", "campaign_id": campaign_id, "name": name, "messages": sent},
+    )
+
+
+@router.post("/campaigns/{campaign_id}/delete")
+def delete_campaign(request: Request, campaign_id: Id, user: User, form: Form, db: Db) -> Response:
+    with db.write() as s:
+        name = campaigns.delete(s, campaign_id).name
+    return kit.redirect(request, "/campaigns", flash=f"Campaign “{name}” deleted.")
 
 
 @router.post("/campaigns/{campaign_id}")
