@@ -213,3 +213,36 @@ def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
     assert "Welcome (deleted)" in messages and "Code: S1" in messages
     assert ui.get(f"/campaigns/{cid}/delete").status_code == 404
     assert ui.post(f"/campaigns/{cid}/delete").status_code == 404
+
+
+def test_schedule_a_mailing_for_later(ui: Ui, db: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from promocodes.messaging import mailings
+
+    gid = group_with_codes(db, "Spring", ["S1", "S2"])
+    people(db, 2)
+    sid = segment(db, "All", EVERYONE)
+    mailing_url = ui.post("/mailings/new", compose(sid)).headers["location"]
+    mid = int(mailing_url.rsplit("/", 1)[1])
+    assert 'id="schedule"' in ui.get(f"{mailing_url}/send").text
+    past = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    refused = ui.post(f"{mailing_url}/send", {"when": "later", "send_at": past})
+    assert refused.status_code == 422 and "must be in the future" in refused.text
+    assert f'value="{past}"' in refused.text  # what was typed is kept
+    empty = ui.post(f"{mailing_url}/send", {"when": "later", "send_at": ""})
+    assert empty.status_code == 422 and "enter the date and time to send at" in empty.text
+    garbled = ui.post(f"{mailing_url}/send", {"when": "later", "send_at": "next tuesday"})
+    assert garbled.status_code == 422 and "like 2027-01-31 23:59" in garbled.text
+    at = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    done = ui.post(
+        f"{mailing_url}/send", {"when": "later", "send_at": at.strftime("%Y-%m-%dT%H:%M:%S")}
+    )
+    assert done.status_code == 303
+    page = ui.get(mailing_url).text
+    assert f"Scheduled for {at:%Y-%m-%d %H:%M} UTC" in page and "Cancel mailing" in page
+    run_until(db, Settings(database_url=db.url), timeout=60)  # nothing is due yet
+    with db.read() as s:
+        scheduled = mailings.get(s, mid)
+        assert (scheduled.status, scheduled.send_at) == ("scheduled", at)
+    assert counts(db, gid).active == 2

@@ -7,6 +7,7 @@ state and reads its progress.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -133,12 +134,25 @@ def preview_message(session: Session, mailing: Mailing, customer_id: str | None)
     return preview(template_of(mailing), client)
 
 
-def send(session: Session, mailing_id: int, *, allow_partial: bool = False) -> Mailing:
+def send(
+    session: Session,
+    mailing_id: int,
+    *,
+    allow_partial: bool = False,
+    when: datetime | Literal["now"] | None = None,
+) -> Mailing:
     """Start sending now, or schedule it for ``send_at``. Refused when some group cannot
-    cover the segment, unless ``allow_partial`` (then the rest are skipped with reason)."""
+    cover the segment, unless ``allow_partial`` (then the rest are skipped with reason).
+    ``when`` overrides the stored ``send_at``: ``"now"``, or a time that must be ahead."""
     mailing = get(session, mailing_id)
     if mailing.status not in EDITABLE:
         raise Conflict(f"mailing {mailing_id} is already {mailing.status}")
+    if when == "now":
+        mailing.send_at = None
+    elif when is not None:
+        if when <= utcnow():
+            raise ValidationFailed("the time to send must be in the future")
+        mailing.send_at = when
     short = [c for c in stock_check(session, mailing) if not c.enough]
     if short and not allow_partial:
         raise StockShort(

@@ -235,7 +235,13 @@ def confirm_send(request: Request, mailing_id: Id, user: User, db: Db) -> Respon
 
 
 def _send_page(
-    request: Request, db: Db, mailing_id: int, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    db: Db,
+    mailing_id: int,
+    *,
+    error: str | None = None,
+    send_at: str = "",
+    status_code: int = 200,
 ) -> Response:
     with db.read() as s:
         mailing = mailings.get(s, mailing_id)
@@ -257,6 +263,7 @@ def _send_page(
             "stock": stock,
             "short": [c for c in stock if not c.enough],
             "error": error,
+            "send_at": send_at or kit.fmt_input_dt(mailing.send_at),
         },
         status_code=status_code,
     )
@@ -264,12 +271,28 @@ def _send_page(
 
 @router.post("/mailings/{mailing_id}/send")
 def send(request: Request, mailing_id: Id, user: User, form: Form, db: Db) -> Response:
+    """ "Send now", or "Schedule" for the time given (UTC)."""
+    later = kit.field(form, "when") == "later"
+    raw = kit.field(form, "send_at")
     try:
+        at = kit.parse_datetime(raw) if later else None
+        if later and at is None:
+            raise ValidationFailed("enter the date and time to send at")
         with db.write() as s:
-            mailings.send(s, mailing_id, allow_partial=kit.field(form, "allow_partial") == "1")
+            sent = mailings.send(
+                s,
+                mailing_id,
+                allow_partial=kit.field(form, "allow_partial") == "1",
+                when=at if at is not None else "now",
+            )
+            scheduled = sent.send_at if sent.status == "scheduled" else None
     except mailings.StockShort as exc:
-        return _send_page(request, db, mailing_id, error=exc.detail, status_code=409)
-    return kit.redirect(request, f"/mailings/{mailing_id}", flash="Sending started.")
+        return _send_page(request, db, mailing_id, error=exc.detail, send_at=raw, status_code=409)
+    except (ValueError, ValidationFailed) as exc:
+        detail = exc.detail if isinstance(exc, ValidationFailed) else str(exc)
+        return _send_page(request, db, mailing_id, error=detail, send_at=raw, status_code=422)
+    flash = f"Scheduled for {kit.fmt_dt(scheduled)}." if scheduled else "Sending started."
+    return kit.redirect(request, f"/mailings/{mailing_id}", flash=flash)
 
 
 @router.get("/mailings/{mailing_id}/progress")
