@@ -58,6 +58,10 @@ def test_reset_ends_their_sessions_and_shows_the_new_password(ui: Ui, db: Databa
         assert log_in(other, "bob@example.com", one_time_password(page.text)).status_code == 303
     assert only(db, "user.password_changed").actor_name == EMAIL
     assert ui.get("/settings/users/999/reset").status_code == 404
+    own = ui.post(f"/settings/users/{user_id(db, EMAIL)}/reset")
+    assert own.status_code == 409 and "Change your password" in own.text
+    assert len(entries(db, "user.password_changed")) == 1
+    assert ui.get("/settings").status_code == 200  # still logged in
 
 
 def test_remove_someone_but_not_yourself(ui: Ui, db: Database) -> None:

@@ -28,6 +28,11 @@ class TooManyAttempts(DomainError):
     title = "Too many attempts"
 
 
+class ResettingYourself(Conflict):
+    slug = "resetting-yourself"
+    title = "You cannot reset your own password here"
+
+
 class RemovingYourself(Conflict):
     slug = "removing-yourself"
     title = "You cannot remove yourself"
@@ -66,11 +71,12 @@ def confirm_reset(request: Request, user_id: Id, user: User, db: Db) -> Response
 def reset_password(
     request: Request, user_id: Id, user: User, actor: UiActor, form: Form, db: Db, cfg: Config
 ) -> Response:
+    # Your own reset would end this session and show the new password to nobody.
+    if user_id == user.user_id:
+        raise ResettingYourself("use Change your password for your own")
     password = users.generate_password()
     with db.write() as s:
         email = users.set_password(s, users.get(s, user_id).email, password, actor=actor).email
-    if user_id == user.user_id:  # their own sessions ended with the reset, this one too
-        return kit.redirect(request, "/login", flash="Password reset: log in with the new one.")
     return page(request, db, cfg, user, password=OneTimePassword(email, password, reset=True))
 
 
