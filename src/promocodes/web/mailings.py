@@ -271,7 +271,7 @@ def _send_page(
 
 @router.post("/mailings/{mailing_id}/send")
 def send(request: Request, mailing_id: Id, user: User, form: Form, db: Db) -> Response:
-    """ "Send now", or "Schedule" for the time given (UTC)."""
+    """Send now, or schedule the mailing for the time given (UTC)."""
     later = kit.field(form, "when") == "later"
     raw = kit.field(form, "send_at")
     try:
