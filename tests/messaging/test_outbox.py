@@ -60,7 +60,7 @@ def walk(db: Database, source: outbox.Source, status: str | None, limit: int) ->
     after: int | None = None
     while True:
         with db.read() as s:
-            rows = outbox.page(s, source, status=status, after_id=after, limit=limit)
+            rows = outbox.page(s, source, domain="x", status=status, after_id=after, limit=limit)
         assert len(rows) <= limit
         seen += [r.id for r in rows]
         if len(rows) < limit:
@@ -88,7 +88,7 @@ def test_pages_merge_the_statuses_in_id_order(db: Database) -> None:
             i for i, st in zip(ids, statuses, strict=True) if st == status
         ]
     with db.read() as s:
-        (first,) = outbox.page(s, source, limit=1)
+        (first,) = outbox.page(s, source, domain="x", limit=1)
     assert (first.customer_id, first.recipient, first.body_text) == (
         "p0",
         "p0@example.com",

@@ -16,6 +16,17 @@ from tests.web.conftest import Ui, app_client, log_in, make_user
 BODY = "Hi {{ client.first_name }}, your code: {{client.promocode('Spring')}}"
 
 
+CAMPAIGN = {
+    "name": "Welcome",
+    "event": "signup",
+    "channel": "outbox",
+    "subject": "Welcome",
+    "body_text": "Code: {{ client.promocode('Spring') }}",
+    "body_html": "",
+    "active": "1",
+}
+
+
 def compose(segment_id: int, **fields: str) -> dict[str, str]:
     return {
         "name": "Spring sale",
@@ -127,15 +138,7 @@ def test_edit_a_draft(ui: Ui, db: Database) -> None:
 
 def test_campaigns_create_pause_resume(ui: Ui, db: Database) -> None:
     group_with_codes(db, "Spring", ["S1"])
-    form = {
-        "name": "Welcome",
-        "event": "signup",
-        "channel": "outbox",
-        "subject": "Welcome",
-        "body_text": "Code: {{ client.promocode('Spring') }}",
-        "body_html": "",
-        "active": "1",
-    }
+    form = CAMPAIGN
     bad = ui.post("/campaigns/new", {**form, "body_text": "{{ client.promocode('Nope') }}"})
     assert bad.status_code == 422 and "Nope" in bad.text
     assert ui.post("/campaigns/new", form).status_code == 303
@@ -178,15 +181,7 @@ def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
 
     gid = group_with_codes(db, "Spring", ["S1", "S2"])
     people(db, 1)
-    form = {
-        "name": "Welcome",
-        "event": "signup",
-        "channel": "outbox",
-        "subject": "Welcome",
-        "body_text": "Code: {{ client.promocode('Spring') }}",
-        "body_html": "",
-        "active": "1",
-    }
+    form = CAMPAIGN
     assert ui.post("/campaigns/new", form).status_code == 303
     with db.write() as s:
         (campaign,) = campaigns.list_campaigns(s)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -23,8 +26,40 @@ def csv_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _iso(value: datetime | None) -> str:
+def iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=_Keyed)
+
+
+def keyset_csv(
+    header: Sequence[str],
+    fetch: Callable[[int | None], Sequence[Row]],
+    cells: Callable[[Row], list[str]],
+    page_size: int,
+) -> Iterator[str]:
+    """CSV text, one chunk per page: ``fetch(after_id)`` returns up to ``page_size``
+    rows after that id, each call its own short read, so an export of millions never
+    holds a transaction or all its rows at once."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    after: int | None = None
+    while True:
+        rows = fetch(after)
+        writer.writerows(cells(r) for r in rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < page_size:
+            return
+        after = rows[-1].id
 
 
 def record_export(
@@ -42,8 +77,8 @@ def export_rows(session: Session, group_id: int, *, status: str | None) -> Itera
         yield [
             csv_safe(row.code),
             row.status,
-            _iso(row.valid_until),
-            _iso(row.created_at),
-            _iso(row.issued_at),
-            _iso(row.redeemed_at),
+            iso(row.valid_until),
+            iso(row.created_at),
+            iso(row.issued_at),
+            iso(row.redeemed_at),
         ]

@@ -148,30 +148,15 @@ def _messages(
     with db.read() as s:
         outbox.source_name(s, source)
         rows = outbox.page(
-            s, source, status=wanted, after_id=decode_cursor(cursor), limit=limit + 1
+            s,
+            source,
+            domain=cfg.message_id_domain,
+            status=wanted,
+            after_id=decode_cursor(cursor),
+            limit=limit + 1,
         )
-    rows, next_cursor = split_page(rows, limit, lambda m: m.id)
-    return Page(
-        items=[message_out(m, cfg.message_id_domain) for m in rows], next_cursor=next_cursor
-    )
-
-
-def message_out(m: outbox.MessageRow, domain: str) -> MessageOut:
-    return MessageOut(
-        id=m.id,
-        customer_id=m.customer_id,
-        channel=m.channel,
-        recipient=m.recipient,
-        subject=m.subject,
-        body_text=m.body_text,
-        body_html=m.body_html,
-        status=m.status,
-        skip_reason=m.skip_reason,
-        error=m.error,
-        message_id=delivery.message_id(m.key, domain),
-        created_at=m.created_at,
-        sent_at=m.sent_at,
-    )
+    items, next_cursor = split_page(rows, limit, lambda m: m.id)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 # --- campaigns and events -------------------------------------------------------------
@@ -228,7 +213,5 @@ def post_event(body: EventIn, key: Key, db: Db, cfg: Config) -> EventOut:
     with db.write() as s:
         customer = customers.get(s, body.customer_id)
         made = campaigns.handle_event(s, customer, body.event, event_id=body.event_id)
-        items = [
-            message_out(outbox.row(m, customer.external_id), cfg.message_id_domain) for m in made
-        ]
+        items = [outbox.out(m, customer.external_id, cfg.message_id_domain) for m in made]
     return EventOut(event=body.event, customer_id=body.customer_id, messages=items)

@@ -7,24 +7,22 @@ first row, as a code export is; browsing is not, as a customer profile is not.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import Select, select, union_all
 from sqlalchemy.orm import Session
 
 from promocodes.audit.service import Actor, Target, record
-from promocodes.codes.export import csv_safe
+from promocodes.codes.export import csv_safe, iso, keyset_csv
 from promocodes.customers.models import Customer
 from promocodes.db import Database
 from promocodes.errors import ValidationFailed
 from promocodes.messaging import campaigns, mailings
 from promocodes.messaging.delivery import message_id
 from promocodes.messaging.models import Message
+from promocodes.messaging.schemas import MessageOut
 
 # Every status a message can have (messaging/models.py): queued waits for SMTP or the
 # webhook; outbox messages are sent when stored.
@@ -60,28 +58,11 @@ class Source:
         return f"{self.kind}-{self.id}"
 
 
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    id: int
-    key: str
-    customer_id: str
-    channel: str
-    recipient: str | None
-    subject: str | None
-    body_text: str | None
-    body_html: str | None
-    status: str
-    skip_reason: str | None
-    error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-
-
-def row(m: Message, customer_id: str) -> MessageRow:
-    """A stored message, with its customer's external id."""
-    return MessageRow(
+def out(m: Message, customer_id: str, domain: str) -> MessageOut:
+    """A stored message as the API and the pages show it, with its customer's external
+    id and its Message-ID."""
+    return MessageOut(
         id=m.id,
-        key=m.key,
         customer_id=customer_id,
         channel=m.channel,
         recipient=m.recipient,
@@ -91,6 +72,7 @@ def row(m: Message, customer_id: str) -> MessageRow:
         status=m.status,
         skip_reason=m.skip_reason,
         error=m.error,
+        message_id=message_id(m.key, domain),
         created_at=m.created_at,
         sent_at=m.sent_at,
     )
@@ -126,10 +108,11 @@ def page(
     session: Session,
     source: Source,
     *,
+    domain: str,
     status: str | None = None,
     after_id: int | None = None,
     limit: int = 50,
-) -> list[MessageRow]:
+) -> list[MessageOut]:
     """Up to ``limit`` messages of the source after ``after_id``, in id (creation) order.
 
     The indexes are (mailing_id, status, id) and (campaign_id, status, id): they count a
@@ -147,7 +130,7 @@ def page(
         .join(Customer, Customer.id == Message.customer_id)
         .order_by(Message.id)
     )
-    return [row(m, external_id) for m, external_id in rows]
+    return [out(m, external_id, domain) for m, external_id in rows]
 
 
 def record_export(session: Session, source: Source, *, status: str | None, actor: Actor) -> None:
@@ -159,35 +142,22 @@ def record_export(session: Session, source: Source, *, status: str | None, actor
     )
 
 
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
-
-
 def csv_chunks(db: Database, source: Source, *, status: str | None, domain: str) -> Iterator[str]:
-    """The export as CSV text, one chunk per page. Each page is its own short read, so an
-    export of a million messages never holds a transaction or all its rows at once.
-    Every text cell a customer or a template could have written is made formula-safe."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    after: int | None = None
-    while True:
+    """The export as CSV text, one chunk per page. Every text cell a customer or a
+    template could have written is made formula-safe."""
+
+    def fetch(after: int | None) -> list[MessageOut]:
         with db.read() as s:
-            rows = page(s, source, status=status, after_id=after, limit=EXPORT_PAGE)
-        for r in rows:
-            writer.writerow(
-                [
-                    message_id(r.key, domain),
-                    *(csv_safe(v or "") for v in (r.customer_id, r.channel, r.recipient, r.status)),
-                    r.skip_reason or "",
-                    *(csv_safe(v or "") for v in (r.error, r.subject, r.body_text, r.body_html)),
-                    _iso(r.created_at),
-                    _iso(r.sent_at),
-                ]
-            )
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < EXPORT_PAGE:
-            return
-        after = rows[-1].id
+            return page(s, source, domain=domain, status=status, after_id=after, limit=EXPORT_PAGE)
+
+    def cells(m: MessageOut) -> list[str]:
+        return [
+            m.message_id,
+            *(csv_safe(v or "") for v in (m.customer_id, m.channel, m.recipient, m.status)),
+            m.skip_reason or "",
+            *(csv_safe(v or "") for v in (m.error, m.subject, m.body_text, m.body_html)),
+            iso(m.created_at),
+            iso(m.sent_at),
+        ]
+
+    return keyset_csv(EXPORT_COLUMNS, fetch, cells, EXPORT_PAGE)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from fastapi.responses import StreamingResponse
 
 from promocodes.codes import repository as repo
 from promocodes.codes import service
-from promocodes.codes.export import csv_safe, record_export
+from promocodes.codes.export import csv_safe, iso, keyset_csv, record_export
 from promocodes.codes.models import STATUSES
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
@@ -41,28 +39,20 @@ def export_codes(group_id: Id, actor: UiActor, db: Db, status: str | None = None
 
 
 def _csv_rows(db: Db, group_id: int, status: str | None) -> Iterator[str]:
-    """Page by page, each page its own short read: an export of millions never holds a
-    transaction or all its rows at once."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["code", "status", "customer_id", "issued_at", "redeemed_at", "valid_until"])
-    after: int | None = None
-    while True:
+    def fetch(after: int | None) -> list[Any]:
         with db.read() as s:
-            rows = repo.code_page(s, group_id, status=status, after_id=after, limit=EXPORT_PAGE)
-        for r in rows:
-            writer.writerow(
-                [
-                    csv_safe(r.code),
-                    r.status,
-                    csv_safe(r.customer_id or ""),
-                    *(v.isoformat() if v else "" for v in (r.issued_at, r.redeemed_at)),
-                    r.valid_until.isoformat() if r.valid_until else "",
-                ]
-            )
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < EXPORT_PAGE:
-            return
-        after = rows[-1].id
+            return repo.code_page(s, group_id, status=status, after_id=after, limit=EXPORT_PAGE)
+
+    return keyset_csv(
+        ["code", "status", "customer_id", "issued_at", "redeemed_at", "valid_until"],
+        fetch,
+        lambda r: [
+            csv_safe(r.code),
+            r.status,
+            csv_safe(r.customer_id or ""),
+            iso(r.issued_at),
+            iso(r.redeemed_at),
+            iso(r.valid_until),
+        ],
+        EXPORT_PAGE,
+    )

@@ -30,6 +30,7 @@ def _status(status: str | None) -> str | None:
 def _messages(
     request: Request,
     db: Db,
+    cfg: Config,
     kind: Kind,
     source_id: int,
     status: str | None,
@@ -39,7 +40,14 @@ def _messages(
     wanted = _status(status)
     with db.read() as s:
         name = outbox.source_name(s, source)
-        rows = outbox.page(s, source, status=wanted, after_id=decode_cursor(after), limit=PAGE + 1)
+        rows = outbox.page(
+            s,
+            source,
+            domain=cfg.message_id_domain,
+            status=wanted,
+            after_id=decode_cursor(after),
+            limit=PAGE + 1,
+        )
     rows, next_cursor = split_page(rows, PAGE, lambda m: m.id)
     return kit.page(
         request,
@@ -81,10 +89,11 @@ def mailing_messages(
     mailing_id: Id,
     user: User,
     db: Db,
+    cfg: Config,
     status: str | None = None,
     after: str | None = None,
 ) -> Response:
-    return _messages(request, db, "mailing", mailing_id, status, after)
+    return _messages(request, db, cfg, "mailing", mailing_id, status, after)
 
 
 @router.get("/campaigns/{campaign_id}/messages")
@@ -93,10 +102,11 @@ def campaign_messages(
     campaign_id: Id,
     user: User,
     db: Db,
+    cfg: Config,
     status: str | None = None,
     after: str | None = None,
 ) -> Response:
-    return _messages(request, db, "campaign", campaign_id, status, after)
+    return _messages(request, db, cfg, "campaign", campaign_id, status, after)
 
 
 @router.get("/mailings/{mailing_id}/messages.csv")
