@@ -33,7 +33,7 @@ from _common import (
     server_version,
 )
 from promocodes import migrate
-from promocodes.codes import claims
+from promocodes.codes import claim_repository as claims
 from promocodes.codes.importer import read_text
 from promocodes.codes.schemas import GroupCreate
 from promocodes.codes.service import create_group
@@ -42,10 +42,10 @@ from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.schemas import MailingCreate
-from promocodes.messaging.worker import Worker
 from promocodes.models import utcnow
 from promocodes.segments import service as segments
 from promocodes.segments.schemas import SegmentCreate
+from promocodes.worker import Worker
 
 SUBJECT = "A gift for you, {{ client.first_name }}"
 BODY = (

@@ -17,7 +17,7 @@ from promocodes import migrate
 from promocodes.apikeys import service as apikeys
 from promocodes.app import create_app
 from promocodes.cli import app
-from promocodes.codes import issuance
+from promocodes.codes import redemption
 from promocodes.codes.models import Code
 from promocodes.config import Settings
 from promocodes.customers.models import Customer
@@ -52,7 +52,7 @@ def populate(db: Database) -> tuple[int, str]:
     issue(db, "p1", gid, key="api:0:second")
     assert issue(db, "p0", gid, key="api:0:again", kind="repeat") == first
     with db.write() as s:
-        issuance.redeem(s, first, order_id="order-1")
+        redemption.redeem(s, first, order_id="order-1")
     everyone = segment(db, "Everyone", EVERYONE)
     send_and_work(db, mailing(db, everyone, "Hi {{ client.promocode('Summer') }}"))
     make_user(db)

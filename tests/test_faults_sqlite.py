@@ -21,7 +21,7 @@ from promocodes.apikeys import service as apikeys
 from promocodes.app import create_app
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging.worker import Worker
+from promocodes.worker import Worker
 from tests.factories import group_with_codes
 
 

@@ -22,7 +22,7 @@ from promocodes.apikeys import service as apikeys
 from promocodes.app import create_app
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging.worker import run_until
+from promocodes.worker import run_until
 from tests.api.conftest import client_for
 from tests.factories import group_with_codes
 from tests.live import free_port

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging import chunks, delivery, mailings
+from promocodes.messaging import mailings, service
 from promocodes.messaging.models import MailingChunk, Message
-from promocodes.messaging.worker import run_until
+from promocodes.worker import Worker, run_until
 from tests.api.conftest import client_for
 from tests.factories import group_with_codes
 from tests.live import free_port
@@ -63,13 +63,13 @@ def test_mailing_progress_and_chunk_leases(db: Database) -> None:
     with db.write() as s:
         mailings.send(s, mid)
     with db.write() as s:  # one chunk sent by a worker
-        chunk = chunks.claim_chunk(s, "w1", timedelta(minutes=2))
+        chunk = service.lease_chunk(s, "w1", timedelta(minutes=2))
         assert chunk is not None
-        chunks.process_chunk(s, chunk, "w1")
+        service.process_chunk(s, chunk, "w1")
     with db.write() as s:  # one held by a live worker
-        assert chunks.claim_chunk(s, "w2", timedelta(minutes=2)) is not None
+        assert service.lease_chunk(s, "w2", timedelta(minutes=2)) is not None
     with db.write() as s:  # one whose worker stopped renewing its lease
-        assert chunks.claim_chunk(s, "w3", timedelta(seconds=-1)) is not None
+        assert service.lease_chunk(s, "w3", timedelta(seconds=-1)) is not None
     with client_for(db) as api:
         m = scrape(api)
     progress = f'mailing_id="{mid}",mailing="Spring"'
@@ -114,7 +114,7 @@ def test_smtp_unreachable_is_retried_then_failed_and_counted(db: Database) -> No
         while m['promocodes_messages_queued{channel="smtp"}'] > 0:
             assert time.monotonic() < deadline, "delivery never gave up"
             time.sleep(0.1)
-            delivery.deliver_batch(db, settings)
+            Worker(db, settings).deliver()
             m = scrape(api)
     assert m['promocodes_messages_failed{channel="smtp"}'] == 3
     assert m['promocodes_messages_failed{channel="webhook"}'] == 0

@@ -14,11 +14,10 @@ from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.models import MailingChunk
-from promocodes.messaging.worker import Worker, run_until
 from promocodes.models import utcnow
-from promocodes.pruning import prune
 from promocodes.users import service as users
 from promocodes.users.models import UserSession
+from promocodes.worker import Worker, prune, run_until
 from tests.api.conftest import client_for
 from tests.factories import group_with_codes
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment

@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -89,6 +89,8 @@ def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> Api
 Key = Annotated[ApiKey, Depends(api_key)]
 # Ids fit the database's integer columns (an out-of-range id is a 422, not a crash).
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# A page size: one to a thousand items.
+Limit = Annotated[int, Query(ge=1, le=1000)]
 Db = Annotated[Database, Depends(database)]
 Config = Annotated[Settings, Depends(settings)]
 

@@ -14,7 +14,8 @@ from promocodes import __version__, logs, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
-from promocodes.codes import background
+from promocodes.codes import upload_api
+from promocodes.codes import uploads
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         with db.write() as session:
-            background.fail_interrupted(session)
+            uploads.fail_interrupted(session)
         yield
 
     app = FastAPI(
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     install_error_handlers(app)
     app.include_router(codes_api.router)
+    app.include_router(upload_api.router)
     app.include_router(customers_api.router)
     app.include_router(segments_api.router)
     app.include_router(messaging_api.router)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
+from sqlalchemy.exc import DBAPIError
 
 from promocodes import demo, logs, migrate
 from promocodes.apikeys.cli import apikeys_app
@@ -18,11 +19,10 @@ from promocodes.customers.cli import customers_app
 from promocodes.db import Database
 from promocodes.errors import DomainError
 from promocodes.messaging.cli import mailings_app, outbox_app
-from promocodes.messaging.cli import worker as worker_command
-from promocodes.messaging.worker import Worker
 from promocodes.segments.cli import segments_app
 from promocodes.users.bootstrap import FirstAdmin, ensure_first_admin
 from promocodes.users.cli import users_app
+from promocodes.worker import Worker
 
 app = typer.Typer(
     help="Promocodes: promo code groups, uploads and issuance.",
@@ -43,10 +43,42 @@ app.add_typer(users_app, name="users")
 app.command("demo")(demo.command)
 
 
-@app.command("worker", help=worker_command.__doc__)
+@app.command("worker")
+@cli_errors
 def worker() -> None:
+    """Send mailings and deliver messages until SIGTERM/SIGINT (the chunk in hand finishes)."""
     logs.configure(Settings())
-    worker_command()
+    stop = _stop_on_signals()
+    db = _wait_for_database(stop)
+    if db is None:
+        return
+    w = Worker(db, Settings())
+    console.print(f"Worker {w.owner} started.")
+    w.run(stop)
+    console.print("Worker stopped.")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait_for_database(stop: threading.Event) -> Database | None:
+    """The database, once reachable. A worker started while it is down (a host that
+    boots before its database server) waits for it, as a running worker does, instead
+    of exiting; a schema that is not current still stops it at once."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return database()
+        except DBAPIError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            console.print(f"Database unreachable ({reason}); retrying in {delay:g} s.")
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+    return None
 
 
 @app.command()
@@ -59,10 +91,6 @@ def serve(
     ),
 ) -> None:
     """Apply pending migrations and serve the web UI and API."""
-    import uvicorn
-
-    from promocodes.app import create_app
-
     settings = Settings()
     logs.configure(settings)
     db = Database(settings.database_url, settings)
@@ -90,26 +118,34 @@ def serve(
         signal.signal(sig, lambda *_: stop.set())
     _banner(f"http://{host}:{port}", db.dialect, admin)
     try:
-        # Our logging throughout (log_config=None), and our access line (logs.RequestLog)
-        # instead of uvicorn's.
-        if workers > 1:
-            # Each server process imports and builds its own app (and engine pool).
-            uvicorn.run(
-                "promocodes.app:app_factory",
-                factory=True,
-                workers=workers,
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-            )
-        else:
-            uvicorn.run(
-                create_app(settings, db), host=host, port=port, log_config=None, access_log=False
-            )
+        _serve(settings, db, host, port, workers)
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _serve(settings: Settings, db: Database, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from promocodes.app import create_app
+
+    # Our logging throughout (log_config=None), and our access line (logs.RequestLog)
+    # instead of uvicorn's.
+    if workers > 1:
+        # Each server process imports and builds its own app (and engine pool).
+        uvicorn.run(
+            "promocodes.app:app_factory",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings, db), host=host, port=port, log_config=None, access_log=False
+        )
 
 
 def _banner(url: str, dialect: str, admin: FirstAdmin | None) -> None:
@@ -162,17 +198,15 @@ def db_backup(
 @cli_errors
 def db_verify() -> None:
     """Recount every group's codes and compare with its counters (a full scan)."""
-    from promocodes.codes.models import CodeGroup
-    from promocodes.codes.service import verify_counters
+    from promocodes.codes.service import verify_all_counters
 
     with database().read() as session:
-        ids = list(session.scalars(CodeGroup.__table__.select().with_only_columns(CodeGroup.id)))
-        bad = verify_counters(session, ids)
+        checked, bad = verify_all_counters(session)
     if bad:
         for gid, fields in bad.items():
             console.print(f"group {gid}: counters differ from rows in {', '.join(fields)}")
         raise typer.Exit(code=1)
-    console.print(f"All counters of {len(ids)} groups equal their rows.")
+    console.print(f"All counters of {checked} groups equal their rows.")
 
 
 @db_app.command("copy")

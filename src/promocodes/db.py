@@ -16,12 +16,12 @@ import re
 import select
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -126,6 +126,14 @@ def rowcount(result: Result[Any]) -> int:
     return int(result.rowcount)
 
 
+class Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=Keyed)
+
+
 class Database:
     """Owns the engine and hands out transactions.
 
@@ -203,6 +211,22 @@ class Database:
     def read(self) -> Iterator[Session]:
         with _busy_is_retryable(self._busy_ms), self._reader() as session, session.begin():
             yield session
+
+    def pages(
+        self, fetch: Callable[[Session, int | None], Sequence[Row]], *, size: int
+    ) -> Iterator[Sequence[Row]]:
+        """Keyset pages, each read in a short read transaction of its own, so a stream of
+        millions of rows (an export) never holds a transaction, or all its rows, at once.
+        ``fetch(session, after_id)`` returns up to ``size`` rows after that id, in id
+        order; a shorter page is the last."""
+        after: int | None = None
+        while True:
+            with self.read() as session:
+                rows = fetch(session, after)
+            yield rows
+            if len(rows) < size:
+                return
+            after = rows[-1].id
 
     def dispose(self) -> None:
         self.engine.dispose()

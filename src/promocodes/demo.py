@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from promocodes.apikeys import service as apikeys
 from promocodes.clikit import cli_errors, console, database
-from promocodes.codes import alerts, issuance, uploads
+from promocodes.codes import alerts, issuance, redemption, uploads
 from promocodes.codes import service as groups
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import AVAILABLE, INITIAL, Code, CodeGroup, Issuance
@@ -36,11 +36,11 @@ from promocodes.errors import Conflict
 from promocodes.messaging import campaigns, mailings
 from promocodes.messaging.models import Campaign, Mailing
 from promocodes.messaging.schemas import CampaignIn, MailingCreate
-from promocodes.messaging.worker import run_until
 from promocodes.models import utcnow
 from promocodes.segments import service as segments
 from promocodes.segments.models import Segment
 from promocodes.segments.schemas import SegmentCreate
+from promocodes.worker import run_until
 
 SEED = 20_240_601
 CUSTOMERS = 10_000
@@ -232,7 +232,7 @@ class _Builder:
             self._upload(s, welcome, [*second, *first[:25], *bad], "welcome-batch-2.csv")
             # A handful of codes leaked on a coupon site and were blocked.
             for code in second[-5:]:
-                uploads.block_code(s, code)
+                redemption.block(s, code)
 
             summer = self._group(
                 s,
@@ -494,7 +494,7 @@ class _Builder:
                 issued = self._issued(s, base)
                 for code, ref in self.rng.sample(issued, round(len(issued) * share)):
                     order += 1
-                    issuance.redeem(s, code, customer=ref, order_id=f"ORD{self.tag}-{order:06d}")
+                    redemption.redeem(s, code, customer=ref, order_id=f"ORD{self.tag}-{order:06d}")
                     self.result.redemptions += 1
             # Someone typed a code at the till that nobody had been sent.
             stray = s.scalar(
@@ -504,7 +504,7 @@ class _Builder:
                 .limit(1)
             )
             if stray is not None:
-                issuance.redeem(s, stray, order_id=f"POS{self.tag}-000001")
+                redemption.redeem(s, stray, order_id=f"POS{self.tag}-000001")
                 self.result.redemptions += 1
 
     def later_mailings(self) -> None:

@@ -12,26 +12,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel
 
-from promocodes.db import Database, Driver, RawSQL
+from promocodes.apikeys import service as apikeys
+from promocodes.db import Database, Driver
 from promocodes.errors import IdempotencyKeyReused
-from promocodes.models import utcnow
 
 M = TypeVar("M", bound=BaseModel)
-
-# Raw statements: the issue route runs on ``Database.driver_write()`` (no Session).
-_RECORD = RawSQL.of(
-    "SELECT request_hash, response FROM idempotency_records "
-    "WHERE api_key_id = :api_key_id AND key = :key"
-)
-_SAVE = RawSQL.of(
-    "INSERT INTO idempotency_records (api_key_id, key, request_hash, status_code, response, "
-    "created_at) VALUES (:api_key_id, :key, :request_hash, 200, :response, :now) "
-    "ON CONFLICT (api_key_id, key) DO NOTHING"
-)
 
 
 def _fingerprint(path: str, body: BaseModel) -> str:
@@ -53,30 +42,20 @@ def idempotent(
         with db.driver_write() as tx:
             return run(tx, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
     fingerprint = _fingerprint(path, body)
-    ids = {"api_key_id": api_key_id, "key": key}
     with db.driver_write() as tx:
-        record = tx.first(_RECORD, ids)
+        record = apikeys.stored_answer(tx, api_key_id, key)
         if record is not None:
             return _replay(record, fingerprint, out)
         result = run(tx, f"api:{api_key_id}:{key}")
-        response = result.model_dump_json()
-        tx.execute(
-            _SAVE,
-            {
-                **ids,
-                "request_hash": fingerprint,
-                "response": response,
-                "now": tx.bind_time(utcnow()),
-            },
-        )
+        apikeys.store_answer(tx, api_key_id, key, fingerprint, result.model_dump_json())
         # Another request with this key may have committed its record meanwhile
         # (PostgreSQL; SQLite serialises writers): read what stands and answer with it.
-        record = tx.first(_RECORD, ids)
+        record = apikeys.stored_answer(tx, api_key_id, key)
         assert record is not None
         return _replay(record, fingerprint, out)
 
 
-def _replay(record: Any, fingerprint: str, out: type[M]) -> M:
+def _replay(record: tuple[str, str], fingerprint: str, out: type[M]) -> M:
     """The stored response of ``(request_hash, response)``, if the request matches."""
     request_hash, response = record
     if request_hash != fingerprint:

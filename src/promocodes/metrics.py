@@ -18,12 +18,14 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
-
-from promocodes.codes.models import CodeGroup, GroupCounter, Upload
+from promocodes.codes import service as codes
+from promocodes.codes import uploads
+from promocodes.codes.schemas import GroupOut
+from promocodes.codes.stock import state_of
 from promocodes.db import Database
-from promocodes.messaging.models import Mailing, MailingChunk
-from promocodes.models import UTCDateTime, utcnow
+from promocodes.messaging import service as messaging
+from promocodes.messaging.models import CHANNELS
+from promocodes.models import utcnow
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -79,144 +81,108 @@ def _esc(value: str) -> str:
 
 
 def database_lines(db: Database) -> list[str]:
-    c = GroupCounter
+    """The metrics read from the database at scrape time (one short read)."""
     with db.read() as s:
-        rows = s.execute(
-            select(
-                CodeGroup.id,
-                CodeGroup.name,
-                func.sum(c.total),
-                func.sum(c.available),
-                func.sum(c.issued),
-                func.sum(c.redeemed),
-                func.sum(c.blocked),
-            )
-            .join(c, c.group_id == CodeGroup.id)
-            .where(CodeGroup.archived_at.is_(None))
-            .group_by(CodeGroup.id, CodeGroup.name)
-        ).all()
-        uploads = s.scalar(select(func.count()).select_from(Upload)) or 0
-        extra = _messaging_lines(s)
+        groups = codes.all_live(s)
+        uploads_total = uploads.count(s)
+        sending = messaging.sending(s)
+        backlog = messaging.backlog(s)
+        chunk_states = messaging.chunk_states(s)
+    return (
+        _group_lines(groups, uploads_total)
+        + _mailing_lines(sending)
+        + _backlog_lines(backlog)
+        + _chunk_lines(chunk_states)
+    )
+
+
+def _group_lines(groups: list[GroupOut], uploads_total: int) -> list[str]:
     lines = [
         "# HELP promocodes_group_codes Codes per group and state (from exact counters).",
         "# TYPE promocodes_group_codes gauge",
     ]
-    issued_total = 0
-    for gid, name, total, active, issued, redeemed, blocked in rows:
-        issued_total += issued or 0
-        for state, value in (
-            ("total", total),
-            ("active", active),
-            ("issued", issued),
-            ("redeemed", redeemed),
-            ("blocked", blocked),
-        ):
+    for g in groups:
+        for state in ("total", "active", "issued", "redeemed", "blocked"):
             lines.append(
-                f'promocodes_group_codes{{group_id="{gid}",group="{_esc(name)}",'
-                f'state="{state}"}} {value or 0}'
+                f'promocodes_group_codes{{group_id="{g.id}",group="{_esc(g.name)}",'
+                f'state="{state}"}} {getattr(g, state)}'
             )
     lines += [
         "# HELP promocodes_codes_issued_total Codes issued per group (rate() is the issue rate).",
         "# TYPE promocodes_codes_issued_total counter",
     ]
-    for gid, name, _total, _active, issued, _redeemed, _blocked in rows:
+    for g in groups:
         lines.append(
-            f'promocodes_codes_issued_total{{group_id="{gid}",group="{_esc(name)}"}} {issued or 0}'
+            f'promocodes_codes_issued_total{{group_id="{g.id}",group="{_esc(g.name)}"}} {g.issued}'
         )
     lines += [
+        "# HELP promocodes_group_stock_condition Stock alert conditions that hold for a group "
+        "now (1): low-stock, exhausted, expiring-soon (the alerts' and the badges' rule).",
+        "# TYPE promocodes_group_stock_condition gauge",
+    ]
+    now = utcnow()
+    for g in groups:
+        for condition in sorted(state_of(g, active=g.active, total=g.total, now=now).conditions):
+            lines.append(
+                f'promocodes_group_stock_condition{{group_id="{g.id}",group="{_esc(g.name)}",'
+                f'condition="{condition}"}} 1'
+            )
+    return [
+        *lines,
         "# HELP promocodes_codes_issued Codes issued from live groups.",
         "# TYPE promocodes_codes_issued gauge",
-        f"promocodes_codes_issued {issued_total}",
+        f"promocodes_codes_issued {sum(g.issued for g in groups)}",
         "# HELP promocodes_uploads Uploads recorded.",
         "# TYPE promocodes_uploads gauge",
-        f"promocodes_uploads {uploads}",
+        f"promocodes_uploads {uploads_total}",
     ]
-    return lines + extra
 
 
-def _messaging_lines(s: Any) -> list[str]:
-    now = utcnow()
-    sending = s.execute(
-        select(Mailing.id, Mailing.name, Mailing.total).where(Mailing.status == "sending")
-    ).all()
-    ids = [m.id for m in sending]
-    chunk_sums: dict[int, tuple[int, int]] = {}
-    by_status: dict[tuple[int, str], int] = {}
-    if ids:
-        for mid, rendered, skipped in s.execute(
-            select(
-                MailingChunk.mailing_id,
-                func.sum(MailingChunk.rendered),
-                func.sum(MailingChunk.skipped),
-            )
-            .where(MailingChunk.mailing_id.in_(ids))
-            .group_by(MailingChunk.mailing_id)
-        ):
-            chunk_sums[mid] = (int(rendered or 0), int(skipped or 0))
-        for mid, status, n in s.execute(
-            text(
-                "SELECT mailing_id, status, count(*) FROM messages "
-                "WHERE mailing_id IN :ids GROUP BY mailing_id, status"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": ids},
-        ):
-            by_status[(mid, status)] = int(n)
+def _mailing_lines(sending: list[messaging.Sending]) -> list[str]:
     lines = [
         "# HELP promocodes_mailing_recipients Progress of each mailing being sent, by state.",
         "# TYPE promocodes_mailing_recipients gauge",
     ]
     for m in sending:
-        rendered, skipped = chunk_sums.get(m.id, (0, 0))
+        p = m.progress
         for state, value in (
             ("total", m.total),
-            ("rendered", rendered),
-            ("skipped", skipped),
-            ("queued", by_status.get((m.id, "queued"), 0)),
-            ("sent", by_status.get((m.id, "sent"), 0)),
-            ("failed", by_status.get((m.id, "failed"), 0)),
+            ("rendered", p.rendered),
+            ("skipped", p.skipped),
+            ("queued", p.queued),
+            ("sent", p.sent),
+            ("failed", p.failed),
         ):
             lines.append(
                 f'promocodes_mailing_recipients{{mailing_id="{m.id}",mailing="{_esc(m.name)}",'
                 f'state="{state}"}} {value}'
             )
-    outbox = s.execute(
-        text(
-            "SELECT channel, status, count(*) FROM messages "
-            "WHERE status IN ('queued', 'failed') GROUP BY channel, status"
-        )
-    ).all()
-    counts = {(channel, status): int(n) for channel, status, n in outbox}
-    lines += [
+    return lines
+
+
+def _backlog_lines(backlog: dict[tuple[str, str], int]) -> list[str]:
+    lines = [
         "# HELP promocodes_messages_queued Messages waiting for delivery (SMTP, webhook).",
         "# TYPE promocodes_messages_queued gauge",
         "# HELP promocodes_messages_failed Messages whose delivery failed for good.",
         "# TYPE promocodes_messages_failed gauge",
     ]
-    for channel in ("outbox", "smtp", "webhook"):
+    for channel in CHANNELS:
         for status in ("queued", "failed"):
             lines.append(
                 f'promocodes_messages_{status}{{channel="{channel}"}} '
-                f"{counts.get((channel, status), 0)}"
+                f"{backlog.get((channel, status), 0)}"
             )
-    leases = s.execute(
-        text(
-            "SELECT c.status, c.lease_until < :now, count(*) FROM mailing_chunks c "
-            "JOIN mailings m ON m.id = c.mailing_id "
-            "WHERE m.status = 'sending' AND c.status IN ('pending', 'running') "
-            "GROUP BY 1, 2"
-        ).bindparams(bindparam("now", type_=UTCDateTime)),
-        {"now": now},
-    ).all()
-    chunk_states = {"pending": 0, "leased": 0, "expired": 0}
-    for status, expired, n in leases:
-        state = "pending" if status == "pending" else "expired" if expired else "leased"
-        chunk_states[state] += int(n)
-    lines += [
+    return lines
+
+
+def _chunk_lines(states: dict[str, int]) -> list[str]:
+    lines = [
         "# HELP promocodes_mailing_chunks Chunks of mailings being sent: waiting, leased by "
         "a worker, or leased by a worker that stopped renewing (expired, will be retaken).",
         "# TYPE promocodes_mailing_chunks gauge",
     ]
-    for state, n in chunk_states.items():
+    for state, n in states.items():
         lines.append(f'promocodes_mailing_chunks{{state="{state}"}} {n}')
     return lines
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging.worker import run_until
+from promocodes.worker import run_until
 from tests.api.test_groups_api import _problem
 from tests.factories import assert_counters_exact
 

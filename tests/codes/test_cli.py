@@ -72,7 +72,7 @@ def test_csv_upload_export_is_formula_safe(cli: Cli, db: Database, tmp_path: Pat
     assert rows[0][:2] == ["code", "status"]
     assert sorted(r[0] for r in rows[1:]) == ["'-A1", "PLAIN"]
     assert cli("codes", "export", "G", "--status", "blocked").strip() == ",".join(
-        ["code", "status", "valid_until", "created_at", "issued_at", "redeemed_at"]
+        ["code", "status", "customer_id", "issued_at", "redeemed_at", "valid_until"]
     )
 
 

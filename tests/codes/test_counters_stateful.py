@@ -15,7 +15,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select
 
-from promocodes.codes import service, uploads
+from promocodes.codes import redemption, service, uploads
 from promocodes.codes.models import Code, CodeGroup
 from promocodes.codes.schemas import GroupUpdate
 from promocodes.db import Database
@@ -89,7 +89,7 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
         def block(self, code: str) -> None:
             try:
                 with db.write() as s:
-                    uploads.block_code(s, code)
+                    redemption.block(s, code)
             except CodeNotFound:
                 assert code not in self.m.code_group
                 return

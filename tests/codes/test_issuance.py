@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from promocodes.codes import issuance, uploads
+from promocodes.codes import issuance, lookup, redemption, uploads
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import Issuance
 from promocodes.codes.schemas import GroupUpdate
@@ -81,7 +81,7 @@ def test_codes_with_expiry_go_first_expired_and_blocked_never(db: Database) -> N
         uploads.upload_codes(
             s, gid, CodeReader(io.BytesIO(csv_text.encode()), fmt="csv"), source="cli"
         )
-        uploads.block_code(s, "NOEXP1")
+        redemption.block(s, "NOEXP1")
         make_customer(s, "c")
     got = [issue(db, "c", gid, f"k{i}") for i in range(3)]
     assert got == ["SOON", "LATER", "NOEXP2"]
@@ -134,7 +134,7 @@ def test_repeat_reshows_the_last_initial_code(db: Database) -> None:
     c = counts(db, gid)
     assert (c.active, c.issued) == (0, 3)  # a repeat consumes nothing
     with db.read() as s:
-        history = issuance.customer_history(s, customers.get(s, "c"))
+        history = lookup.customer_history(s, customers.get(s, "c"))
     assert [(h.code, h.kind, h.source) for h in history] == [
         ("A2", "repeat", "api"),
         ("A2", "initial", "api"),
@@ -151,19 +151,19 @@ def test_redeem_once_retry_with_same_order_is_the_same_result(db: Database) -> N
     code = issue(db, "c", gid, "m1")
     assert code is not None
     with db.write() as s:
-        first = issuance.redeem(s, code, customer=customers.get(s, "c"), order_id="o-1")
+        first = redemption.redeem(s, code, customer=customers.get(s, "c"), order_id="o-1")
     with db.write() as s:
-        again = issuance.redeem(s, code, customer=customers.get(s, "c"), order_id="o-1")
+        again = redemption.redeem(s, code, customer=customers.get(s, "c"), order_id="o-1")
     assert again.redeemed_at == first.redeemed_at
     with pytest.raises(CodeAlreadyRedeemed, match="o-1"), db.write() as s:
-        issuance.redeem(s, code, order_id="o-2")
+        redemption.redeem(s, code, order_id="o-2")
     with pytest.raises(CodeAlreadyRedeemed), db.write() as s:
-        issuance.redeem(s, code)
+        redemption.redeem(s, code)
     c = counts(db, gid)
     assert (c.active, c.issued, c.redeemed) == (1, 1, 1)
     assert_counters_exact(db, gid)
     with db.read() as s:
-        found = issuance.lookup(s, code)
+        found = lookup.lookup(s, code)
     assert found.status == "redeemed" and found.order_id == "o-1"
     assert [(h.customer_id, h.kind) for h in found.issuances] == [("c", "initial")]
 
@@ -176,18 +176,18 @@ def test_redeem_errors(db: Database) -> None:
     code = issue(db, "c", gid, "m1")
     assert code == "A1"
     with pytest.raises(CodeNotFound), db.write() as s:
-        issuance.redeem(s, "NOPE")
+        redemption.redeem(s, "NOPE")
     with pytest.raises(CodeNotIssued, match="not issued to customer 'd'"), db.write() as s:
-        issuance.redeem(s, code, customer=customers.get(s, "d"))
+        redemption.redeem(s, code, customer=customers.get(s, "d"))
     with pytest.raises(CodeNotIssued, match="has not been issued"), db.write() as s:
-        issuance.redeem(s, "A2", require_issued=True)
+        redemption.redeem(s, "A2", require_issued=True)
     with db.write() as s:
-        uploads.block_code(s, "A3")
+        redemption.block(s, "A3")
     with pytest.raises(CodeBlocked), db.write() as s:
-        issuance.redeem(s, "A3")
+        redemption.redeem(s, "A3")
     # A code handed out on paper, never issued here, may be redeemed directly.
     with db.write() as s:
-        issuance.redeem(s, "A4", order_id="shop-9")
+        redemption.redeem(s, "A4", order_id="shop-9")
     c = counts(db, gid)
     assert (c.total, c.active, c.issued, c.redeemed, c.blocked) == (4, 1, 1, 1, 1)
     assert_counters_exact(db, gid)

@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from promocodes.codes import issuance, uploads
+from promocodes.codes import issuance, redemption
 from promocodes.codes.models import Code, Issuance
 from promocodes.customers import service as customers
 from promocodes.customers.models import Customer
@@ -120,7 +120,7 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
             try:
                 with db.write() as s:
                     customer = self._customer(s, who) if who else None
-                    issuance.redeem(s, code, customer=customer, order_id=order)
+                    redemption.redeem(s, code, customer=customer, order_id=order)
             except CodeAlreadyRedeemed:
                 assert status == "redeemed" and (order is None or self.m.order[code] != order)
                 return
@@ -143,7 +143,7 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
             status = self.m.status[code]
             try:
                 with db.write() as s:
-                    uploads.block_code(s, code)
+                    redemption.block(s, code)
             except Conflict:
                 assert status == "redeemed"
                 return

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from promocodes.codes import service, uploads
+from promocodes.codes import redemption, service, uploads
 from promocodes.codes.importer import CodeReader, ImportItem
 from promocodes.codes.models import Code, Upload
 from promocodes.codes.schemas import UploadReport
@@ -215,7 +215,7 @@ def test_withdraw_removes_only_available_codes_of_that_upload(db: Database) -> N
 
         repository.bump_counters(s, group.id, available=-1, issued=1)
     with db.write() as s:
-        uploads.block_code(s, "W2")
+        redemption.block(s, "W2")
     with db.write() as s:
         withdrawn = uploads.withdraw_upload(s, wrong.upload_id)
         assert withdrawn.withdrawn == 2 and withdrawn.withdrawn_at is not None
@@ -244,19 +244,19 @@ def test_withdrawn_codes_can_be_uploaded_again(db: Database) -> None:
 def test_block(db: Database) -> None:
     gid = group_with_codes(db, "G", ["B1", "B2"])
     with db.write() as s:
-        assert uploads.block_code(s, "B1") == "available"
-        assert uploads.block_code(s, "B1") == "blocked"  # idempotent
+        assert redemption.block(s, "B1") == "available"
+        assert redemption.block(s, "B1") == "blocked"  # idempotent
     c = counts(db, gid)
     assert (c.total, c.active, c.blocked) == (2, 1, 1)
     assert_counters_exact(db, gid)
     with pytest.raises(CodeNotFound), db.write() as s:
-        uploads.block_code(s, "nope")
+        redemption.block(s, "nope")
     with db.write() as s:
         s.query(Code).filter_by(code="B2").update(
             {"status": "redeemed", "redeemed_at": datetime.now(UTC)}
         )
     with pytest.raises(Conflict, match="already redeemed"), db.write() as s:
-        uploads.block_code(s, "B2")
+        redemption.block(s, "B2")
 
 
 # --- the fast path: runs of clean lines, COPY on PostgreSQL ------------------------------

@@ -18,13 +18,14 @@ from urllib.parse import urlsplit
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
+from promocodes import webhooks
 from promocodes.apikeys import service as apikeys
 from promocodes.app import create_app
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.messaging import delivery
 from promocodes.messaging.models import Message
-from promocodes.messaging.worker import run_until
+from promocodes.worker import run_until
 from tests.live import free_port
 
 GUIDE = Path(__file__).parents[2] / "docs" / "integrators.md"
@@ -211,4 +212,4 @@ def test_webhook_verification_snippet_accepts_what_is_sent() -> None:
     assert verify("wrong", stamp, signed, body) is False
     assert verify(secret, stamp, signed, body.replace(b"AUT-0002", b"AUT-0003")) is False
     old = str(int(stamp) - 3600)
-    assert verify(secret, old, delivery.signature(secret, old, body), body) is False
+    assert verify(secret, old, webhooks.signature(secret, old, body), body) is False

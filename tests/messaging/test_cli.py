@@ -55,7 +55,7 @@ def test_mailing_commands(db: Database, tmp_path: Path, monkeypatch: pytest.Monk
     sent = run(app, ["mailings", "send", "1"])
     assert sent.exit_code == 0 and "sending, 4 recipients" in sent.output
     from promocodes.config import Settings
-    from promocodes.messaging.worker import run_until
+    from promocodes.worker import run_until
 
     run_until(db, Settings(database_url=db.url), timeout=60)
     status = run(app, ["mailings", "status", "1"]).output

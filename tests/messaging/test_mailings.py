@@ -17,9 +17,9 @@ from promocodes.errors import ValidationFailed
 from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
 from promocodes.messaging.schemas import MailingCreate
-from promocodes.messaging.worker import run_until
 from promocodes.segments import service as segments
 from promocodes.segments.schemas import SegmentCreate
+from promocodes.worker import run_until
 from tests.factories import assert_counters_exact, counts, group_with_codes
 from tests.invariants import issuance_problems
 
@@ -100,9 +100,9 @@ def test_the_seed_example(db: Database) -> None:
         out = mailings.to_out(s, mailings.get(s, m1))
         assert (out.status, out.total, out.rendered, out.sent) == ("sent", 300, 300, 300)
         p7 = customers.get(s, "p7")
-        from promocodes.codes import issuance
+        from promocodes.codes import lookup
 
-        (h,) = issuance.customer_history(s, p7)
+        (h,) = lookup.customer_history(s, p7)
         assert (h.kind, h.source, h.source_ref) == ("initial", "mailing", str(m1))
         assert sent["p7"].body_text == f"Your code: {h.code}"
 

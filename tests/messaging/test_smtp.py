@@ -14,9 +14,9 @@ from sqlalchemy import select
 from promocodes.codes.models import Issuance
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging import delivery, mailings
+from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
-from promocodes.messaging.worker import run_until
+from promocodes.worker import Worker, run_until
 from tests.factories import assert_counters_exact, counts, group_with_codes
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
@@ -69,7 +69,7 @@ def test_smtp_retries_then_delivers_once_and_voids_refused(db: Database) -> None
         deadline = time.monotonic() + 30
         while True:
             time.sleep(0.1)
-            delivery.deliver_batch(db, settings)
+            Worker(db, settings).deliver()
             with db.read() as s:
                 statuses = [
                     x.status for x in s.scalars(select(Message).where(Message.mailing_id == m))
@@ -78,7 +78,7 @@ def test_smtp_retries_then_delivers_once_and_voids_refused(db: Database) -> None
                 break
             assert time.monotonic() < deadline
         for _ in range(3):  # nothing is sent again once delivered
-            delivery.deliver_batch(db, settings)
+            Worker(db, settings).deliver()
     finally:
         server.stop()
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.messaging import delivery, mailings
+from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
-from promocodes.messaging.worker import run_until
+from promocodes.worker import Worker, run_until
 from tests.api.conftest import client_for
 from tests.factories import counts, group_with_codes
 from tests.live import free_port
@@ -59,7 +59,7 @@ def test_webhook_is_signed_and_retried_until_accepted(db: Database) -> None:
             mailings.send(s, m)
         run_until(db, settings, timeout=30)
         for _ in range(50):
-            if delivery.deliver_batch(db, settings) == 0 and len(calls) >= 2:
+            if Worker(db, settings).deliver() == 0 and len(calls) >= 2:
                 break
             threading.Event().wait(0.02)
     finally:

@@ -15,6 +15,7 @@ from promocodes.cli import app
 from promocodes.codes import service as groups
 from promocodes.db import Database
 from promocodes.errors import ValidationFailed
+from promocodes.messaging import mailings
 from promocodes.segments import service
 from promocodes.segments.filters import to_sql
 from promocodes.segments.schemas import SegmentCreate, SegmentUpdate
@@ -60,7 +61,7 @@ def test_create_get_list_update_delete(db: Database) -> None:
         assert out.name == "Unredeemed summer"
         assert out.filter == parse_filter(received(gid, redeemed=False))
     with db.write() as s:
-        service.delete(s, made.id)
+        mailings.delete_segment(s, made.id)
     with db.read() as s, pytest.raises(service.SegmentNotFound, match=f"segment {made.id} "):
         service.get(s, made.id)
 

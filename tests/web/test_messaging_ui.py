@@ -8,7 +8,7 @@ import re
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.messaging import campaigns
-from promocodes.messaging.worker import run_until
+from promocodes.worker import run_until
 from tests.factories import counts, group_with_codes
 from tests.messaging.test_mailings import EVERYONE, people, segment
 from tests.web.conftest import Ui, app_client, log_in, make_user

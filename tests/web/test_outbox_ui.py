@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.messaging import outbox
-from promocodes.messaging.worker import run_until
+from promocodes.worker import run_until
 from tests.audit.common import entries, only
 from tests.factories import group_with_codes
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment

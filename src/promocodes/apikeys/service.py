@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from promocodes.apikeys import repository as repo
 from promocodes.apikeys.models import ApiKey
 from promocodes.audit.service import SYSTEM, Actor, Target, record
+from promocodes.db import Driver
 from promocodes.errors import DomainError, NotFound
 from promocodes.models import utcnow
 
@@ -42,9 +43,7 @@ def create(session: Session, name: str, *, actor: Actor = SYSTEM) -> tuple[ApiKe
         raise DomainError("an API key needs a name")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    key = ApiKey(name=name[:200], prefix=prefix, secret_hash=_hash(secret))
-    session.add(key)
-    session.flush()
+    key = repo.add(session, ApiKey(name=name[:200], prefix=prefix, secret_hash=_hash(secret)))
     # The audit names the key and its public prefix, never the secret.
     record(
         session, actor, "apikey.created", Target("api_key", key.id, key.name), {"prefix": prefix}
@@ -58,7 +57,7 @@ def authenticate(session: Session, token: str | None) -> ApiKey:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
         raise Unauthorized("the API key is malformed")
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    key = repo.by_prefix(session, parts[1])
     # Compare digests in constant time so timing says nothing about the secret.
     if key is None or not hmac.compare_digest(key.secret_hash, _hash(parts[2])):
         raise Unauthorized("the API key is not valid")
@@ -72,17 +71,17 @@ def needs_touch(key: ApiKey) -> bool:
 
 
 def touch(session: Session, key_id: int) -> None:
-    key = session.get(ApiKey, key_id)
+    key = repo.get(session, key_id)
     if key is not None:
         key.last_used_at = utcnow()
 
 
 def list_keys(session: Session) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+    return repo.all_keys(session)
 
 
 def revoke(session: Session, key_id: int, *, actor: Actor = SYSTEM) -> ApiKey:
-    key = session.get(ApiKey, key_id)
+    key = repo.get(session, key_id)
     if key is None:
         raise ApiKeyNotFound(f"API key {key_id} does not exist")
     if key.revoked_at is None:
@@ -90,3 +89,22 @@ def revoke(session: Session, key_id: int, *, actor: Actor = SYSTEM) -> ApiKey:
         record(session, actor, "apikey.revoked", Target("api_key", key.id, key.name))
     session.flush()
     return key
+
+
+# --- idempotent calls --------------------------------------------------------------------
+
+
+def stored_answer(tx: Driver, api_key_id: int, key: str) -> tuple[str, str] | None:
+    """(request fingerprint, response JSON) an earlier call with this key stored."""
+    return repo.stored(tx, api_key_id, key)
+
+
+def store_answer(tx: Driver, api_key_id: int, key: str, fingerprint: str, response: str) -> None:
+    """Keep the first answer to the key for its retries (one stored meanwhile stands)."""
+    repo.store(tx, api_key_id, key, fingerprint, response, utcnow())
+
+
+def prune_answers(session: Session, before: datetime, batch: int) -> int:
+    """Forget up to ``batch`` answers stored before ``before`` (retries after that are
+    new calls)."""
+    return repo.prune_records(session, before, batch)

@@ -8,16 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Page
-from promocodes.audit import repository as repo
+from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page
+from promocodes.audit import service as audit
 from promocodes.audit.models import AuditEntry
-from promocodes.audit.schemas import AuditActorOut, AuditEntryOut, AuditTargetOut
+from promocodes.audit.schemas import AuditActorOut, AuditEntryOut, AuditTargetOut, Filters
 from promocodes.audit.service import Actor
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-Limit = Annotated[int, Query(ge=1, le=1000)]
 Text = Annotated[str | None, Query(max_length=320, pattern=NO_NUL_PATTERN)]
 
 
@@ -64,7 +63,7 @@ def list_audit(
     ending in ``.`` (``upload.``); ``actor`` a name (key name, email, OS user) or
     ``api_key:<id>`` / ``user:<id>``; ``since``/``until`` ISO times. The log is
     append-only: there is no route that changes or removes an entry."""
-    filters = repo.Filters(
+    filters = Filters(
         action=action,
         actor=actor,
         target_type=target_type,
@@ -73,6 +72,6 @@ def list_audit(
         until=_utc(until),
     )
     with db.read() as s:
-        rows = repo.page(s, filters, before_id=decode_cursor(cursor), limit=limit + 1)
+        rows = audit.entries(s, filters, before_id=decode_cursor(cursor), limit=limit + 1)
         items, next_cursor = split_page(rows, limit, lambda e: e.id)
         return Page(items=[entry_out(e) for e in items], next_cursor=next_cursor)

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from promocodes.audit.models import AuditEntry
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    action: str | None = None
-    actor: str | None = None
-    target_type: str | None = None
-    target_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+from promocodes.audit.schemas import Filters
 
 
 def page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,3 +31,15 @@ class AuditEntryOut(BaseModel):
     target: AuditTargetOut
     details: dict[str, Any]
     request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What to show of the log (every field optional): see ``service.entries``."""
+
+    action: str | None = None
+    actor: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None

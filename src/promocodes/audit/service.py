@@ -18,7 +18,9 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from promocodes import logs
+from promocodes.audit import repository as repo
 from promocodes.audit.models import AuditEntry
+from promocodes.audit.schemas import Filters
 
 ActorKind = Literal["api_key", "user", "cli", "system"]
 TargetType = Literal["group", "upload", "code", "api_key", "user", "mailing", "campaign"]
@@ -85,3 +87,12 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def entries(
+    session: Session, filters: Filters, *, before_id: int | None = None, limit: int = 50
+) -> list[AuditEntry]:
+    """Entries matching ``filters``, newest first, older than ``before_id`` when given.
+    ``action`` matches exactly or, ending in ``.`` (``upload.``), by prefix; ``actor``
+    matches the actor's name (key name, email, OS user) or ``kind:id`` (``api_key:3``)."""
+    return repo.page(session, filters, before_id=before_id, limit=limit)

@@ -1,34 +1,30 @@
-"""Large uploads run in a background thread of the API process.
+"""Uploading a received file: now, or in a background thread of the API process when it
+is large. The API and the web UI hand every uploaded file to ``receive``, so both decide
+the same way (format, foreground or background) and both take the same path.
 
-The upload is recorded as ``running`` (committed) first so clients can poll it; the codes,
-counters, report and ``done`` then commit together in one transaction, exactly as a
-foreground upload. Line progress is kept in this process's memory: a poll answered by
-another API process sees ``running`` without the line count.
+A background upload is recorded as ``running`` (committed) first so clients can poll it;
+the codes, counters, report and ``done`` then commit together in one transaction, exactly
+as a foreground upload. Line progress is kept in this process's memory: a poll answered
+by another API process sees ``running`` without the line count.
+
+This module runs work, so it opens its own transactions (as the faces and the worker do).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from promocodes.audit.service import Actor
-from promocodes.codes.importer import CodeReader
-from promocodes.codes.models import Upload
-from promocodes.codes.service import get_group
-from promocodes.codes.uploads import get_upload, upload_codes
+from promocodes.codes import service, uploads
+from promocodes.codes.importer import CodeReader, format_of
+from promocodes.codes.schemas import UploadReport
+from promocodes.config import Settings
 from promocodes.db import Database
 
 _progress: dict[int, int] = {}
-
-
-def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def progress(upload_id: int) -> int | None:
@@ -36,34 +32,76 @@ def progress(upload_id: int) -> int | None:
     return _progress.get(upload_id)
 
 
-def start_upload(
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The upload goes on in the background: poll ``upload_id``."""
+
+    upload_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An uploaded file, spooled to ``path`` (``receive`` removes it when done)."""
+
+    path: Path
+    filename: str | None
+    content_type: str | None
+
+
+def receive(
     db: Database,
+    settings: Settings,
     group_id: int,
-    path: Path,
+    file: Received,
     *,
-    fmt: str | None,
-    filename: str | None,
+    source: str,
+    actor: Actor,
+    dry_run: bool = False,
+) -> UploadReport | Started:
+    """Upload ``file`` into the group. Larger than ``upload_background_bytes``, it runs
+    in the background and this returns at once; a dry run never does (its report is the
+    answer)."""
+    fmt = format_of(file.filename, file.content_type)
+    if not dry_run and file.path.stat().st_size > settings.upload_background_bytes:
+        return Started(_start(db, settings, group_id, file, fmt, source, actor))
+    try:
+        with file.path.open("rb") as stream, db.write() as session:
+            return uploads.upload_codes(
+                session,
+                group_id,
+                CodeReader(stream, fmt=fmt, filename=file.filename),
+                source=source,
+                actor=actor,
+                filename=file.filename,
+                dry_run=dry_run,
+                batch_size=settings.upload_batch_size,
+                report_limit=settings.upload_report_limit,
+            )
+    finally:
+        file.path.unlink(missing_ok=True)
+
+
+def _start(
+    db: Database,
+    settings: Settings,
+    group_id: int,
+    file: Received,
+    fmt: str,
     source: str,
     actor: Actor,
 ) -> int:
-    """Record the upload as running and process ``path`` (then delete it) in a thread."""
-    with db.write() as session:
-        get_group(session, group_id)
-        upload = Upload(
-            group_id=group_id,
-            source=source,
-            actor=actor.name,
-            filename=filename,
-            status="running",
-            owner=owner(),
-        )
-        session.add(upload)
-        session.flush()
-        upload_id = upload.id
+    """Record the upload as running and process the file (then delete it) in a thread."""
+    try:
+        with db.write() as session:
+            service.get_group(session, group_id)
+            upload_id = uploads.start_running(session, group_id, source, actor, file.filename)
+    except BaseException:
+        file.path.unlink(missing_ok=True)
+        raise
     _progress[upload_id] = 0
     thread = threading.Thread(
         target=_run,
-        args=(db, upload_id, group_id, path, fmt, filename, source, actor),
+        args=(db, settings, upload_id, group_id, file, fmt, source, actor),
         name=f"upload-{upload_id}",
         daemon=True,
     )
@@ -73,58 +111,31 @@ def start_upload(
 
 def _run(
     db: Database,
+    settings: Settings,
     upload_id: int,
     group_id: int,
-    path: Path,
-    fmt: str | None,
-    filename: str | None,
+    file: Received,
+    fmt: str,
     source: str,
     actor: Actor,
 ) -> None:
     try:
-        with path.open("rb") as stream, db.write() as session:
-            upload_codes(
+        with file.path.open("rb") as stream, db.write() as session:
+            uploads.upload_codes(
                 session,
                 group_id,
-                CodeReader(stream, fmt=fmt, filename=filename),
+                CodeReader(stream, fmt=fmt, filename=file.filename),
                 source=source,
                 actor=actor,
                 upload_id=upload_id,
+                batch_size=settings.upload_batch_size,
+                report_limit=settings.upload_report_limit,
                 progress=lambda r: _progress.__setitem__(upload_id, r.received),
             )
     except Exception as exc:  # recorded on the upload: the client polls for it
         with db.write() as session:
-            upload = get_upload(session, upload_id)
-            upload.status = "failed"
-            upload.error = f"{type(exc).__name__}: {exc}"[:1000]
+            uploads.fail(session, upload_id, f"{type(exc).__name__}: {exc}")
     finally:
         _progress.pop(upload_id, None)
         with contextlib.suppress(OSError):
-            path.unlink()
-
-
-def fail_interrupted(session: Session) -> int:
-    """Mark as failed the running uploads of dead processes on this host (a restart
-    interrupted them; their transaction rolled back, so nothing of them was written)."""
-    host = socket.gethostname()
-    count = 0
-    for upload in session.scalars(select(Upload).where(Upload.status == "running")):
-        name, _, pid = (upload.owner or "").rpartition(":")
-        if name != host or not pid.isdigit() or _alive(int(pid)):
-            continue
-        upload.status = "failed"
-        upload.error = "interrupted: the process running it stopped; nothing was written"
-        count += 1
-    return count
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            file.path.unlink()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from contextlib import ExitStack
@@ -16,8 +15,7 @@ from rich.table import Table
 
 from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
-from promocodes.codes import service, uploads
-from promocodes.codes.export import EXPORT_COLUMNS, export_rows, record_export
+from promocodes.codes import export, redemption, service, uploads
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
@@ -89,7 +87,7 @@ def groups_create(
     assert isinstance(data, GroupCreate)
     with database().write() as session:
         group = service.create_group(session, data)
-        out = service.to_out(group, session)
+        out = service.to_out(session, group)
     console.print(f"Created group {out.id}: {out.name}")
 
 
@@ -98,7 +96,7 @@ def groups_create(
 def groups_show(group: str) -> None:
     """Show one group (by id or exact name)."""
     with database().read() as session:
-        out = service.to_out(service.resolve_group(session, group), session)
+        out = service.to_out(session, service.resolve_group(session, group))
     console.print(_groups_table([out]))
     if out.description:
         console.print(out.description)
@@ -126,7 +124,7 @@ def groups_edit(
     assert isinstance(data, GroupUpdate)
     with database().write() as session:
         target = service.resolve_group(session, group)
-        out = service.to_out(service.update_group(session, target.id, data), session)
+        out = service.to_out(session, service.update_group(session, target.id, data))
     console.print(_groups_table([out]))
 
 
@@ -246,25 +244,26 @@ def codes_export(
     output: str = typer.Option("-", "--output", "-o", help="File to write; - for stdout."),
 ) -> None:
     """Export a group's codes as CSV (safe to open in a spreadsheet)."""
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    wanted = export.check_status(status)
     with ExitStack() as stack:
         target_file = (
             sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
         )
-        _export(group, status, target_file)
+        _export(group, wanted, target_file)
 
 
 def _export(group: str, status: str | None, target_file: TextIO) -> None:
-    with database().write() as session:
+    db = database()
+    with db.write() as session:
         found = service.resolve_group(session, group)
-        record_export(session, found, status=status, actor=Actor.cli())
+        export.start(session, found, status=status, actor=Actor.cli())
         group_id = found.id
-    with database().read() as session:
-        target = service.get_group(session, group_id)
-        writer = csv.writer(target_file)
-        writer.writerow(EXPORT_COLUMNS)
-        writer.writerows(export_rows(session, target.id, status=status))
+    pages = db.pages(
+        lambda s, after: export.page(s, group_id, status=status, after_id=after),
+        size=export.PAGE,
+    )
+    for chunk in export.csv_chunks(pages):
+        target_file.write(chunk)
 
 
 @codes_app.command("block")
@@ -273,7 +272,7 @@ def codes_block(codes: list[str]) -> None:
     """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
     with database().write() as session:
         for code in codes:
-            previous = uploads.block_code(session, code, actor=Actor.cli())
+            previous = redemption.block(session, code, actor=Actor.cli())
             console.print(f"{code}: blocked (was {previous})")
 
 
@@ -281,11 +280,9 @@ def codes_block(codes: list[str]) -> None:
 @cli_errors
 def uploads_list(group: str = typer.Option(None, help="Only this group's uploads.")) -> None:
     """Recent uploads with their counts."""
-    from promocodes.codes import repository as repo
-
     with database().read() as session:
         group_id = service.resolve_group(session, group).id if group else None
-        rows = repo.list_uploads(session, group_id)
+        rows = uploads.list_uploads(session, group_id)
     table = Table(
         "id", "group", "when", "source", "file", "received", "added", "invalid", "withdrawn"
     )

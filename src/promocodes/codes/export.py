@@ -1,70 +1,45 @@
-"""CSV export of a group's codes, safe to open in a spreadsheet."""
+"""A group's codes, page by page, and their CSV export: the same rows and columns in the
+API (JSON pages and ``Accept: text/csv``), the web UI's export and ``codes export``.
+
+An export streams keyset pages (``Database.pages``: each page its own short read), so
+millions of codes never sit in memory or hold a transaction. It is audited when it starts.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
-from typing import Protocol, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy.orm import Session
 
+from promocodes import csvexport
 from promocodes.audit.service import SYSTEM, Actor, Target, record
-from promocodes.codes import repository as repo
-from promocodes.codes.models import CodeGroup
+from promocodes.codes import code_repository as repo
+from promocodes.codes.code_repository import CodeRow
+from promocodes.codes.models import STATUSES, CodeGroup
+from promocodes.errors import ValidationFailed
 
-EXPORT_COLUMNS = ("code", "status", "valid_until", "created_at", "issued_at", "redeemed_at")
-
-# Spreadsheets evaluate a cell that starts with one of these as a formula
-# (OWASP "CSV injection"). A leading apostrophe makes it text. Codes may start with '-',
-# and "-A1" is a formula to Excel, so they are escaped too.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+COLUMNS = ("code", "status", "customer_id", "issued_at", "redeemed_at", "valid_until")
+PAGE = 5_000
 
 
-def csv_safe(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+def check_status(status: str | None) -> str | None:
+    """An empty filter means every status; anything else must be one of them."""
+    if not status:
+        return None
+    if status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+    return status
 
 
-def iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
+def page(
+    session: Session, group_id: int, *, status: str | None, after_id: int | None, limit: int = PAGE
+) -> list[CodeRow]:
+    """Up to ``limit`` of the group's codes after ``after_id`` (id order), each with the
+    customer it stands issued to."""
+    return repo.code_page(session, group_id, status=status, after_id=after_id, limit=limit)
 
 
-class _Keyed(Protocol):
-    @property
-    def id(self) -> int: ...
-
-
-Row = TypeVar("Row", bound=_Keyed)
-
-
-def keyset_csv(
-    header: Sequence[str],
-    fetch: Callable[[int | None], Sequence[Row]],
-    cells: Callable[[Row], list[str]],
-    page_size: int,
-) -> Iterator[str]:
-    """CSV text, one chunk per page: ``fetch(after_id)`` returns up to ``page_size``
-    rows after that id, each call its own short read, so an export of millions never
-    holds a transaction or all its rows at once."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    after: int | None = None
-    while True:
-        rows = fetch(after)
-        writer.writerows(cells(r) for r in rows)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < page_size:
-            return
-        after = rows[-1].id
-
-
-def record_export(
-    session: Session, group: CodeGroup, *, status: str | None, actor: Actor = SYSTEM
-) -> None:
+def start(session: Session, group: CodeGroup, *, status: str | None, actor: Actor = SYSTEM) -> None:
     """Audit an export of ``group``'s codes, in a write transaction before any row is
     streamed: a partly streamed export has still disclosed codes, so it is recorded when
     it starts, once, and never for a group that does not exist."""
@@ -72,13 +47,21 @@ def record_export(
     record(session, actor, "export.codes", target, {"status": status})
 
 
-def export_rows(session: Session, group_id: int, *, status: str | None) -> Iterator[list[str]]:
-    for row in repo.iter_codes(session, group_id, status=status):
-        yield [
-            csv_safe(row.code),
-            row.status,
-            iso(row.valid_until),
-            iso(row.created_at),
-            iso(row.issued_at),
-            iso(row.redeemed_at),
-        ]
+def filename(group_id: int, status: str | None) -> str:
+    return f"group-{group_id}{'-' + status if status else ''}.csv"
+
+
+def csv_chunks(pages: Iterable[Sequence[CodeRow]]) -> Iterator[str]:
+    """The export's CSV text, a chunk per page."""
+    return csvexport.chunks(COLUMNS, pages, _cells)
+
+
+def _cells(r: CodeRow) -> list[str]:
+    return [
+        csvexport.safe(r.code),
+        r.status,
+        csvexport.safe(r.customer_id or ""),
+        csvexport.iso(r.issued_at),
+        csvexport.iso(r.redeemed_at),
+        csvexport.iso(r.valid_until),
+    ]

@@ -336,6 +336,13 @@ class _Source(io.RawIOBase):
         return len(data)
 
 
+def format_of(filename: str | None, content_type: str | None) -> str:
+    """An uploaded file's format: ``csv`` when it is named ``*.csv`` or sent as
+    ``text/csv``, else ``text`` (one code per line)."""
+    named_csv = (filename or "").lower().endswith(".csv")
+    return "csv" if named_csv or (content_type or "").startswith("text/csv") else "text"
+
+
 class CodeReader:
     """Iterates ImportItems from a binary stream; never reads it whole. Iterate once."""
 
@@ -350,7 +357,7 @@ class CodeReader:
         block_chars: int = BLOCK_CHARS,
     ) -> None:
         if fmt is None:
-            fmt = "csv" if filename and filename.lower().endswith(".csv") else "text"
+            fmt = format_of(filename, None)
         if fmt not in ("text", "csv"):
             raise ValueError(f"unknown format {fmt!r} (expected 'text' or 'csv')")
         self._fmt = fmt

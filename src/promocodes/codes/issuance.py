@@ -1,41 +1,29 @@
-"""Issuing codes to customers and redeeming them: the one path every channel uses.
+"""Issuing codes to customers, one at a time: the door of the API issue, of campaign
+events and of the demo. (A mailing chunk takes its codes in bulk through
+``reservation.py``; a refused message gives them back through ``void``.)
 
-API calls, mailings and campaigns all come through ``issue_initial`` / ``issue_repeat``,
-so a code can only ever be claimed one way: a conditional UPDATE of an ``available`` row
-(see ``issuance_repository.claim_available``). Exactly-once per message comes from the
-business key ``(key, group, kind)``: a retry finds the issuance it made before, and a
-unique constraint settles two racing calls with the same key.
+Exactly-once per message comes from the business key ``(key, group, kind)``: a retry
+finds the issuance it made before, and a unique constraint settles two racing calls with
+the same key. A code is only ever claimed by a conditional UPDATE of an ``available`` row
+(``claim_repository``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from promocodes.audit.service import SYSTEM, Actor, Target, record
-from promocodes.codes import claims
-from promocodes.codes import issuance_repository as repo
-from promocodes.codes import repository as codes_repo
-from promocodes.codes.models import (
-    AVAILABLE,
-    BLOCKED,
-    INITIAL,
-    ISSUED,
-    REDEEMED,
-    REPEAT,
-    CodeGroup,
-)
+from promocodes.codes import claim_repository as claims
+from promocodes.codes import repository as repo
+from promocodes.codes.models import INITIAL, REPEAT, CodeGroup, closed_at, name_key
+from promocodes.codes.service import live_groups
 from promocodes.customers.service import CustomerNotFound
 from promocodes.db import Driver
 from promocodes.errors import (
-    CodeAlreadyRedeemed,
-    CodeBlocked,
-    CodeNotFound,
-    CodeNotIssued,
-    Conflict,
     GroupExhausted,
     GroupExpired,
     GroupNotFound,
@@ -66,19 +54,6 @@ class Issued:
     customer_id: str
     issued_at: datetime | None
     issuance_id: int | None
-
-
-def check_validity(group: CodeGroup | repo.GroupRow, now: datetime) -> None:
-    if group.valid_until is not None and now >= group.valid_until:
-        raise GroupExpired(
-            f"group {group.name!r} expired on {group.valid_until:%Y-%m-%d %H:%M UTC}",
-            group_id=group.id,
-        )
-    if group.valid_from is not None and now < group.valid_from:
-        raise GroupNotYetValid(
-            f"group {group.name!r} is valid from {group.valid_from:%Y-%m-%d %H:%M UTC}",
-            group_id=group.id,
-        )
 
 
 def _replay(
@@ -117,8 +92,8 @@ def _answer(
         assert prior is not None, "the conflicting issuance must be visible after it won"
     if prior is not None:
         return _replay(prior, kind, group.id, attempt.customer_id, external_id)
-    if not attempt.live:
-        check_validity(group, request.now)
+    if not attempt.live and (closed := closed_at(group, request.now)) is not None:
+        raise closed
     if isinstance(result, claims.Claimed):
         return Issued(result.code, kind, group.id, external_id, request.now, result.issuance_id)
     return None
@@ -178,109 +153,112 @@ def issue_repeat(
     return issued or Issued(None, REPEAT, group_id, request.external_id, None, None)
 
 
-@dataclass(frozen=True, slots=True)
-class Redeemed:
-    code: str
-    group_id: int
-    redeemed_at: datetime
-    order_id: str | None
-    customer_id: str | None
+# --- the codes of one message ----------------------------------------------------------
 
 
-def redeem(
-    session: Session,
-    code: str,
-    *,
-    customer: CustomerLike | None = None,
-    order_id: str | None = None,
-    require_issued: bool = False,
-    now: datetime | None = None,
-) -> Redeemed:
-    """Mark a code redeemed, exactly once.
+class GroupsByName:
+    """The live groups by the names template macros give them, read once, and whether
+    each can issue at ``now``: ``open`` returns the group or raises GroupNotFound,
+    GroupExpired or GroupNotYetValid (decided once per name)."""
 
-    Redeeming again with the same ``order_id`` returns the first result (a retried
-    checkout); anything else is a conflict. With a ``customer``, the code must have been
-    issued to that customer; with ``require_issued``, it must have been issued at all.
-    """
-    now = now or utcnow()
-    row = codes_repo.get_code(session, code)
-    if row is None:
-        raise CodeNotFound(f"code {code!r} does not exist")
-    if row.status == REDEEMED:
-        done = repo.get_redemption(session, row.id)
-        if done is not None and order_id is not None and done.order_id == order_id:
-            return Redeemed(
-                row.code,
-                row.group_id,
-                done.redeemed_at,
-                done.order_id,
-                customer.external_id if customer else None,
-            )
-        raise CodeAlreadyRedeemed(
-            f"code {code!r} was already redeemed"
-            + (f" (order {done.order_id})" if done is not None and done.order_id else ""),
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.now = now
+        self._live = live_groups(session)
+        self._judged: dict[str, CodeGroup | GroupNotFound | GroupExpired | GroupNotYetValid] = {}
+
+    def open(self, name: str) -> CodeGroup:
+        key = name_key(name)
+        if key not in self._judged:
+            group = self._live.get(key)
+            if group is None:
+                self._judged[key] = GroupNotFound(f"no group named {name!r}")
+            else:
+                self._judged[key] = closed_at(group, self.now) or group
+        found = self._judged[key]
+        if isinstance(found, CodeGroup):
+            return found
+        raise found.with_traceback(None)  # raised again for every message: no growing trace
+
+
+# Why a group named in a message cannot give it a code: the message is skipped for it.
+CANNOT_GIVE = (GroupNotFound, GroupExpired, GroupNotYetValid, GroupExhausted)
+
+
+class MessageCodes(Protocol):
+    """The codes of one message: a new code from a group (``initial``) or the
+    customer's last one from it (``repeat``, None when there is none). Both raise one of
+    ``CANNOT_GIVE`` when the group cannot give one."""
+
+    def initial(self, group_name: str) -> str: ...
+
+    def repeat(self, group_name: str) -> str | None: ...
+
+
+class IssuedCodes:
+    """A message's codes issued one at a time under the message's key (campaign events):
+    each is an exactly-once issue, so a retried event gets the same codes."""
+
+    def __init__(
+        self,
+        session: Session,
+        customer: CustomerLike,
+        *,
+        key: str,
+        source: str,
+        source_ref: str | None,
+        groups: GroupsByName,
+    ) -> None:
+        self._session = session
+        self._customer = customer
+        self._key = key
+        self._source = source
+        self._ref = source_ref
+        self._groups = groups
+
+    def initial(self, group_name: str) -> str:
+        group = self._groups.open(group_name)
+        got = issue_initial(
+            self._session,
+            self._customer,
+            group.id,
+            key=self._key,
+            source=self._source,
+            source_ref=self._ref,
         )
-    if row.status == BLOCKED:
-        raise CodeBlocked(f"code {code!r} is blocked and cannot be redeemed")
-    if customer is not None and not _issued_to(session, row.id, customer):
-        raise CodeNotIssued(f"code {code!r} was not issued to customer {customer.external_id!r}")
-    if require_issued and row.status != ISSUED:
-        raise CodeNotIssued(f"code {code!r} has not been issued to anyone")
-    previous = row.status
-    if not repo.mark_redeemed(session, row.id, previous, now):
-        raise Conflict(f"code {code!r} changed while redeeming it; try again")
-    repo.add_redemption(session, row.id, customer.id if customer else None, order_id, now)
-    codes_repo.bump_counters(
-        session, row.group_id, redeemed=1, available=-1 if previous == AVAILABLE else 0
-    )
-    return Redeemed(
-        row.code, row.group_id, now, order_id, customer.external_id if customer else None
-    )
+        assert got.code is not None
+        return got.code
+
+    def repeat(self, group_name: str) -> str | None:
+        group = self._groups.open(group_name)
+        return issue_repeat(
+            self._session,
+            self._customer,
+            group.id,
+            key=self._key,
+            source=self._source,
+            source_ref=self._ref,
+        ).code
 
 
-def _issued_to(session: Session, code_id: int, customer: CustomerLike) -> bool:
-    return any(
-        h.customer_id == customer.external_id and h.voided_at is None
-        for h in repo.code_history(session, code_id)
-    )
+# --- giving codes back ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    code: str
-    status: str
-    group_id: int
-    group_name: str
-    valid_until: datetime | None
-    issuances: list[repo.HistoryRow]
-    redeemed_at: datetime | None
-    order_id: str | None
-
-
-def lookup(session: Session, code: str, *, actor: Actor = SYSTEM) -> Lookup:
-    """Who received this code, when, through what, and its status. A look-up reveals
-    customers, so it is audited: the caller's transaction must be a write."""
-    row = codes_repo.get_code(session, code)
-    if row is None:
-        raise CodeNotFound(f"code {code!r} does not exist")
-    group = session.get(CodeGroup, row.group_id)
-    assert group is not None
-    target = Target("code", row.id, row.code)
-    record(session, actor, "code.looked_up", target, {"group_id": group.id})
-    redemption = repo.get_redemption(session, row.id)
-    return Lookup(
-        code=row.code,
-        status=row.status,
-        group_id=row.group_id,
-        group_name=group.name,
-        valid_until=row.valid_until,
-        issuances=repo.code_history(session, row.id),
-        redeemed_at=row.redeemed_at,
-        order_id=redemption.order_id if redemption else None,
-    )
-
-
-def customer_history(
-    session: Session, customer: CustomerLike, *, before_id: int | None = None, limit: int = 100
-) -> list[repo.HistoryRow]:
-    return repo.customer_history(session, customer.id, before_id=before_id, limit=limit)
+def void(session: Session, key: str, *, now: datetime | None = None) -> int:
+    """Void the issuances of the message ``key`` (nobody saw it: the receiving server
+    refused it): they stay as history, marked voided, and its initial codes go back to
+    their groups' stock. A code redeemed or blocked meanwhile stays as it is. Returns how
+    many issuances were voided (0 when they already were)."""
+    standing = claims.standing_of_key(session, key)
+    if not standing:
+        return 0
+    claims.void(session, [s.id for s in standing], now or utcnow())
+    by_group: dict[int, list[int]] = {}
+    for s in standing:
+        if s.kind == INITIAL:
+            by_group.setdefault(s.group_id, []).append(s.code_id)
+    back: Counter[int] = Counter()
+    for group_id, code_ids in by_group.items():
+        back[group_id] = claims.release(session, code_ids)
+    for group_id, n in back.items():
+        repo.bump_counters(session, group_id, available=n, issued=-n)
+    return len(standing)

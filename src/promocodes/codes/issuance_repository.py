@@ -1,4 +1,5 @@
-"""SQL of issuances, redemptions and histories (the claim itself is in ``claims.py``).
+"""SQL of redemptions and of reading issuances back: histories, who holds a code.
+(Every statement that claims, records or voids an issuance is in ``claim_repository``.)
 Status changes are conditional UPDATEs that must change exactly one row."""
 
 from __future__ import annotations
@@ -7,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import Table, and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import (
+    INITIAL,
     REDEEMED,
     Code,
     CodeGroup,
@@ -54,6 +56,27 @@ def add_redemption(
 
 def get_redemption(session: Session, code_id: int) -> Redemption | None:
     return session.get(Redemption, code_id)
+
+
+def initial_issues_since(session: Session, group_id: int, since: datetime) -> int:
+    """Initial issues from the group since ``since`` that still stand."""
+    stmt = select(func.count()).where(
+        Issuance.group_id == group_id,
+        Issuance.kind == INITIAL,
+        Issuance.voided_at.is_(None),
+        Issuance.issued_at >= since,
+    )
+    return session.scalar(stmt) or 0
+
+
+def issued_to(session: Session, code_id: int, customer_id: int) -> bool:
+    """Whether the code stands issued (not voided) to the customer."""
+    stmt = exists().where(
+        Issuance.code_id == code_id,
+        Issuance.customer_id == customer_id,
+        Issuance.voided_at.is_(None),
+    )
+    return bool(session.scalar(select(stmt)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from promocodes.errors import GroupExpired, GroupNotYetValid
 from promocodes.models import Base, BigId, UTCDateTime, utcnow
 
 # A code's current status. ``issued_at`` / ``redeemed_at`` keep the history, so a code
@@ -36,6 +38,49 @@ STATUSES = (AVAILABLE, ISSUED, REDEEMED, BLOCKED)
 # (32 claimers queued on 8). Part of the schema: every group has exactly this many
 # stripes (created with it; migration 0010 added the ones older groups lacked).
 COUNTER_STRIPES = 64
+
+
+def name_key(name: str) -> str:
+    """The form group names are compared in, trimmed and case-folded: uniqueness among
+    live groups, the group a template macro names and the CLI's GROUP argument."""
+    return name.strip().casefold()
+
+
+class Window(Protocol):
+    """A group's validity, as issuing reads it (a ``CodeGroup`` or a lighter row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def valid_from(self) -> datetime | None: ...
+    @property
+    def valid_until(self) -> datetime | None: ...
+
+
+def closed_at(group: Window, now: datetime) -> GroupExpired | GroupNotYetValid | None:
+    """Why no code can be issued from the group at ``now``, or None when it is open:
+    codes are issued from ``valid_from`` (included) until ``valid_until`` (excluded).
+    The hot claim statements test the same window in SQL: ``LIVE_SQL``."""
+    if group.valid_until is not None and now >= group.valid_until:
+        return GroupExpired(
+            f"group {group.name!r} expired on {group.valid_until:%Y-%m-%d %H:%M UTC}",
+            group_id=group.id,
+        )
+    if group.valid_from is not None and now < group.valid_from:
+        return GroupNotYetValid(
+            f"group {group.name!r} is valid from {group.valid_from:%Y-%m-%d %H:%M UTC}",
+            group_id=group.id,
+        )
+    return None
+
+
+# ``closed_at`` in SQL, over a ``code_groups`` row aliased ``g`` and a bound ``:now``.
+LIVE_SQL = (
+    "(g.valid_from IS NULL OR g.valid_from <= :now) "
+    "AND (g.valid_until IS NULL OR g.valid_until > :now)"
+)
 
 
 class CodeGroup(Base):

@@ -1,31 +1,28 @@
-"""SQL of the codes domain. Services call these inside their transaction; nothing here
-commits. Hot bulk paths use the driver directly (see ``insert_codes``)."""
+"""SQL of groups, their counters, their uploads and their stock alerts. Services call
+these inside their transaction; nothing here commits. (Code rows: ``code_repository``;
+claims, issuances and voids: ``claim_repository``.)"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
-import psycopg
-from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from promocodes.codes.importer import invalid_reason
 from promocodes.codes.models import (
     AVAILABLE,
     BLOCKED,
     COUNTER_STRIPES,
+    Alert,
+    AlertState,
     Code,
     CodeGroup,
     GroupCounter,
     Upload,
 )
 from promocodes.codes.schemas import Counts
-from promocodes.db import rowcount
-from promocodes.models import sqlite_timestamp
 
 COUNTER_FIELDS = ("total", "available", "issued", "redeemed", "blocked")
 
@@ -74,6 +71,15 @@ def find_live_group(session: Session, key: str) -> CodeGroup | None:
     return session.scalar(
         select(CodeGroup).where(CodeGroup.name_key == key, CodeGroup.archived_at.is_(None))
     )
+
+
+def all_group_ids(session: Session) -> list[int]:
+    """Every group's id, archived ones included."""
+    return list(session.scalars(select(CodeGroup.id).order_by(CodeGroup.id)))
+
+
+def all_live_groups(session: Session) -> list[CodeGroup]:
+    return list(session.scalars(select(CodeGroup).where(CodeGroup.archived_at.is_(None))))
 
 
 def list_live_groups(
@@ -191,172 +197,12 @@ def recount(session: Session, group_id: int) -> Counts:
     return Counts(total=row[0], active=row[1], issued=row[2], redeemed=row[3], blocked=row[4])
 
 
-# --- codes ------------------------------------------------------------------------------
-
-
-def max_code_id(session: Session) -> int:
-    return session.scalar(select(func.max(Code.id))) or 0
-
-
-def insert_codes(
-    session: Session,
-    group_id: int,
-    upload_id: int,
-    codes: Sequence[str],
-    valid_until: Sequence[datetime | None] | None,
-    now: datetime,
-    *,
-    copy: bool = False,
-) -> int | None:
-    """Insert a sorted batch of codes (with their expiries when given), skipping codes
-    that exist anywhere. Returns how many rows were inserted.
-
-    This is the upload hot path, so it bypasses the ORM: one ``executemany`` on SQLite
-    (sqlite3 sums its rowcount over the rows), and on PostgreSQL one ``INSERT … SELECT
-    unnest(…) ON CONFLICT DO NOTHING``, or with ``copy`` a ``COPY`` (the fastest way in,
-    but all or nothing): when any code of the batch exists, ``None`` is returned and
-    nothing of the batch is written.
-    """
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        ts = sqlite_timestamp(now)
-        expiries = valid_until or [None] * len(codes)
-        rows = [
-            (code, group_id, upload_id, sqlite_timestamp(vu) if vu else None, ts)
-            for code, vu in zip(codes, expiries, strict=True)
-        ]
-        result = conn.exec_driver_sql(
-            "INSERT INTO codes (code, group_id, upload_id, valid_until, created_at, status) "
-            "VALUES (?, ?, ?, ?, ?, 'available') ON CONFLICT (code) DO NOTHING",
-            rows,
-        )
-        return int(result.rowcount)
-    if copy:
-        return _copy_codes(session, group_id, upload_id, codes, valid_until, now)
-    result = conn.exec_driver_sql(
-        "INSERT INTO codes (code, group_id, upload_id, valid_until, created_at, status) "
-        "SELECT c, %(group_id)s, %(upload_id)s, v, %(now)s, 'available' "
-        "FROM unnest(%(codes)s::text[], %(valid)s::timestamptz[]) AS t(c, v) "
-        "ON CONFLICT (code) DO NOTHING",
-        {
-            "group_id": group_id,
-            "upload_id": upload_id,
-            "now": now,
-            "codes": list(codes),
-            "valid": list(valid_until or [None] * len(codes)),
-        },
-    )
-    return int(result.rowcount)
-
-
-_COPY_NULL = "\\N"
-
-
-def _copy_codes(
-    session: Session,
-    group_id: int,
-    upload_id: int,
-    codes: Sequence[str],
-    valid_until: Sequence[datetime | None] | None,
-    now: datetime,
-) -> int | None:
-    # Valid codes are [A-Za-z0-9_-] only, so COPY's text format needs no escaping and the
-    # constant columns can be joined on as one suffix.
-    created = now.isoformat()
-    if valid_until is None:
-        tail = f"\t{group_id}\t{upload_id}\t{_COPY_NULL}\t{created}\tavailable\n"
-        data = tail.join(codes) + tail
-    else:
-        data = "".join(
-            f"{code}\t{group_id}\t{upload_id}\t{vu.isoformat() if vu else _COPY_NULL}"
-            f"\t{created}\tavailable\n"
-            for code, vu in zip(codes, valid_until, strict=True)
-        )
-    savepoint = session.begin_nested()
-    driver = session.connection().connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    try:
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(
-                "COPY codes (code, group_id, upload_id, valid_until, created_at, status) FROM STDIN"
-            ) as stream,
-        ):
-            stream.write(data)
-    except psycopg.errors.UniqueViolation:
-        savepoint.rollback()
-        return None
-    savepoint.commit()
-    return len(codes)
-
-
-@dataclass(frozen=True, slots=True)
-class ExistingCode:
-    code: str
-    id: int
-    group_id: int
-    upload_id: int | None
-
-
-def existing_codes(session: Session, codes: Iterable[str]) -> list[ExistingCode]:
-    rows = session.execute(
-        select(Code.code, Code.id, Code.group_id, Code.upload_id).where(Code.code.in_(list(codes)))
-    )
-    return [ExistingCode(*row) for row in rows]
-
-
 def group_names(session: Session, group_ids: Iterable[int]) -> dict[int, str]:
     ids = list(set(group_ids))
     if not ids:
         return {}
     rows = session.execute(select(CodeGroup.id, CodeGroup.name).where(CodeGroup.id.in_(ids)))
     return {gid: name for gid, name in rows}
-
-
-def get_code(session: Session, code: str) -> Code | None:
-    # A string that cannot be a code is not looked up (nor sent to the database, which
-    # may refuse it outright, as PostgreSQL does NUL characters).
-    if invalid_reason(code) is not None:
-        return None
-    return session.scalar(select(Code).where(Code.code == code))
-
-
-def withdraw_available(session: Session, group_id: int, upload_id: int) -> int:
-    result = session.execute(
-        delete(Code).where(
-            Code.group_id == group_id, Code.status == AVAILABLE, Code.upload_id == upload_id
-        )
-    )
-    return rowcount(result)
-
-
-def iter_codes(
-    session: Session,
-    group_id: int,
-    *,
-    status: str | None = None,
-    after_id: int | None = None,
-    limit: int | None = None,
-    chunk: int = 5_000,
-) -> Iterator[Row[Any]]:
-    """A group's code rows in id order, fetched in keyset pages so an export of millions
-    never holds them all. Rows carry ``Code``'s columns by name."""
-    last = after_id
-    remaining = limit
-    while remaining is None or remaining > 0:
-        size = chunk if remaining is None else min(chunk, remaining)
-        stmt = select(*Code.__table__.columns).where(Code.group_id == group_id)
-        if status:
-            stmt = stmt.where(Code.status == status)
-        if last is not None:
-            stmt = stmt.where(Code.id > last)
-        page = session.execute(stmt.order_by(Code.id).limit(size)).all()
-        yield from page
-        if len(page) < size:
-            return
-        last = page[-1].id
-        if remaining is not None:
-            remaining -= len(page)
 
 
 # --- uploads ----------------------------------------------------------------------------
@@ -369,43 +215,53 @@ def list_uploads(session: Session, group_id: int | None, limit: int = 100) -> li
     return list(session.scalars(stmt.order_by(Upload.id.desc()).limit(limit)))
 
 
-def set_blocked(session: Session, code_id: int, expected_status: str, now: datetime) -> bool:
-    result = session.execute(
-        update(Code)
-        .where(Code.id == code_id, Code.status == expected_status)
-        .values(status=BLOCKED, blocked_at=now)
-    )
-    return rowcount(result) == 1
+def count_uploads(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Upload)) or 0
 
 
-def code_page(
-    session: Session, group_id: int, *, status: str | None, after_id: int | None, limit: int
-) -> list[Any]:
-    """A page of a group's codes with the customer who received each initially."""
-    from promocodes.codes.models import INITIAL, Issuance
-    from promocodes.customers.models import Customer
+def get_upload(session: Session, upload_id: int) -> Upload | None:
+    return session.get(Upload, upload_id)
 
-    stmt = (
-        select(
-            Code.id,
-            Code.code,
-            Code.status,
-            Customer.external_id.label("customer_id"),
-            Code.issued_at,
-            Code.redeemed_at,
-            Code.valid_until,
-        )
-        .outerjoin(
-            Issuance,
-            (Issuance.code_id == Code.id)
-            & (Issuance.kind == INITIAL)
-            & Issuance.voided_at.is_(None),
-        )
-        .outerjoin(Customer, Customer.id == Issuance.customer_id)
-        .where(Code.group_id == group_id)
-    )
-    if status:
-        stmt = stmt.where(Code.status == status)
-    if after_id is not None:
-        stmt = stmt.where(Code.id > after_id)
-    return list(session.execute(stmt.order_by(Code.id).limit(limit)).all())
+
+def add_upload(session: Session, upload: Upload) -> Upload:
+    session.add(upload)
+    session.flush()
+    return upload
+
+
+def running_uploads(session: Session) -> list[Upload]:
+    return list(session.scalars(select(Upload).where(Upload.status == "running")))
+
+
+# --- stock alerts -----------------------------------------------------------------------
+
+
+AlertRow = TypeVar("AlertRow", Alert, AlertState)
+
+
+def add(session: Session, row: AlertRow) -> AlertRow:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove(session: Session, row: AlertState) -> None:
+    session.delete(row)
+    session.flush()
+
+
+def alert_states(session: Session) -> list[AlertState]:
+    return list(session.scalars(select(AlertState)))
+
+
+def get_alert(session: Session, alert_id: int) -> Alert | None:
+    return session.get(Alert, alert_id)
+
+
+def undelivered_alerts(session: Session, limit: int) -> list[Alert]:
+    stmt = select(Alert).where(Alert.delivered_at.is_(None)).order_by(Alert.id).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def recent_alerts(session: Session, limit: int) -> list[Alert]:
+    return list(session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)))

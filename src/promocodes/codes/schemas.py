@@ -23,11 +23,6 @@ def clean_group_name(value: str) -> str:
     return name
 
 
-def name_key(name: str) -> str:
-    """The form group names are compared in: trimmed and case-folded."""
-    return name.strip().casefold()
-
-
 class _Validity(BaseModel):
     valid_from: datetime | None = None
     valid_until: datetime | None = None

@@ -15,19 +15,29 @@ from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
-from promocodes.codes.models import CodeGroup
-from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, name_key
+from promocodes.codes.models import CodeGroup, name_key
+from promocodes.codes.schemas import Counts, GroupCreate, GroupOut, GroupUpdate
 from promocodes.errors import GroupNameTaken, GroupNotFound, ValidationFailed
 from promocodes.models import utcnow
 
 
-def to_out(group: CodeGroup, session: Session) -> GroupOut:
+def to_out(session: Session, group: CodeGroup) -> GroupOut:
     return with_counts(session, [group])[0]
+
+
+def counts(session: Session, group_ids: Sequence[int]) -> dict[int, Counts]:
+    """Each group's counts, from its counter stripes (never the codes)."""
+    return repo.counts(session, group_ids)
 
 
 def with_counts(session: Session, groups: Sequence[CodeGroup]) -> list[GroupOut]:
     counts = repo.counts(session, [g.id for g in groups])
     return [GroupOut.model_validate(g).model_copy(update=counts[g.id].model_dump()) for g in groups]
+
+
+def live_groups(session: Session) -> dict[str, CodeGroup]:
+    """The live (not archived) groups by name key: what a template macro names."""
+    return {g.name_key: g for g in repo.all_live_groups(session)}
 
 
 def get_group(session: Session, group_id: int) -> CodeGroup:
@@ -167,3 +177,15 @@ def verify_counters(session: Session, group_ids: Iterable[int]) -> dict[int, tup
         if diff:
             bad[gid] = diff
     return bad
+
+
+def verify_all_counters(session: Session) -> tuple[int, dict[int, tuple[str, ...]]]:
+    """``verify_counters`` over every group, archived ones included: how many groups
+    were checked, and those whose counters differ."""
+    ids = repo.all_group_ids(session)
+    return len(ids), verify_counters(session, ids)
+
+
+def all_live(session: Session) -> list[GroupOut]:
+    """Every live group with its counts (for ``/metrics``: a few rows per group)."""
+    return with_counts(session, repo.all_live_groups(session))

@@ -8,17 +8,20 @@ would say, duplicates across batches included, and nothing is written.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
+from promocodes.codes import code_repository as rows
 from promocodes.codes import repository as repo
 from promocodes.codes.importer import CodeReader, CodeRun, ImportItem, InvalidLine
-from promocodes.codes.models import AVAILABLE, BLOCKED, ISSUED, CodeGroup, Upload
+from promocodes.codes.models import CodeGroup, Upload
 from promocodes.codes.schemas import ConflictOut, InvalidLineOut, UploadReport
-from promocodes.errors import CodeNotFound, Conflict, GroupNotFound, UploadNotFound
+from promocodes.errors import GroupNotFound, UploadNotFound
 from promocodes.models import utcnow
 
 Progress = Callable[[UploadReport], None]
@@ -84,12 +87,12 @@ class _Batcher:
         # Every row this batch inserts gets an id above this: ids only grow, and this
         # transaction sees its own earlier batches. That tells a code inserted just now
         # from one an earlier batch of this same upload inserted.
-        before = repo.max_code_id(self.session)
+        before = rows.max_code_id(self.session)
         args = (self.session, self.group_id, self.upload.id, codes, valid_until, self.now)
-        inserted = repo.insert_codes(*args, copy=self.copy)
+        inserted = rows.insert_codes(*args, copy=self.copy)
         if inserted is None:
             self.copy = False
-            inserted = repo.insert_codes(*args)
+            inserted = rows.insert_codes(*args)
             assert inserted is not None
         self.report.added += inserted
         if inserted < len(codes):
@@ -103,7 +106,7 @@ class _Batcher:
         # not ours).
         seen = [
             e
-            for e in repo.existing_codes(self.session, pending)
+            for e in rows.existing_codes(self.session, pending)
             if not (e.id > before and e.upload_id == upload_id)
         ]
         names = repo.group_names(
@@ -156,9 +159,9 @@ def upload_codes(
     if upload_id is not None:
         upload = get_upload(session, upload_id)
     else:
-        upload = Upload(group_id=group.id, source=source, actor=actor.name, filename=filename)
-        session.add(upload)
-        session.flush()
+        upload = repo.add_upload(
+            session, Upload(group_id=group.id, source=source, actor=actor.name, filename=filename)
+        )
     batcher = _Batcher(session, group, upload, report, report_limit)
     pieces = items.pieces() if isinstance(items, CodeReader) else items
     for item in pieces:
@@ -240,8 +243,18 @@ def report_of(upload: Upload) -> UploadReport:
     )
 
 
+def count(session: Session) -> int:
+    """How many uploads were ever recorded."""
+    return repo.count_uploads(session)
+
+
+def list_uploads(session: Session, group_id: int | None, limit: int = 100) -> list[Upload]:
+    """The newest uploads first (of one group, or of all)."""
+    return repo.list_uploads(session, group_id, limit)
+
+
 def get_upload(session: Session, upload_id: int) -> Upload:
-    upload = session.get(Upload, upload_id)
+    upload = repo.get_upload(session, upload_id)
     if upload is None:
         raise UploadNotFound(f"upload {upload_id} does not exist")
     return upload
@@ -253,7 +266,7 @@ def withdraw_upload(session: Session, upload_id: int, *, actor: Actor = SYSTEM) 
     removes nothing more and is not an error."""
     upload = get_upload(session, upload_id)
     first = upload.withdrawn_at is None
-    removed = repo.withdraw_available(session, upload.group_id, upload.id)
+    removed = rows.withdraw_available(session, upload.group_id, upload.id)
     if removed or first:  # a repeat that removes nothing changes nothing: not recorded
         record(
             session,
@@ -271,32 +284,57 @@ def withdraw_upload(session: Session, upload_id: int, *, actor: Actor = SYSTEM) 
     return upload
 
 
-def block_code(session: Session, code: str, *, actor: Actor = SYSTEM) -> str:
-    """Block a code (e.g. leaked): it is never issued or redeemed afterwards.
-    Returns the status it had. Blocking a blocked code is a no-op."""
-    row = repo.get_code(session, code)
-    if row is None:
-        raise CodeNotFound(f"code {code!r} does not exist")
-    previous = row.status
-    if previous == BLOCKED:
-        return previous
-    if previous not in (AVAILABLE, ISSUED):
-        raise Conflict(f"code {code!r} is already {previous}; it cannot be blocked")
-    # Conditional on the status we read: a concurrent claim that won meanwhile makes
-    # this change no row, and we report the conflict instead of double-counting.
-    if not repo.set_blocked(session, row.id, previous, utcnow()):
-        raise Conflict(f"code {code!r} changed while blocking it; try again")
-    repo.bump_counters(
-        session,
-        row.group_id,
-        blocked=1,
-        available=-1 if previous == AVAILABLE else 0,
+# --- uploads in the background ----------------------------------------------------------
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def start_running(
+    session: Session, group_id: int, source: str, actor: Actor, filename: str | None
+) -> int:
+    """Record a background upload as running in this process (``host:pid``), so a
+    client can poll it and a restart can tell it was interrupted."""
+    upload = Upload(
+        group_id=group_id,
+        source=source,
+        actor=actor.name,
+        filename=filename,
+        status="running",
+        owner=_owner(),
     )
-    record(
-        session,
-        actor,
-        "code.blocked",
-        Target("code", row.id, code),
-        {"group_id": row.group_id, "previous_status": previous},
-    )
-    return previous
+    return repo.add_upload(session, upload).id
+
+
+def fail(session: Session, upload_id: int, error: str) -> None:
+    upload = get_upload(session, upload_id)
+    upload.status = "failed"
+    upload.error = error[:1000]
+
+
+def fail_interrupted(session: Session) -> int:
+    """Mark as failed the running uploads of dead processes on this host (a restart
+    interrupted them; their transaction rolled back, so nothing of them was written)."""
+    host = socket.gethostname()
+    count = 0
+    for upload in repo.running_uploads(session):
+        name, _, pid = (upload.owner or "").rpartition(":")
+        if name != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        upload.status = "failed"
+        upload.error = "interrupted: the process running it stopped; nothing was written"
+        count += 1
+    return count
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -6,13 +6,13 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Page
-from promocodes.codes import issuance
+from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page
+from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
 from promocodes.customers.schemas import (
@@ -28,7 +28,6 @@ from promocodes.text import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["customers"], responses=PROBLEM_RESPONSES)
 CustomerId = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 _IMPORT_BODY = {
     "requestBody": {
@@ -105,7 +104,7 @@ def customer_promo_codes(
 ) -> Page[PromoCodeOut]:
     with db.read() as s:
         customer = service.get(s, customer_id)
-        rows = issuance.customer_history(
+        rows = lookup.customer_history(
             s, customer, before_id=decode_cursor(cursor), limit=limit + 1
         )
     rows, next_cursor = split_page(rows, limit, lambda h: h.issuance_id)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from promocodes.clikit import cli_errors, console, database
-from promocodes.codes import issuance
+from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
 
@@ -54,7 +54,7 @@ def customers_show(customer_id: str) -> None:
     with database().read() as session:
         customer = service.get(session, customer_id)
         out = service.to_out(customer)
-        history = issuance.customer_history(session, customer, limit=1_000)
+        history = lookup.customer_history(session, customer, limit=1_000)
     console.print(f"[bold]{out.customer_id}[/] {out.first_name or ''} {out.last_name or ''}")
     for label, value in (("email", out.email), ("phone", out.phone)):
         if value:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
 from promocodes.customers import service as customers
 from promocodes.messaging import campaigns, delivery, mailings, outbox
 from promocodes.messaging.rendering import MessageTemplate, preview
@@ -34,7 +34,6 @@ from promocodes.messaging.templates import check, client_of
 from promocodes.pagination import decode_cursor, split_page
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.post("/templates/validate", tags=["templates"])

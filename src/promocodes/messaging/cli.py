@@ -1,10 +1,8 @@
-"""CLI: ``promocodes worker``, ``promocodes mailings …`` and ``promocodes outbox …``."""
+"""CLI: ``promocodes mailings …`` and ``promocodes outbox …``."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,50 +10,16 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 
 from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.config import Settings
-from promocodes.db import Database
 from promocodes.errors import ValidationFailed
 from promocodes.messaging import mailings, outbox
 from promocodes.messaging.schemas import MailingCreate
-from promocodes.messaging.worker import Worker
 
 mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Stored messages of mailings and campaigns.", no_args_is_help=True)
-
-
-@cli_errors
-def worker() -> None:
-    """Send mailings and deliver messages until SIGTERM/SIGINT (the chunk in hand finishes)."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    db = _wait_for_database(stop)
-    if db is None:
-        return
-    w = Worker(db, Settings())
-    console.print(f"Worker {w.owner} started.")
-    w.run(stop)
-    console.print("Worker stopped.")
-
-
-def _wait_for_database(stop: threading.Event) -> Database | None:
-    """The database, once reachable. A worker started while it is down (a host that
-    boots before its database server) waits for it, as a running worker does, instead
-    of exiting; a schema that is not current still stops it at once."""
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            return database()
-        except DBAPIError as exc:
-            reason = str(exc.orig or exc).strip().splitlines()[0]
-            console.print(f"Database unreachable ({reason}); retrying in {delay:g} s.")
-            stop.wait(delay)
-            delay = min(delay * 2, 30.0)
-    return None
 
 
 def _read(path: str | None) -> str | None:
@@ -201,5 +165,11 @@ def outbox_export(
         target = (
             sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
         )
-        for chunk in outbox.csv_chunks(db, source, status=wanted, domain=domain):
+        pages = db.pages(
+            lambda s, after: outbox.export_page(
+                s, source, domain=domain, status=wanted, after_id=after
+            ),
+            size=outbox.EXPORT_PAGE,
+        )
+        for chunk in outbox.csv_chunks(pages):
             target.write(chunk)

@@ -6,12 +6,13 @@ never change between attempts, so the receiving side can drop duplicates. Failur
   have seen the code, so the message's issuances are voided and the codes go back;
 - anything ambiguous or transient: retried with exponential backoff, and after the last
   attempt marked failed with the reason. The codes stay issued: they may have arrived.
+
+The worker leases a batch (``lease``), sends each message outside any transaction
+(``send``) and records each outcome in a short transaction of its own (``record``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import smtplib
 import time
@@ -20,18 +21,16 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import httpx
-from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from promocodes.codes.models import Issuance
-from promocodes.codes.repository import bump_counters
+from promocodes import webhooks
+from promocodes.codes import issuance
 from promocodes.config import Settings
-from promocodes.customers.models import Customer
-from promocodes.db import Database, rowcount
 from promocodes.errors import DomainError
+from promocodes.messaging import message_repository as messages
 from promocodes.messaging.models import Message
 from promocodes.messaging.rendering import Rendered
-from promocodes.models import UTCDateTime, utcnow
+from promocodes.models import utcnow
 
 LEASE = timedelta(minutes=2)
 
@@ -46,53 +45,31 @@ class Outcome:
     error: str | None = None
 
 
-def _pick(session: Session, limit: int) -> list[Message]:
-    sql = (
-        "SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= :now "
-        "AND (lease_until IS NULL OR lease_until < :now) ORDER BY next_attempt_at, id "
-        "LIMIT :limit"
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        sql += " FOR UPDATE SKIP LOCKED"
-    now = utcnow()
-    ids = list(
-        session.execute(
-            text(sql).bindparams(bindparam("now", type_=UTCDateTime)), {"now": now, "limit": limit}
-        ).scalars()
-    )
-    if not ids:
-        return []
-    session.execute(update(Message).where(Message.id.in_(ids)).values(lease_until=now + LEASE))
-    return list(session.scalars(select(Message).where(Message.id.in_(ids))))
+@dataclass(frozen=True)
+class Delivery:
+    """A leased message, detached from its session, and its customer's external id."""
+
+    message: Message
+    customer_ref: str
 
 
-def _external_ids(session: Session, messages: list[Message]) -> dict[int, str]:
-    """Customer number -> the integrator's customer id, for the batch's messages."""
-    ids = {m.customer_id for m in messages}
-    if not ids:
-        return {}
-    rows = session.execute(select(Customer.id, Customer.external_id).where(Customer.id.in_(ids)))
-    return {cid: ext for cid, ext in rows}
+def lease(session: Session, limit: int = 50) -> list[Delivery]:
+    """Lease up to ``limit`` due messages for delivery (``LEASE`` long: a worker that dies
+    holding them leaves them to another after that)."""
+    batch = messages.lease_due(session, utcnow(), LEASE, limit)
+    session.flush()
+    for message, _ in batch:
+        session.expunge(message)
+    return [Delivery(message, ref) for message, ref in batch]
 
 
-def deliver_batch(db: Database, settings: Settings, limit: int = 50) -> int:
-    """Send up to ``limit`` due messages. Returns how many were attempted."""
-    with db.write() as session:
-        batch = _pick(session, limit)
-        refs = _external_ids(session, batch)
-        session.expunge_all()
-    for message in batch:
-        outcome = _send(message, settings, refs.get(message.customer_id))
-        with db.write() as session:
-            _record(session, message.id, outcome, settings)
-    return len(batch)
-
-
-def _send(message: Message, settings: Settings, customer_ref: str | None) -> Outcome:
+def send(delivery: Delivery, settings: Settings) -> Outcome:
+    """Try to deliver one message by its channel (no database work)."""
+    message = delivery.message
     if message.channel == "smtp":
         return send_smtp(message, settings)
     if message.channel == "webhook":
-        return send_webhook(message, settings, customer_ref=customer_ref)
+        return send_webhook(message, settings, customer_ref=delivery.customer_ref)
     return Outcome("sent")
 
 
@@ -154,11 +131,6 @@ class DeliveryFailed(DomainError):
     title = "Delivery failed"
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
-
-
 def send_webhook(message: Message, settings: Settings, *, customer_ref: str | None) -> Outcome:
     """POST the message as signed JSON. ``customer_ref`` is the customer's own id (the
     ``customer_id`` of the API), which is what the receiving system knows them by."""
@@ -176,16 +148,13 @@ def send_webhook(message: Message, settings: Settings, *, customer_ref: str | No
             "campaign_id": message.campaign_id,
         }
     ).encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Promocodes-Timestamp": timestamp,
-        "X-Promocodes-Message": message.key,
-        "X-Promocodes-Signature": signature(settings.webhook_secret, timestamp, body),
-    }
     try:
-        response = httpx.post(
-            settings.webhook_url, content=body, headers=headers, timeout=settings.webhook_timeout
+        response = webhooks.post(
+            settings.webhook_url,
+            body,
+            secret=settings.webhook_secret,
+            timeout=settings.webhook_timeout,
+            headers={"X-Promocodes-Message": message.key},
         )
     except httpx.HTTPError as exc:
         return Outcome("retry", f"{type(exc).__name__}: {exc}")
@@ -196,8 +165,10 @@ def send_webhook(message: Message, settings: Settings, *, customer_ref: str | No
     return Outcome("failed", f"HTTP {response.status_code}: {response.text[:200]}")
 
 
-def _record(session: Session, message_id_: int, outcome: Outcome, settings: Settings) -> None:
-    message = session.get(Message, message_id_)
+def record(session: Session, message_id_: int, outcome: Outcome, settings: Settings) -> None:
+    """Record a delivery attempt: sent, retried later with backoff, or failed for good.
+    A message refused before anyone could see it gives its codes back."""
+    message = messages.get(session, message_id_)
     if message is None or message.status != "queued":
         return
     now = utcnow()
@@ -213,28 +184,4 @@ def _record(session: Session, message_id_: int, outcome: Outcome, settings: Sett
     else:
         message.status = "failed"
         if outcome.status == "refused":
-            void_message(session, message)
-
-
-def void_message(session: Session, message: Message) -> int:
-    """Void the issuances of a message nobody saw: initial codes go back to the group."""
-    now = utcnow()
-    issued = list(
-        session.scalars(
-            select(Issuance).where(Issuance.key == message.key, Issuance.voided_at.is_(None))
-        )
-    )
-    for issuance in issued:
-        issuance.voided_at = now
-        if issuance.kind != "initial":
-            continue
-        back = session.execute(
-            text(
-                "UPDATE codes SET status = 'available', issued_at = NULL "
-                "WHERE id = :id AND status = 'issued'"
-            ),
-            {"id": issuance.code_id},
-        )
-        if rowcount(back) == 1:
-            bump_counters(session, issuance.group_id, available=1, issued=-1)
-    return len(issued)
+            issuance.void(session, message.key, now=now)

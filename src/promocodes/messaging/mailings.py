@@ -1,29 +1,33 @@
-"""Mailings: compose, check stock, preview, send (freeze recipients, cut chunks), cancel.
+"""Mailings: compose, check stock, preview, send (freeze recipients, cut chunks), cancel,
+and the segments they were sent to.
 
-The sending itself is the workers' (``chunks.py``); this module only changes a mailing's
-state and reads its progress.
+The sending itself is the workers' (``service.py``); this module only changes a
+mailing's state and reads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from promocodes.codes.repository import counts
+from promocodes.codes import service as codes
+from promocodes.codes.models import name_key
+from promocodes.codes.service import live_groups
 from promocodes.customers import service as customers
-from promocodes.customers.models import Customer
 from promocodes.errors import Conflict, NotFound, ValidationFailed
-from promocodes.messaging import chunks
-from promocodes.messaging.models import Mailing, MailingChunk, MailingRecipient
-from promocodes.messaging.rendering import MessageTemplate, Rendered, group_key, preview
+from promocodes.messaging import repository as repo
+from promocodes.messaging import service
+from promocodes.messaging.models import Mailing
+from promocodes.messaging.rendering import MessageTemplate, Rendered, preview
 from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, StockCheck
-from promocodes.messaging.templates import client_of, live_groups, require_valid
+from promocodes.messaging.templates import client_of, require_valid
 from promocodes.models import utcnow
 from promocodes.segments import service as segments
-from promocodes.segments.filters import to_sql
+from promocodes.segments.models import Segment
 
 EDITABLE = ("draft", "scheduled")
 SAMPLE_CLIENT: dict[str, object] = {
@@ -51,7 +55,7 @@ def template_of(m: Mailing) -> MessageTemplate:
 
 
 def get(session: Session, mailing_id: int) -> Mailing:
-    mailing = session.get(Mailing, mailing_id)
+    mailing = repo.get_mailing(session, mailing_id)
     if mailing is None:
         raise MailingNotFound(f"mailing {mailing_id} does not exist")
     return mailing
@@ -61,10 +65,7 @@ def create(session: Session, data: MailingCreate) -> Mailing:
     # Locked until commit: a deletion of the segment then waits and sees this mailing.
     segments.get(session, data.segment_id, lock=True)
     require_valid(session, MessageTemplate(data.subject, data.body_text, data.body_html))
-    mailing = Mailing(**data.model_dump())
-    session.add(mailing)
-    session.flush()
-    return mailing
+    return repo.add_mailing(session, Mailing(**data.model_dump()))
 
 
 def update(session: Session, mailing_id: int, data: MailingUpdate) -> Mailing:
@@ -82,31 +83,41 @@ def update(session: Session, mailing_id: int, data: MailingUpdate) -> Mailing:
 
 
 def to_out(session: Session, mailing: Mailing) -> MailingOut:
-    p = chunks.progress(session, mailing.id)
-    return MailingOut(
-        id=mailing.id,
-        name=mailing.name,
-        segment_id=mailing.segment_id,
-        channel=mailing.channel,
-        subject=mailing.subject,
-        body_text=mailing.body_text,
-        body_html=mailing.body_html,
-        status=mailing.status,
-        send_at=mailing.send_at,
-        total=mailing.total,
-        rendered=p["rendered"],
-        sent=p["sent"],
-        skipped=p["skipped"],
-        failed=p["failed"],
-        skipped_reasons=p["skipped_reasons"],
-        created_at=mailing.created_at,
-        started_at=mailing.started_at,
-        finished_at=mailing.finished_at,
-    )
+    return to_outs(session, [mailing])[0]
+
+
+def to_outs(session: Session, mailings: Sequence[Mailing]) -> list[MailingOut]:
+    """Mailings as the API and the pages show them, with their progress: the same two
+    statements for one mailing or a whole list."""
+    progress = service.progress(session, [m.id for m in mailings])
+    return [
+        MailingOut(
+            id=m.id,
+            name=m.name,
+            segment_id=m.segment_id,
+            channel=m.channel,
+            subject=m.subject,
+            body_text=m.body_text,
+            body_html=m.body_html,
+            status=m.status,
+            send_at=m.send_at,
+            total=m.total,
+            rendered=progress[m.id].rendered,
+            sent=progress[m.id].sent,
+            skipped=progress[m.id].skipped,
+            failed=progress[m.id].failed,
+            skipped_reasons=progress[m.id].skipped_reasons,
+            created_at=m.created_at,
+            started_at=m.started_at,
+            finished_at=m.finished_at,
+        )
+        for m in mailings
+    ]
 
 
 def list_mailings(session: Session, limit: int = 100) -> list[Mailing]:
-    return list(session.scalars(select(Mailing).order_by(Mailing.id.desc()).limit(limit)))
+    """The newest mailings first."""
+    return repo.newest_mailings(session, limit)
 
 
 def stock_check(session: Session, mailing: Mailing) -> list[StockCheck]:
@@ -115,8 +126,8 @@ def stock_check(session: Session, mailing: Mailing) -> list[StockCheck]:
     validation = require_valid(session, template_of(mailing))
     needed = segments.count(session, segments.tree_of(segments.get(session, mailing.segment_id)))
     groups = live_groups(session)
-    found = [groups[group_key(n)] for n in validation.initial_groups if group_key(n) in groups]
-    active = counts(session, [g.id for g in found])
+    found = [groups[name_key(n)] for n in validation.initial_groups if name_key(n) in groups]
+    active = codes.counts(session, [g.id for g in found])
     return [
         StockCheck(
             group_id=g.id,
@@ -175,37 +186,9 @@ def send(
 def start(session: Session, mailing: Mailing) -> None:
     """Freeze the recipients (one INSERT … SELECT from the segment's query) and cut them
     into chunks for the workers."""
-    where = to_sql(
-        segments.tree_of(segments.get(session, mailing.segment_id)), session.get_bind().dialect.name
-    )
-    session.execute(
-        insert(MailingRecipient).from_select(
-            ["mailing_id", "seq", "customer_id"],
-            select(
-                literal(mailing.id), func.row_number().over(order_by=Customer.id), Customer.id
-            ).where(where),
-        )
-    )
-    total = (
-        session.scalar(select(func.count()).where(MailingRecipient.mailing_id == mailing.id)) or 0
-    )
-    size = mailing.chunk_size
-    if total:
-        session.execute(
-            insert(MailingChunk),
-            [
-                {
-                    "mailing_id": mailing.id,
-                    "first_seq": first,
-                    "last_seq": min(first + size - 1, total),
-                    "status": "pending",
-                    "attempts": 0,
-                    "rendered": 0,
-                    "skipped": 0,
-                }
-                for first in range(1, total + 1, size)
-            ],
-        )
+    where = segments.where_of(session, segments.get(session, mailing.segment_id))
+    total = repo.freeze_recipients(session, mailing.id, where)
+    repo.add_chunks(session, mailing.id, total, mailing.chunk_size)
     mailing.total = total
     mailing.status = "sending" if total else "sent"
     mailing.started_at = utcnow()
@@ -226,11 +209,7 @@ def cancel(session: Session, mailing_id: int) -> Mailing:
 
 def start_due(session: Session, now: datetime) -> int:
     """Start the scheduled mailings whose time has come."""
-    due = list(
-        session.scalars(
-            select(Mailing).where(Mailing.status == "scheduled", Mailing.send_at <= now)
-        )
-    )
+    due = repo.due_mailings(session, now)
     for mailing in due:
         start(session, mailing)
     return len(due)
@@ -240,13 +219,57 @@ def finalize(session: Session) -> int:
     """Mark sent the sending mailings whose chunks are all done. A separate pass rather
     than the last chunk's job: two last chunks committing at once could each still see
     the other running."""
-    open_chunks = select(MailingChunk.id).where(
-        MailingChunk.mailing_id == Mailing.id, MailingChunk.status != "done"
-    )
-    finished = list(
-        session.scalars(select(Mailing).where(Mailing.status == "sending", ~open_chunks.exists()))
-    )
+    finished = repo.finished_mailings(session)
     for mailing in finished:
         mailing.status = "sent"
         mailing.finished_at = utcnow()
     return len(finished)
+
+
+# --- the segments mailings were made for ----------------------------------------------
+
+# Mailings that have not frozen their recipients yet: they read their segment when sent.
+WAITING = ("draft", "scheduled")
+
+
+class SegmentInUse(Conflict):
+    slug = "segment-in-use"
+    title = "Segment in use"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDeletion:
+    """What deleting a segment does: ``removed`` when no mailing was made for it,
+    ``archived`` when only mailings that started were (their reports still name it);
+    ``blocked_by`` lists the drafts and scheduled mailings that still need it."""
+
+    outcome: Literal["removed", "archived"]
+    blocked_by: list[tuple[int, str]]
+
+
+def segment_deletion(session: Session, segment: Segment) -> SegmentDeletion:
+    using = repo.mailings_of_segment(session, segment.id)
+    blocked = [(i, name) for i, name, status in using if status in WAITING]
+    return SegmentDeletion("archived" if using else "removed", blocked)
+
+
+def delete_segment(session: Session, segment_id: int) -> Literal["removed", "archived"]:
+    """Delete a segment, never a mailing's history: a segment a mailing was sent to is
+    archived (hidden, its name free again); one no mailing used is removed. A draft or
+    scheduled mailing still needs its segment, so those are named in a Conflict.
+
+    The segment is locked first (FOR UPDATE on PostgreSQL), as creating or editing a
+    mailing locks it: either this sees the new mailing or the mailing sees it gone."""
+    segment = segments.get(session, segment_id, lock=True)
+    plan = segment_deletion(session, segment)
+    if plan.blocked_by:
+        names = ", ".join(f"{name!r} (id {i})" for i, name in plan.blocked_by)
+        raise SegmentInUse(
+            f"segment {segment.name!r} is used by mailings not sent yet: {names}; "
+            "give them another segment, or delete them, first"
+        )
+    if plan.outcome == "archived":
+        segments.archive(session, segment)
+    else:
+        segments.remove(session, segment)
+    return plan.outcome

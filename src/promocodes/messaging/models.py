@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from promocodes.models import Base, BigId, UTCDateTime, utcnow
 
-CHANNELS = ("outbox", "smtp", "webhook")
+# Where a message goes: stored only (the outbox), email, or a signed webhook POST.
+Channel = Literal["outbox", "smtp", "webhook"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 MAILING_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled", "failed")
+# A message: queued (waiting for SMTP or the webhook), sent, failed (for good), or
+# skipped (not rendered; ``skip_reason`` says why). Outbox messages are sent when stored.
+MESSAGE_STATUSES = ("queued", "sent", "failed", "skipped")
 
 
 class Mailing(Base):

@@ -2,31 +2,28 @@
 their CSV export (safe to open in a spreadsheet).
 
 Messages carry issued codes, so an export is audited (``export.messages``) before its
-first row, as a code export is; browsing is not, as a customer profile is not.
+first row, as a code export is; browsing is not, as a customer profile is not. An export
+reads ``EXPORT_PAGE`` messages a page (``Database.pages``: each its own short read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Select, select, union_all
 from sqlalchemy.orm import Session
 
+from promocodes import csvexport
 from promocodes.audit.service import Actor, Target, record
-from promocodes.codes.export import csv_safe, iso, keyset_csv
-from promocodes.customers.models import Customer
-from promocodes.db import Database
 from promocodes.errors import ValidationFailed
 from promocodes.messaging import campaigns, mailings
+from promocodes.messaging import message_repository as repo
 from promocodes.messaging.delivery import message_id
-from promocodes.messaging.models import Message
+from promocodes.messaging.models import MESSAGE_STATUSES, Message
 from promocodes.messaging.schemas import MessageOut
 
-# Every status a message can have (messaging/models.py): queued waits for SMTP or the
-# webhook; outbox messages are sent when stored.
-STATUSES = ("queued", "sent", "failed", "skipped")
+STATUSES = MESSAGE_STATUSES
 EXPORT_COLUMNS = (
     "message_id",
     "customer_id",
@@ -96,14 +93,6 @@ def source_name(session: Session, source: Source) -> str:
     return campaign.name + (" (deleted)" if campaign.archived_at else "")
 
 
-def _range(source: Source, status: str, after_id: int | None, limit: int) -> Select[int]:
-    column = Message.mailing_id if source.kind == "mailing" else Message.campaign_id
-    stmt = select(Message.id).where(column == source.id, Message.status == status)
-    if after_id is not None:
-        stmt = stmt.where(Message.id > after_id)
-    return stmt.order_by(Message.id).limit(limit)
-
-
 def page(
     session: Session,
     source: Source,
@@ -113,23 +102,8 @@ def page(
     after_id: int | None = None,
     limit: int = 50,
 ) -> list[MessageOut]:
-    """Up to ``limit`` messages of the source after ``after_id``, in id (creation) order.
-
-    The indexes are (mailing_id, status, id) and (campaign_id, status, id): they count a
-    report's statuses and keep a status's messages in id order. Without a status filter
-    a page merges the first ``limit`` ids of each status's range (a handful of short
-    index scans) instead of sorting every message of a million-recipient mailing.
-    """
-    statuses = (status,) if status else STATUSES
-    ranges = [_range(source, s, after_id, limit).subquery().select() for s in statuses]
-    merged = (ranges[0] if len(ranges) == 1 else union_all(*ranges)).subquery()
-    ids = select(merged.c.id).order_by(merged.c.id).limit(limit).subquery()
-    rows = session.execute(
-        select(Message, Customer.external_id)
-        .join(ids, ids.c.id == Message.id)
-        .join(Customer, Customer.id == Message.customer_id)
-        .order_by(Message.id)
-    )
+    """Up to ``limit`` messages of the source after ``after_id``, in id (creation) order."""
+    rows = repo.page(session, source.kind, source.id, status=status, after_id=after_id, limit=limit)
     return [out(m, external_id, domain) for m, external_id in rows]
 
 
@@ -142,22 +116,26 @@ def record_export(session: Session, source: Source, *, status: str | None, actor
     )
 
 
-def csv_chunks(db: Database, source: Source, *, status: str | None, domain: str) -> Iterator[str]:
-    """The export as CSV text, one chunk per page. Every text cell a customer or a
+def export_page(
+    session: Session, source: Source, *, domain: str, status: str | None, after_id: int | None
+) -> list[MessageOut]:
+    """One page of an export (``EXPORT_PAGE`` messages)."""
+    return page(session, source, domain=domain, status=status, after_id=after_id, limit=EXPORT_PAGE)
+
+
+def csv_chunks(pages: Iterable[Sequence[MessageOut]]) -> Iterator[str]:
+    """The export as CSV text, a chunk per page. Every text cell a customer or a
     template could have written is made formula-safe."""
+    return csvexport.chunks(EXPORT_COLUMNS, pages, _cells)
 
-    def fetch(after: int | None) -> list[MessageOut]:
-        with db.read() as s:
-            return page(s, source, domain=domain, status=status, after_id=after, limit=EXPORT_PAGE)
 
-    def cells(m: MessageOut) -> list[str]:
-        return [
-            m.message_id,
-            *(csv_safe(v or "") for v in (m.customer_id, m.channel, m.recipient, m.status)),
-            m.skip_reason or "",
-            *(csv_safe(v or "") for v in (m.error, m.subject, m.body_text, m.body_html)),
-            iso(m.created_at),
-            iso(m.sent_at),
-        ]
-
-    return keyset_csv(EXPORT_COLUMNS, fetch, cells, EXPORT_PAGE)
+def _cells(m: MessageOut) -> list[str]:
+    safe = csvexport.safe
+    return [
+        m.message_id,
+        *(safe(v or "") for v in (m.customer_id, m.channel, m.recipient, m.status)),
+        m.skip_reason or "",
+        *(safe(v or "") for v in (m.error, m.subject, m.body_text, m.body_html)),
+        csvexport.iso(m.created_at),
+        csvexport.iso(m.sent_at),
+    ]

@@ -19,6 +19,7 @@ from typing import Protocol
 from jinja2 import Template, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
+from promocodes.codes.models import name_key
 from promocodes.messaging.sandbox import (
     ENVIRONMENTS,
     MAX_OUTPUT_CHARS,
@@ -139,7 +140,7 @@ class _Client(Exposed):
     def _issue(self, kind: str, group_name: object) -> str | None:
         if not isinstance(group_name, str):
             raise TypeError("the group name must be text, e.g. client.promocode('Summer 10%')")
-        key = (kind, group_key(group_name))
+        key = (kind, name_key(group_name))
         if key not in self._issued:
             started = time.monotonic()
             try:
@@ -170,7 +171,7 @@ class _PreviewSource:
     """Placeholder codes that can never be mistaken for real ones and touch no store."""
 
     def promocode(self, group_name: str) -> str:
-        digest = hashlib.sha256(group_key(group_name).encode()).hexdigest()[:4].upper()
+        digest = hashlib.sha256(name_key(group_name).encode()).hexdigest()[:4].upper()
         return f"PREVIEW-{_slug(group_name)}-{digest}"
 
     def last_promocode(self, group_name: str) -> str | None:
@@ -299,11 +300,6 @@ class Validation:
         return not self.problems
 
 
-def group_key(name: str) -> str:
-    """How group names are matched: trimmed, case-insensitive."""
-    return name.strip().casefold()
-
-
 def _fold(name: str) -> str:
     folded = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES)
     return " ".join(folded.split())
@@ -324,7 +320,7 @@ def _did_you_mean(name: str, by_fold: dict[str, str]) -> str:
 
 class _Checker:
     def __init__(self, known_groups: Collection[str], customer_fields: Collection[str]) -> None:
-        self.known = {group_key(name): name for name in known_groups}
+        self.known = {name_key(name): name for name in known_groups}
         self.fields = {*customer_fields, "attributes"}
         self.group_folds, self.field_folds = _folds(known_groups), _folds(self.fields)
         self.problems: list[Problem] = []
@@ -474,7 +470,7 @@ class _Checker:
         if extra or not isinstance(arg, nodes.Const) or not isinstance(arg.value, str):
             return self.add(line, self.column(line, macro, word=True), _LITERAL_HINT)
         name: str = arg.value
-        key = group_key(name)
+        key = name_key(name)
         self.groups.setdefault(key, name)
         if macro == "promocode":
             self.initial.setdefault(key, name)

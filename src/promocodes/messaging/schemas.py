@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promocodes.messaging.models import Channel
 from promocodes.text import Text
-
-Channel = Literal["outbox", "smtp", "webhook"]
 
 
 class TemplateIn(BaseModel):

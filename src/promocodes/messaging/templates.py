@@ -1,23 +1,24 @@
 """Templates against the database: validation with the live groups, the ``client`` a
-template sees for a customer, and the problems as the API reports them."""
+template sees for a customer, the codes a message draws (from the codes domain), and the
+problems as the API reports them."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from promocodes.codes.models import CodeGroup
+from promocodes.codes.issuance import CANNOT_GIVE, MessageCodes
+from promocodes.codes.service import live_groups
 from promocodes.customers.schemas import CUSTOMER_FIELDS
 from promocodes.errors import ValidationFailed
-from promocodes.messaging.rendering import MessageTemplate, Validation, validate
-
-
-def live_groups(session: Session) -> dict[str, CodeGroup]:
-    """Live groups by the key template macros match on (trimmed, case-folded name)."""
-    groups = session.scalars(select(CodeGroup).where(CodeGroup.archived_at.is_(None)))
-    return {g.name_key: g for g in groups}
+from promocodes.messaging.rendering import (
+    CodeSource,
+    MessageTemplate,
+    RenderSkip,
+    Validation,
+    validate,
+)
 
 
 def check(session: Session, template: MessageTemplate) -> Validation:
@@ -26,6 +27,33 @@ def check(session: Session, template: MessageTemplate) -> Validation:
         known_groups=[g.name for g in live_groups(session).values()],
         customer_fields=CUSTOMER_FIELDS,
     )
+
+
+class _Source:
+    """A message's codes as the renderer asks for them: a group that cannot give a code
+    (not found, expired, not valid yet, exhausted) skips the message, the reason being
+    the codes domain's error slug."""
+
+    __slots__ = ("_codes",)
+
+    def __init__(self, codes: MessageCodes) -> None:
+        self._codes = codes
+
+    def promocode(self, group_name: str) -> str:
+        try:
+            return self._codes.initial(group_name)
+        except CANNOT_GIVE as exc:
+            raise RenderSkip(exc.slug, exc.detail) from None
+
+    def last_promocode(self, group_name: str) -> str | None:
+        try:
+            return self._codes.repeat(group_name)
+        except CANNOT_GIVE as exc:
+            raise RenderSkip(exc.slug, exc.detail) from None
+
+
+def source_of(codes: MessageCodes) -> CodeSource:
+    return _Source(codes)
 
 
 def require_valid(session: Session, template: MessageTemplate) -> Validation:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from promocodes.apikit import PROBLEM_RESPONSES, Db, Id, Key, Page
 from promocodes.customers.schemas import CustomerOut
+from promocodes.messaging import mailings
 from promocodes.segments import service
 from promocodes.segments.schemas import (
     PreviewIn,
@@ -53,7 +54,7 @@ def update_segment(segment_id: Id, body: SegmentUpdate, key: Key, db: Db) -> Seg
 @router.delete("/segments/{segment_id}", status_code=204)
 def delete_segment(segment_id: Id, key: Key, db: Db) -> Response:
     with db.write() as s:
-        service.delete(s, segment_id)
+        mailings.delete_segment(s, segment_id)
     return Response(status_code=204)
 
 

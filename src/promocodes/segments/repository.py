@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from promocodes.codes.models import CodeGroup
 from promocodes.customers.models import Customer
-from promocodes.messaging.models import Mailing
 from promocodes.segments.models import Segment
 
 
@@ -33,10 +32,9 @@ def all_segments(session: Session) -> list[Segment]:
     return list(session.scalars(stmt.order_by(Segment.name, Segment.id)))
 
 
-def mailings_using(session: Session, segment_id: int) -> list[tuple[int, str, str]]:
-    """(id, name, status) of every mailing made for the segment."""
-    stmt = select(Mailing.id, Mailing.name, Mailing.status).where(Mailing.segment_id == segment_id)
-    return [(i, n, st) for i, n, st in session.execute(stmt.order_by(Mailing.id))]
+def remove(session: Session, segment: Segment) -> None:
+    session.delete(segment)
+    session.flush()
 
 
 def live_group_ids(session: Session, group_ids: Iterable[int]) -> set[int]:

@@ -11,9 +11,7 @@ later — its history still counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,18 +41,11 @@ from promocodes.segments.tree import (
 )
 
 MAX_PAGE = 1_000
-# Mailings that have not fixed their recipients yet: they read their segment when sent.
-WAITING = ("draft", "scheduled")
 
 
 class SegmentNotFound(NotFound):
     slug = "segment-not-found"
     title = "Segment not found"
-
-
-class SegmentInUse(Conflict):
-    slug = "segment-in-use"
-    title = "Segment in use"
 
 
 class SegmentNameTaken(Conflict):
@@ -132,44 +123,16 @@ def update(session: Session, segment_id: int, data: SegmentUpdate) -> Segment:
     return segment
 
 
-Outcome = Literal["removed", "archived"]
+def archive(session: Session, segment: Segment) -> None:
+    """Hide a segment a mailing was sent to: its reports still name it, and its name is
+    free again (deciding when: messaging/mailings.delete_segment)."""
+    segment.archived_at = utcnow()
+    session.flush()
 
 
-@dataclass(frozen=True, slots=True)
-class Deletion:
-    """What deleting a segment does: ``removed`` when no mailing was made for it,
-    ``archived`` when only mailings that started were (their reports still name it);
-    ``blocked_by`` lists the drafts and scheduled mailings that still need it."""
-
-    outcome: Outcome
-    blocked_by: list[tuple[int, str]]
-
-
-def deletion_of(session: Session, segment: Segment) -> Deletion:
-    using = repo.mailings_using(session, segment.id)
-    blocked = [(i, name) for i, name, status in using if status in WAITING]
-    return Deletion("archived" if using else "removed", blocked)
-
-
-def delete(session: Session, segment_id: int) -> Outcome:
-    """Delete a segment, never a mailing's history: a segment a mailing was sent to is
-    archived (hidden, its name free again); one no mailing used is removed. A draft or
-    scheduled mailing still needs its segment, so those are named in a Conflict."""
-    segment = get(session, segment_id, lock=True)
-    plan = deletion_of(session, segment)
-    if plan.blocked_by:
-        names = ", ".join(f"{name!r} (id {i})" for i, name in plan.blocked_by)
-        raise SegmentInUse(
-            f"segment {segment.name!r} is used by mailings not sent yet: {names}; "
-            "give them another segment, or delete them, first"
-        )
-    if plan.outcome == "archived":
-        segment.archived_at = utcnow()
-        session.flush()
-    else:
-        session.delete(segment)
-        session.flush()
-    return plan.outcome
+def remove(session: Session, segment: Segment) -> None:
+    """Remove a segment no mailing was made for."""
+    repo.remove(session, segment)
 
 
 def _ensure_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
@@ -240,6 +203,12 @@ def preview(session: Session, tree: Filter, *, sample_size: int = DEFAULT_SAMPLE
     """What saving the tree would give: its references checked, its count and a sample."""
     validate_references(session, tree)
     return PreviewOut(count=count(session, tree), sample=sample(session, tree, sample_size))
+
+
+def where_of(session: Session, segment: Segment) -> ColumnElement[bool]:
+    """The saved segment's filter as a WHERE clause over ``customers``: a mailing freezes
+    its recipients with it."""
+    return to_sql(tree_of(segment), _dialect(session))
 
 
 def _dialect(session: Session) -> str:

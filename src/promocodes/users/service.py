@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.errors import Conflict, DomainError, NotFound, ValidationFailed
 from promocodes.models import utcnow
+from promocodes.users import repository as repo
 from promocodes.users.models import User, UserSession
 
 MIN_PASSWORD = 8
@@ -81,7 +81,7 @@ def _check_password(password: str) -> None:
 def create_user(session: Session, email: str, password: str, *, actor: Actor = SYSTEM) -> User:
     address = normalize_email(email)
     _check_password(password)
-    if session.scalar(select(User.id).where(User.email == address)) is not None:
+    if repo.by_email(session, address) is not None:
         raise UserExists(f"a user {address!r} already exists")
     user = User(email=address, password_hash=_hasher.hash(password))
     try:
@@ -100,7 +100,7 @@ def generate_password() -> str:
 
 
 def get(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = repo.get(session, user_id)
     if user is None:
         raise UserNotFound(f"user {user_id} does not exist")
     return user
@@ -121,14 +121,14 @@ def change_own_password(
 
 def get_by_email(session: Session, email: str) -> User:
     address = normalize_email(email)
-    user = session.scalar(select(User).where(User.email == address))
+    user = repo.by_email(session, address)
     if user is None:
         raise UserNotFound(f"no user {address!r}")
     return user
 
 
 def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.email)))
+    return repo.by_address_order(session)
 
 
 def set_password(session: Session, email: str, password: str, *, actor: Actor = SYSTEM) -> User:
@@ -137,7 +137,7 @@ def set_password(session: Session, email: str, password: str, *, actor: Actor = 
     _check_password(password)
     user.password_hash = _hasher.hash(password)
     user.updated_at = utcnow()
-    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    repo.end_sessions_of(session, user.id)
     session.flush()
     record(session, actor, "user.password_changed", Target("user", user.id, user.email))
     return user
@@ -151,15 +151,14 @@ def delete_user(session: Session, email: str, *, actor: Actor = SYSTEM) -> None:
     # Every user row locked, in id order (there are few): two removals racing on
     # PostgreSQL queue here instead of each seeing the other's user still there and
     # leaving none (or deadlocking, had each locked only the other's row).
-    standing = session.scalars(select(User.id).order_by(User.id).with_for_update()).all()
+    standing = repo.lock_all_ids(session)
     if user.id not in standing:
         raise UserNotFound(f"no user {user.email!r}")
     if len(standing) == 1:
         raise LastUser(f"{user.email} is the only user; create another one before removing it")
     target = Target("user", user.id, user.email)
-    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-    session.delete(user)
-    session.flush()
+    repo.end_sessions_of(session, user.id)
+    repo.remove(session, user)
     record(session, actor, "user.deleted", target)
 
 
@@ -170,7 +169,7 @@ def authenticate(session: Session, email: str, password: str) -> User:
         address = normalize_email(email)
     except ValidationFailed:
         address = ""
-    user = session.scalar(select(User).where(User.email == address)) if address else None
+    user = repo.by_email(session, address) if address else None
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
@@ -192,9 +191,10 @@ def start_session(session: Session, user: User) -> str:
     """Log ``user`` in: returns the token for the cookie (never stored as such)."""
     now = utcnow()
     # Housekeeping on login: expired sessions of anyone are of no use.
-    session.execute(delete(UserSession).where(UserSession.expires_at < now))
+    repo.end_expired(session, now)
     token = secrets.token_urlsafe(32)
-    session.add(
+    repo.add_session(
+        session,
         UserSession(
             token_hash=_digest(token),
             user_id=user.id,
@@ -202,9 +202,8 @@ def start_session(session: Session, user: User) -> str:
             created_at=now,
             last_seen_at=now,
             expires_at=now + IDLE,
-        )
+        ),
     )
-    session.flush()
     return token
 
 
@@ -224,11 +223,7 @@ def resolve(session: Session, token: str | None, now: datetime | None = None) ->
     if not token or len(token) > 200:
         return None
     now = now or utcnow()
-    row = session.execute(
-        select(UserSession, User.email)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == _digest(token))
-    ).first()
+    row = repo.session_by_token(session, _digest(token))
     if row is None:
         return None
     found, email = row
@@ -245,7 +240,7 @@ def resolve(session: Session, token: str | None, now: datetime | None = None) ->
 
 def touch(session: Session, session_id: int) -> None:
     """Slide the session's expiry (capped at ABSOLUTE after the login)."""
-    found = session.get(UserSession, session_id)
+    found = repo.get_session(session, session_id)
     if found is None:
         return
     now = utcnow()
@@ -257,4 +252,10 @@ def touch(session: Session, session_id: int) -> None:
 def end_session(session: Session, token: str | None) -> None:
     """Log out: the session row goes, so the cookie is worthless even if kept."""
     if token:
-        session.execute(delete(UserSession).where(UserSession.token_hash == _digest(token)))
+        repo.end_session_by_token(session, _digest(token))
+
+
+def prune_sessions(session: Session, now: datetime, batch: int) -> int:
+    """End up to ``batch`` sessions past their expiry (logins clear them too, but a quiet
+    instance has none)."""
+    return repo.end_expired(session, now, batch)

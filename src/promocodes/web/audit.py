@@ -9,7 +9,8 @@ from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from promocodes.audit import repository as repo
+from promocodes.audit import service as audit
+from promocodes.audit.schemas import Filters
 from promocodes.audit.service import Actor, TargetType
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.web import kit
@@ -57,7 +58,7 @@ def audit_page(
             times[name] = kit.parse_datetime(values[name])
         except ValueError as exc:
             errors[name] = str(exc)
-    filters = repo.Filters(
+    filters = Filters(
         action=values["action"] or None,
         actor=values["actor"] or None,
         target_type=values["target_type"] or None,
@@ -66,7 +67,7 @@ def audit_page(
         until=times.get("until"),
     )
     with db.read() as s:
-        rows = repo.page(s, filters, before_id=decode_cursor(after), limit=PAGE + 1)
+        rows = audit.entries(s, filters, before_id=decode_cursor(after), limit=PAGE + 1)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return kit.page(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -20,7 +20,6 @@ from promocodes.web.segments import group_choices
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 FIELDS = ("name", "event", "channel", *TEMPLATE_FIELDS)
 
 
@@ -116,7 +115,7 @@ def create_campaign(request: Request, user: User, form: Form, db: Db) -> Respons
 
 
 @router.get("/campaigns/{campaign_id}")
-def edit_campaign(request: Request, campaign_id: Id, user: User, db: Db) -> Response:
+def edit_campaign(request: Request, campaign_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         campaign = campaigns.get_any(s, campaign_id)
         if campaign.archived_at is not None:  # e.g. a profile's link to an old issue
@@ -130,7 +129,7 @@ def edit_campaign(request: Request, campaign_id: Id, user: User, db: Db) -> Resp
 
 
 @router.get("/campaigns/{campaign_id}/delete")
-def confirm_delete(request: Request, campaign_id: Id, user: User, db: Db) -> Response:
+def confirm_delete(request: Request, campaign_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         campaign = campaigns.get(s, campaign_id)
         sent = sum(campaigns.stats(s, [campaign.id])[campaign.id].values())
@@ -143,14 +142,18 @@ def confirm_delete(request: Request, campaign_id: Id, user: User, db: Db) -> Res
 
 
 @router.post("/campaigns/{campaign_id}/delete")
-def delete_campaign(request: Request, campaign_id: Id, user: User, form: Form, db: Db) -> Response:
+def delete_campaign(
+    request: Request, campaign_id: kit.Id, user: User, form: Form, db: Db
+) -> Response:
     with db.write() as s:
         name = campaigns.delete(s, campaign_id).name
     return kit.redirect(request, "/campaigns", flash=f"Campaign “{name}” deleted.")
 
 
 @router.post("/campaigns/{campaign_id}")
-def update_campaign(request: Request, campaign_id: Id, user: User, form: Form, db: Db) -> Response:
+def update_campaign(
+    request: Request, campaign_id: kit.Id, user: User, form: Form, db: Db
+) -> Response:
     values = _values(form)
     try:
         body = CampaignUpdate(**_data(values))
@@ -169,10 +172,10 @@ def _set_active(request: Request, db: Db, campaign_id: int, active: bool) -> Res
 
 
 @router.post("/campaigns/{campaign_id}/pause")
-def pause(request: Request, campaign_id: Id, user: User, form: Form, db: Db) -> Response:
+def pause(request: Request, campaign_id: kit.Id, user: User, form: Form, db: Db) -> Response:
     return _set_active(request, db, campaign_id, False)
 
 
 @router.post("/campaigns/{campaign_id}/resume")
-def resume(request: Request, campaign_id: Id, user: User, form: Form, db: Db) -> Response:
+def resume(request: Request, campaign_id: kit.Id, user: User, form: Form, db: Db) -> Response:
     return _set_active(request, db, campaign_id, True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from promocodes.codes import issuance
+from promocodes.codes import lookup
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CustomerOut
 from promocodes.pagination import decode_cursor, encode_cursor
@@ -82,7 +82,7 @@ def profile(
     with db.read() as s:
         customer = customers.get(s, customer_id)
         out = customers.to_out(customer)
-        rows = issuance.customer_history(
+        rows = lookup.customer_history(
             s, customer, before_id=decode_cursor(before), limit=HISTORY_PAGE + 1
         )
     more = len(rows) > HISTORY_PAGE

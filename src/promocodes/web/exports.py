@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
-from promocodes.codes import repository as repo
-from promocodes.codes import service
-from promocodes.codes.export import csv_safe, iso, keyset_csv, record_export
+from promocodes.codes import export, service
 from promocodes.codes.models import STATUSES
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
@@ -18,41 +13,21 @@ from promocodes.web.kit import Db
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
-EXPORT_PAGE = 5_000
-
 
 @router.get("/groups/{group_id}/codes.csv")
-def export_codes(group_id: Id, actor: UiActor, db: Db, status: str | None = None) -> Response:
-    if status not in STATUSES:
-        status = None
+def export_codes(group_id: kit.Id, actor: UiActor, db: Db, status: str | None = None) -> Response:
+    # A link with a status that does not exist exports every code (as the page shows).
+    wanted = status if status in STATUSES else None
     with db.write() as s:
-        record_export(s, service.get_group(s, group_id), status=status, actor=actor)
+        export.start(s, service.get_group(s, group_id), status=wanted, actor=actor)
+    pages = db.pages(
+        lambda s, after: export.page(s, group_id, status=wanted, after_id=after),
+        size=export.PAGE,
+    )
     return StreamingResponse(
-        _csv_rows(db, group_id, status),
+        export.csv_chunks(pages),
         media_type="text/csv; charset=utf-8",
         headers={
-            "Content-Disposition": f'attachment; filename="group-{group_id}'
-            f'{"-" + status if status else ""}.csv"'
+            "Content-Disposition": f'attachment; filename="{export.filename(group_id, wanted)}"'
         },
-    )
-
-
-def _csv_rows(db: Db, group_id: int, status: str | None) -> Iterator[str]:
-    def fetch(after: int | None) -> list[Any]:
-        with db.read() as s:
-            return repo.code_page(s, group_id, status=status, after_id=after, limit=EXPORT_PAGE)
-
-    return keyset_csv(
-        ["code", "status", "customer_id", "issued_at", "redeemed_at", "valid_until"],
-        fetch,
-        lambda r: [
-            csv_safe(r.code),
-            r.status,
-            csv_safe(r.customer_id or ""),
-            iso(r.issued_at),
-            iso(r.redeemed_at),
-            iso(r.valid_until),
-        ],
-        EXPORT_PAGE,
     )

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from promocodes.codes import repository as repo
-from promocodes.codes import service, uploads
+from promocodes.codes import export, service, uploads
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
+from promocodes.codes.stock import state_of
 from promocodes.errors import DomainError, GroupNameTaken, ValidationFailed
 from promocodes.models import utcnow
 from promocodes.pagination import decode_cursor, encode_cursor
@@ -25,27 +24,26 @@ from promocodes.web.kit import Config, Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 PAGE = 50
 CODES_PAGE = 50
-EXPIRING_SOON = timedelta(days=14)
 FIELDS = ("name", "description", "valid_from", "valid_until", "low_stock_threshold")
 
 
 def badges(group: GroupOut) -> list[tuple[str, str]]:
-    """(css class, text) of the warnings a group deserves on the list and its page."""
-    now = utcnow()
+    """(css class, text) of the warnings a group deserves on the list and its page: its
+    stock state (codes/stock.py), in words."""
+    state = state_of(group, active=group.active, total=group.total, now=utcnow())
     out: list[tuple[str, str]] = []
-    if group.valid_until is not None and group.valid_until <= now:
+    if state.expired:
         out.append(("bad", "Expired"))
-    elif group.valid_until is not None and group.valid_until - now <= EXPIRING_SOON:
-        days = (group.valid_until - now).days
+    elif state.expires_in is not None:
+        days = state.expires_in.days
         out.append(("warn", f"Expires in {days} day{'s' if days != 1 else ''}"))
-    if group.valid_from is not None and group.valid_from > now:
+    if state.not_yet_valid:
         out.append(("info", "Not valid yet"))
-    if group.active == 0 and group.total > 0:
+    if state.exhausted:
         out.append(("bad", "Out of codes"))
-    elif group.low_stock_threshold is not None and group.active <= group.low_stock_threshold:
+    elif state.low:
         out.append(("warn", "Low stock"))
     return out
 
@@ -199,9 +197,9 @@ def edit_page(
     if status not in STATUSES:
         status = None
     with db.read() as s:
-        group = service.to_out(service.get_group(s, group_id), s)
-        history = repo.list_uploads(s, group_id, limit=20)
-        rows = repo.code_page(
+        group = service.to_out(s, service.get_group(s, group_id))
+        history = uploads.list_uploads(s, group_id, limit=20)
+        rows = export.page(
             s, group_id, status=status, after_id=decode_cursor(after), limit=CODES_PAGE + 1
         )
         shown = None
@@ -241,7 +239,7 @@ def edit_page(
 @router.get("/groups/{group_id}")
 def edit_group(
     request: Request,
-    group_id: Id,
+    group_id: kit.Id,
     user: User,
     db: Db,
     status: str | None = None,
@@ -252,10 +250,10 @@ def edit_group(
 
 
 @router.post("/groups/{group_id}")
-def update_group(request: Request, group_id: Id, user: User, form: Form, db: Db) -> Response:
+def update_group(request: Request, group_id: kit.Id, user: User, form: Form, db: Db) -> Response:
     values = _values(form)
     with db.read() as s:
-        before = form_values(service.to_out(service.get_group(s, group_id), s))
+        before = form_values(service.to_out(s, service.get_group(s, group_id)))
     errors: dict[str, str] = {}
     data = _data(values, errors)
     # Only what the user changed: a datetime shown to the second must not overwrite a
@@ -281,18 +279,20 @@ def update_group(request: Request, group_id: Id, user: User, form: Form, db: Db)
 
 
 @router.get("/groups/{group_id}/delete")
-def confirm_delete(request: Request, group_id: Id, user: User, db: Db) -> Response:
+def confirm_delete(request: Request, group_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         group = service.get_group(s, group_id)
         outcome = service.delete_outcome(s, group)
-        out = service.to_out(group, s)
+        out = service.to_out(s, group)
     return kit.page(
         request, "groups/delete.html", {"section": "groups", "group": out, "outcome": outcome}
     )
 
 
 @router.post("/groups/{group_id}/delete")
-def delete_group(request: Request, group_id: Id, actor: UiActor, form: Form, db: Db) -> Response:
+def delete_group(
+    request: Request, group_id: kit.Id, actor: UiActor, form: Form, db: Db
+) -> Response:
     with db.write() as s:
         name = service.get_group(s, group_id).name
         result = service.delete_group(s, group_id, actor=actor)

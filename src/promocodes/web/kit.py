@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -108,6 +108,8 @@ def settings(request: Request) -> Settings:
 
 
 Db = Annotated[Database, Depends(database)]
+# A row id in a page's path (the columns are 32-bit integers on both backends).
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Config = Annotated[Settings, Depends(settings)]
 
 

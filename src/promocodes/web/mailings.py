@@ -3,9 +3,9 @@ progress, cancel, and the final report."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -23,7 +23,6 @@ from promocodes.web.segments import group_choices
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 FIELDS = ("name", "segment_id", "channel", *TEMPLATE_FIELDS)
 CHANNELS = ("outbox", "smtp", "webhook")
 RUNNING = ("scheduled", "sending")
@@ -157,7 +156,7 @@ def create_mailing(request: Request, user: User, form: Form, db: Db) -> Response
 
 
 @router.get("/mailings/{mailing_id}")
-def show_mailing(request: Request, mailing_id: Id, user: User, db: Db) -> Response:
+def show_mailing(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         mailing = mailings.get(s, mailing_id)
         out = mailings.to_out(s, mailing)
@@ -174,7 +173,9 @@ def show_mailing(request: Request, mailing_id: Id, user: User, db: Db) -> Respon
 
 
 @router.post("/mailings/{mailing_id}")
-def update_mailing(request: Request, mailing_id: Id, user: User, form: Form, db: Db) -> Response:
+def update_mailing(
+    request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db
+) -> Response:
     values = _values(form)
     try:
         body = MailingUpdate(**_data(values))
@@ -198,7 +199,7 @@ def update_mailing(request: Request, mailing_id: Id, user: User, form: Form, db:
 
 @router.post("/mailings/{mailing_id}/test")
 def test_send(
-    request: Request, mailing_id: Id, user: User, form: Form, db: Db, cfg: Config
+    request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db, cfg: Config
 ) -> Response:
     """The preview of the form as it is now (placeholder codes) to one address by SMTP."""
     address = kit.field(form, "test_email").strip()
@@ -230,7 +231,7 @@ def _test_result(request: Request, message: str, *, ok: bool) -> Response:
 
 
 @router.get("/mailings/{mailing_id}/send")
-def confirm_send(request: Request, mailing_id: Id, user: User, db: Db) -> Response:
+def confirm_send(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Response:
     return _send_page(request, db, mailing_id)
 
 
@@ -270,7 +271,7 @@ def _send_page(
 
 
 @router.post("/mailings/{mailing_id}/send")
-def send(request: Request, mailing_id: Id, user: User, form: Form, db: Db) -> Response:
+def send(request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db) -> Response:
     """Send now, or schedule the mailing for the time given (UTC)."""
     later = kit.field(form, "when") == "later"
     raw = kit.field(form, "send_at")
@@ -296,7 +297,7 @@ def send(request: Request, mailing_id: Id, user: User, form: Form, db: Db) -> Re
 
 
 @router.get("/mailings/{mailing_id}/progress")
-def progress(request: Request, mailing_id: Id, user: User, db: Db) -> Response:
+def progress(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Response:
     """Polled every second by the mailing page while it sends."""
     with db.read() as s:
         out = mailings.to_out(s, mailings.get(s, mailing_id))
@@ -309,14 +310,14 @@ def progress(request: Request, mailing_id: Id, user: User, db: Db) -> Response:
 
 
 @router.get("/mailings/{mailing_id}/cancel")
-def confirm_cancel(request: Request, mailing_id: Id, user: User, db: Db) -> Response:
+def confirm_cancel(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         out = mailings.to_out(s, mailings.get(s, mailing_id))
     return kit.page(request, "mailings/cancel.html", {"section": "mailings", "mailing": out})
 
 
 @router.post("/mailings/{mailing_id}/cancel")
-def cancel(request: Request, mailing_id: Id, user: User, form: Form, db: Db) -> Response:
+def cancel(request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db) -> Response:
     with db.write() as s:
         mailings.cancel(s, mailing_id)
     return kit.redirect(request, f"/mailings/{mailing_id}", flash="Mailing cancelled.")

@@ -3,9 +3,9 @@ filter, and their CSV export."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from promocodes.messaging import outbox
@@ -16,7 +16,6 @@ from promocodes.web.kit import Config, Db, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Kind = Literal["mailing", "campaign"]
 PAGE = 50
 
@@ -74,8 +73,15 @@ def _export(
     with db.write() as s:
         outbox.record_export(s, source, status=wanted, actor=actor)
     suffix = f"-{wanted}" if wanted else ""
+    domain = cfg.message_id_domain
+    pages = db.pages(
+        lambda s, after: outbox.export_page(
+            s, source, domain=domain, status=wanted, after_id=after
+        ),
+        size=outbox.EXPORT_PAGE,
+    )
     return StreamingResponse(
-        outbox.csv_chunks(db, source, status=wanted, domain=cfg.message_id_domain),
+        outbox.csv_chunks(pages),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{source.label}-messages{suffix}.csv"'
@@ -86,7 +92,7 @@ def _export(
 @router.get("/mailings/{mailing_id}/messages")
 def mailing_messages(
     request: Request,
-    mailing_id: Id,
+    mailing_id: kit.Id,
     user: User,
     db: Db,
     cfg: Config,
@@ -99,7 +105,7 @@ def mailing_messages(
 @router.get("/campaigns/{campaign_id}/messages")
 def campaign_messages(
     request: Request,
-    campaign_id: Id,
+    campaign_id: kit.Id,
     user: User,
     db: Db,
     cfg: Config,
@@ -111,13 +117,13 @@ def campaign_messages(
 
 @router.get("/mailings/{mailing_id}/messages.csv")
 def export_mailing_messages(
-    mailing_id: Id, actor: UiActor, db: Db, cfg: Config, status: str | None = None
+    mailing_id: kit.Id, actor: UiActor, db: Db, cfg: Config, status: str | None = None
 ) -> Response:
     return _export(db, cfg, actor, "mailing", mailing_id, status)
 
 
 @router.get("/campaigns/{campaign_id}/messages.csv")
 def export_campaign_messages(
-    campaign_id: Id, actor: UiActor, db: Db, cfg: Config, status: str | None = None
+    campaign_id: kit.Id, actor: UiActor, db: Db, cfg: Config, status: str | None = None
 ) -> Response:
     return _export(db, cfg, actor, "campaign", campaign_id, status)

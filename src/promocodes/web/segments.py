@@ -5,14 +5,15 @@ posts on every change."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from promocodes.codes.service import live_groups
 from promocodes.errors import DomainError, ValidationFailed
-from promocodes.messaging.templates import live_groups
+from promocodes.messaging import mailings
 from promocodes.segments import service as segments
 from promocodes.segments.schemas import SegmentCreate, SegmentUpdate
 from promocodes.segments.tree import dump_filter, parse_filter
@@ -21,7 +22,6 @@ from promocodes.web.kit import Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 EVERYONE: dict[str, Any] = {"type": "and", "filters": []}
 MAX_TREE_CHARS = 100_000
 
@@ -81,7 +81,7 @@ def new_segment(request: Request, user: User, db: Db) -> Response:
 
 
 @router.get("/segments/{segment_id}")
-def edit_segment(request: Request, segment_id: Id, user: User, db: Db) -> Response:
+def edit_segment(request: Request, segment_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         segment = segments.get(s, segment_id)
         name, tree = segment.name, dump_filter(segments.tree_of(segment))
@@ -139,10 +139,10 @@ def preview(request: Request, user: User, form: Form, db: Db) -> Response:
 
 
 @router.get("/segments/{segment_id}/delete")
-def confirm_delete(request: Request, segment_id: Id, user: User, db: Db) -> Response:
+def confirm_delete(request: Request, segment_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         segment = segments.get(s, segment_id)
-        plan = segments.deletion_of(s, segment)
+        plan = mailings.segment_deletion(s, segment)
         name = segment.name
     return kit.page(
         request,
@@ -152,14 +152,18 @@ def confirm_delete(request: Request, segment_id: Id, user: User, db: Db) -> Resp
 
 
 @router.post("/segments/{segment_id}/delete")
-def delete_segment(request: Request, segment_id: Id, user: User, form: Form, db: Db) -> Response:
+def delete_segment(
+    request: Request, segment_id: kit.Id, user: User, form: Form, db: Db
+) -> Response:
     with db.write() as s:
         name = segments.get(s, segment_id).name
-        outcome = segments.delete(s, segment_id)
+        outcome = mailings.delete_segment(s, segment_id)
     kept = " Mailings sent to it still name it on their reports." if outcome == "archived" else ""
     return kit.redirect(request, "/segments", flash=f"Segment “{name}” deleted.{kept}")
 
 
 @router.post("/segments/{segment_id}")
-def update_segment(request: Request, segment_id: Id, user: User, form: Form, db: Db) -> Response:
+def update_segment(
+    request: Request, segment_id: kit.Id, user: User, form: Form, db: Db
+) -> Response:
     return _save(request, db, form, segment_id)

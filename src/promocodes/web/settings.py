@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from promocodes.apikeys import service as apikeys
 from promocodes.config import Settings
@@ -20,8 +20,6 @@ from promocodes.web.audit import UiActor
 from promocodes.web.kit import Config, Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
-
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 def _host_of(url: str | None) -> str | None:
@@ -121,7 +119,7 @@ def create_key(
 
 
 @router.get("/settings/api-keys/{key_id}/revoke")
-def confirm_revoke(request: Request, key_id: Id, user: User, db: Db) -> Response:
+def confirm_revoke(request: Request, key_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         key = next((k for k in apikeys.list_keys(s) if k.id == key_id), None)
     if key is None:
@@ -130,7 +128,7 @@ def confirm_revoke(request: Request, key_id: Id, user: User, db: Db) -> Response
 
 
 @router.post("/settings/api-keys/{key_id}/revoke")
-def revoke(request: Request, key_id: Id, actor: UiActor, form: Form, db: Db) -> Response:
+def revoke(request: Request, key_id: kit.Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
         name = apikeys.revoke(s, key_id, actor=actor).name
     return kit.redirect(request, "/settings", flash=f"API key “{name}” revoked.")

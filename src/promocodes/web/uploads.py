@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
-from fastapi import Path as PathParam
 from starlette.datastructures import UploadFile
 
-from promocodes.audit.service import Actor
 from promocodes.codes import background, service, uploads
-from promocodes.codes.importer import CodeReader, ImportItem, read_text
+from promocodes.codes.background import Received, Started
+from promocodes.codes.importer import read_text
 from promocodes.errors import DomainError
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
@@ -25,34 +22,23 @@ from promocodes.web.kit import Config, Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-Id = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 
-
-def _format(file: UploadFile) -> str:
-    name = (file.filename or "").lower()
-    return "csv" if name.endswith(".csv") or file.content_type == "text/csv" else "text"
-
-
-def _start_background(db: Db, group_id: int, file: UploadFile, actor: Actor) -> int:
-    """Copy the spooled upload to a file of its own (the request's goes away with the
-    response) and let the background uploader take it, exactly as the API does."""
+def _received(file: UploadFile) -> Received:
+    """A copy of the spooled form file that outlives the request (a background upload
+    goes on after the response), handed to the codes domain as the API hands its own."""
     with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
-        file.file.seek(0)
-        shutil.copyfileobj(file.file, out, 1 << 20)
-    return background.start_upload(
-        db,
-        group_id,
-        Path(out.name),
-        fmt=_format(file),
-        filename=file.filename,
-        source="web",
-        actor=actor,
-    )
+        try:
+            file.file.seek(0)
+            shutil.copyfileobj(file.file, out, 1 << 20)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)
+            raise
+    return Received(Path(out.name), file.filename, file.content_type)
 
 
 @router.post("/groups/{group_id}/upload")
 def upload_codes(
-    request: Request, group_id: Id, actor: UiActor, form: Form, db: Db, cfg: Config
+    request: Request, group_id: kit.Id, actor: UiActor, form: Form, db: Db, cfg: Config
 ) -> Response:
     dry_run = kit.field(form, "action") == "check"
     pasted = kit.field(form, "codes")
@@ -65,27 +51,27 @@ def upload_codes(
     if problem is not None:
         return _answer(request, db, group_id, pasted=pasted, error=problem, status_code=422)
 
-    items: Iterable[ImportItem]
-    if file is not None:
-        if not dry_run and (file.size or 0) > cfg.upload_background_bytes:
-            upload_id = _start_background(db, group_id, file, actor)
-            return kit.redirect(request, f"/groups/{group_id}?upload={upload_id}#report")
-        items = CodeReader(file.file, fmt=_format(file), filename=file.filename)
-    else:
-        items = read_text(pasted)
     try:
-        with db.write() as s:
-            report = uploads.upload_codes(
-                s,
-                group_id,
-                items,
-                source="web",
-                actor=actor,
-                filename=file.filename if file else None,
-                dry_run=dry_run,
-                batch_size=cfg.upload_batch_size,
-                report_limit=cfg.upload_report_limit,
+        if file is not None:
+            done = background.receive(
+                db, cfg, group_id, _received(file), source="web", actor=actor, dry_run=dry_run
             )
+            if isinstance(done, Started):
+                url = f"/groups/{group_id}?upload={done.upload_id}#report"
+                return kit.redirect(request, url)
+            report = done
+        else:
+            with db.write() as s:
+                report = uploads.upload_codes(
+                    s,
+                    group_id,
+                    read_text(pasted),
+                    source="web",
+                    actor=actor,
+                    dry_run=dry_run,
+                    batch_size=cfg.upload_batch_size,
+                    report_limit=cfg.upload_report_limit,
+                )
     except DomainError as exc:
         return _answer(request, db, group_id, pasted=pasted, error=exc.detail, status_code=422)
     if not dry_run:
@@ -113,7 +99,7 @@ def _answer(
 
 
 @router.get("/uploads/{upload_id}/status")
-def upload_status(request: Request, upload_id: Id, user: User, db: Db) -> Response:
+def upload_status(request: Request, upload_id: kit.Id, user: User, db: Db) -> Response:
     """Polled by the report area while a background upload runs."""
     with db.read() as s:
         upload = uploads.get_upload(s, upload_id)
@@ -133,7 +119,7 @@ def upload_status(request: Request, upload_id: Id, user: User, db: Db) -> Respon
 
 
 @router.get("/uploads/{upload_id}/withdraw")
-def confirm_withdraw(request: Request, upload_id: Id, user: User, db: Db) -> Response:
+def confirm_withdraw(request: Request, upload_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
         upload = uploads.get_upload(s, upload_id)
         group = service.get_group(s, upload.group_id)
@@ -145,7 +131,7 @@ def confirm_withdraw(request: Request, upload_id: Id, user: User, db: Db) -> Res
 
 
 @router.post("/uploads/{upload_id}/withdraw")
-def withdraw(request: Request, upload_id: Id, actor: UiActor, form: Form, db: Db) -> Response:
+def withdraw(request: Request, upload_id: kit.Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
         before = uploads.get_upload(s, upload_id).withdrawn
         upload = uploads.withdraw_upload(s, upload_id, actor=actor)

@@ -5,9 +5,8 @@ your own password."""
 from __future__ import annotations
 
 import math
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from promocodes.errors import Conflict, DomainError, ValidationFailed
 from promocodes.users import service as users
@@ -18,8 +17,6 @@ from promocodes.web.kit import Config, Db, Form, User
 from promocodes.web.settings import OneTimePassword, page
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
-
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 class TooManyAttempts(DomainError):
@@ -63,13 +60,13 @@ def _confirm(request: Request, db: Db, user_id: int, action: str) -> Response:
 
 
 @router.get("/settings/users/{user_id}/reset")
-def confirm_reset(request: Request, user_id: Id, user: User, db: Db) -> Response:
+def confirm_reset(request: Request, user_id: kit.Id, user: User, db: Db) -> Response:
     return _confirm(request, db, user_id, "reset")
 
 
 @router.post("/settings/users/{user_id}/reset")
 def reset_password(
-    request: Request, user_id: Id, user: User, actor: UiActor, form: Form, db: Db, cfg: Config
+    request: Request, user_id: kit.Id, user: User, actor: UiActor, form: Form, db: Db, cfg: Config
 ) -> Response:
     # Your own reset would end this session and show the new password to nobody.
     if user_id == user.user_id:
@@ -81,13 +78,13 @@ def reset_password(
 
 
 @router.get("/settings/users/{user_id}/remove")
-def confirm_remove(request: Request, user_id: Id, user: User, db: Db) -> Response:
+def confirm_remove(request: Request, user_id: kit.Id, user: User, db: Db) -> Response:
     return _confirm(request, db, user_id, "remove")
 
 
 @router.post("/settings/users/{user_id}/remove")
 def remove_user(
-    request: Request, user_id: Id, user: User, actor: UiActor, form: Form, db: Db
+    request: Request, user_id: kit.Id, user: User, actor: UiActor, form: Form, db: Db
 ) -> Response:
     # Removing yourself would end this session mid-click; another user (or the CLI) can.
     if user_id == user.user_id:

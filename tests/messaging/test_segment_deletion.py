@@ -8,8 +8,6 @@ import threading
 
 import pytest
 from sqlalchemy import select
-from tests.conftest import _database, reset
-from tests.messaging.test_mailings import EVERYONE, mailing, people, segment, send_and_work
 
 from promocodes.db import Database
 from promocodes.messaging import mailings
@@ -19,6 +17,8 @@ from promocodes.segments import service
 from promocodes.segments.models import Segment
 from promocodes.segments.schemas import SegmentCreate
 from promocodes.segments.tree import parse_filter
+from tests.conftest import _database, reset
+from tests.messaging.test_mailings import EVERYONE, mailing, people, segment, send_and_work
 
 ALL = parse_filter(EVERYONE)
 
@@ -32,8 +32,8 @@ def rows(db: Database) -> list[tuple[int, str, bool]]:
 def test_an_unused_segment_is_removed(db: Database) -> None:
     sid = segment(db, "Nobody yet", EVERYONE)
     with db.write() as s:
-        assert service.deletion_of(s, service.get(s, sid)).outcome == "removed"
-        assert service.delete(s, sid) == "removed"
+        assert mailings.segment_deletion(s, service.get(s, sid)).outcome == "removed"
+        assert mailings.delete_segment(s, sid) == "removed"
     assert rows(db) == []
 
 
@@ -43,7 +43,7 @@ def test_a_segment_a_mailing_was_sent_to_is_archived(db: Database) -> None:
     mid = mailing(db, sid, "Hello")
     send_and_work(db, mid)
     with db.write() as s:
-        assert service.delete(s, sid) == "archived"
+        assert mailings.delete_segment(s, sid) == "archived"
     assert rows(db) == [(sid, "Everyone", True)]
     with db.read() as s:
         assert service.list_segments(s) == []
@@ -57,15 +57,15 @@ def test_a_segment_a_mailing_was_sent_to_is_archived(db: Database) -> None:
     with db.write() as s, pytest.raises(service.SegmentNotFound):
         mailings.create(s, MailingCreate(name="M2", segment_id=sid, subject="s", body_text="x"))
     with db.write() as s, pytest.raises(service.SegmentNotFound):
-        service.delete(s, sid)
+        mailings.delete_segment(s, sid)
 
 
 def test_a_mailing_not_sent_yet_blocks_the_deletion(db: Database) -> None:
     people(db, 1)
     sid = segment(db, "Everyone", EVERYONE)
     mid = mailing(db, sid, "Hello", name="Spring draft")
-    with db.write() as s, pytest.raises(service.SegmentInUse) as caught:
-        service.delete(s, sid)
+    with db.write() as s, pytest.raises(mailings.SegmentInUse) as caught:
+        mailings.delete_segment(s, sid)
     assert f"'Spring draft' (id {mid})" in caught.value.detail
     assert rows(db) == [(sid, "Everyone", False)]
 
@@ -94,7 +94,7 @@ def test_a_mailing_made_during_the_deletion_never_names_a_deleted_segment(pg_url
                 outcome.append(exc)
 
         with db.write() as s:
-            service.delete(s, sid)
+            mailings.delete_segment(s, sid)
             racer = threading.Thread(target=make_mailing)
             racer.start()
             racer.join(0.5)
@@ -115,7 +115,7 @@ def test_a_deletion_during_a_new_mailing_sees_it(pg_url: str) -> None:
     def delete() -> None:
         try:
             with db.write() as s:
-                outcome.append(service.delete(s, sid))
+                outcome.append(mailings.delete_segment(s, sid))
         except Exception as exc:
             outcome.append(exc)
 
@@ -126,7 +126,7 @@ def test_a_deletion_during_a_new_mailing_sees_it(pg_url: str) -> None:
         racer.join(0.5)
         assert racer.is_alive(), "the deletion should wait for the new mailing"
     racer.join(10)
-    assert len(outcome) == 1 and isinstance(outcome[0], service.SegmentInUse), outcome
+    assert len(outcome) == 1 and isinstance(outcome[0], mailings.SegmentInUse), outcome
     assert rows(db) == [(sid, "S", False)]
 
 
@@ -135,7 +135,7 @@ def test_names_are_unique_among_live_segments_only(db: Database) -> None:
     sid = segment(db, "VIP", EVERYONE)
     send_and_work(db, mailing(db, sid, "x"))
     with db.write() as s:
-        service.delete(s, sid)
+        mailings.delete_segment(s, sid)
     with db.write() as s:
         service.create(s, SegmentCreate(name="VIP", filter=ALL))
     with db.write() as s, pytest.raises(service.SegmentNameTaken):

@@ -20,6 +20,10 @@ Claims never read-then-write:
 A single issue runs on the driver connection (``db.Driver``), in its own transaction or
 under a session's: with SQLAlchemy's result wrapping and events around each statement,
 the library cost more than the database work.
+
+The bulk movements of a mailing chunk (reserve, release, the chunk's issuances in one
+statement, the recipients' last initial codes) and voiding a message's issuances are
+here too: every statement that moves a code between states is in this file.
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from promocodes.codes.issuance_repository import GroupRow
-from promocodes.codes.models import COUNTER_STRIPES, INITIAL, REPEAT
-from promocodes.db import Driver, RawSQL
-from promocodes.models import UTCDateTime
+from promocodes.codes.models import COUNTER_STRIPES, INITIAL, LIVE_SQL, REPEAT
+from promocodes.db import Driver, RawSQL, rowcount
+from promocodes.models import UTCDateTime, sqlite_timestamp
 
 _EXPIRING = "valid_until > :now"
 # "ORDER BY valid_until, id" even where valid_until IS NULL: PostgreSQL does not treat
@@ -66,14 +70,11 @@ def _pick(condition: str, lock: str = "") -> str:
 # the same statement: a round trip of its own cost a PostgreSQL issue about a tenth of its
 # time. The row exists even when the group or the customer does not (NULLs tell which).
 
-_LIVE = (
-    "(g.valid_from IS NULL OR g.valid_from <= :now) "
-    "AND (g.valid_until IS NULL OR g.valid_until > :now)"
-)
-
 _CUSTOMER = "SELECT id FROM customers WHERE external_id = :external_id"
+# Every statement that records issuances writes these columns, in this order.
+_ISSUANCES = "issuances (key, group_id, kind, customer_id, code_id, source, source_ref, issued_at)"
 _LOOKUP = RawSQL.of(
-    f"SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, {_LIVE}, "
+    f"SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, {LIVE_SQL}, "
     f"i.id, i.customer_id, i.issued_at, c.code, ({_CUSTOMER}) FROM (SELECT 1) one "
     "LEFT JOIN code_groups g ON g.id = :group_id AND g.archived_at IS NULL "
     "LEFT JOIN issuances i ON i.key = :key AND i.group_id = g.id AND i.kind = :kind "
@@ -87,9 +88,8 @@ _SQLITE_CLAIM = {
     for cond in (_EXPIRING, _NO_EXPIRY)
 }
 _SQLITE_INSERT = RawSQL.of(
-    "INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, source_ref, "
-    "issued_at) VALUES (:key, :group_id, 'initial', :customer_id, :code_id, :source, "
-    ":source_ref, :now) RETURNING id"
+    f"INSERT INTO {_ISSUANCES} VALUES (:key, :group_id, 'initial', :customer_id, :code_id, "
+    ":source, :source_ref, :now) RETURNING id"
 )
 _BUMP = RawSQL.of(
     "UPDATE group_counters SET available = available - 1, issued = issued + 1 "
@@ -108,7 +108,7 @@ _BUMP = RawSQL.of(
 # skipped, and the count was lost (the concurrency tests caught it).
 _PG_ISSUE = RawSQL.of(
     "WITH g AS (SELECT name, valid_from, valid_until, has_code_expiry, "
-    f"  {_LIVE} AS live FROM code_groups g WHERE id = :group_id AND archived_at IS NULL), "
+    f"  {LIVE_SQL} AS live FROM code_groups g WHERE id = :group_id AND archived_at IS NULL), "
     "prior AS (SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
     "  JOIN codes c ON c.id = i.code_id "
     "  WHERE i.key = :key AND i.group_id = :group_id AND i.kind = 'initial'), "
@@ -124,8 +124,7 @@ _PG_ISSUE = RawSQL.of(
     "claimed AS (UPDATE codes SET status = 'issued', issued_at = :now "
     "  FROM (SELECT id FROM early UNION ALL SELECT id FROM late) picked "
     "  WHERE codes.id = picked.id RETURNING codes.id, codes.code), "
-    "ins AS (INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, "
-    "  source_ref, issued_at) SELECT :key, :group_id, 'initial', cust.id, claimed.id, "
+    f"ins AS (INSERT INTO {_ISSUANCES} SELECT :key, :group_id, 'initial', cust.id, claimed.id, "
     "  :source, :source_ref, :now FROM claimed, cust "
     "  ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id), "
     "stripe AS (SELECT slot FROM group_counters WHERE group_id = :group_id "
@@ -142,24 +141,36 @@ _PG_ISSUE = RawSQL.of(
     "FROM (SELECT 1) one LEFT JOIN g ON TRUE LEFT JOIN prior ON TRUE "
     "LEFT JOIN claimed ON TRUE"
 )
+# A code goes back to stock only from "issued": a code redeemed or blocked meanwhile is
+# history and stays. One statement, for one code (by id) or many (IN :ids).
+_BACK_TO_STOCK = (
+    "UPDATE codes SET status = 'available', issued_at = NULL WHERE status = 'issued' AND id"
+)
 # A claim whose issuance lost the race for its key: the code goes back. We still hold the
 # row lock from the claim, so nobody else can have touched it.
-_UNCLAIM = RawSQL.of("UPDATE codes SET status = 'available', issued_at = NULL WHERE id = :id")
+_UNCLAIM = RawSQL.of(f"{_BACK_TO_STOCK} = :id")
 _PRIOR = RawSQL.of(
     "SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
     "JOIN codes c ON c.id = i.code_id "
     "WHERE i.key = :key AND i.group_id = :group_id AND i.kind = :kind"
 )
-# A repeat re-shows the code of the customer's latest initial issuance that still stands.
-_LAST_INITIAL = RawSQL.of(
-    "SELECT i.code_id, c.code FROM issuances i JOIN codes c ON c.id = i.code_id "
-    "WHERE i.customer_id = :customer_id AND i.group_id = :group_id AND i.kind = 'initial' "
-    "AND i.voided_at IS NULL ORDER BY i.id DESC LIMIT 1"
+# A repeat re-shows the code of the customer's latest initial issuance that still stands
+# (not voided). One customer's (a single repeat) or a chunk's recipients' (in bulk).
+_STANDING_INITIAL = (
+    "FROM issuances i JOIN codes c ON c.id = i.code_id WHERE i.group_id = :group_id "
+    "AND i.kind = 'initial' AND i.voided_at IS NULL"
 )
+_LAST_INITIAL = RawSQL.of(
+    f"SELECT i.code_id, c.code {_STANDING_INITIAL} AND i.customer_id = :customer_id "
+    "ORDER BY i.id DESC LIMIT 1"
+)
+_LAST_INITIALS = text(
+    f"SELECT i.customer_id, i.code_id, c.code {_STANDING_INITIAL} "
+    "AND i.customer_id IN :ids ORDER BY i.id"
+).bindparams(bindparam("ids", expanding=True))
 _INSERT_REPEAT = RawSQL.of(
-    "INSERT INTO issuances (key, group_id, kind, customer_id, code_id, source, source_ref, "
-    "issued_at) VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, :source, "
-    ":source_ref, :now) ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id"
+    f"INSERT INTO {_ISSUANCES} VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, "
+    ":source, :source_ref, :now) ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id"
 )
 
 
@@ -349,9 +360,7 @@ _PG_RESERVE = {
     )
     for cond in (_EXPIRING, _NO_EXPIRY)
 }
-_RELEASE = text(
-    "UPDATE codes SET status = 'available', issued_at = NULL WHERE id IN :ids AND status = 'issued'"
-).bindparams(bindparam("ids", expanding=True))
+_RELEASE = text(f"{_BACK_TO_STOCK} IN :ids").bindparams(bindparam("ids", expanding=True))
 
 
 def reserve(
@@ -375,6 +384,69 @@ def reserve(
     return [(code_id, code) for code_id, code, _ in taken]
 
 
-def release(session: Session, code_ids: list[int]) -> None:
+def release(session: Session, code_ids: list[int]) -> int:
+    """Put issued codes back in stock; how many went back."""
+    back = 0
     for start in range(0, len(code_ids), 5_000):
-        session.execute(_RELEASE, {"ids": code_ids[start : start + 5_000]})
+        back += rowcount(session.execute(_RELEASE, {"ids": code_ids[start : start + 5_000]}))
+    return back
+
+
+def last_initials(
+    session: Session, group_id: int, customer_ids: Sequence[int]
+) -> dict[int, tuple[int, str]]:
+    """customer id -> (code id, code) of each customer's latest standing initial issuance
+    from the group."""
+    rows = session.execute(_LAST_INITIALS, {"group_id": group_id, "ids": list(customer_ids)})
+    # Rows come in issuance order: a customer's latest one is written last.
+    return {customer_id: (code_id, code) for customer_id, code_id, code in rows}
+
+
+# ``{0}`` stands for the driver's parameter mark (``?`` sqlite3, ``%s`` psycopg).
+_INSERT_ISSUANCES = f"INSERT INTO {_ISSUANCES} VALUES ({', '.join(['{0}'] * 8)})"
+
+IssuanceRow = tuple[str, int, str, int, int, str, str | None, Any]
+
+
+def insert_issuances(session: Session, rows: Sequence[IssuanceRow]) -> None:
+    """A batch's issuances (key, group, kind, customer, code, source, source_ref, time) in
+    one ``executemany`` on the driver: the ORM's bulk insert cost more per row than
+    rendering the message did. The time is the driver's (``bind_time``)."""
+    if rows:
+        conn = session.connection()
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        conn.exec_driver_sql(_INSERT_ISSUANCES.format(mark), list(rows))
+
+
+def bind_time(session: Session, now: datetime) -> Any:
+    """``now`` as ``insert_issuances`` binds it (SQLite keeps naive UTC text)."""
+    return now if session.get_bind().dialect.name == "postgresql" else sqlite_timestamp(now)
+
+
+# --- voiding a message's issuances ------------------------------------------------------
+
+_STANDING_OF_KEY = text(
+    "SELECT id, group_id, kind, code_id FROM issuances WHERE key = :key AND voided_at IS NULL"
+)
+_VOID = text("UPDATE issuances SET voided_at = :now WHERE id IN :ids").bindparams(
+    bindparam("ids", expanding=True), bindparam("now", type_=UTCDateTime)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An issuance that still stands (not voided)."""
+
+    id: int
+    group_id: int
+    kind: str
+    code_id: int
+
+
+def standing_of_key(session: Session, key: str) -> list[Standing]:
+    rows = session.execute(_STANDING_OF_KEY, {"key": key})
+    return [Standing(int(i), int(g), str(k), int(c)) for i, g, k, c in rows]
+
+
+def void(session: Session, issuance_ids: list[int], now: datetime) -> None:
+    session.execute(_VOID, {"ids": issuance_ids, "now": now})

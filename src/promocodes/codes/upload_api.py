@@ -1,0 +1,215 @@
+"""REST routes of code uploads and of a group's codes: upload (JSON, text, CSV or a form
+file; large files in the background), poll and withdraw an upload, list and export codes."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
+from promocodes.audit.api import ApiActor
+from promocodes.codes import background, export, service, uploads
+from promocodes.codes.background import Received, Started
+from promocodes.codes.importer import read_list
+from promocodes.codes.models import Upload
+from promocodes.codes.schemas import CodeRowOut, CodesIn, UploadReport, UploadStatusOut
+from promocodes.errors import DomainError, ValidationFailed
+from promocodes.pagination import decode_cursor, split_page
+
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+
+
+class UnsupportedMedia(DomainError):
+    slug = "unsupported-media-type"
+    status = 415
+    title = "Unsupported media type"
+
+
+# --- uploads --------------------------------------------------------------------------
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": CodesIn.model_json_schema()},
+            "text/plain": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+async def _spool(request: Request) -> Path:
+    """Stream the request body to a temporary file: memory stays bounded whatever the
+    size. The file is removed here when the body fails midway."""
+    with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
+        try:
+            async for chunk in request.stream():
+                out.write(chunk)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)
+            raise
+    return Path(out.name)
+
+
+async def _spool_part(part: UploadFile) -> Path:
+    with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
+        try:
+            while chunk := await part.read(1 << 20):
+                out.write(chunk)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)
+            raise
+    return Path(out.name)
+
+
+async def _received(request: Request, kind: str) -> Received:
+    """The uploaded file, spooled to disk, whatever way it was sent."""
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1)
+        part = form.get("file")
+        if part is None or isinstance(part, str):
+            raise ValidationFailed("file: send the codes as a form file field named 'file'")
+        return Received(await _spool_part(part), part.filename, part.content_type)
+    if kind in ("text/plain", "text/csv"):
+        return Received(await _spool(request), None, kind)
+    raise UnsupportedMedia(
+        "send codes as application/json, text/plain, text/csv or multipart/form-data"
+    )
+
+
+@router.post(
+    "/groups/{group_id}/codes",
+    tags=["uploads"],
+    openapi_extra=_UPLOAD_BODY,
+    response_model=UploadReport,
+    responses={202: {"description": "Large upload accepted; poll the Location"}},
+)
+async def upload_codes(
+    group_id: Id,
+    request: Request,
+    actor: ApiActor,
+    db: Db,
+    cfg: Config,
+    dry_run: bool = False,
+) -> UploadReport | JSONResponse:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            body = CodesIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise ValidationFailed(f"body: {exc.errors()[0]['msg']}") from None
+
+        def now() -> UploadReport:
+            with db.write() as s:
+                return uploads.upload_codes(
+                    s, group_id, read_list(body.codes), source="api", actor=actor, dry_run=dry_run
+                )
+
+        return await run_in_threadpool(now)
+    file = await _received(request, kind)
+    done = await run_in_threadpool(
+        background.receive, db, cfg, group_id, file, source="api", actor=actor, dry_run=dry_run
+    )
+    if isinstance(done, Started):
+        return JSONResponse(
+            {"upload_id": done.upload_id, "status": "running"},
+            status_code=202,
+            headers={"Location": f"/api/v1/uploads/{done.upload_id}"},
+        )
+    return done
+
+
+@router.get("/uploads/{upload_id}", tags=["uploads"])
+def get_upload(upload_id: Id, key: Key, db: Db) -> UploadStatusOut:
+    with db.read() as s:
+        return _upload_out(uploads.get_upload(s, upload_id))
+
+
+@router.post("/uploads/{upload_id}/withdraw", tags=["uploads"])
+def withdraw_upload(upload_id: Id, actor: ApiActor, db: Db) -> UploadStatusOut:
+    with db.write() as s:
+        return _upload_out(uploads.withdraw_upload(s, upload_id, actor=actor))
+
+
+def _upload_out(upload: Upload) -> UploadStatusOut:
+    return UploadStatusOut(
+        id=upload.id,
+        group_id=upload.group_id,
+        status=upload.status,
+        source=upload.source,
+        filename=upload.filename,
+        created_at=upload.created_at,
+        withdrawn=upload.withdrawn,
+        withdrawn_at=upload.withdrawn_at,
+        error=upload.error,
+        lines_processed=background.progress(upload.id) if upload.status == "running" else None,
+        report=uploads.report_of(upload) if upload.status == "done" else None,
+    )
+
+
+# --- codes ----------------------------------------------------------------------------
+
+
+@router.get(
+    "/groups/{group_id}/codes",
+    tags=["codes"],
+    response_model=Page[CodeRowOut],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def list_codes(
+    group_id: Id,
+    request: Request,
+    actor: ApiActor,
+    db: Db,
+    status: str | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> Page[CodeRowOut] | StreamingResponse:
+    """A page of the group's codes; with ``Accept: text/csv``, all of them as CSV."""
+    wanted = export.check_status(status)
+    if "text/csv" in request.headers.get("accept", ""):
+        with db.write() as s:
+            export.start(s, service.get_group(s, group_id), status=wanted, actor=actor)
+        pages = db.pages(
+            lambda s, after: export.page(s, group_id, status=wanted, after_id=after),
+            size=export.PAGE,
+        )
+        return StreamingResponse(
+            export.csv_chunks(pages),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="{export.filename(group_id, None)}"'
+            },
+        )
+    with db.read() as s:
+        service.get_group(s, group_id)
+        rows = export.page(
+            s, group_id, status=wanted, after_id=decode_cursor(cursor), limit=limit + 1
+        )
+    rows, next_cursor = split_page(rows, limit, lambda r: r.id)
+    items = [
+        CodeRowOut(
+            code=r.code,
+            status=r.status,
+            customer_id=r.customer_id,
+            issued_at=r.issued_at,
+            redeemed_at=r.redeemed_at,
+            valid_until=r.valid_until,
+        )
+        for r in rows
+    ]
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,281 @@
+"""SQL of mailings, their frozen recipients and leased chunks, and campaigns. Services
+call these inside their transaction; nothing here commits. (Messages: see
+``message_repository``.)"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, func, insert, literal, select, text, update
+from sqlalchemy.orm import Session
+
+from promocodes.customers.models import Customer
+from promocodes.db import Driver, RawSQL, rowcount
+from promocodes.messaging.models import Campaign, Mailing, MailingChunk, MailingRecipient
+from promocodes.models import UTCDateTime
+
+# --- mailings ---------------------------------------------------------------------------
+
+
+def get_mailing(session: Session, mailing_id: int) -> Mailing | None:
+    return session.get(Mailing, mailing_id)
+
+
+def add_mailing(session: Session, mailing: Mailing) -> Mailing:
+    session.add(mailing)
+    session.flush()
+    return mailing
+
+
+def newest_mailings(session: Session, limit: int) -> list[Mailing]:
+    return list(session.scalars(select(Mailing).order_by(Mailing.id.desc()).limit(limit)))
+
+
+def due_mailings(session: Session, now: datetime) -> list[Mailing]:
+    """Scheduled mailings whose time has come."""
+    stmt = select(Mailing).where(Mailing.status == "scheduled", Mailing.send_at <= now)
+    return list(session.scalars(stmt))
+
+
+def finished_mailings(session: Session) -> list[Mailing]:
+    """Mailings being sent whose every chunk is done."""
+    open_chunks = select(MailingChunk.id).where(
+        MailingChunk.mailing_id == Mailing.id, MailingChunk.status != "done"
+    )
+    stmt = select(Mailing).where(Mailing.status == "sending", ~open_chunks.exists())
+    return list(session.scalars(stmt))
+
+
+def sending_mailings(session: Session) -> list[tuple[int, str, int]]:
+    """(id, name, total) of the mailings being sent."""
+    stmt = select(Mailing.id, Mailing.name, Mailing.total).where(Mailing.status == "sending")
+    return [(i, n, t) for i, n, t in session.execute(stmt)]
+
+
+def mailings_of_segment(session: Session, segment_id: int) -> list[tuple[int, str, str]]:
+    """(id, name, status) of every mailing made for the segment."""
+    stmt = select(Mailing.id, Mailing.name, Mailing.status).where(Mailing.segment_id == segment_id)
+    return [(i, n, st) for i, n, st in session.execute(stmt.order_by(Mailing.id))]
+
+
+def freeze_recipients(session: Session, mailing_id: int, where: ColumnElement[bool]) -> int:
+    """Copy the customers ``where`` selects into the mailing's recipients, numbered from 1
+    in id order (one INSERT … SELECT); how many there are."""
+    session.execute(
+        insert(MailingRecipient).from_select(
+            ["mailing_id", "seq", "customer_id"],
+            select(
+                literal(mailing_id), func.row_number().over(order_by=Customer.id), Customer.id
+            ).where(where),
+        )
+    )
+    count = select(func.count()).where(MailingRecipient.mailing_id == mailing_id)
+    return session.scalar(count) or 0
+
+
+def add_chunks(session: Session, mailing_id: int, total: int, size: int) -> None:
+    """Cut recipients 1..total into pending chunks of ``size``."""
+    if not total:
+        return
+    session.execute(
+        insert(MailingChunk),
+        [
+            {
+                "mailing_id": mailing_id,
+                "first_seq": first,
+                "last_seq": min(first + size - 1, total),
+                "status": "pending",
+                "attempts": 0,
+                "rendered": 0,
+                "skipped": 0,
+            }
+            for first in range(1, total + 1, size)
+        ],
+    )
+
+
+# --- chunks -----------------------------------------------------------------------------
+
+_NEXT_CHUNK = """
+SELECT c.id FROM mailing_chunks c JOIN mailings m ON m.id = c.mailing_id
+WHERE m.status = 'sending'
+  AND (c.status = 'pending' OR (c.status = 'running' AND c.lease_until < :now))
+ORDER BY c.mailing_id, c.id LIMIT 1
+"""
+_NEXT_CHUNK_SQLITE = text(_NEXT_CHUNK).bindparams(bindparam("now", type_=UTCDateTime))
+_NEXT_CHUNK_PG = text(_NEXT_CHUNK + " FOR UPDATE OF c SKIP LOCKED").bindparams(
+    bindparam("now", type_=UTCDateTime)
+)
+
+
+def lease_next_chunk(
+    session: Session, owner: str, now: datetime, lease: timedelta
+) -> MailingChunk | None:
+    """Lease the next chunk to send: a pending one, or one whose lease ran out."""
+    stmt = _NEXT_CHUNK_PG if _pg(session) else _NEXT_CHUNK_SQLITE
+    chunk_id = session.execute(stmt, {"now": now}).scalar()
+    if chunk_id is None:
+        return None
+    session.execute(
+        update(MailingChunk)
+        .where(MailingChunk.id == chunk_id)
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_until=now + lease,
+            attempts=MailingChunk.attempts + 1,
+        )
+    )
+    return session.get(MailingChunk, chunk_id)
+
+
+def get_chunk(session: Session, chunk_id: int) -> MailingChunk | None:
+    return session.get(MailingChunk, chunk_id)
+
+
+def finish_chunk(
+    session: Session,
+    chunk_id: int,
+    owner: str,
+    *,
+    skipped: Counter[str],
+    rendered: int,
+    now: datetime,
+) -> bool:
+    """Mark the chunk done with its report, only if ``owner`` still holds its lease."""
+    done = session.execute(
+        update(MailingChunk)
+        .where(
+            MailingChunk.id == chunk_id,
+            MailingChunk.lease_owner == owner,
+            MailingChunk.status == "running",
+        )
+        .values(
+            status="done",
+            rendered=rendered,
+            skipped=sum(skipped.values()),
+            skipped_reasons=json.dumps(dict(skipped)),
+            finished_at=now,
+        )
+    )
+    return rowcount(done) == 1
+
+
+def clear_finished_leases(session: Session, before: datetime, batch: int) -> int:
+    """Forget who worked on up to ``batch`` chunks finished before ``before`` (the rows
+    stay: they hold their mailing's report)."""
+    c = MailingChunk
+    finished = (
+        select(c.id)
+        .where(c.status == "done", c.finished_at < before, c.lease_owner.is_not(None))
+        .limit(batch)
+    )
+    clear = update(c).where(c.id.in_(finished)).values(lease_owner=None, lease_until=None)
+    return rowcount(session.execute(clear))
+
+
+_LEASE_STATES = text(
+    "SELECT c.status, c.lease_until < :now, count(*) FROM mailing_chunks c "
+    "JOIN mailings m ON m.id = c.mailing_id "
+    "WHERE m.status = 'sending' AND c.status IN ('pending', 'running') GROUP BY 1, 2"
+).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+def chunk_lease_states(session: Session, now: datetime) -> dict[str, int]:
+    """Chunks of the mailings being sent: pending, leased, or leased past the lease's end."""
+    states = {"pending": 0, "leased": 0, "expired": 0}
+    for status, expired, n in session.execute(_LEASE_STATES, {"now": now}):
+        state = "pending" if status == "pending" else "expired" if expired else "leased"
+        states[state] += int(n)
+    return states
+
+
+@dataclass
+class ChunkTotals:
+    """A mailing's chunks summed: how many, how many done, rendered, skipped and why."""
+
+    chunks: int = 0
+    done: int = 0
+    rendered: int = 0
+    skipped: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def chunk_totals(session: Session, mailing_ids: Sequence[int]) -> dict[int, ChunkTotals]:
+    """Every listed mailing's chunks summed, in one statement (a few rows per thousand
+    recipients)."""
+    out = {mid: ChunkTotals() for mid in mailing_ids}
+    if not mailing_ids:
+        return out
+    rows = session.execute(
+        select(
+            MailingChunk.mailing_id,
+            MailingChunk.status,
+            MailingChunk.rendered,
+            MailingChunk.skipped,
+            MailingChunk.skipped_reasons,
+        ).where(MailingChunk.mailing_id.in_(list(mailing_ids)))
+    )
+    for mailing_id, status, rendered, skipped, reasons in rows:
+        totals = out[mailing_id]
+        totals.chunks += 1
+        totals.done += status == "done"
+        totals.rendered += rendered
+        totals.skipped += skipped
+        if reasons:
+            totals.reasons.update(json.loads(reasons))
+    return out
+
+
+# --- recipients -------------------------------------------------------------------------
+
+_RECIPIENTS = RawSQL.of(
+    "SELECT c.id, c.external_id, c.email, c.phone, c.first_name, c.last_name, c.attributes "
+    "FROM mailing_recipients r JOIN customers c ON c.id = r.customer_id "
+    "WHERE r.mailing_id = :mailing_id AND r.seq BETWEEN :first AND :last ORDER BY r.seq"
+)
+
+
+def recipients(session: Session, chunk: MailingChunk) -> list[Any]:
+    """The chunk's customers as plain tuples (id, external id, email, phone, first and
+    last name, attributes): a chunk only reads them, and ORM objects (even SQLAlchemy
+    rows) cost about as much to load as rendering a message."""
+    return Driver.of(session).all(
+        _RECIPIENTS,
+        {"mailing_id": chunk.mailing_id, "first": chunk.first_seq, "last": chunk.last_seq},
+    )
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign | None:
+    return session.get(Campaign, campaign_id)
+
+
+def add_campaign(session: Session, campaign: Campaign) -> Campaign:
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def live_campaigns(session: Session) -> list[Campaign]:
+    """The campaigns not deleted, oldest first."""
+    stmt = select(Campaign).where(Campaign.archived_at.is_(None))
+    return list(session.scalars(stmt.order_by(Campaign.id)))
+
+
+def active_campaigns_on(session: Session, event: str) -> list[Campaign]:
+    stmt = select(Campaign).where(
+        Campaign.event == event, Campaign.active.is_(True), Campaign.archived_at.is_(None)
+    )
+    return list(session.scalars(stmt))
+
+
+def _pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

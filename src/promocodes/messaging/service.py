@@ -1,0 +1,216 @@
+"""Sending a mailing, chunk by chunk: lease a chunk, render each of its messages with
+codes reserved in bulk, and record codes, messages and "done" together; and a mailing's
+progress, read from its chunks and messages.
+
+Exactly-once: a chunk's work is one transaction, fenced by its lease — the final UPDATE
+to "done" must still find this worker's lease, or everything rolls back. A worker that
+dies mid-chunk leaves nothing behind; the chunk is leased again when its lease expires.
+The message key (and the issuances keyed by it) makes a second copy impossible even if
+two workers ever raced through the same chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from promocodes.codes.reservation import Reservation
+from promocodes.messaging import message_repository as messages
+from promocodes.messaging import repository as repo
+from promocodes.messaging.models import Mailing, MailingChunk
+from promocodes.messaging.rendering import MessageTemplate, Rendered, RenderSkip, render
+from promocodes.messaging.templates import client_of, source_of
+from promocodes.models import sqlite_timestamp, utcnow
+
+
+class LeaseLost(Exception):
+    """Another worker took the chunk over (our lease expired): our work must not commit."""
+
+
+def lease_chunk(session: Session, owner: str, lease: timedelta) -> MailingChunk | None:
+    """Lease the next chunk to send (a short transaction of its own, so others see it)."""
+    return repo.lease_next_chunk(session, owner, utcnow(), lease)
+
+
+def get_chunk(session: Session, chunk_id: int) -> MailingChunk:
+    chunk = repo.get_chunk(session, chunk_id)
+    assert chunk is not None, "a leased chunk is never removed"
+    return chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A recipient of a chunk: the customer's fields a message needs."""
+
+    id: int
+    external_id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    attributes: dict[str, Any] | None
+
+    @staticmethod
+    def of(row: tuple[Any, ...]) -> Recipient:
+        customer_id, external_id, email, phone, first_name, last_name, attributes = row
+        # JSON text on SQLite; psycopg may already have decoded it.
+        if isinstance(attributes, str):
+            attributes = json.loads(attributes) if attributes != "{}" else {}
+        return Recipient(customer_id, external_id, email, phone, first_name, last_name, attributes)
+
+
+@dataclass
+class ChunkResult:
+    rendered: int
+    skipped: Counter[str]
+
+
+def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkResult:
+    """Render and record every message of a leased chunk, in the caller's transaction."""
+    mailing = repo.get_mailing(session, chunk.mailing_id)
+    assert mailing is not None
+    template = MessageTemplate(mailing.subject, mailing.body_text, mailing.body_html)
+    recipients = [Recipient.of(row) for row in repo.recipients(session, chunk)]
+    now = utcnow()
+    codes = Reservation(
+        session,
+        [r.id for r in recipients],
+        source="mailing",
+        source_ref=str(mailing.id),
+        now=now,
+    )
+    rows = _Rows(session, mailing, now)
+    skipped: Counter[str] = Counter()
+    # Read once: ORM attribute access costs as much as a short render's bookkeeping.
+    prefix, smtp, cancelled = f"m{mailing.id}.", mailing.channel == "smtp", mailing.cancel_requested
+    for customer in recipients:
+        key = f"{prefix}{customer.id}"
+        reason: str | None = None
+        if smtp and not customer.email:
+            reason = "no-email"
+        elif cancelled:
+            reason = "cancelled"
+        else:
+            held = codes.message(key, customer.id)
+            try:
+                rendered = render(template, client_of(customer), source_of(held))
+            except RenderSkip as skip:
+                held.give_back()
+                reason = skip.reason
+            else:
+                held.keep()
+        if reason is not None:
+            skipped[reason] += 1
+            rows.skipped(key, customer, reason)
+        else:
+            rows.rendered(key, customer, rendered)
+    codes.finish()
+    messages.insert_rows(session, rows.messages)
+    rendered_count = len(recipients) - sum(skipped.values())
+    if not repo.finish_chunk(
+        session, chunk.id, owner, skipped=skipped, rendered=rendered_count, now=utcnow()
+    ):
+        raise LeaseLost(f"chunk {chunk.id} was taken over by another worker")
+    return ChunkResult(rendered_count, skipped)
+
+
+class _Rows:
+    """A chunk's message rows as ``message_repository.insert_rows`` takes them. Every
+    row of a chunk shares one timestamp, converted once for the driver."""
+
+    def __init__(self, session: Session, mailing: Mailing, now: datetime) -> None:
+        self.mailing_id = mailing.id
+        self.channel = mailing.channel
+        postgres = session.get_bind().dialect.name == "postgresql"
+        self.now: datetime | str = now if postgres else sqlite_timestamp(now)
+        self.messages: list[messages.MessageRow] = []
+
+    def skipped(self, key: str, customer: Recipient, reason: str) -> None:
+        self.messages.append(
+            (key, self.mailing_id, customer.id, self.channel, customer.email, "skipped", reason,
+             None, None, None, 0, self.now, None, None)
+        )  # fmt: skip
+
+    def rendered(self, key: str, customer: Recipient, message: Rendered) -> None:
+        outbox = self.channel == "outbox"
+        self.messages.append(
+            (key, self.mailing_id, customer.id, self.channel, customer.email,
+             "sent" if outbox else "queued", None, message.subject, message.body_text,
+             message.body_html, 0, self.now, self.now if outbox else None,
+             None if outbox else self.now)
+        )  # fmt: skip
+
+
+# --- progress ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    rendered: int
+    skipped: int
+    skipped_reasons: dict[str, int]
+    queued: int
+    sent: int
+    failed: int
+    chunks: int
+    chunks_done: int
+
+
+def progress(session: Session, mailing_ids: Sequence[int]) -> dict[int, Progress]:
+    """Each mailing's progress from its chunks (a few rows per thousand recipients) and
+    its delivered and failed messages: two statements, however many mailings."""
+    chunks = repo.chunk_totals(session, mailing_ids)
+    by_status = messages.counts_by_status(session, "mailing", mailing_ids)
+    return {
+        mid: Progress(
+            rendered=chunks[mid].rendered,
+            skipped=chunks[mid].skipped,
+            skipped_reasons=dict(chunks[mid].reasons),
+            queued=by_status[mid].get("queued", 0),
+            sent=by_status[mid].get("sent", 0),
+            failed=by_status[mid].get("failed", 0),
+            chunks=chunks[mid].chunks,
+            chunks_done=chunks[mid].done,
+        )
+        for mid in mailing_ids
+    }
+
+
+def forget_leases(session: Session, before: datetime, batch: int) -> int:
+    """Clear who held up to ``batch`` chunks finished before ``before``; the chunks stay
+    (they hold their mailing's report)."""
+    return repo.clear_finished_leases(session, before, batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """A mailing being sent, with its progress."""
+
+    id: int
+    name: str
+    total: int
+    progress: Progress
+
+
+def sending(session: Session) -> list[Sending]:
+    """The mailings being sent now, with their progress (three statements in all)."""
+    found = repo.sending_mailings(session)
+    progress_of = progress(session, [mid for mid, _, _ in found])
+    return [Sending(mid, name, total, progress_of[mid]) for mid, name, total in found]
+
+
+def chunk_states(session: Session) -> dict[str, int]:
+    """Chunks of the mailings being sent: waiting (pending), leased by a worker, or
+    leased by one that stopped renewing (expired: another worker will take it over)."""
+    return repo.chunk_lease_states(session, utcnow())
+
+
+def backlog(session: Session) -> dict[tuple[str, str], int]:
+    """(channel, status) -> messages waiting for delivery (queued) or failed for good."""
+    return messages.waiting_by_channel(session)
