@@ -33,7 +33,7 @@ from _common import (
     server_version,
 )
 from promocodes import migrate
-from promocodes.codes import claim_repository as claims
+from promocodes.codes import batch_repository as claims
 from promocodes.codes.importer import read_text
 from promocodes.codes.schemas import GroupCreate
 from promocodes.codes.service import create_group

@@ -7,15 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from promocodes import __version__, logs, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
-from promocodes.codes import upload_api
-from promocodes.codes import uploads
+from promocodes.codes import upload_api, uploads
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
@@ -25,6 +23,15 @@ from promocodes.segments import api as segments_api
 from promocodes.web import routes as web
 
 UPLOAD_PATHS = ("/codes", "/customers/import")
+# The API's routers, by domain.
+ROUTERS = (
+    codes_api.router,
+    upload_api.router,
+    customers_api.router,
+    segments_api.router,
+    messaging_api.router,
+    audit_api.router,
+)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -50,12 +57,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings.api_rate_limit_per_minute, settings.api_rate_limit_burst
     )
     install_error_handlers(app)
-    app.include_router(codes_api.router)
-    app.include_router(upload_api.router)
-    app.include_router(customers_api.router)
-    app.include_router(segments_api.router)
-    app.include_router(messaging_api.router)
-    app.include_router(audit_api.router)
+    for router in ROUTERS:
+        app.include_router(router)
     web.install(app)
 
     registry = metrics.Registry()
@@ -68,11 +71,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(BodyLimit, limit_for=limit_for)
     # Outermost, so every answer (a 413 from the body limit too) has its id and log line.
     app.add_middleware(logs.RequestLog)
+    _operations(app, db, registry)
+    return app
+
+
+def _operations(app: FastAPI, db: Database, registry: metrics.Registry) -> None:
+    """Health, readiness and metrics: for the operator's probes and scrapers."""
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
-        with db.read() as session:
-            session.execute(text("SELECT 1"))
+        db.ping()
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     @app.get("/readyz", include_in_schema=False)
@@ -92,8 +100,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     def metrics_page() -> PlainTextResponse:
         lines = registry.render() + metrics.database_lines(db)
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
-
-    return app
 
 
 def app_factory() -> FastAPI:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -211,6 +211,11 @@ class Database:
     def read(self) -> Iterator[Session]:
         with _busy_is_retryable(self._busy_ms), self._reader() as session, session.begin():
             yield session
+
+    def ping(self) -> None:
+        """One round trip in a read transaction: raises when the database is away."""
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
 
     def pages(
         self, fetch: Callable[[Session, int | None], Sequence[Row]], *, size: int

@@ -12,17 +12,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promocodes.codes.importer import (
-    MAX_LINE_CHARS,
-    CodeReader,
+from promocodes.codes.code_text import (
     CodeRun,
     ImportItem,
     InvalidLine,
     ParsedCode,
     invalid_reason,
     normalize,
-    read_text,
     safe_display,
+)
+from promocodes.codes.importer import (
+    MAX_LINE_CHARS,
+    CodeReader,
+    read_text,
 )
 
 ALLOWED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")

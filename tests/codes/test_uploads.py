@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from promocodes.codes import redemption, service, uploads
-from promocodes.codes.importer import CodeReader, ImportItem
+from promocodes.codes.code_text import ImportItem
+from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import Code, Upload
 from promocodes.codes.schemas import UploadReport
 from promocodes.db import Database

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from promocodes.codes.issuance import CANNOT_GIVE
 from promocodes.customers.schemas import CUSTOMER_FIELDS
-from promocodes.messaging.rendering import MessageTemplate, preview, render, validate
+from promocodes.messaging.rendering import MessageTemplate, preview, render
+from promocodes.messaging.validation import validate
 
 ROOT = Path(__file__).parents[2]
 GUIDE = (ROOT / "docs" / "marketers.md").read_text(encoding="utf-8")

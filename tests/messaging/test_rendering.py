@@ -9,15 +9,13 @@ import pytest
 from promocodes.messaging.rendering import (
     MAX_TEMPLATE_CHARS,
     MessageTemplate,
-    Problem,
     Rendered,
     RenderSkip,
     TemplateError,
-    Validation,
     preview,
     render,
-    validate,
 )
+from promocodes.messaging.validation import Problem, Validation, validate
 
 GROUPS = ["Summer 10%", "Mother's Day", "Winter"]
 FIELDS = ["customer_id", "email", "first_name", "last_name", "phone"]

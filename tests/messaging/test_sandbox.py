@@ -14,8 +14,8 @@ from promocodes.messaging.rendering import (
     MessageTemplate,
     TemplateError,
     render,
-    validate,
 )
+from promocodes.messaging.validation import validate
 
 FAST_SECONDS = 3.0
 SECURITY, LIMIT, ERROR = "security", "template-limit", "template-error"

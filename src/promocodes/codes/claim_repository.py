@@ -21,9 +21,9 @@ A single issue runs on the driver connection (``db.Driver``), in its own transac
 under a session's: with SQLAlchemy's result wrapping and events around each statement,
 the library cost more than the database work.
 
-The bulk movements of a mailing chunk (reserve, release, the chunk's issuances in one
-statement, the recipients' last initial codes) and voiding a message's issuances are
-here too: every statement that moves a code between states is in this file.
+The bulk movements of a mailing chunk and voiding are in ``batch_repository``, built
+from the fragments defined here (``ISSUANCES``, ``BACK_TO_STOCK``, ``STANDING_INITIAL``,
+the pick order): one spelling of each, for every statement that moves a code.
 """
 
 from __future__ import annotations
@@ -39,18 +39,18 @@ from sqlalchemy.orm import Session
 
 from promocodes.codes.issuance_repository import GroupRow
 from promocodes.codes.models import COUNTER_STRIPES, INITIAL, LIVE_SQL, REPEAT
-from promocodes.db import Driver, RawSQL, rowcount
-from promocodes.models import UTCDateTime, sqlite_timestamp
+from promocodes.db import Driver, RawSQL
+from promocodes.models import UTCDateTime
 
-_EXPIRING = "valid_until > :now"
+EXPIRING = "valid_until > :now"
 # "ORDER BY valid_until, id" even where valid_until IS NULL: PostgreSQL does not treat
 # IS NULL as an equality, so "ORDER BY id" alone would sort every available code of the
 # group instead of reading the index in order.
-_ORDER = "valid_until, id"
-_NO_EXPIRY = "valid_until IS NULL"
+ORDER = "valid_until, id"
+NO_EXPIRY = "valid_until IS NULL"
 
 
-def _typed(sql: str) -> TextClause:
+def typed(sql: str) -> TextClause:
     return text(sql).bindparams(bindparam("now", type_=UTCDateTime))
 
 
@@ -58,7 +58,7 @@ def _pick(condition: str, lock: str = "") -> str:
     # Interpolates only this module's constant fragments; values are bound parameters.
     return (
         "SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
-        f"AND {condition} ORDER BY {_ORDER} LIMIT 1{lock}"
+        f"AND {condition} ORDER BY {ORDER} LIMIT 1{lock}"
     )
 
 
@@ -72,7 +72,7 @@ def _pick(condition: str, lock: str = "") -> str:
 
 _CUSTOMER = "SELECT id FROM customers WHERE external_id = :external_id"
 # Every statement that records issuances writes these columns, in this order.
-_ISSUANCES = "issuances (key, group_id, kind, customer_id, code_id, source, source_ref, issued_at)"
+ISSUANCES = "issuances (key, group_id, kind, customer_id, code_id, source, source_ref, issued_at)"
 _LOOKUP = RawSQL.of(
     f"SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, {LIVE_SQL}, "
     f"i.id, i.customer_id, i.issued_at, c.code, ({_CUSTOMER}) FROM (SELECT 1) one "
@@ -85,10 +85,10 @@ _SQLITE_CLAIM = {
         "UPDATE codes SET status = 'issued', issued_at = :now "
         f"WHERE status = 'available' AND id = ({_pick(cond)}) RETURNING id, code"
     )
-    for cond in (_EXPIRING, _NO_EXPIRY)
+    for cond in (EXPIRING, NO_EXPIRY)
 }
 _SQLITE_INSERT = RawSQL.of(
-    f"INSERT INTO {_ISSUANCES} VALUES (:key, :group_id, 'initial', :customer_id, :code_id, "
+    f"INSERT INTO {ISSUANCES} VALUES (:key, :group_id, 'initial', :customer_id, :code_id, "
     ":source, :source_ref, :now) RETURNING id"
 )
 _BUMP = RawSQL.of(
@@ -116,15 +116,15 @@ _PG_ISSUE = RawSQL.of(
     "go AS (SELECT has_code_expiry FROM g WHERE live AND NOT EXISTS (SELECT 1 FROM prior) "
     "  AND EXISTS (SELECT 1 FROM cust)), "
     "early AS (SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
-    f"  AND {_EXPIRING} AND EXISTS (SELECT 1 FROM go WHERE has_code_expiry) "
-    f"  ORDER BY {_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    f"  AND {EXPIRING} AND EXISTS (SELECT 1 FROM go WHERE has_code_expiry) "
+    f"  ORDER BY {ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
     "late AS (SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
-    f"  AND {_NO_EXPIRY} AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM early) "
-    f"  ORDER BY {_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    f"  AND {NO_EXPIRY} AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM early) "
+    f"  ORDER BY {ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
     "claimed AS (UPDATE codes SET status = 'issued', issued_at = :now "
     "  FROM (SELECT id FROM early UNION ALL SELECT id FROM late) picked "
     "  WHERE codes.id = picked.id RETURNING codes.id, codes.code), "
-    f"ins AS (INSERT INTO {_ISSUANCES} SELECT :key, :group_id, 'initial', cust.id, claimed.id, "
+    f"ins AS (INSERT INTO {ISSUANCES} SELECT :key, :group_id, 'initial', cust.id, claimed.id, "
     "  :source, :source_ref, :now FROM claimed, cust "
     "  ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id), "
     "stripe AS (SELECT slot FROM group_counters WHERE group_id = :group_id "
@@ -143,12 +143,12 @@ _PG_ISSUE = RawSQL.of(
 )
 # A code goes back to stock only from "issued": a code redeemed or blocked meanwhile is
 # history and stays. One statement, for one code (by id) or many (IN :ids).
-_BACK_TO_STOCK = (
+BACK_TO_STOCK = (
     "UPDATE codes SET status = 'available', issued_at = NULL WHERE status = 'issued' AND id"
 )
 # A claim whose issuance lost the race for its key: the code goes back. We still hold the
 # row lock from the claim, so nobody else can have touched it.
-_UNCLAIM = RawSQL.of(f"{_BACK_TO_STOCK} = :id")
+_UNCLAIM = RawSQL.of(f"{BACK_TO_STOCK} = :id")
 _PRIOR = RawSQL.of(
     "SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
     "JOIN codes c ON c.id = i.code_id "
@@ -156,20 +156,16 @@ _PRIOR = RawSQL.of(
 )
 # A repeat re-shows the code of the customer's latest initial issuance that still stands
 # (not voided). One customer's (a single repeat) or a chunk's recipients' (in bulk).
-_STANDING_INITIAL = (
+STANDING_INITIAL = (
     "FROM issuances i JOIN codes c ON c.id = i.code_id WHERE i.group_id = :group_id "
     "AND i.kind = 'initial' AND i.voided_at IS NULL"
 )
 _LAST_INITIAL = RawSQL.of(
-    f"SELECT i.code_id, c.code {_STANDING_INITIAL} AND i.customer_id = :customer_id "
+    f"SELECT i.code_id, c.code {STANDING_INITIAL} AND i.customer_id = :customer_id "
     "ORDER BY i.id DESC LIMIT 1"
 )
-_LAST_INITIALS = text(
-    f"SELECT i.customer_id, i.code_id, c.code {_STANDING_INITIAL} "
-    "AND i.customer_id IN :ids ORDER BY i.id"
-).bindparams(bindparam("ids", expanding=True))
 _INSERT_REPEAT = RawSQL.of(
-    f"INSERT INTO {_ISSUANCES} VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, "
+    f"INSERT INTO {ISSUANCES} VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, "
     ":source, :source_ref, :now) ON CONFLICT (key, group_id, kind) DO NOTHING RETURNING id"
 )
 
@@ -302,7 +298,7 @@ def attempt_initial(tx: Session | Driver, request: Request) -> Attempt | NoCusto
     if prior is not None or not found.live:
         return found.attempt(None, prior)
     expiring = found.group.has_code_expiry
-    for cond in (_EXPIRING, _NO_EXPIRY) if expiring else (_NO_EXPIRY,):
+    for cond in (EXPIRING, NO_EXPIRY) if expiring else (NO_EXPIRY,):
         got = db.first(_SQLITE_CLAIM[cond], found.params)
         if got is None:
             continue
@@ -338,115 +334,3 @@ def prior_issue(tx: Session | Driver, key: str, group_id: int, kind: str) -> Pri
     db = Driver.of(tx)
     row = db.first(_PRIOR, {"key": key, "group_id": group_id, "kind": kind})
     return None if row is None else _prior(db, row)
-
-
-# --- bulk claims for a mailing chunk -------------------------------------------------
-
-_SQLITE_RESERVE = {
-    cond: _typed(
-        "UPDATE codes SET status = 'issued', issued_at = :now WHERE id IN ("
-        f"SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
-        f"AND {cond} ORDER BY {_ORDER} LIMIT :n) RETURNING id, code, valid_until"
-    )
-    for cond in (_EXPIRING, _NO_EXPIRY)
-}
-_PG_RESERVE = {
-    cond: _typed(
-        "WITH picked AS (SELECT id FROM codes WHERE group_id = :group_id "
-        f"AND status = 'available' AND {cond} ORDER BY {_ORDER} LIMIT :n "
-        "FOR UPDATE SKIP LOCKED) UPDATE codes SET status = 'issued', issued_at = :now "
-        "FROM picked WHERE codes.id = picked.id "
-        "RETURNING codes.id, codes.code, codes.valid_until"
-    )
-    for cond in (_EXPIRING, _NO_EXPIRY)
-}
-_RELEASE = text(f"{_BACK_TO_STOCK} IN :ids").bindparams(bindparam("ids", expanding=True))
-
-
-def reserve(
-    session: Session, group_id: int, n: int, *, expiring: bool, now: datetime
-) -> list[tuple[int, str]]:
-    """Take up to ``n`` available codes of the group in one statement (per expiry class),
-    in issue order. They are marked issued inside the caller's transaction; whatever the
-    caller does not use goes back with ``release`` before it commits, so no one else ever
-    sees a reservation."""
-    taken: list[tuple[int, str, datetime | None]] = []
-    stmts = _PG_RESERVE if session.get_bind().dialect.name == "postgresql" else _SQLITE_RESERVE
-    for cond in (_EXPIRING, _NO_EXPIRY) if expiring else (_NO_EXPIRY,):
-        if len(taken) >= n:
-            break
-        rows = list(
-            session.execute(stmts[cond], {"group_id": group_id, "n": n - len(taken), "now": now})
-        )
-        # RETURNING has no order: restore expiry-then-upload order for fair assignment.
-        rows.sort(key=lambda r: (r[2] is None, r[2] or now, r[0]))
-        taken += [(int(r[0]), str(r[1]), r[2]) for r in rows]
-    return [(code_id, code) for code_id, code, _ in taken]
-
-
-def release(session: Session, code_ids: list[int]) -> int:
-    """Put issued codes back in stock; how many went back."""
-    back = 0
-    for start in range(0, len(code_ids), 5_000):
-        back += rowcount(session.execute(_RELEASE, {"ids": code_ids[start : start + 5_000]}))
-    return back
-
-
-def last_initials(
-    session: Session, group_id: int, customer_ids: Sequence[int]
-) -> dict[int, tuple[int, str]]:
-    """customer id -> (code id, code) of each customer's latest standing initial issuance
-    from the group."""
-    rows = session.execute(_LAST_INITIALS, {"group_id": group_id, "ids": list(customer_ids)})
-    # Rows come in issuance order: a customer's latest one is written last.
-    return {customer_id: (code_id, code) for customer_id, code_id, code in rows}
-
-
-# ``{0}`` stands for the driver's parameter mark (``?`` sqlite3, ``%s`` psycopg).
-_INSERT_ISSUANCES = f"INSERT INTO {_ISSUANCES} VALUES ({', '.join(['{0}'] * 8)})"
-
-IssuanceRow = tuple[str, int, str, int, int, str, str | None, Any]
-
-
-def insert_issuances(session: Session, rows: Sequence[IssuanceRow]) -> None:
-    """A batch's issuances (key, group, kind, customer, code, source, source_ref, time) in
-    one ``executemany`` on the driver: the ORM's bulk insert cost more per row than
-    rendering the message did. The time is the driver's (``bind_time``)."""
-    if rows:
-        conn = session.connection()
-        mark = "%s" if conn.dialect.name == "postgresql" else "?"
-        conn.exec_driver_sql(_INSERT_ISSUANCES.format(mark), list(rows))
-
-
-def bind_time(session: Session, now: datetime) -> Any:
-    """``now`` as ``insert_issuances`` binds it (SQLite keeps naive UTC text)."""
-    return now if session.get_bind().dialect.name == "postgresql" else sqlite_timestamp(now)
-
-
-# --- voiding a message's issuances ------------------------------------------------------
-
-_STANDING_OF_KEY = text(
-    "SELECT id, group_id, kind, code_id FROM issuances WHERE key = :key AND voided_at IS NULL"
-)
-_VOID = text("UPDATE issuances SET voided_at = :now WHERE id IN :ids").bindparams(
-    bindparam("ids", expanding=True), bindparam("now", type_=UTCDateTime)
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """An issuance that still stands (not voided)."""
-
-    id: int
-    group_id: int
-    kind: str
-    code_id: int
-
-
-def standing_of_key(session: Session, key: str) -> list[Standing]:
-    rows = session.execute(_STANDING_OF_KEY, {"key": key})
-    return [Standing(int(i), int(g), str(k), int(c)) for i, g, k, c in rows]
-
-
-def void(session: Session, issuance_ids: list[int], now: datetime) -> None:
-    session.execute(_VOID, {"ids": issuance_ids, "now": now})

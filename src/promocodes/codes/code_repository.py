@@ -11,7 +11,7 @@ import psycopg
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from promocodes.codes.importer import invalid_reason
+from promocodes.codes.code_text import invalid_reason
 from promocodes.codes.models import AVAILABLE, BLOCKED, INITIAL, Code, Issuance
 from promocodes.customers.models import Customer
 from promocodes.db import rowcount

@@ -10,16 +10,26 @@ import codecs
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, BinaryIO
+
+from promocodes.codes.code_text import (
+    MAX_CODE_LENGTH,
+    CodeRun,
+    ImportItem,
+    InvalidLine,
+    ParsedCode,
+    Piece,
+    check,
+    invalid_reason,
+    normalize,
+    parse_until,
+    safe_display,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-MAX_CODE_LENGTH = 64
 MAX_LINE_CHARS = 10_000
 _DRAIN_CHARS = 64 * 1024
 # Plain-text uploads are decoded in blocks this size. A block of nothing but valid codes,
@@ -28,19 +38,7 @@ _DRAIN_CHARS = 64 * 1024
 # codes: ~0.7 µs a line instead of ~4 µs line by line.
 BLOCK_CHARS = 256 * 1024
 
-# Explicit ASCII classes: `\w` and `\d` would accept Unicode letters/digits, `$` a trailing "\n".
-_VALID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CODE_LENGTH}}}")
 _VALID_LINES = re.compile(rf"(?:[A-Za-z0-9_-]{{1,{MAX_CODE_LENGTH}}}\n)+")
-_ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-# Unicode White_Space (not str.isspace(), which also counts the U+001C..U+001F separators).
-_SPACES = frozenset(
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-_STRIP = "".join(sorted(_SPACES | _INVISIBLE))
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*")
 _BAD_BYTE = re.compile("[\udc00-\udcff]")
 # UTF-32 LE must be tried before UTF-16 LE: its BOM starts with the UTF-16 LE one.
 _BOMS = (
@@ -50,35 +48,9 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
     (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
 )
+# (line number, text without terminator, line-level problem)
+_Line = tuple[int, str, str | None]
 _MARK_ERRORS = "promocodes.importer.mark"
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedCode:
-    line: int  # 1-based physical line number
-    code: str  # normalised, valid
-    valid_until: datetime | None  # tz-aware UTC, only from CSV
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidLine:
-    line: int
-    value: str  # safe display of the raw (stripped) value
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRun:
-    """Consecutive lines from ``first_line`` on, each one valid code as is (no expiry)."""
-
-    first_line: int
-    codes: list[str]
-
-
-ImportItem = ParsedCode | InvalidLine
-# What the fast path yields: runs of valid codes, and single items for everything else.
-Piece = ImportItem | CodeRun
-_Line = tuple[int, str, str | None]  # (line number, text without terminator, line-level problem)
 
 
 def _mark_bad_bytes(exc: UnicodeError) -> tuple[str, int]:
@@ -91,64 +63,6 @@ def _mark_bad_bytes(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error(_MARK_ERRORS, _mark_bad_bytes)
-
-
-def normalize(raw: str) -> str:
-    """Strip Unicode whitespace, BOM and zero-width characters from both ends; keep case."""
-    return raw.strip(_STRIP)
-
-
-def _describe(ch: str) -> str:
-    return f"U+{ord(ch):04X} {unicodedata.name(ch, '')}".rstrip()
-
-
-def invalid_reason(code: str) -> str | None:
-    """Why an already-normalised value is not a valid code, or None if it is valid."""
-    if _VALID.fullmatch(code):
-        return None
-    if not code:
-        return "empty code"
-    if "\x00" in code:
-        return "contains a NUL byte"
-    # Character problems first: they explain look-alikes and pasted sentences better than length.
-    for position, ch in enumerate(code, 1):
-        if ch in _ALLOWED:
-            continue
-        if ch in "\r\n":
-            return f"contains a line break at position {position}"
-        if ch in _SPACES or ch in _INVISIBLE:
-            detail = "" if ch == " " else f" ({_describe(ch)})"
-            return f"contains a space{detail} at position {position}"
-        return f"invalid character '{safe_display(ch)}' ({_describe(ch)}) at position {position}"
-    return f"too long: {len(code)} characters (at most {MAX_CODE_LENGTH})"
-
-
-def safe_display(raw: str, limit: int = 80) -> str:
-    """Printable, short rendering: non-printables escaped, cut to `limit` chars plus '…'."""
-    parts: list[str] = []
-    size = 0
-    for ch in raw:  # stops early, so a huge value costs O(limit)
-        piece = ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-        if size + len(piece) > limit:
-            return "".join(parts) + "…"
-        parts.append(piece)
-        size += len(piece)
-    return "".join(parts)
-
-
-def _parse_until(value: str) -> datetime | None:
-    if not value.isascii():  # fromisoformat may accept non-ASCII digits
-        return None
-    try:
-        if _DATE.fullmatch(value):
-            # A bare date means "through the end of that day", in UTC.
-            return datetime.combine(date.fromisoformat(value), time.max, UTC)
-        if _DATETIME.fullmatch(value):
-            parsed = datetime.fromisoformat(value)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        pass
-    return None
 
 
 _TOO_LONG = f"line too long (over {MAX_LINE_CHARS} characters)"
@@ -171,19 +85,12 @@ def _scan(text: io.TextIOBase, encoding: str | None) -> Iterator[_Line]:
         yield number, chunk, problem
 
 
-def _check(number: int, code: str, valid_until: datetime | None = None) -> ImportItem:
-    reason = invalid_reason(code)
-    if reason is not None:
-        return InvalidLine(number, safe_display(code), reason)
-    return ParsedCode(number, code, valid_until)
-
-
 def _line_item(number: int, line: str, problem: str | None) -> ImportItem | None:
     """One plain-text line (terminator removed); None for a blank line."""
     code = normalize(line)
     if problem is not None:
         return InvalidLine(number, safe_display(code), problem)
-    return _check(number, code) if code else None
+    return check(number, code) if code else None
 
 
 def _marked(line: str, encoding: str | None, problem: str | None) -> tuple[str, str | None]:
@@ -261,7 +168,7 @@ def _csv_row(number: int, cells: list[str], code_col: int, until_col: int | None
     if not code:
         return InvalidLine(number, safe_display(",".join(cells)), "missing code")
     until_raw = cells[until_col] if until_col is not None and until_col < len(cells) else ""
-    until = _parse_until(until_raw) if until_raw else None
+    until = parse_until(until_raw) if until_raw else None
     if until_raw and until is None and invalid_reason(code) is None:
         return InvalidLine(
             number,
@@ -269,7 +176,7 @@ def _csv_row(number: int, cells: list[str], code_col: int, until_col: int | None
             f"invalid valid_until '{safe_display(until_raw, 40)}': expected an ISO 8601 date "
             "like 2027-01-31 or datetime like 2027-01-31T23:59:59Z",
         )
-    return _check(number, code, until)
+    return check(number, code, until)
 
 
 def _csv_items(lines: Iterable[_Line]) -> Iterator[ImportItem]:

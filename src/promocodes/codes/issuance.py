@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from promocodes.codes import batch_repository as batch
 from promocodes.codes import claim_repository as claims
 from promocodes.codes import repository as repo
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup, closed_at, name_key
@@ -248,17 +249,17 @@ def void(session: Session, key: str, *, now: datetime | None = None) -> int:
     refused it): they stay as history, marked voided, and its initial codes go back to
     their groups' stock. A code redeemed or blocked meanwhile stays as it is. Returns how
     many issuances were voided (0 when they already were)."""
-    standing = claims.standing_of_key(session, key)
+    standing = batch.standing_of_key(session, key)
     if not standing:
         return 0
-    claims.void(session, [s.id for s in standing], now or utcnow())
+    batch.void(session, [s.id for s in standing], now or utcnow())
     by_group: dict[int, list[int]] = {}
     for s in standing:
         if s.kind == INITIAL:
             by_group.setdefault(s.group_id, []).append(s.code_id)
     back: Counter[int] = Counter()
     for group_id, code_ids in by_group.items():
-        back[group_id] = claims.release(session, code_ids)
+        back[group_id] = batch.release(session, code_ids)
     for group_id, n in back.items():
         repo.bump_counters(session, group_id, available=n, issued=-n)
     return len(standing)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from promocodes.codes import claim_repository as claims
+from promocodes.codes import batch_repository as batch
 from promocodes.codes import repository as repo
 from promocodes.codes.issuance import GroupsByName
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup
@@ -47,10 +47,10 @@ class Reservation:
         self._source = source
         self._ref = source_ref
         self._now = now
-        self._time = claims.bind_time(session, now)
+        self._time = batch.bind_time(session, now)
         self._pools: dict[int, deque[tuple[int, str]]] = {}
         self._last: dict[int, dict[int, tuple[int, str]]] = {}
-        self._rows: list[claims.IssuanceRow] = []
+        self._rows: list[batch.IssuanceRow] = []
         self._used: Counter[int] = Counter()
 
     def message(self, key: str, customer_id: int) -> ReservedCodes:
@@ -60,7 +60,7 @@ class Reservation:
     def take(self, group: CodeGroup) -> tuple[int, str]:
         pool = self._pools.get(group.id)
         if pool is None:
-            taken = claims.reserve(
+            taken = batch.reserve(
                 self._session,
                 group.id,
                 len(self._customer_ids),
@@ -80,7 +80,7 @@ class Reservation:
         """The customer's latest standing initial code from the group (read for the
         whole batch on first use)."""
         if group.id not in self._last:
-            self._last[group.id] = claims.last_initials(self._session, group.id, self._customer_ids)
+            self._last[group.id] = batch.last_initials(self._session, group.id, self._customer_ids)
         return self._last[group.id].get(customer_id)
 
     def keep(self, key: str, customer_id: int, initial: list[Held], repeat: list[Held]) -> None:
@@ -96,10 +96,10 @@ class Reservation:
 
     def finish(self) -> None:
         """Record the kept messages' issuances, return what nobody took, count once."""
-        claims.insert_issuances(self._session, self._rows)
+        batch.insert_issuances(self._session, self._rows)
         for group_id, pool in self._pools.items():
             if pool:
-                claims.release(self._session, [code_id for code_id, _ in pool])
+                batch.release(self._session, [code_id for code_id, _ in pool])
             if used := self._used[group_id]:
                 repo.bump_counters(self._session, group_id, available=-used, issued=used)
 

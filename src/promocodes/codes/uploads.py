@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import code_repository as rows
 from promocodes.codes import repository as repo
-from promocodes.codes.importer import CodeReader, CodeRun, ImportItem, InvalidLine
+from promocodes.codes.code_text import CodeRun, ImportItem, InvalidLine
+from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import CodeGroup, Upload
 from promocodes.codes.schemas import ConflictOut, InvalidLineOut, UploadReport
 from promocodes.errors import GroupNotFound, UploadNotFound
@@ -163,34 +164,7 @@ def upload_codes(
             session, Upload(group_id=group.id, source=source, actor=actor.name, filename=filename)
         )
     batcher = _Batcher(session, group, upload, report, report_limit)
-    pieces = items.pieces() if isinstance(items, CodeReader) else items
-    for item in pieces:
-        if isinstance(item, CodeRun):
-            report.received += len(item.codes)
-            done = 0
-            while done < len(item.codes):
-                # Batches keep their size: a run may be far longer than one batch.
-                room = batch_size - len(batcher.pending)
-                batcher.add_run(item.first_line + done, item.codes[done : done + room])
-                done += room
-                if len(batcher.pending) >= batch_size:
-                    batcher.flush()
-                    if progress:
-                        progress(report)
-            continue
-        report.received += 1
-        if isinstance(item, InvalidLine):
-            report.invalid_count += 1
-            if len(report.invalid) < report_limit:
-                report.invalid.append(
-                    InvalidLineOut(line=item.line, value=item.value, reason=item.reason)
-                )
-            continue
-        batcher.add(item.line, item.code, item.valid_until)
-        if len(batcher.pending) >= batch_size:
-            batcher.flush()
-            if progress:
-                progress(report)
+    _feed(batcher, items, batch_size, progress)
     batcher.flush()
     repo.bump_counters(session, group.id, slot=0, total=report.added, available=report.added)
     for field in (
@@ -213,6 +187,44 @@ def upload_codes(
     if progress:
         progress(report)
     return report
+
+
+def _feed(
+    batcher: _Batcher,
+    items: Iterable[ImportItem] | CodeReader,
+    batch_size: int,
+    progress: Progress | None,
+) -> None:
+    """Every parsed item into the report or the batch; a full batch is written."""
+    report = batcher.report
+    pieces = items.pieces() if isinstance(items, CodeReader) else items
+    for item in pieces:
+        if isinstance(item, CodeRun):
+            report.received += len(item.codes)
+            done = 0
+            while done < len(item.codes):
+                # Batches keep their size: a run may be far longer than one batch.
+                room = batch_size - len(batcher.pending)
+                batcher.add_run(item.first_line + done, item.codes[done : done + room])
+                done += room
+                if len(batcher.pending) >= batch_size:
+                    batcher.flush()
+                    if progress:
+                        progress(report)
+            continue
+        report.received += 1
+        if isinstance(item, InvalidLine):
+            report.invalid_count += 1
+            if len(report.invalid) < batcher.limit:
+                report.invalid.append(
+                    InvalidLineOut(line=item.line, value=item.value, reason=item.reason)
+                )
+            continue
+        batcher.add(item.line, item.code, item.valid_until)
+        if len(batcher.pending) >= batch_size:
+            batcher.flush()
+            if progress:
+                progress(report)
 
 
 def _record_upload(

@@ -12,13 +12,8 @@ from promocodes.codes.issuance import CANNOT_GIVE, MessageCodes
 from promocodes.codes.service import live_groups
 from promocodes.customers.schemas import CUSTOMER_FIELDS
 from promocodes.errors import ValidationFailed
-from promocodes.messaging.rendering import (
-    CodeSource,
-    MessageTemplate,
-    RenderSkip,
-    Validation,
-    validate,
-)
+from promocodes.messaging.rendering import CodeSource, MessageTemplate, RenderSkip
+from promocodes.messaging.validation import Validation, validate
 
 
 def check(session: Session, template: MessageTemplate) -> Validation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import CodeGroup
@@ -55,3 +55,8 @@ def customers_after(
     if after_id is not None:
         stmt = stmt.where(Customer.id > after_id)
     return list(session.scalars(stmt))
+
+
+def count(session: Session, stmt: Select[int]) -> int:
+    """Run a count built by ``filters.count_sql``."""
+    return session.scalar(stmt) or 0

@@ -165,7 +165,7 @@ def validate_references(session: Session, tree: Filter) -> None:
 
 def count(session: Session, tree: Filter) -> int:
     """How many customers the tree selects (one query, see ``filters.count_sql``)."""
-    return session.scalar(count_sql(tree, _dialect(session))) or 0
+    return repo.count(session, count_sql(tree, _dialect(session)))
 
 
 def sample(session: Session, tree: Filter, n: int = DEFAULT_SAMPLE) -> list[CustomerOut]:

@@ -10,12 +10,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from promocodes.config import Settings
+from promocodes.users import repository as repo
 from promocodes.users import service
-from promocodes.users.models import User
 
 DEFAULT_EMAIL = "admin@localhost"
 
@@ -41,7 +40,7 @@ def ensure_first_admin(session: Session, settings: Settings) -> FirstAdmin | Non
     Only an empty users table counts: once anyone exists, the environment variables are
     ignored, so changing them never resets a password behind the operator's back.
     """
-    if session.scalar(select(User.id).limit(1)) is not None:
+    if repo.any_user(session):
         return None
     email = settings.admin_email or DEFAULT_EMAIL
     if settings.admin_password:

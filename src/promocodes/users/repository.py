@@ -12,6 +12,10 @@ from promocodes.db import rowcount
 from promocodes.users.models import User, UserSession
 
 
+def any_user(session: Session) -> bool:
+    return session.scalar(select(User.id).limit(1)) is not None
+
+
 def get(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 

@@ -12,8 +12,9 @@ from starlette.datastructures import FormData
 
 from promocodes.customers import service as customers
 from promocodes.messaging import mailings
-from promocodes.messaging.rendering import MessageTemplate, Problem, RenderSkip, preview
+from promocodes.messaging.rendering import MessageTemplate, RenderSkip, preview
 from promocodes.messaging.templates import check, client_of
+from promocodes.messaging.validation import Problem
 from promocodes.web import kit
 from promocodes.web.kit import Db, Form, User
 

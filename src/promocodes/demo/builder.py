@@ -1,117 +1,50 @@
-"""Demo data: a lived-in example in an empty database (``promocodes demo``, ``make demo``).
+"""Building the demo: a lived-in example in an empty database (``promocodes demo``,
+``make demo``).
 
 Everything goes through the real services — uploads, the customer import, issuance by
 API, mailings sent by a worker, campaign events, redemptions — so every counter, history
-row and report is exactly what real use would have left. Seeded, so two runs at the same
-scale build the same customers, codes and choices.
+row and report is exactly what real use would have left. This module runs the steps, each
+in transactions of its own (as the CLI does).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from promocodes.apikeys import service as apikeys
-from promocodes.clikit import cli_errors, console, database
 from promocodes.codes import alerts, issuance, redemption, uploads
 from promocodes.codes import service as groups
 from promocodes.codes.importer import read_text
-from promocodes.codes.models import AVAILABLE, INITIAL, Code, CodeGroup, Issuance
 from promocodes.codes.schemas import GroupCreate
 from promocodes.config import Settings
 from promocodes.customers import service as customers
-from promocodes.customers.models import Customer
-from promocodes.customers.schemas import CustomerIn
 from promocodes.db import Database
-from promocodes.errors import Conflict
+from promocodes.demo import data, service
+from promocodes.demo.data import (
+    CODE_ALPHABET,
+    CUSTOMERS,
+    FLASH,
+    KIDS,
+    SEED,
+    SHIPPING,
+    STEPS,
+    SUMMER,
+    WELCOME,
+    DemoResult,
+    NotEmpty,
+)
 from promocodes.messaging import campaigns, mailings
-from promocodes.messaging.models import Campaign, Mailing
 from promocodes.messaging.schemas import CampaignIn, MailingCreate
 from promocodes.models import utcnow
 from promocodes.segments import service as segments
-from promocodes.segments.models import Segment
 from promocodes.segments.schemas import SegmentCreate
 from promocodes.worker import run_until
-
-SEED = 20_240_601
-CUSTOMERS = 10_000
-
-WELCOME = "Welcome 10%"
-SUMMER = "Summer Sale 20%"
-KIDS = "Kid's Club 10%"
-SHIPPING = "Free Shipping"
-FLASH = "Flash Weekend 30%"
-
-# The steps ``build`` reports, in order (the CLI's progress bar counts them).
-STEPS = (
-    "Creating groups and uploading codes",
-    "Importing customers",
-    "Saving segments",
-    "Sending the welcome mailing",
-    "Issuing codes by API",
-    "Firing campaign events",
-    "Redeeming codes",
-    "Sending the reminder and the other mailings",
-    "Checking stock alerts",
-)
-
-_FIRST = (
-    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ilyas", "Jonas",
-    "Katarzyna", "Leon", "Mia", "Noah", "Olivia", "Paul", "Quentin", "Rosa", "Sofia", "Tom",
-    "Ursula", "Victor", "Wiebke", "Yusuf", "Zoë", "Jürgen", "Amélie", "Søren", "Mateo", "Lea",
-)  # fmt: skip
-_LAST = (
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-    "Hoffmann", "Schulz", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "O'Brien",
-    "Nowak", "Yılmaz", "Rossi", "Dubois", "García", "Jensen", "Kowalski", "Novák", "Smith",
-)  # fmt: skip
-_CITIES = (
-    ("Berlin", 20), ("Hamburg", 12), ("Munich", 14), ("Cologne", 10), ("Frankfurt", 9),
-    ("Stuttgart", 7), ("Leipzig", 6), ("Vienna", 9), ("Zurich", 6), ("Amsterdam", 7),
-)  # fmt: skip
-_TIERS = (("bronze", 60), ("silver", 28), ("gold", 12))
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get typed in
-
-
-class NotEmpty(Conflict):
-    slug = "database-not-empty"
-    title = "The database already holds data"
-
-
-@dataclass
-class DemoResult:
-    groups: dict[str, int] = field(default_factory=dict)
-    codes: int = 0
-    customers: int = 0
-    segments: dict[str, int] = field(default_factory=dict)
-    mailings: dict[str, int] = field(default_factory=dict)
-    campaigns: dict[str, int] = field(default_factory=dict)
-    events: int = 0
-    api_issued: int = 0
-    redemptions: int = 0
-    api_key: str = ""
-
-
-def holdings(session: Session) -> dict[str, int]:
-    """What the database already holds that the demo would mix with (users and API keys
-    are access, not data: a fresh server already has its first administrator)."""
-    found = {
-        "groups": session.scalar(select(func.count()).select_from(CodeGroup)) or 0,
-        "customers": session.scalar(select(func.count()).select_from(Customer)) or 0,
-        "segments": session.scalar(select(func.count()).select_from(Segment)) or 0,
-        "mailings": session.scalar(select(func.count()).select_from(Mailing)) or 0,
-        "campaigns": session.scalar(select(func.count()).select_from(Campaign)) or 0,
-    }
-    return {name: n for name, n in found.items() if n}
 
 
 class _Builder:
@@ -145,7 +78,7 @@ class _Builder:
 
     def run(self) -> DemoResult:
         with self.db.write() as s:
-            held = holdings(s)
+            held = service.holdings(s)
             if held and not self.force:
                 what = ", ".join(f"{n:,} {name}" for name, n in held.items())
                 raise NotEmpty(
@@ -172,18 +105,11 @@ class _Builder:
     def _pick_suffix(self, s: Session, *, forced: bool) -> None:
         # A forced run always takes a tag (2, 3, …): its customer ids carry it, so the
         # demo adds customers beside the ones already there and never updates theirs.
-        taken = {k for (k,) in s.execute(select(CodeGroup.name_key))}
         n = 2 if forced else 1
         while True:
             if n > 1:
                 self.suffix, self.tag = f" ({n})", str(n)
-            prefix = self.customer_id(0)[:-5]
-            clash = s.scalar(
-                select(func.count())
-                .select_from(Customer)
-                .where(Customer.external_id.startswith(prefix, autoescape=True))
-            )
-            if f"{WELCOME}{self.suffix}".casefold() not in taken and not clash:
+            if service.names_free(s, f"{WELCOME}{self.suffix}", self.customer_id(0)[:-5]):
                 return
             n += 1
 
@@ -193,7 +119,7 @@ class _Builder:
     def _codes(self, prefix: str, count: int) -> list[str]:
         seen: set[str] = set()
         while len(seen) < count:
-            seen.add(f"{prefix}{self.tag}-" + "".join(self.rng.choices(_CODE_ALPHABET, k=8)))
+            seen.add(f"{prefix}{self.tag}-" + "".join(self.rng.choices(CODE_ALPHABET, k=8)))
         return sorted(seen, key=lambda _: self.rng.random())
 
     def _upload(self, s: Session, group_id: int, lines: list[str], filename: str) -> int:
@@ -271,40 +197,10 @@ class _Builder:
                 low_stock_threshold=self.n(250),
             )
 
-    def _people(self) -> Iterator[tuple[int, CustomerIn]]:
-        cities = [c for c, _ in _CITIES]
-        city_weights = [w for _, w in _CITIES]
-        tiers = [t for t, _ in _TIERS]
-        tier_weights = [w for _, w in _TIERS]
-        rng = self.rng
-        for i in range(self.n(CUSTOMERS, 10)):
-            first, last = rng.choice(_FIRST), rng.choice(_LAST)
-            local = f"{first}.{last}".lower().replace("'", "")
-            yield (
-                i + 1,
-                CustomerIn(
-                    customer_id=self.customer_id(i),
-                    email=f"{local}.{i + 1}@example.com",
-                    phone=f"+49 30 {rng.randrange(1_000_000, 9_999_999)}"
-                    if rng.random() < 0.8
-                    else None,
-                    first_name=first,
-                    last_name=last,
-                    attributes={
-                        "city": rng.choices(cities, city_weights)[0],
-                        "tier": rng.choices(tiers, tier_weights)[0],
-                        "newsletter": rng.random() < 0.7,
-                        "kids": rng.random() < 0.25,
-                        "age": rng.randrange(18, 80),
-                        "signup_year": rng.randrange(2016, 2026),
-                        "lifetime_value": round(rng.lognormvariate(5, 1), 2),
-                    },
-                ),
-            )
-
     def import_customers(self) -> None:
         with self.db.write() as s:
-            report = customers.import_customers(s, self._people())
+            people = data.people(self.rng, self.n(CUSTOMERS, 10), self.customer_id)
+            report = customers.import_customers(s, people)
         self.result.customers = report.created + report.updated
 
     def _segment(self, s: Session, base: str, tree: dict[str, Any]) -> int:
@@ -314,53 +210,9 @@ class _Builder:
         return segment_id
 
     def save_segments(self) -> None:
-        g = self.result.groups
         with self.db.write() as s:
-            attribute: dict[str, Any] = {"type": "attribute"}
-            self._segment(
-                s,
-                "Newsletter subscribers",
-                {**attribute, "name": "newsletter", "op": "eq", "value": True},
-            )
-            self._segment(
-                s,
-                "Gold and silver members",
-                {**attribute, "name": "tier", "op": "in", "value": ["gold", "silver"]},
-            )
-            self._segment(
-                s,
-                "Berlin and Hamburg",
-                {**attribute, "name": "city", "op": "in", "value": ["Berlin", "Hamburg"]},
-            )
-            self._segment(
-                s,
-                "Welcome code not redeemed",
-                {"type": "issued_from_group", "group_id": g[WELCOME], "redeemed": False},
-            )
-            self._segment(
-                s,
-                "Redeemed the welcome code",
-                {"type": "issued_from_group", "group_id": g[WELCOME], "redeemed": True},
-            )
-            self._segment(
-                s,
-                "Two or more codes",
-                {"type": "issued_count", "op": "gte", "value": 2, "kind": "initial"},
-            )
-            self._segment(
-                s, "Never received a code", {"type": "issued_count", "op": "eq", "value": 0}
-            )
-            self._segment(
-                s,
-                "Gold members with a summer code",
-                {
-                    "type": "and",
-                    "filters": [
-                        {**attribute, "name": "tier", "op": "eq", "value": "gold"},
-                        {"type": "issued_count", "op": "gte", "value": 1, "group_id": g[SUMMER]},
-                    ],
-                },
-            )
+            for base, tree in data.segment_trees(self.result.groups).items():
+                self._segment(s, base, tree)
 
     def _mailing(self, base: str, segment: str, subject: str, body: str, *, send: bool) -> None:
         with self.db.write() as s:
@@ -401,12 +253,11 @@ class _Builder:
             send=True,
         )
 
-    def _refs(self, s: Session, where: Any, count: int) -> list[customers.CustomerRef]:
-        rows = s.execute(
-            select(Customer.id, Customer.external_id).where(where).order_by(Customer.id)
-        ).all()
-        picked = self.rng.sample(rows, min(count, len(rows)))
-        return [customers.CustomerRef(cid, ext) for cid, ext in picked]
+    def _refs(
+        self, s: Session, count: int, *, kids_only: bool = False
+    ) -> list[customers.CustomerRef]:
+        found = service.customers(s, kids_only=kids_only)
+        return self.rng.sample(found, min(count, len(found)))
 
     def api_issues(self) -> None:
         """The shop's checkout asks for Flash Weekend codes over the API."""
@@ -414,7 +265,7 @@ class _Builder:
             key, token = apikeys.create(s, self.name("Shop checkout"))
             self.result.api_key = token
             flash = self.result.groups[FLASH]
-            for i, ref in enumerate(self._refs(s, Customer.id > 0, self.n(300))):
+            for i, ref in enumerate(self._refs(s, self.n(300))):
                 issuance.issue_initial(
                     s,
                     ref,
@@ -462,10 +313,9 @@ class _Builder:
                 "Kid's Club welcome": kids.id,
                 "Order follow-up": follow.id,
             }
-            kid_families = Customer.attributes["kids"].as_boolean().is_(True)
-            fired = [("kids_club_joined", c) for c in self._refs(s, kid_families, self.n(400))] + [
-                ("order_placed", c) for c in self._refs(s, Customer.id > 0, self.n(300))
-            ]
+            fired = [
+                ("kids_club_joined", c) for c in self._refs(s, self.n(400), kids_only=True)
+            ] + [("order_placed", c) for c in self._refs(s, self.n(300))]
             for event, ref in fired:
                 customer = customers.get(s, ref.external_id)
                 campaigns.handle_event(
@@ -473,36 +323,17 @@ class _Builder:
                 )
                 self.result.events += 1
 
-    def _issued(self, s: Session, base: str) -> list[tuple[str, customers.CustomerRef]]:
-        rows = s.execute(
-            select(Code.code, Customer.id, Customer.external_id)
-            .join(Issuance, Issuance.code_id == Code.id)
-            .join(Customer, Customer.id == Issuance.customer_id)
-            .where(
-                Issuance.group_id == self.result.groups[base],
-                Issuance.kind == INITIAL,
-                Issuance.voided_at.is_(None),
-            )
-            .order_by(Issuance.id)
-        ).all()
-        return [(code, customers.CustomerRef(cid, ext)) for code, cid, ext in rows]
-
     def redemptions(self) -> None:
         with self.db.write() as s:
             order = 0
             for base, share in ((WELCOME, 0.22), (FLASH, 0.35), (KIDS, 0.3)):
-                issued = self._issued(s, base)
+                issued = service.issued(s, self.result.groups[base])
                 for code, ref in self.rng.sample(issued, round(len(issued) * share)):
                     order += 1
                     redemption.redeem(s, code, customer=ref, order_id=f"ORD{self.tag}-{order:06d}")
                     self.result.redemptions += 1
             # Someone typed a code at the till that nobody had been sent.
-            stray = s.scalar(
-                select(Code.code)
-                .where(Code.group_id == self.result.groups[SUMMER], Code.status == AVAILABLE)
-                .order_by(Code.id)
-                .limit(1)
-            )
+            stray = service.an_available_code(s, self.result.groups[SUMMER])
             if stray is not None:
                 redemption.redeem(s, stray, order_id=f"POS{self.tag}-000001")
                 self.result.redemptions += 1
@@ -564,38 +395,3 @@ def build(
     return _Builder(
         db, settings or Settings(database_url=db.url), scale, progress or (lambda _: None), force
     ).run()
-
-
-@cli_errors
-def command(
-    force: bool = typer.Option(
-        False, "--force", help="Add the demo even though the database already holds data."
-    ),
-) -> None:
-    """Fill an empty database with demo data: groups, codes, customers, segments,
-    mailings, a campaign and redemptions."""
-    db = database()
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("Starting", total=len(STEPS))
-        started = False
-
-        def step(label: str) -> None:
-            nonlocal started
-            if started:
-                bar.advance(task)
-            started = True
-            bar.update(task, description=label)
-
-        result = build(db, Settings(), force=force, progress=step)
-        bar.advance(task)
-    console.print(
-        f"Demo data ready: {len(result.groups)} groups with {result.codes:,} codes, "
-        f"{result.customers:,} customers, {len(result.segments)} segments, "
-        f"{len(result.mailings)} mailings, {len(result.campaigns)} active campaigns "
-        f"({result.events:,} events), {result.redemptions:,} redemptions.",
-        highlight=False,
-    )
-    console.print(
-        f"API key {result.api_key} (shown only this once).", highlight=False, soft_wrap=True
-    )
