@@ -74,7 +74,7 @@ def create_mailing(body: MailingCreate, key: Key, db: Db) -> MailingOut:
 @router.get("/mailings", tags=["mailings"])
 def list_mailings(key: Key, db: Db) -> list[MailingOut]:
     with db.read() as s:
-        return [mailings.to_out(s, m) for m in mailings.list_mailings(s)]
+        return mailings.to_outs(s, mailings.list_mailings(s))
 
 
 @router.get("/mailings/{mailing_id}", tags=["mailings"])
@@ -170,7 +170,7 @@ def create_campaign(body: CampaignIn, key: Key, db: Db) -> CampaignOut:
 @router.get("/campaigns", tags=["campaigns"])
 def list_campaigns(key: Key, db: Db) -> list[CampaignOut]:
     with db.read() as s:
-        return [campaigns.to_out(s, c) for c in campaigns.list_campaigns(s)]
+        return campaigns.to_outs(s, campaigns.list_campaigns(s))
 
 
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])

@@ -16,6 +16,7 @@ from promocodes.clikit import cli_errors, console, database
 from promocodes.config import Settings
 from promocodes.errors import ValidationFailed
 from promocodes.messaging import mailings, outbox
+from promocodes.messaging.models import CHANNELS
 from promocodes.messaging.schemas import MailingCreate
 
 mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
@@ -34,7 +35,7 @@ def mailings_create(
     subject: str = typer.Option(..., help="Subject template."),
     text: str = typer.Option(None, "--text", help="File with the plain-text body template."),
     html: str = typer.Option(None, "--html", help="File with the HTML body template."),
-    channel: str = typer.Option("outbox", help="outbox, smtp or webhook."),
+    channel: str = typer.Option("outbox", help=f"One of: {', '.join(CHANNELS)}."),
 ) -> None:
     """Create a draft mailing (templates are validated)."""
     data = MailingCreate(

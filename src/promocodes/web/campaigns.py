@@ -10,12 +10,11 @@ from starlette.datastructures import FormData
 
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.messaging import campaigns
-from promocodes.messaging.models import Campaign
+from promocodes.messaging.models import CHANNELS, Campaign
 from promocodes.messaging.schemas import CampaignIn, CampaignUpdate
 from promocodes.web import kit
 from promocodes.web.compose import TEMPLATE_FIELDS, problems_by_field
 from promocodes.web.kit import Db, Form, User
-from promocodes.web.mailings import CHANNELS
 from promocodes.web.segments import group_choices
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)

@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.messaging import delivery, mailings
-from promocodes.messaging.models import Mailing
+from promocodes.messaging.models import CHANNELS, Mailing
 from promocodes.messaging.rendering import RenderSkip, preview
 from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, TestSendIn
 from promocodes.segments import service as segments
@@ -24,7 +24,7 @@ from promocodes.web.segments import group_choices
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 FIELDS = ("name", "segment_id", "channel", *TEMPLATE_FIELDS)
-CHANNELS = ("outbox", "smtp", "webhook")
+
 RUNNING = ("scheduled", "sending")
 
 
@@ -119,7 +119,7 @@ def _compose(
 @router.get("/mailings")
 def list_mailings(request: Request, user: User, db: Db) -> Response:
     with db.read() as s:
-        rows = [mailings.to_out(s, m) for m in mailings.list_mailings(s)]
+        rows = mailings.to_outs(s, mailings.list_mailings(s))
     return kit.page(
         request,
         "mailings/list.html",
