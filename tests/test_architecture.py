@@ -359,6 +359,26 @@ def test_transactions_open_in_faces_and_db_only() -> None:
     assert not found, "\n".join(found)
 
 
+def test_the_session_comes_first() -> None:
+    """One contract for every service and repository: the caller's session (or driver
+    transaction) is the first argument."""
+    found = []
+    for module in modules().values():
+        if module.layer not in ("service", "repository"):
+            continue
+        for node in ast.walk(module.tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+            if args and args[0].arg in ("self", "cls"):
+                args = args[1:]
+            for position, arg in enumerate(args):
+                annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+                if re.search(r"\b(Session|Driver)\b", annotation) and position != 0:
+                    found.append(f"{module.path}:{node.lineno}: {node.name} takes {arg.arg} late")
+    assert not found, "\n".join(found)
+
+
 def _long_functions(module: Module) -> Iterator[str]:
     for node in ast.walk(module.tree):
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
