@@ -29,6 +29,7 @@ FACE_MODULES = {
     "cli.py",
     "clidoc.py",
     "metrics.py",  # /metrics
+    "exports.py",  # streaming CSV exports, audited, page by page
     "worker.py",  # the background face: every domain's scheduled work
     "apikit.py",  # the API's plumbing: auth, problems, limits
     "clikit.py",  # the CLI's plumbing

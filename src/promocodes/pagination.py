@@ -1,4 +1,5 @@
-"""Opaque keyset cursors for every paginated list (``?cursor=`` → ``next_cursor``)."""
+"""Paginated lists: opaque keyset cursors (``?cursor=`` → ``next_cursor``) and the
+status filter lists take."""
 
 from __future__ import annotations
 
@@ -40,3 +41,13 @@ def split_page(
     page = list(rows[:limit])
     more = len(rows) > limit and bool(page)
     return page, encode_cursor(key(page[-1])) if more else None
+
+
+def status_filter(status: str | None, statuses: Sequence[str]) -> str | None:
+    """A list's ``status`` filter: empty means every status; anything else must be one
+    of ``statuses``."""
+    if not status:
+        return None
+    if status not in statuses:
+        raise ValidationFailed(f"status must be one of {', '.join(statuses)}; got {status!r}")
+    return status

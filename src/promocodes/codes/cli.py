@@ -13,13 +13,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from promocodes import exports
 from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
-from promocodes.codes import export, redemption, service, uploads
+from promocodes.codes import redemption, service, uploads
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
 from promocodes.errors import ValidationFailed
+from promocodes.pagination import status_filter
 
 groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
 codes_app = typer.Typer(help="Upload, export and block codes.", no_args_is_help=True)
@@ -244,7 +246,7 @@ def codes_export(
     output: str = typer.Option("-", "--output", "-o", help="File to write; - for stdout."),
 ) -> None:
     """Export a group's codes as CSV (safe to open in a spreadsheet)."""
-    wanted = export.check_status(status)
+    wanted = status_filter(status, STATUSES)
     with ExitStack() as stack:
         target_file = (
             sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
@@ -254,15 +256,9 @@ def codes_export(
 
 def _export(group: str, status: str | None, target_file: TextIO) -> None:
     db = database()
-    with db.write() as session:
-        found = service.resolve_group(session, group)
-        export.start(session, found, status=status, actor=Actor.cli())
-        group_id = found.id
-    pages = db.pages(
-        lambda s, after: export.page(s, group_id, status=status, after_id=after),
-        size=export.PAGE,
-    )
-    for chunk in export.csv_chunks(pages):
+    with db.read() as session:
+        group_id = service.resolve_group(session, group).id
+    for chunk in exports.codes(db, group_id, status=status, actor=Actor.cli()).chunks:
         target_file.write(chunk)
 
 

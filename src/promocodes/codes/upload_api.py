@@ -12,15 +12,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from promocodes import exports
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
 from promocodes.audit.api import ApiActor
 from promocodes.codes import background, export, service, uploads
 from promocodes.codes.background import Received, Started
 from promocodes.codes.importer import read_list
-from promocodes.codes.models import Upload
+from promocodes.codes.models import STATUSES, Upload
 from promocodes.codes.schemas import CodeRowOut, CodesIn, UploadReport, UploadStatusOut
 from promocodes.errors import DomainError, ValidationFailed
-from promocodes.pagination import decode_cursor, split_page
+from promocodes.pagination import decode_cursor, split_page, status_filter
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
@@ -180,21 +181,9 @@ def list_codes(
     cursor: str | None = None,
 ) -> Page[CodeRowOut] | StreamingResponse:
     """A page of the group's codes; with ``Accept: text/csv``, all of them as CSV."""
-    wanted = export.check_status(status)
+    wanted = status_filter(status, STATUSES)
     if "text/csv" in request.headers.get("accept", ""):
-        with db.write() as s:
-            export.start(s, service.get_group(s, group_id), status=wanted, actor=actor)
-        pages = db.pages(
-            lambda s, after: export.page(s, group_id, status=wanted, after_id=after),
-            size=export.PAGE,
-        )
-        return StreamingResponse(
-            export.csv_chunks(pages),
-            media_type="text/csv",
-            headers={
-                "Content-Disposition": f'attachment; filename="{export.filename(group_id, None)}"'
-            },
-        )
+        return exports.response(exports.codes(db, group_id, status=wanted, actor=actor))
     with db.read() as s:
         service.get_group(s, group_id)
         rows = export.page(

@@ -31,7 +31,7 @@ from promocodes.messaging.schemas import (
     ValidationOut,
 )
 from promocodes.messaging.templates import check, client_of
-from promocodes.pagination import decode_cursor, split_page
+from promocodes.pagination import decode_cursor, split_page, status_filter
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
@@ -143,7 +143,7 @@ def mailing_messages(
 def _messages(
     db: Db, cfg: Config, source: outbox.Source, limit: int, cursor: str | None, status: str | None
 ) -> Page[MessageOut]:
-    wanted = outbox.check_status(status)
+    wanted = status_filter(status, outbox.STATUSES)
     with db.read() as s:
         outbox.source_name(s, source)
         rows = outbox.page(

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from promocodes import exports
 from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.config import Settings
@@ -18,6 +19,7 @@ from promocodes.errors import ValidationFailed
 from promocodes.messaging import mailings, outbox
 from promocodes.messaging.models import CHANNELS
 from promocodes.messaging.schemas import MailingCreate
+from promocodes.pagination import status_filter
 
 mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Stored messages of mailings and campaigns.", no_args_is_help=True)
@@ -157,20 +159,13 @@ def outbox_export(
     if (mailing is None) == (campaign is None):
         raise ValidationFailed("give either --mailing or --campaign")
     source = outbox.Source("mailing", mailing) if mailing else outbox.Source("campaign", campaign)
-    wanted = outbox.check_status(status)
-    db = database()
-    with db.write() as s:
-        outbox.record_export(s, source, status=wanted, actor=Actor.cli())
-    domain = Settings().message_id_domain
+    wanted = status_filter(status, outbox.STATUSES)
+    done = exports.messages(
+        database(), source, status=wanted, actor=Actor.cli(), domain=Settings().message_id_domain
+    )
     with ExitStack() as stack:
         target = (
             sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
         )
-        pages = db.pages(
-            lambda s, after: outbox.export_page(
-                s, source, domain=domain, status=wanted, after_id=after
-            ),
-            size=outbox.EXPORT_PAGE,
-        )
-        for chunk in outbox.csv_chunks(pages):
+        for chunk in done.chunks:
             target.write(chunk)

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from promocodes import csvexport
 from promocodes.audit.service import Actor, Target, record
-from promocodes.errors import ValidationFailed
 from promocodes.messaging import campaigns, mailings
 from promocodes.messaging import message_repository as repo
 from promocodes.messaging.delivery import message_id
@@ -73,15 +72,6 @@ def out(m: Message, customer_id: str, domain: str) -> MessageOut:
         created_at=m.created_at,
         sent_at=m.sent_at,
     )
-
-
-def check_status(status: str | None) -> str | None:
-    """An empty filter means every status; anything else must be one of them."""
-    if not status:
-        return None
-    if status not in STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
-    return status
 
 
 def source_name(session: Session, source: Source) -> str:

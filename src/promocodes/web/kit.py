@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from promocodes import __version__
+from promocodes.apikit import database as database
+from promocodes.apikit import settings as settings
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError
@@ -95,16 +97,6 @@ TEMPLATES = _env()
 
 
 # --- request context ----------------------------------------------------------------------
-
-
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def settings(request: Request) -> Settings:
-    value: Settings = request.app.state.settings
-    return value
 
 
 Db = Annotated[Database, Depends(database)]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
+from promocodes import exports
 from promocodes.messaging import outbox
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.web import kit
@@ -68,25 +68,14 @@ def _messages(
 def _export(
     db: Db, cfg: Config, actor: UiActor, kind: Kind, source_id: int, status: str | None
 ) -> Response:
-    source = outbox.Source(kind, source_id)
-    wanted = _status(status)
-    with db.write() as s:
-        outbox.record_export(s, source, status=wanted, actor=actor)
-    suffix = f"-{wanted}" if wanted else ""
-    domain = cfg.message_id_domain
-    pages = db.pages(
-        lambda s, after: outbox.export_page(
-            s, source, domain=domain, status=wanted, after_id=after
-        ),
-        size=outbox.EXPORT_PAGE,
+    done = exports.messages(
+        db,
+        outbox.Source(kind, source_id),
+        status=_status(status),
+        actor=actor,
+        domain=cfg.message_id_domain,
     )
-    return StreamingResponse(
-        outbox.csv_chunks(pages),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{source.label}-messages{suffix}.csv"'
-        },
-    )
+    return exports.response(done)
 
 
 @router.get("/mailings/{mailing_id}/messages")
