@@ -18,6 +18,19 @@ def check_text(value: str) -> str:
     return value
 
 
+def clean_name(value: str, max_chars: int) -> str:
+    """A name people give a thing (a group, a segment): text the databases can store,
+    trimmed, 1 to ``max_chars`` characters, on one line with no control characters."""
+    name = check_text(value).strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > max_chars:
+        raise ValueError(f"name is {len(name)} characters long (at most {max_chars})")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValueError("name must not contain control characters or line breaks")
+    return name
+
+
 def check_json(value: Any) -> Any:
     """The same rule for every string (keys included) inside a JSON value."""
     if isinstance(value, str):

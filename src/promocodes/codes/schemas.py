@@ -7,20 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from promocodes.text import Text, check_text
+from promocodes.text import Text, clean_name
 
 MAX_GROUP_NAME = 200
 
 
 def clean_group_name(value: str) -> str:
-    name = check_text(value).strip()
-    if not name:
-        raise ValueError("name must not be empty")
-    if len(name) > MAX_GROUP_NAME:
-        raise ValueError(f"name is {len(name)} characters long (at most {MAX_GROUP_NAME})")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise ValueError("name must not contain control characters or line breaks")
-    return name
+    return clean_name(value, MAX_GROUP_NAME)
 
 
 class _Validity(BaseModel):

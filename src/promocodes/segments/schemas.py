@@ -9,20 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from promocodes.customers.schemas import CustomerOut
 from promocodes.segments.models import MAX_SEGMENT_NAME
 from promocodes.segments.tree import Filter, FilterTree
+from promocodes.text import clean_name
 
 DEFAULT_SAMPLE = 10
 MAX_SAMPLE = 100
 
 
-def clean_name(value: str) -> str:
-    name = value.strip()
-    if not name:
-        raise ValueError("name must not be empty")
-    if len(name) > MAX_SEGMENT_NAME:
-        raise ValueError(f"name is {len(name)} characters long (at most {MAX_SEGMENT_NAME})")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise ValueError("name must not contain control characters or line breaks")
-    return name
+def clean_segment_name(value: str) -> str:
+    return clean_name(value, MAX_SEGMENT_NAME)
 
 
 class SegmentCreate(BaseModel):
@@ -34,7 +28,7 @@ class SegmentCreate(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return clean_name(value)
+        return clean_segment_name(value)
 
 
 class SegmentUpdate(BaseModel):
@@ -50,7 +44,7 @@ class SegmentUpdate(BaseModel):
     def _name(cls, value: str | None) -> str | None:
         if value is None:
             raise ValueError("name cannot be removed")
-        return clean_name(value)
+        return clean_segment_name(value)
 
     @field_validator("filter", mode="before")
     @classmethod
