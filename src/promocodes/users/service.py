@@ -14,6 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,9 +36,15 @@ ABSOLUTE = timedelta(days=7)
 TOUCH_EVERY = timedelta(minutes=5)
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs the same time as a
-# wrong password and response times do not tell which accounts exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email costs the same time
+    as a wrong password and response times do not tell which accounts exist. Made on the
+    first login, not at import: hashing takes argon2's memory (64 MiB), and the worker,
+    which imports this module to prune sessions, never logs anyone in."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UserExists(Conflict):
@@ -171,7 +178,7 @@ def authenticate(session: Session, email: str, password: str) -> User:
         address = ""
     user = repo.by_email(session, address) if address else None
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         raise InvalidCredentials("the email or the password is not right") from None
     if user is None:  # pragma: no cover - the dummy hash's password is never guessed
