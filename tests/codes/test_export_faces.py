@@ -11,15 +11,13 @@ import pytest
 from promocodes.codes import redemption
 from promocodes.db import Database
 from tests.api.conftest import client_for
-from tests.codes.test_cli import Cli, cli  # noqa: F401 (the fixture)
+from tests.codes.conftest import Cli
 from tests.factories import group_with_codes, issue, make_customer
 from tests.web.conftest import app_client, log_in, make_user
 
 
 @pytest.mark.parametrize("status", [None, "issued"])
-def test_api_web_and_cli_export_the_same_csv(
-    db: Database, cli: Cli, status: str | None  # noqa: F811
-) -> None:
+def test_api_web_and_cli_export_the_same_csv(db: Database, cli: Cli, status: str | None) -> None:
     gid = group_with_codes(db, "G", ["A1", "-B2", "C3", "D4"])
     with db.write() as s:
         make_customer(s, "=cust")
