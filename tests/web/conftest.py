@@ -28,7 +28,8 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     a password in nearly every test, so they use minimal cost parameters (same code)."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(users, "_hasher", cheap)
-    monkeypatch.setattr(users, "_DUMMY_HASH", cheap.hash("not a password anyone types"))
+    dummy = cheap.hash("not a password anyone types")
+    monkeypatch.setattr(users, "_dummy_hash", lambda: dummy)
 
 
 def make_user(db: Database, email: str = EMAIL, password: str = PASSWORD) -> None:
