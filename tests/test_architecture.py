@@ -67,6 +67,8 @@ PURE = {
     "messaging/rendering.py",  # rendering a template
     "messaging/validation.py",  # validating a template
     "messaging/sandbox.py",  # the Jinja sandbox
+    "messaging/guards.py",  # the checks rewritten into a template
+    "messaging/template_filters.py",  # the filters a template may use
     "messaging/budget.py",  # a render's budget
 }
 

@@ -78,9 +78,22 @@ def test_mailing_lifecycle_over_http(api: TestClient, db: Database) -> None:
     assert created.status_code == 201 and created.json()["status"] == "draft"
     mid = created.json()["id"]
     check = api.post(f"/api/v1/mailings/{mid}/check").json()
-    assert check == [
-        {"group_id": gid, "name": "Mother's Day", "needed": 3, "active": 10, "enough": True}
-    ]
+    assert check == {
+        "recipients": 3,
+        "sample": 3,
+        "estimated": False,
+        "groups": [
+            {
+                "group_id": gid,
+                "name": "Mother's Day",
+                "needed": 3,
+                "active": 10,
+                "enough": True,
+                "drawing": 3,
+            }
+        ],
+        "skipped": [],
+    }
     preview = api.post(f"/api/v1/mailings/{mid}/preview", json={"customer_id": "c0"}).json()
     assert "PREVIEW" in preview["body_text"]
     assert api.post(f"/api/v1/mailings/{mid}/send", json={}).status_code == 202

@@ -89,12 +89,47 @@ def test_one_code_per_group_per_message_and_only_rendered_branches_take_codes() 
 
 
 def test_preview_placeholders_as_quoted() -> None:
-    template = MessageTemplate(
-        "", "{{ client.promocode('Autumn 15%') }} {{ client.last_promocode('Autumn 15%') }}", None
-    )
-    shown = preview(template, {"attributes": {}}).body_text
-    assert shown == "PREVIEW-AUTUMN-15-B84B PREVIEW-AUTUMN-15-LAST"
+    new = MessageTemplate("", "{{ client.promocode('Autumn 15%') }}", None)
+    last = MessageTemplate("", "{{ client.last_promocode('Autumn 15%') }}", None)
+    assert preview(new, {"attributes": {}}).body_text == "PREVIEW-AUTUMN-15-B84B"
+    assert preview(last, {"attributes": {}}).body_text == "PREVIEW-AUTUMN-15-LAST"
     assert "`PREVIEW-AUTUMN-15-B84B`" in GUIDE and "`PREVIEW-AUTUMN-15-LAST`" in GUIDE
+    # A named customer without a code from the group: empty, with the note quoted.
+    shown = preview(last, {"attributes": {}}, last=set())
+    assert shown.body_text == ""
+    assert any("This customer has no code from 'Autumn 15%' yet" in n for n in shown.notes)
+    assert "“This customer has no code from 'Autumn 15%' yet”" in GUIDE
+
+
+ANN = {
+    "first_name": "Ann",
+    "attributes": {"city": "Berlin", "vip": True, "orders": 5, "cart": ["shoes", "socks"]},
+}
+NEWCOMER: dict[str, object] = {"email": "new@example.com"}
+
+
+def test_missing_data_renders_as_the_guide_says() -> None:
+    rows = table("| Template | For Ann | For the new subscriber |")
+    assert len(rows) >= 6
+    for template, for_ann, for_newcomer in rows:
+        text = code(template).replace("\\|", "|")
+        for client, expected in ((ANN, for_ann), (NEWCOMER, for_newcomer)):
+            out = render(MessageTemplate("", text, None), client, Counting())
+            assert out.body_text == code(expected).replace("\\|", "|"), (text, client)
+
+
+def test_last_promocode_in_the_same_message_and_in_loops() -> None:
+    blocks = re.findall(r"```jinja\n(.*?)```", GUIDE, re.S)
+    same = next(b for b in blocks if "Keep it safe" in b)
+    source = Counting()
+    out = render(MessageTemplate("", same, None), ANN, source)
+    assert source.taken == ["Autumn 15%"]
+    assert out.body_text == "Your new code: CODE-1. Keep it safe: CODE-1"
+    loop = next(b for b in blocks if "client.attributes.cart" in b)
+    source = Counting()
+    out = render(MessageTemplate("", loop, None), ANN, source)
+    assert source.taken == ["Autumn 15%"]
+    assert out.body_text == "- shoes: CODE-1\n- socks: CODE-1\n"
 
 
 def test_skip_reasons_and_labels_are_the_reports() -> None:

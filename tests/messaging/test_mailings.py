@@ -149,8 +149,10 @@ def test_short_stock_is_refused_unless_partial_then_skipped_with_reason(db: Data
     everyone = segment(db, "All", EVERYONE)
     m = mailing(db, everyone, "{{ client.promocode('Few') }}")
     with db.read() as s:
-        (check,) = mailings.stock_check(s, mailings.get(s, m))
-    assert (check.needed, check.active, check.enough) == (5, 3, False)
+        checked = mailings.stock_check(s, mailings.get(s, m))
+    (check,) = checked.groups
+    assert (check.needed, check.active, check.enough, check.drawing) == (5, 3, False, 5)
+    assert (checked.recipients, checked.sample, checked.estimated) == (5, 5, False)
     with pytest.raises(mailings.StockShort, match="3 active codes for 5"), db.write() as s:
         mailings.send(s, m)
     send_and_work(db, m, allow_partial=True)

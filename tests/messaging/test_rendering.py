@@ -180,18 +180,33 @@ def test_an_unexpected_source_error_is_not_a_template_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "named"),
+    "text",
     [
-        ("{{ client.nickname }}", "nickname"),
-        ("{{ unknown_variable }}", "unknown_variable"),
-        ("{{ client.attributes.tier }}", "tier"),
+        "{{ client.nickname }}",
+        "{{ unknown_variable }}",
+        "{{ client.attributes.tier }}",
+        "{{ client.attributes.tier.name }}",
+        "{{ client.attributes['tier'] | upper }}",
     ],
 )
-def test_undefined_is_a_template_error_naming_it(text: str, named: str) -> None:
+def test_missing_data_renders_empty(text: str) -> None:
+    # As in Liquid; names that cannot exist are refused when the template is saved.
+    assert body(f"[{text}]") == "[]"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("{{ client.attributes.tier + 1 }}", "tier"),
+        ("{{ unknown_variable() }}", "unknown_variable"),
+    ],
+)
+def test_calculating_with_missing_data_is_a_template_error_naming_it(text: str, named: str) -> None:
     with pytest.raises(TemplateError) as raised:
         body(text)
     assert raised.value.reason == "template-error"
     assert named in raised.value.detail
+    assert (raised.value.field, raised.value.line) == ("body_text", 1)
 
 
 @pytest.mark.parametrize("text", ["{{ 1 / 0 }}", "{{ 'a' + 1 }}", "{{ x|no_such_filter }}"])

@@ -241,3 +241,29 @@ def test_schedule_a_mailing_for_later(ui: Ui, db: Database) -> None:
         scheduled = mailings.get(s, mid)
         assert (scheduled.status, scheduled.send_at) == ("scheduled", at)
     assert counts(db, gid).active == 2
+
+
+def test_the_send_page_runs_the_template_over_a_sample_first(ui: Ui, db: Database) -> None:
+    """The dry run: codes needed from the share of the sample that takes one, and the
+    recipients who would be skipped, with the reason and the line."""
+    group_with_codes(db, "Spring", [f"S{i}" for i in range(10)])
+    people(db, 6, vip=True)  # p0..p5; p1 and p4 get no visit count below
+    with db.write() as s:
+        from promocodes.customers import service as customers
+        from promocodes.customers.schemas import CustomerIn
+
+        for i in (0, 2, 3, 5):
+            customers.upsert(s, CustomerIn(customer_id=f"p{i}", attributes={"visits": i}))
+    sid = segment(db, "All", EVERYONE)
+    body = (
+        "Hi\n"
+        "{% if client.attributes.visits > 2 %}{{ client.promocode('Spring') }}{% endif %}\n"
+        "{{ client.attributes.visits + 1 }} visits"
+    )
+    mailing_url = ui.post("/mailings/new", compose(sid, body_text=body)).headers["location"]
+    page = ui.get(f"{mailing_url}/send").text
+    assert "A dry run of the template for all 6 recipients" in page
+    # p3 and p5 take a code; p1 and p4 fail on line 3 (no visits to add to).
+    assert re.search(r'<td class="num">\s*2\s*</td>', page), page
+    assert "<strong>2 of 6</strong> would be skipped" in page
+    assert "Template error" in page and "body_text line 3" in page

@@ -23,11 +23,12 @@ from promocodes.codes.claim_repository import (
     STANDING_INITIAL,
     typed,
 )
+from promocodes.codes.models import BLOCKED
 from promocodes.db import rowcount
 from promocodes.models import UTCDateTime, sqlite_timestamp
 
 _LAST_INITIALS = text(
-    f"SELECT i.customer_id, i.code_id, c.code {STANDING_INITIAL} "
+    f"SELECT i.customer_id, i.code_id, c.code, c.status {STANDING_INITIAL} "
     "AND i.customer_id IN :ids ORDER BY i.id"
 ).bindparams(bindparam("ids", expanding=True))
 
@@ -87,10 +88,13 @@ def last_initials(
     session: Session, group_id: int, customer_ids: Sequence[int]
 ) -> dict[int, tuple[int, str]]:
     """customer id -> (code id, code) of each customer's latest standing initial issuance
-    from the group."""
+    from the group; a customer whose latest code was blocked since has none."""
     rows = session.execute(_LAST_INITIALS, {"group_id": group_id, "ids": list(customer_ids)})
     # Rows come in issuance order: a customer's latest one is written last.
-    return {customer_id: (code_id, code) for customer_id, code_id, code in rows}
+    latest = {customer_id: (code_id, code, status) for customer_id, code_id, code, status in rows}
+    return {
+        cid: (code_id, code) for cid, (code_id, code, status) in latest.items() if status != BLOCKED
+    }
 
 
 # ``{0}`` stands for the driver's parameter mark (``?`` sqlite3, ``%s`` psycopg).

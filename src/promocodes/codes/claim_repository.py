@@ -38,7 +38,7 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from promocodes.codes.issuance_repository import GroupRow
-from promocodes.codes.models import COUNTER_STRIPES, INITIAL, LIVE_SQL, REPEAT
+from promocodes.codes.models import BLOCKED, COUNTER_STRIPES, INITIAL, LIVE_SQL, REPEAT
 from promocodes.db import Driver, RawSQL
 from promocodes.models import UTCDateTime
 
@@ -155,13 +155,15 @@ _PRIOR = RawSQL.of(
     "WHERE i.key = :key AND i.group_id = :group_id AND i.kind = :kind"
 )
 # A repeat re-shows the code of the customer's latest initial issuance that still stands
-# (not voided). One customer's (a single repeat) or a chunk's recipients' (in bulk).
+# (not voided: the customer never saw a voided one) — unless that code was blocked since
+# (leaked): then there is nothing to show, never an older code. One customer's (a single
+# repeat) or a chunk's recipients' (in bulk); the code's status comes along to tell.
 STANDING_INITIAL = (
     "FROM issuances i JOIN codes c ON c.id = i.code_id WHERE i.group_id = :group_id "
     "AND i.kind = 'initial' AND i.voided_at IS NULL"
 )
 _LAST_INITIAL = RawSQL.of(
-    f"SELECT i.code_id, c.code {STANDING_INITIAL} AND i.customer_id = :customer_id "
+    f"SELECT i.code_id, c.code, c.status {STANDING_INITIAL} AND i.customer_id = :customer_id "
     "ORDER BY i.id DESC LIMIT 1"
 )
 _INSERT_REPEAT = RawSQL.of(
@@ -320,7 +322,7 @@ def attempt_repeat(tx: Session | Driver, request: Request) -> Attempt | NoCustom
         return found.attempt(None, found.prior)
     db = found.db
     last = db.first(_LAST_INITIAL, found.params)
-    if last is None:
+    if last is None or last[2] == BLOCKED:
         return found.attempt(None)
     inserted = db.first(_INSERT_REPEAT, {**found.params, "code_id": last[0]})
     result = (

@@ -11,6 +11,7 @@ the same key. A code is only ever claimed by a conditional UPDATE of an ``availa
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -239,6 +240,20 @@ class IssuedCodes:
             source=self._source,
             source_ref=self._ref,
         ).code
+
+
+def holders_of_last(
+    session: Session, group_ids: Iterable[int], customer_ids: Sequence[int]
+) -> dict[int, set[int]]:
+    """group id -> the customers (of those given) holding a last code from it: what
+    ``last_promocode`` would show them (a standing initial issue, its code not blocked)."""
+    return {g: set(batch.last_initials(session, g, customer_ids)) for g in group_ids}
+
+
+def groups_with_last_code(session: Session, customer_id: int, group_ids: Iterable[int]) -> set[int]:
+    """The groups the customer holds a last code from: what ``issue_repeat`` and
+    ``last_promocode`` would show (a standing initial issue whose code is not blocked)."""
+    return {g for g in group_ids if batch.last_initials(session, g, [customer_id])}
 
 
 # --- giving codes back ----------------------------------------------------------------

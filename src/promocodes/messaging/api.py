@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Response
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
 from promocodes.customers import service as customers
 from promocodes.messaging import campaigns, delivery, mailings, outbox
-from promocodes.messaging.rendering import MessageTemplate, preview
+from promocodes.messaging.rendering import MessageTemplate, Rendered
 from promocodes.messaging.schemas import (
     CampaignIn,
     CampaignOut,
     CampaignUpdate,
     EventIn,
     EventOut,
+    MailingCheckOut,
     MailingCreate,
     MailingOut,
     MailingUpdate,
@@ -24,13 +25,14 @@ from promocodes.messaging.schemas import (
     ProblemItem,
     RenderedOut,
     SendIn,
+    SkipOut,
     StockCheck,
     TemplateIn,
     TemplatePreviewIn,
     TestSendIn,
     ValidationOut,
 )
-from promocodes.messaging.templates import check, client_of
+from promocodes.messaging.templates import check, preview_for
 from promocodes.pagination import decode_cursor, split_page, status_filter
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
@@ -50,16 +52,19 @@ def validate_template(body: TemplateIn, key: Key, db: Db) -> ValidationOut:
     )
 
 
+def rendered_out(r: Rendered) -> RenderedOut:
+    return RenderedOut(
+        subject=r.subject, body_text=r.body_text, body_html=r.body_html, notes=list(r.notes)
+    )
+
+
 @router.post("/templates/preview", tags=["templates"])
 def preview_template(body: TemplatePreviewIn, key: Key, db: Db) -> RenderedOut:
+    """The message for a customer (or a sample one), with placeholder codes; a template
+    that fails for them is a 422 with the reason, the field and the line."""
+    template = MessageTemplate(body.subject, body.body_text, body.body_html)
     with db.read() as s:
-        client = (
-            client_of(customers.get(s, body.customer_id))
-            if body.customer_id
-            else mailings.SAMPLE_CLIENT
-        )
-    r = preview(MessageTemplate(body.subject, body.body_text, body.body_html), client)
-    return RenderedOut(subject=r.subject, body_text=r.body_text, body_html=r.body_html)
+        return rendered_out(preview_for(s, template, body.customer_id))
 
 
 # --- mailings -------------------------------------------------------------------------
@@ -89,17 +94,39 @@ def update_mailing(mailing_id: Id, body: MailingUpdate, key: Key, db: Db) -> Mai
         return mailings.to_out(s, mailings.update(s, mailing_id, body))
 
 
-@router.post("/mailings/{mailing_id}/check", tags=["mailings"])
-def check_mailing(mailing_id: Id, key: Key, db: Db) -> list[StockCheck]:
+@router.get("/mailings/{mailing_id}/skips", tags=["mailings"])
+def mailing_skips(mailing_id: Id, key: Key, db: Db) -> list[SkipOut]:
+    """Why recipients were skipped, grouped by reason and cause (what happened and
+    where in the template), the most frequent first."""
     with db.read() as s:
-        return mailings.stock_check(s, mailings.get(s, mailing_id))
+        found = mailings.skip_details(s, mailing_id)
+    return [SkipOut(reason=d.reason, detail=d.detail, count=d.count) for d in found]
+
+
+@router.post("/mailings/{mailing_id}/check", tags=["mailings"])
+def check_mailing(mailing_id: Id, key: Key, db: Db) -> MailingCheckOut:
+    """Before sending: each group's codes against what the mailing needs, from a dry run
+    of the template over a sample of up to 200 recipients spread over the segment
+    (placeholder codes; nothing is issued), and which of them would be skipped, and why."""
+    with db.read() as s:
+        found = mailings.stock_check(s, mailings.get(s, mailing_id))
+    return MailingCheckOut(
+        recipients=found.recipients,
+        sample=found.sample,
+        estimated=found.estimated,
+        groups=[StockCheck.model_validate(mailings.group_out(g)) for g in found.groups],
+        skipped=[
+            SkipOut(reason=reason, detail=detail, count=n)
+            for (reason, detail), n in found.skipped.most_common()
+        ],
+    )
 
 
 @router.post("/mailings/{mailing_id}/preview", tags=["mailings"])
 def preview_mailing(mailing_id: Id, body: PreviewIn, key: Key, db: Db) -> RenderedOut:
     with db.read() as s:
         r = mailings.preview_message(s, mailings.get(s, mailing_id), body.customer_id)
-    return RenderedOut(subject=r.subject, body_text=r.body_text, body_html=r.body_html)
+    return rendered_out(r)
 
 
 @router.post("/mailings/{mailing_id}/test", tags=["mailings"])
@@ -108,7 +135,7 @@ def test_mailing(mailing_id: Id, body: TestSendIn, key: Key, db: Db, cfg: Config
     with db.read() as s:
         r = mailings.preview_message(s, mailings.get(s, mailing_id), None)
     delivery.send_test(cfg, body.email, r)
-    return RenderedOut(subject=r.subject, body_text=r.body_text, body_html=r.body_html)
+    return rendered_out(r)
 
 
 @router.post("/mailings/{mailing_id}/send", status_code=202, tags=["mailings"])
@@ -191,6 +218,15 @@ def delete_campaign(campaign_id: Id, key: Key, db: Db) -> Response:
     with db.write() as s:
         campaigns.delete(s, campaign_id)
     return Response(status_code=204)
+
+
+@router.post("/campaigns/{campaign_id}/preview", tags=["campaigns"])
+def preview_campaign(campaign_id: Id, body: PreviewIn, key: Key, db: Db) -> RenderedOut:
+    """The campaign's message for a customer (or a sample one), with placeholder codes;
+    nothing is issued or recorded."""
+    with db.read() as s:
+        r = campaigns.preview_message(s, campaigns.get(s, campaign_id), body.customer_id)
+    return rendered_out(r)
 
 
 @router.get("/campaigns/{campaign_id}/messages", tags=["campaigns"])

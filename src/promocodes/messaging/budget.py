@@ -1,14 +1,16 @@
-"""The budget of one message's render: time, work and size, and the checks that draw
-from it. Jinja cannot interrupt a running template, so every place a template can spin
-or grow a value checks the budget itself (``sandbox.py`` puts the checks there): loop
-iterations, calls, filters, operators and output.
+"""The budget of one message's render: time, work, size and memory, and the checks that
+draw from it. Jinja cannot interrupt a running template, so every place a template can
+spin or grow a value checks the budget itself (``sandbox.py`` puts the checks there):
+loop iterations, calls, filters, operators, literals and output.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
+from itertools import islice
 from typing import TypeVar
 
 MAX_OUTPUT_CHARS = 1_000_000
@@ -21,6 +23,12 @@ MAX_INT_BITS = 10_000
 # produced. Bounds what a template can build in buffers that never reach the output
 # (macros, {% set %} blocks) and the number of references such buffers can hold.
 WORK_BUDGET = 10 * MAX_OUTPUT_CHARS
+# Bytes a message's render may allocate, all values it builds together (strings, lists,
+# dicts: what an operator, a filter, a method or a literal returns), whether or not they
+# are still alive: a conservative bound on its memory, whatever the template keeps.
+MEMORY_BUDGET = 10 * 1024 * 1024
+# Elements of a new sequence measured one by one (beyond: the average of those counted).
+_MEASURED_ITEMS = 1_000
 
 _T = TypeVar("_T")
 
@@ -36,7 +44,7 @@ class Budget:
     it matters); :meth:`check` then enforces the work limit and reads the clock.
     """
 
-    __slots__ = ("deadline", "next_check", "output", "work")
+    __slots__ = ("deadline", "memory", "next_check", "output", "work")
 
     # Reading the clock on every unit of work cost a fifth of a typical render; every
     # CLOCK_EVERY units still bounds the overrun to well under a millisecond.
@@ -46,6 +54,7 @@ class Budget:
         self.deadline = time.monotonic() + seconds
         self.work = 0
         self.output = 0
+        self.memory = 0
         self.next_check = 0
 
     def tick(self, cost: int = 1) -> None:
@@ -60,6 +69,31 @@ class Budget:
             raise LimitExceeded(f"rendering took longer than {RENDER_SECONDS:g} s")
         # One threshold for both limits: the next clock reading, or just past the budget.
         self.next_check = min(self.work + self.CLOCK_EVERY, WORK_BUDGET + 1)
+
+    def allocate(self, value: object) -> None:
+        """Charge a value the template just built (its bytes, and its items' when it is
+        a new sequence of strings, as split() makes): past ``MEMORY_BUDGET``, the render
+        stops."""
+        self.memory += allocated(value)
+        if self.memory > MEMORY_BUDGET:
+            raise LimitExceeded(
+                f"the template builds more than {MEMORY_BUDGET // (1024 * 1024)} MB of text "
+                "and lists"
+            )
+
+
+def allocated(value: object) -> int:
+    """What building ``value`` took: a string's or number's own bytes; a container's
+    slots plus its string items' bytes (items that are containers were charged when
+    they were built). Sampled beyond ``_MEASURED_ITEMS`` items: O(1000) at most."""
+    size = sys.getsizeof(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(islice(value, _MEASURED_ITEMS))
+        strings = sum(sys.getsizeof(item) for item in items if isinstance(item, str))
+        size += strings * len(value) // max(len(items), 1)
+    elif isinstance(value, Mapping):
+        size += sum(sys.getsizeof(v) for v in islice(value.values(), _MEASURED_ITEMS))
+    return size
 
 
 _BUDGET: ContextVar[Budget | None] = ContextVar("promocodes_render_budget", default=None)

@@ -15,9 +15,9 @@ from promocodes.errors import NotFound
 from promocodes.messaging import message_repository as messages
 from promocodes.messaging import repository as repo
 from promocodes.messaging.models import Campaign, Message
-from promocodes.messaging.rendering import MessageTemplate, RenderSkip, render
+from promocodes.messaging.rendering import MessageTemplate, Rendered, RenderSkip, render
 from promocodes.messaging.schemas import CampaignIn, CampaignOut, CampaignUpdate
-from promocodes.messaging.templates import client_of, require_valid, source_of
+from promocodes.messaging.templates import client_of, preview_for, require_valid, source_of
 from promocodes.models import utcnow
 
 
@@ -70,6 +70,12 @@ def update(session: Session, campaign_id: int, data: CampaignUpdate) -> Campaign
     )
     session.flush()
     return campaign
+
+
+def preview_message(session: Session, campaign: Campaign, customer_id: str | None) -> Rendered:
+    """The campaign's message for the customer (or the sample one), codes aside."""
+    template = MessageTemplate(campaign.subject, campaign.body_text, campaign.body_html)
+    return preview_for(session, template, customer_id)
 
 
 def stats(session: Session, campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -172,7 +178,7 @@ def _new_message(
         with session.begin_nested():
             rendered = render(template, client_of(customer), source_of(codes))
     except RenderSkip as skip:
-        row.status, row.skip_reason, row.error = "skipped", skip.reason, skip.detail[:500]
+        row.status, row.skip_reason, row.error = "skipped", skip.reason, skip.summary
     else:
         row.subject, row.body_text, row.body_html = (
             rendered.subject,

@@ -57,13 +57,26 @@ def mailings_create(
 @mailings_app.command("check")
 @cli_errors
 def mailings_check(mailing_id: int) -> None:
-    """Stock per group against the segment size."""
+    """Each group's codes against what the mailing needs, from a dry run of the template
+    over a sample of up to 200 recipients (nothing is issued), and who would be skipped."""
     with database().read() as s:
-        rows = mailings.stock_check(s, mailings.get(s, mailing_id))
+        found = mailings.stock_check(s, mailings.get(s, mailing_id))
     table = Table("group", "needed", "active", "enough")
-    for r in rows:
-        table.add_row(r.name, f"{r.needed:,}", f"{r.active:,}", "yes" if r.enough else "NO")
-    console.print(table if rows else "The templates issue no codes.")
+    about = "about " if found.estimated else ""
+    for r in found.groups:
+        table.add_row(r.name, f"{about}{r.needed:,}", f"{r.active:,}", "yes" if r.enough else "NO")
+    console.print(table if found.groups else "The templates issue no codes.")
+    scope = (
+        f"{found.sample:,} of {found.recipients:,} recipients (an estimate)"
+        if found.estimated
+        else f"all {found.recipients:,} recipients"
+    )
+    console.print(f"Dry run over {scope}.", highlight=False)
+    skipped = sum(found.skipped.values())
+    if skipped:
+        console.print(f"{skipped:,} of {found.sample:,} would be skipped:", highlight=False)
+        for (reason, detail), n in found.skipped.most_common(10):
+            console.print(f"  {reason}: {detail} ({n:,})", markup=False, highlight=False)
 
 
 @mailings_app.command("preview")

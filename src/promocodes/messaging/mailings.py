@@ -14,30 +14,20 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from promocodes.codes import service as codes
-from promocodes.codes.models import name_key
-from promocodes.codes.service import live_groups
-from promocodes.customers import service as customers
 from promocodes.errors import Conflict, NotFound, ValidationFailed
+from promocodes.messaging import message_repository as messages
 from promocodes.messaging import repository as repo
 from promocodes.messaging import service
+from promocodes.messaging.check import Check, GroupCheck, check
 from promocodes.messaging.models import Mailing
-from promocodes.messaging.rendering import MessageTemplate, Rendered, preview
+from promocodes.messaging.rendering import MessageTemplate, Rendered
 from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, StockCheck
-from promocodes.messaging.templates import client_of, require_valid
+from promocodes.messaging.templates import preview_for, require_valid
 from promocodes.models import utcnow
 from promocodes.segments import service as segments
 from promocodes.segments.models import Segment
 
 EDITABLE = ("draft", "scheduled")
-SAMPLE_CLIENT: dict[str, object] = {
-    "customer_id": "sample",
-    "email": "sample@example.com",
-    "phone": None,
-    "first_name": "Sam",
-    "last_name": "Sample",
-    "attributes": {},
-}
 
 
 class MailingNotFound(NotFound):
@@ -115,34 +105,49 @@ def to_outs(session: Session, mailings: Sequence[Mailing]) -> list[MailingOut]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class SkipDetail:
+    """Why some of a mailing's recipients were skipped, in words: the reason, what
+    happened and where in the template (``body_text line 4: …``), and how many."""
+
+    reason: str
+    detail: str | None
+    count: int
+
+
+def skip_details(session: Session, mailing_id: int, limit: int = 50) -> list[SkipDetail]:
+    """The mailing's skips grouped by reason and cause, the most frequent first."""
+    get(session, mailing_id)
+    rows = messages.skip_details(session, mailing_id, limit)
+    return [SkipDetail(reason, detail, count) for reason, detail, count in rows]
+
+
 def list_mailings(session: Session, limit: int = 100) -> list[Mailing]:
     """The newest mailings first."""
     return repo.newest_mailings(session, limit)
 
 
-def stock_check(session: Session, mailing: Mailing) -> list[StockCheck]:
-    """For each group the templates issue from: the segment's size against the group's
-    active codes (the most a mailing could need; a branch not taken needs less)."""
-    validation = require_valid(session, template_of(mailing))
-    needed = segments.count(session, segments.tree_of(segments.get(session, mailing.segment_id)))
-    groups = live_groups(session)
-    found = [groups[name_key(n)] for n in validation.initial_groups if name_key(n) in groups]
-    active = codes.counts(session, [g.id for g in found])
-    return [
-        StockCheck(
-            group_id=g.id,
-            name=g.name,
-            needed=needed,
-            active=active[g.id].active,
-            enough=active[g.id].active >= needed,
-        )
-        for g in found
-    ]
+def stock_check(session: Session, mailing: Mailing) -> Check:
+    """Whether each group the template draws from covers the segment, from a dry run
+    over a sample of it (messaging/check.py)."""
+    return check(session, mailing)
+
+
+def group_out(c: GroupCheck) -> dict[str, object]:
+    """A group's check as the API shows it (also in a stock-short problem)."""
+    return StockCheck(
+        group_id=c.group_id,
+        name=c.name,
+        needed=c.needed,
+        active=c.active,
+        enough=c.enough,
+        drawing=c.drawing,
+    ).model_dump()
 
 
 def preview_message(session: Session, mailing: Mailing, customer_id: str | None) -> Rendered:
-    client = client_of(customers.get(session, customer_id)) if customer_id else SAMPLE_CLIENT
-    return preview(template_of(mailing), client)
+    """The mailing's message for the customer (or the sample one), codes aside."""
+    return preview_for(session, template_of(mailing), customer_id)
 
 
 def send(
@@ -164,15 +169,16 @@ def send(
         if when <= utcnow():
             raise ValidationFailed("the time to send must be in the future")
         mailing.send_at = when
-    short = [c for c in stock_check(session, mailing) if not c.enough]
-    if short and not allow_partial:
+    checked = stock_check(session, mailing)
+    if checked.short and not allow_partial:
+        estimate = f" (estimated from a sample of {checked.sample:,})" if checked.estimated else ""
         raise StockShort(
             "; ".join(
                 f"group {c.name!r} has {c.active:,} active codes for {c.needed:,} recipients"
-                for c in short
+                for c in checked.short
             )
-            + ". Upload more codes, or send with allow_partial to skip the rest.",
-            groups=[c.model_dump() for c in short],
+            + f"{estimate}. Upload more codes, or send with allow_partial to skip the rest.",
+            groups=[group_out(c) for c in checked.short],
         )
     mailing.allow_partial = allow_partial
     if mailing.send_at is not None and mailing.send_at > utcnow():

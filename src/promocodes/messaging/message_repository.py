@@ -19,8 +19,8 @@ Owner = Literal["mailing", "campaign"]
 # ``{0}`` stands for the driver's parameter mark (``?`` sqlite3, ``%s`` psycopg).
 _INSERT_MESSAGES = (
     "INSERT INTO messages (key, mailing_id, customer_id, channel, recipient, status, "
-    "skip_reason, subject, body_text, body_html, attempts, created_at, sent_at, "
-    f"next_attempt_at) VALUES ({', '.join(['{0}'] * 14)})"
+    "skip_reason, error, subject, body_text, body_html, attempts, created_at, sent_at, "
+    f"next_attempt_at) VALUES ({', '.join(['{0}'] * 15)})"
 )
 
 MessageRow = tuple[Any, ...]
@@ -158,3 +158,19 @@ def waiting_by_channel(session: Session) -> dict[tuple[str, str], int]:
         .group_by(Message.channel, Message.status)
     )
     return {(channel, status): int(n) for channel, status, n in rows}
+
+
+def skip_details(
+    session: Session, mailing_id: int, limit: int
+) -> list[tuple[str, str | None, int]]:
+    """(reason, detail, messages) of the mailing's skipped messages, the most frequent
+    first (an index range: the mailing's skipped messages)."""
+    n = func.count().label("n")
+    rows = session.execute(
+        select(Message.skip_reason, Message.error, n)
+        .where(Message.mailing_id == mailing_id, Message.status == "skipped")
+        .group_by(Message.skip_reason, Message.error)
+        .order_by(n.desc(), Message.skip_reason)
+        .limit(limit)
+    )
+    return [(str(reason), error, int(count)) for reason, error, count in rows]

@@ -10,8 +10,8 @@ import hashlib
 import re
 import time
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Protocol
 
@@ -51,12 +51,36 @@ _DETAIL_CHARS = 500  # details are logged and shown in reports; user data can be
 
 
 class RenderSkip(Exception):
-    """This recipient's message is not sent; ``reason`` is a short stable text."""
+    """This recipient's message is not sent. ``reason`` is a short stable slug,
+    ``detail`` what happened in words; ``field`` and ``line`` where in the template
+    (when known: a macro's group that cannot give a code, a failing expression)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+    def __init__(
+        self, reason: str, detail: str = "", *, field: str | None = None, line: int | None = None
+    ) -> None:
         self.reason = reason
         self.detail = detail
+        self.field = field
+        self.line = line
+        super().__init__(f"{reason}: {self.summary}")
+
+    @property
+    def where(self) -> str:
+        """``body_text line 4``, ``subject``, or '' when not known."""
+        return " ".join(
+            part for part in (self.field, f"line {self.line}" if self.line else None) if part
+        )
+
+    @property
+    def summary(self) -> str:
+        """What to store and show: where, then what (``body_text line 4: …``)."""
+        return _short(f"{self.where}: {self.detail}" if self.where else self.detail)
+
+    def at(self, field: str, line: int | None) -> RenderSkip:
+        """The same skip, placed in the template (kept if already placed)."""
+        if self.field is not None:
+            return self
+        return type(self)(self.reason, self.detail, field=field, line=line)
 
 
 class TemplateError(RenderSkip):
@@ -95,6 +119,10 @@ class Rendered:
     subject: str
     body_text: str | None
     body_html: str | None
+    # A preview's notes: which values are placeholders, why a macro renders empty.
+    notes: tuple[str, ...] = ()
+    # A preview's groups the message takes a new code from (promocode() rendered).
+    drawn: tuple[str, ...] = ()
 
 
 class _Client(Exposed):
@@ -135,7 +163,12 @@ class _Client(Exposed):
     def _issue(self, kind: str, group_name: object) -> str | None:
         if not isinstance(group_name, str):
             raise TypeError("the group name must be text, e.g. client.promocode('Summer 10%')")
-        key = (kind, name_key(group_name))
+        group = name_key(group_name)
+        if kind == "repeat" and ("initial", group) in self._issued:
+            # promocode('G') earlier in this message: that code is now the customer's
+            # last one from G (SPEC §2), whatever an earlier message gave them.
+            return self._issued["initial", group]
+        key = (kind, group)
         if key not in self._issued:
             started = time.monotonic()
             try:
@@ -163,14 +196,40 @@ def _exposed_names(fields: tuple[str, ...]) -> frozenset[str]:
 
 
 class _PreviewSource:
-    """Placeholder codes that can never be mistaken for real ones and touch no store."""
+    """Placeholder codes that can never be mistaken for real ones and touch no store.
+
+    ``last`` is the name keys of the groups the customer holds a last code from (a real
+    customer): ``last_promocode`` shows a placeholder for those and, like the sent
+    message, nothing for the others. None is the sample customer, who holds one of
+    every group. ``notes`` say what the placeholders stand for and why a macro is empty.
+    """
+
+    def __init__(self, last: Container[str] | None) -> None:
+        self._last = last
+        self.notes: list[str] = []
+        self.drawn: list[str] = []
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
 
     def promocode(self, group_name: str) -> str:
         digest = hashlib.sha256(name_key(group_name).encode()).hexdigest()[:4].upper()
-        return f"PREVIEW-{_slug(group_name)}-{digest}"
+        code = f"PREVIEW-{_slug(group_name)}-{digest}"
+        self._note(f"{code} stands for the new code from '{group_name}' each customer gets.")
+        self.drawn.append(group_name)
+        return code
 
     def last_promocode(self, group_name: str) -> str | None:
-        return f"PREVIEW-{_slug(group_name)}-LAST"
+        if self._last is not None and name_key(group_name) not in self._last:
+            self._note(
+                f"This customer has no code from '{group_name}' yet: "
+                f"last_promocode('{group_name}') is empty for them, in the sent message too."
+            )
+            return None
+        code = f"PREVIEW-{_slug(group_name)}-LAST"
+        self._note(f"{code} stands for the customer's last code from '{group_name}'.")
+        return code
 
 
 def _slug(group_name: str) -> str:
@@ -184,11 +243,12 @@ def _short(text: str) -> str:
 
 def _compile(field: str, text: str, *, html: bool) -> Template:
     if len(text) > MAX_TEMPLATE_CHARS:
-        raise TemplateError("template-limit", f"{field}: longer than {MAX_TEMPLATE_CHARS:,}")
+        detail = f"longer than {MAX_TEMPLATE_CHARS:,} characters"
+        raise TemplateError("template-limit", detail, field=field)
     compiled = compile_template(text, html=html)
     if isinstance(compiled, CompileFailure):
-        where = f" (line {compiled.lineno})" if compiled.lineno else ""
-        raise TemplateError("template-error", _short(f"{field}{where}: {compiled.message}"))
+        detail = _short(compiled.message)
+        raise TemplateError("template-error", detail, field=field, line=compiled.lineno)
     return compiled
 
 
@@ -203,24 +263,47 @@ def _compiled_fields(template: MessageTemplate) -> tuple[tuple[str, Template], .
     )
 
 
+def _template_line(exc: BaseException) -> int | None:
+    """The template line the error came from: Jinja rewrites a render's traceback so
+    template frames carry the template's own line numbers (the innermost one wins)."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def _run(field: str, template: Template, client: _Client) -> str:
     try:
         return run(template, {"client": client})
-    except RenderSkip:
-        raise
+    except RenderSkip as skip:
+        raise skip.at(field, _template_line(skip)) from None
     except _SourceFailure as exc:
         failure = exc.error  # re-raised below, outside the handler, unchained
-    except (LimitExceeded, RecursionError, MemoryError) as exc:
-        raise TemplateError("template-limit", _short(f"{field}: {exc}")) from exc
-    except SecurityError as exc:
-        raise TemplateError("security", _short(f"{field}: {exc}")) from exc
-    except UndefinedError as exc:
-        message = str(exc).replace(f"'{__name__}._Client object'", "client")
-        raise TemplateError("template-error", _short(f"{field}: {message}")) from exc
-    except Exception as exc:  # TypeError, ZeroDivisionError, ...: this recipient only
-        message = f"{field}: {type(exc).__name__}: {exc}"
-        raise TemplateError("template-error", _short(message)) from exc
+    except Exception as exc:
+        raise _failure(exc, field, _template_line(exc)) from exc
     raise failure
+
+
+def _failure(exc: Exception, field: str, line: int | None) -> TemplateError:
+    """A template error in words a marketer reads, with its place."""
+    if isinstance(exc, LimitExceeded | RecursionError | MemoryError):
+        reason, message = "template-limit", str(exc)
+    elif isinstance(exc, SecurityError):
+        reason, message = "security", str(exc)
+    elif isinstance(exc, UndefinedError):
+        reason, message = "template-error", _undefined_message(str(exc))
+    else:  # TypeError, ZeroDivisionError, ...: this recipient only
+        reason, message = "template-error", f"{type(exc).__name__}: {exc}"
+    return TemplateError(reason, _short(message), field=field, line=line)
+
+
+def _undefined_message(text: str) -> str:
+    # Missing data renders empty; what fails is using it as a number or calling it.
+    text = text.replace(f"'{__name__}._Client object'", "client")
+    text = text.replace("'dict object' has no attribute", "the customer has no attribute")
+    return f"{text} (missing data prints as nothing, but cannot be calculated with)"
 
 
 def render(template: MessageTemplate, client: Mapping[str, object], source: CodeSource) -> Rendered:
@@ -243,8 +326,14 @@ def render(template: MessageTemplate, client: Mapping[str, object], source: Code
     return Rendered(" ".join((out["subject"] or "").split()), out["body_text"], out["body_html"])
 
 
-def preview(template: MessageTemplate, client: Mapping[str, object]) -> Rendered:
+def preview(
+    template: MessageTemplate, client: Mapping[str, object], *, last: Container[str] | None = None
+) -> Rendered:
     """Render with placeholder codes ``PREVIEW-<GROUP>-<4 hex>`` / ``PREVIEW-<GROUP>-LAST``;
-    no code is issued or recorded. Unknown groups get placeholders too (validate() is
-    what reports them). Raises like :func:`render`."""
-    return render(template, client, _PreviewSource())
+    no code is issued or recorded. ``last``: the name keys of the groups a real customer
+    holds a last code from (None: the sample customer, who holds every one), so the
+    preview is the message that would be sent, codes aside. Unknown groups get
+    placeholders too (validation is what reports them). Raises like :func:`render`."""
+    source = _PreviewSource(last)
+    rendered = render(template, client, source)
+    return replace(rendered, notes=tuple(source.notes), drawn=tuple(source.drawn))

@@ -10,32 +10,33 @@ loop iterations, calls, filters, operators and output.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import lru_cache
 from types import MethodType
-from typing import Any, cast
+from typing import Any
 
-from jinja2 import StrictUndefined, Template, nodes
+from jinja2 import ChainableUndefined, Template, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
-from jinja2.filters import do_batch, sync_do_join
-from jinja2.runtime import Context, markup_join, str_join
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import pass_context, pass_eval_context
-from jinja2.visitor import NodeTransformer
-from markupsafe import Markup, escape, soft_str
 
+from promocodes.messaging import template_filters
 from promocodes.messaging.budget import (
-    MAX_INT_BITS,
     MAX_OUTPUT_CHARS,
-    MAX_RANGE,
     LimitExceeded,
-    approx_len,
     bounded_range,
     budget,
     check_size,
-    ticking,
+)
+from promocodes.messaging.guards import (
+    BUILT,
+    Guards,
+    finalize,
+    guard_binop,
+    guard_concat,
+    guard_iter,
+    guard_literal,
 )
 
 MAX_TEMPLATE_CHARS = 100_000
@@ -57,7 +58,6 @@ _SAFE_STR_METHODS = frozenset((
     "strip", "swapcase", "title", "upper",
 ))
 # fmt: on
-_SEQUENCES = (str, list, tuple)
 
 
 class Exposed:
@@ -69,187 +69,82 @@ class Exposed:
         self._exposed = frozenset(exposed)
 
 
-def _guard_binop(operator: str, left: Any, right: Any) -> None:
-    """Refuse an operation whose result would be too big, before Python builds it."""
-    if operator == "%" and isinstance(left, str):
-        # printf-style formatting reaches __str__/__repr__ of anything and pads freely.
-        raise SecurityError("the % formatting operator is not available in messages")
-    ints = isinstance(left, int) and isinstance(right, int)
-    if operator == "*":
-        for seq, times in ((left, right), (right, left)):
-            sized = isinstance(seq, _SEQUENCES) and isinstance(times, int)
-            if sized and len(seq) * max(times, 0) > MAX_OUTPUT_CHARS:
-                raise LimitExceeded("a repeated string or list would be too long")
-        if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise LimitExceeded("a number would be too large")
-    sized = isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES)
-    if operator == "+" and sized and len(left) + len(right) > MAX_OUTPUT_CHARS:
-        raise LimitExceeded("a joined string or list would be too long")
-    if operator == "**" and ints and right > 0 and left.bit_length() * right > MAX_INT_BITS:
-        raise LimitExceeded("a power would be too large")
+class Missing(ChainableUndefined):
+    """Missing data, as Liquid (the language of Braze, Klaviyo, Shopify) treats it: an
+    attribute the customer lacks, a field that is null, and anything read through them
+    render as '', are false in ``{% if %}``, loop zero times and can be read further
+    (``client.attributes.address.city``). Names that cannot exist (an unknown customer
+    field or group) are refused when the template is saved, not here. Comparing it
+    (``> 18``) is false; arithmetic on it still fails (``template-error``, with its line:
+    ``| default(0)`` gives a number).
 
+    An access the sandbox refused (``client.__class__``) is no missing data: it raises
+    its SecurityError on any use, as Jinja's strict undefined does."""
 
-@pass_context
-def _finalize(context: Context, value: Any) -> Any:
-    # Runs on every {{ ... }}, including those inside macros and {% set %} blocks,
-    # which never reach the top-level output check. The common case (a str) is
-    # measured and ticked inline: this is the hottest guard of a typical message.
-    if value is None:
+    __slots__ = ()
+
+    def _refused(self) -> bool:
+        return self._undefined_exception is SecurityError
+
+    def __str__(self) -> str:
+        if self._refused():
+            self._fail_with_undefined_error()
         return ""
-    if type(value) is str:
-        size = len(value)
-        if size > MAX_OUTPUT_CHARS:
-            check_size(value)  # raises
-    else:
-        size = check_size(value)
-    current = budget()
-    current.work += 1 + size
-    if current.work >= current.next_check:
-        current.check()
-    return value
 
+    def __html__(self) -> str:
+        return str(self)
 
-@pass_eval_context
-def _guard_concat(eval_ctx: nodes.EvalContext, *parts: Any) -> str:
-    # The ~ operator is not an interceptable binop; templates are rewritten to call this.
-    total = sum(check_size(part) for part in parts)
-    if total > MAX_OUTPUT_CHARS:
-        raise LimitExceeded("a joined string would be too long")
-    budget().tick(total)
-    return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
+    def __bool__(self) -> bool:
+        if self._refused():
+            self._fail_with_undefined_error()
+        return False
 
+    def __iter__(self) -> Iterator[Any]:
+        if self._refused():
+            self._fail_with_undefined_error()
+        return iter(())
 
-def _guard_iter(iterable: Iterable[Any], weight: int) -> Iterator[Any]:
-    # Every {% for %} iterates through this: without it, nested loops over plain lists
-    # spin with no call or output the budget could see. weight = the loop body's
-    # literal text, which each iteration appends to some buffer.
-    return ticking(iterable, 1 + weight)
+    def __len__(self) -> int:
+        if self._refused():
+            self._fail_with_undefined_error()
+        return 0
 
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__" or self._refused():
+            self._fail_with_undefined_error()
+        return self
 
-class _Guards(NodeTransformer):
-    """Rewrites a parsed template so loops and ~ concatenation go through the guards."""
+    __getitem__ = __getattr__
 
-    def visit_For(self, node: nodes.For) -> nodes.Node:
-        self.generic_visit(node)
-        weight = sum(len(d.data) for c in node.body for d in c.find_all(nodes.TemplateData))
-        iterable = cast(nodes.Expr, node.iter)
-        node.iter = _environment_call("guard_iter", [iterable, nodes.Const(weight)], node)
-        return node
+    def _compare(self, other: object) -> bool:
+        # {% if client.attributes.age > 18 %} is false for a customer without an age,
+        # as in Liquid: comparing with missing data is no error.
+        if self._refused():
+            self._fail_with_undefined_error()
+        return False
 
-    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        self.generic_visit(node)
-        return _environment_call("guard_concat", list(node.nodes), node)
-
-
-def _environment_call(name: str, args: list[nodes.Expr], at: nodes.Node) -> nodes.Call:
-    call = nodes.Call(nodes.EnvironmentAttribute(name), args, [], None, None)
-    call.set_lineno(at.lineno)
-    return call
-
-
-@pass_eval_context
-def _replace(eval_ctx: nodes.EvalContext, s: Any, old: Any, new: Any, count: Any = None) -> str:
-    # Mirrors Jinja's replace but measures first: a chain of replaces multiplies the
-    # length at each step, so checking only the result would be too late.
-    if eval_ctx.autoescape:
-        marked = hasattr(old, "__html__") or hasattr(new, "__html__")
-        text = escape(s) if marked and not hasattr(s, "__html__") else soft_str(s)
-        old_s, new_s = soft_str(old), soft_str(new)
-    else:
-        text, old_s, new_s = str(s), str(old), str(new)
-    if isinstance(text, Markup):
-        old_s, new_s = escape(old_s), escape(new_s)
-    limit = -1 if count is None else int(count)
-    hits = text.count(old_s) if old_s else len(text) + 1
-    if limit >= 0:
-        hits = min(hits, limit)
-    if len(text) + hits * (len(new_s) - len(old_s)) > MAX_OUTPUT_CHARS:
-        raise LimitExceeded("replace() would produce too long a string")
-    return text.replace(old_s, new_s, limit)
-
-
-@pass_eval_context
-def _join(eval_ctx: nodes.EvalContext, value: Iterable[Any], d: Any = "") -> str:
-    # No attribute= form: it would let a join pull big values out of many items.
-    items = list(value)
-    if approx_len(items) + check_size(d) * max(len(items) - 1, 0) > MAX_OUTPUT_CHARS:
-        raise LimitExceeded("join() would produce too long a string")
-    return sync_do_join(eval_ctx, items, d)
-
-
-def _sum(iterable: Iterable[Any], start: Any = 0) -> Any:
-    # Numbers only: summing lists concatenates them (quadratically, unmeasured).
-    items = list(iterable)
-    if not all(isinstance(item, int | float | Decimal) for item in (start, *items)):
-        raise TypeError("sum adds numbers only")
-    return sum(items, start)
-
-
-def _batch(value: Iterable[Any], linecount: int, fill_with: Any = None) -> Iterator[list[Any]]:
-    # The last batch is padded to linecount items, so a huge linecount is a huge list.
-    if not isinstance(linecount, int) or linecount < 1:
-        raise ValueError("batch size must be a positive number")
-    if linecount > MAX_RANGE:
-        raise LimitExceeded(f"batch size is limited to {MAX_RANGE:,}")
-    return do_batch(value, linecount, fill_with)
-
-
-# fmt: off
-_PLAIN_FILTERS = (
-    "abs", "capitalize", "count", "d", "default", "e", "escape", "first", "float", "int",
-    "last", "length", "list", "lower", "max", "min", "reverse", "round", "sort", "string",
-    "striptags", "title", "trim", "truncate", "unique", "upper", "urlencode", "wordcount",
-)
-# fmt: on
-_BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
-    "batch": _batch,
-    "join": _join,
-    "replace": _replace,
-    "sum": _sum,
-}
-
-
-def _guard_filter(func: Callable[..., Any]) -> Callable[..., Any]:
-    pass_arg = getattr(getattr(func, "jinja_pass_arg", None), "name", None)
-
-    # pass_context also stops Jinja from running the filter at compile time (constant
-    # folding), where no budget applies.
-    @pass_context
-    def guarded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
-        current = budget()
-        current.tick()
-        for arg in (value, *args, *kwargs.values()):
-            check_size(arg)
-        if pass_arg == "context":
-            result = func(context, value, *args, **kwargs)
-        elif pass_arg == "eval_context":
-            result = func(context.eval_ctx, value, *args, **kwargs)
-        elif pass_arg == "environment":
-            result = func(context.environment, value, *args, **kwargs)
-        else:
-            result = func(value, *args, **kwargs)
-        current.tick(check_size(result))
-        return result
-
-    return guarded
+    __lt__ = __le__ = __gt__ = __ge__ = _compare  # type: ignore[assignment]
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "//", "%"})
-    guard_iter = staticmethod(_guard_iter)
-    guard_concat = staticmethod(_guard_concat)
+    guard_iter = staticmethod(guard_iter)
+    guard_concat = staticmethod(guard_concat)
+    guard_literal = staticmethod(guard_literal)
 
     def __init__(self, *, autoescape: bool) -> None:
-        super().__init__(autoescape=autoescape, undefined=StrictUndefined, finalize=_finalize)
+        super().__init__(autoescape=autoescape, undefined=Missing, finalize=finalize)
         # No loader: include/import/extends have nothing to load. Default globals
         # (dict, lipsum, cycler, joiner, namespace) go; range is replaced.
         self.globals.clear()
         self.globals["range"] = bounded_range
-        defaults = self.filters
-        chosen = {name: defaults[name] for name in _PLAIN_FILTERS} | _BOUNDED_FILTERS
-        self.filters = {name: _guard_filter(func) for name, func in chosen.items()}
+        self.filters = template_filters.chosen(self.filters)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if attribute[:1] == "_":
+            # Refused whether it exists or not: a name that does not exist would
+            # otherwise read as missing data (empty), hiding a probe of the internals.
+            return self.unsafe_undefined(obj, attribute)
         # Shortcut for the objects handed to templates, whose allow-list is the whole
         # policy: what super().getattr would conclude through is_safe_attribute below.
         if isinstance(obj, Exposed) and attribute in obj._exposed:
@@ -274,23 +169,32 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return None
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        budget().tick()
-        _guard_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        current = budget()
+        current.tick()
+        guard_binop(operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        if isinstance(result, BUILT):
+            current.allocate(result)
+        return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         # Every call in a template comes here: the place to stop runaway macro
         # recursion (by time, or by Python's recursion limit) and to count what
         # macros and methods return, since that may never reach the output.
-        if obj is _guard_iter:  # our own loop guard (it ticks per item): no policy to apply
-            return _guard_iter(*args)
+        if obj is guard_iter:  # our own loop guard (it ticks per item): no policy to apply
+            return guard_iter(*args)
+        if obj is guard_literal:
+            return guard_literal(*args)
         current = budget()
         current.tick()
         try:
             if isinstance(obj, MethodType) and _exposed_method(obj):
                 # client.promocode(…) and the like: our own methods, on the allow-list,
                 # taking no context; Jinja's generic checks and dispatch would only
-                # conclude what the allow-list says, at a cost per message.
+                # conclude what the allow-list says, at a cost per message. Inside a
+                # loop or a block Jinja adds its own keywords (what Context.call drops).
+                kwargs.pop("_loop_vars", None)
+                kwargs.pop("_block_vars", None)
                 result = obj(*args, **kwargs)
             else:
                 result = super().call(context, obj, *args, **kwargs)
@@ -298,6 +202,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise LimitExceeded("the template nests calls too deeply") from exc
         if isinstance(result, str):
             current.tick(check_size(result))
+        if isinstance(result, BUILT):
+            current.allocate(result)
         return result
 
 
@@ -334,7 +240,7 @@ def compile_template(source: str, *, html: bool) -> Template | CompileFailure:
         tree = env.parse(source)
         for node, message in forbidden(tree):
             raise TemplateSyntaxError(message, node.lineno)
-        guarded = _Guards().visit(tree)
+        guarded = Guards().visit(tree)
         guarded.set_environment(env)
         return env.from_string(guarded)
     except TemplateSyntaxError as exc:
@@ -352,7 +258,7 @@ def run(template: Template, variables: Mapping[str, Any]) -> str:
     rewriting on errors), with a running length per chunk: a template that loops out
     text stops at MAX_OUTPUT_CHARS, holding no more than that. Time is not checked
     here: every way to repeat output (loops, calls) draws from the budget itself, and
-    every {{ ... }} does in _finalize.
+    every {{ ... }} does in finalize.
     """
     current = budget()
     env = template.environment

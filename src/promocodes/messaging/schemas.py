@@ -60,12 +60,29 @@ class MailingOut(BaseModel):
     finished_at: datetime | None
 
 
+class SkipOut(BaseModel):
+    reason: str
+    detail: str | None
+    count: int
+
+
 class StockCheck(BaseModel):
     group_id: int
     name: str
+    # Codes the mailing needs from the group: exact when the sample is the whole
+    # segment, else the segment times the sample's share that draws a code, rounded up.
     needed: int
     active: int
     enough: bool
+    drawing: int = 0  # recipients of the sample whose message takes a code from it
+
+
+class MailingCheckOut(BaseModel):
+    recipients: int  # the segment's size now
+    sample: int  # recipients rendered in the dry run (up to 200, spread over the segment)
+    estimated: bool  # the figures come from part of the segment
+    groups: list[StockCheck]
+    skipped: list[SkipOut]  # recipients of the sample that would be skipped, and why
 
 
 class SendIn(BaseModel):
@@ -95,6 +112,8 @@ class RenderedOut(BaseModel):
     body_text: str | None
     body_html: str | None
     preview: bool = True
+    # Which values are placeholders, and why a macro renders empty for this customer.
+    notes: list[str] = []
 
 
 class ProblemItem(BaseModel):

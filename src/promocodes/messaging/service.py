@@ -92,6 +92,7 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
     for customer in recipients:
         key = f"{prefix}{customer.id}"
         reason: str | None = None
+        detail: str | None = None
         if smtp and not customer.email:
             reason = "no-email"
         elif cancelled:
@@ -102,12 +103,12 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
                 rendered = render(template, client_of(customer), source_of(held))
             except RenderSkip as skip:
                 held.give_back()
-                reason = skip.reason
+                reason, detail = skip.reason, skip.summary
             else:
                 held.keep()
         if reason is not None:
             skipped[reason] += 1
-            rows.skipped(key, customer, reason)
+            rows.skipped(key, customer, reason, detail)
         else:
             rows.rendered(key, customer, rendered)
     codes.finish()
@@ -131,17 +132,17 @@ class _Rows:
         self.now: datetime | str = now if postgres else sqlite_timestamp(now)
         self.messages: list[messages.MessageRow] = []
 
-    def skipped(self, key: str, customer: Recipient, reason: str) -> None:
+    def skipped(self, key: str, customer: Recipient, reason: str, detail: str | None) -> None:
         self.messages.append(
             (key, self.mailing_id, customer.id, self.channel, customer.email, "skipped", reason,
-             None, None, None, 0, self.now, None, None)
+             detail, None, None, None, 0, self.now, None, None)
         )  # fmt: skip
 
     def rendered(self, key: str, customer: Recipient, message: Rendered) -> None:
         outbox = self.channel == "outbox"
         self.messages.append(
             (key, self.mailing_id, customer.id, self.channel, customer.email,
-             "sent" if outbox else "queued", None, message.subject, message.body_text,
+             "sent" if outbox else "queued", None, None, message.subject, message.body_text,
              message.body_html, 0, self.now, self.now if outbox else None,
              None if outbox else self.now)
         )  # fmt: skip

@@ -1,6 +1,6 @@
 """Templates against the database: validation with the live groups, the ``client`` a
-template sees for a customer, the codes a message draws (from the codes domain), and the
-problems as the API reports them."""
+template sees for a customer, the codes a message draws (from the codes domain), the
+preview of a message for a customer, and the problems as the API reports them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,86 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from promocodes.codes import issuance
 from promocodes.codes.issuance import CANNOT_GIVE, MessageCodes
+from promocodes.codes.models import name_key
 from promocodes.codes.service import live_groups
+from promocodes.customers import service as customers
 from promocodes.customers.schemas import CUSTOMER_FIELDS
-from promocodes.errors import ValidationFailed
-from promocodes.messaging.rendering import CodeSource, MessageTemplate, RenderSkip
+from promocodes.errors import DomainError, ValidationFailed
+from promocodes.messaging.rendering import (
+    CodeSource,
+    MessageTemplate,
+    Rendered,
+    RenderSkip,
+    preview,
+)
 from promocodes.messaging.validation import Validation, validate
+
+# The customer a preview shows when none is chosen.
+SAMPLE_CLIENT: dict[str, object] = {
+    "customer_id": "sample",
+    "email": "sample@example.com",
+    "phone": None,
+    "first_name": "Sam",
+    "last_name": "Sample",
+    "attributes": {},
+}
+SAMPLE_NOTE = (
+    "Sam Sample is a sample customer: their name and email are examples, and they hold "
+    "a code from every group. Choose a customer to see their own message."
+)
+
+
+class RenderFailed(DomainError):
+    """A template that fails for this customer, as a 422 problem: the reason
+    (``template-error``, ``template-limit``, ``security``), the field, the line."""
+
+    status = 422
+    title = "The template fails for this customer"
+
+    def __init__(self, skip: RenderSkip) -> None:
+        super().__init__(
+            skip.summary,
+            errors=[
+                {"field": skip.field, "line": skip.line, "reason": skip.reason,
+                 "message": skip.detail}
+            ],
+        )  # fmt: skip
+        self.slug = skip.reason
+
+
+def preview_for(session: Session, template: MessageTemplate, customer_id: str | None) -> Rendered:
+    """The message the customer would get, codes aside (placeholders, nothing issued):
+    ``last_promocode`` of a group they hold no code from is empty, as it will be when
+    sent. Without a customer, the sample one. A template that fails is RenderFailed."""
+    if customer_id is None:
+        client: dict[str, object] = SAMPLE_CLIENT
+        last: set[str] | None = None
+    else:
+        customer = customers.get(session, customer_id)
+        client = client_of(customer)
+        last = _held_groups(session, template, customer.id)
+    try:
+        rendered = preview(template, client, last=last)
+    except RenderSkip as skip:
+        raise RenderFailed(skip) from None
+    if customer_id is None:
+        return Rendered(
+            rendered.subject,
+            rendered.body_text,
+            rendered.body_html,
+            (SAMPLE_NOTE, *rendered.notes),
+        )
+    return rendered
+
+
+def _held_groups(session: Session, template: MessageTemplate, customer_id: int) -> set[str]:
+    """The name keys of the template's groups the customer holds a last code from."""
+    live = live_groups(session)
+    named = {name_key(n) for n in check(session, template).groups} & live.keys()
+    held = issuance.groups_with_last_code(session, customer_id, [live[k].id for k in named])
+    return {key for key in named if live[key].id in held}
 
 
 def check(session: Session, template: MessageTemplate) -> Validation:

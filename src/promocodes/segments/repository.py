@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import CodeGroup
@@ -60,3 +60,17 @@ def customers_after(
 def count(session: Session, stmt: Select[int]) -> int:
     """Run a count built by ``filters.count_sql``."""
     return session.scalar(stmt) or 0
+
+
+def every_kth(
+    session: Session, where: ColumnElement[bool], step: int, limit: int
+) -> list[Customer]:
+    """Matching customers 1, 1 + step, 1 + 2·step, … in id order, at most ``limit``."""
+    numbered = (
+        select(Customer.id, func.row_number().over(order_by=Customer.id).label("n"))
+        .where(where)
+        .subquery()
+    )
+    picked = select(numbered.c.id).where((numbered.c.n - 1) % step == 0).limit(limit)
+    stmt = select(Customer).where(Customer.id.in_(picked)).order_by(Customer.id)
+    return list(session.scalars(stmt))

@@ -11,10 +11,13 @@ later — its history still counts.
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CustomerOut
 from promocodes.customers.service import decode_cursor, encode_cursor
 from promocodes.customers.service import to_out as customer_out
@@ -203,6 +206,13 @@ def preview(session: Session, tree: Filter, *, sample_size: int = DEFAULT_SAMPLE
     """What saving the tree would give: its references checked, its count and a sample."""
     validate_references(session, tree)
     return PreviewOut(count=count(session, tree), sample=sample(session, tree, sample_size))
+
+
+def spread_sample(session: Session, segment: Segment, size: int, n: int) -> list[Customer]:
+    """Up to ``n`` of the segment's ``size`` customers, spread evenly over it (every
+    k-th in id order), so a sample sees the whole segment, not its first pages."""
+    step = max(1, math.ceil(size / n)) if n else 1
+    return repo.every_kth(session, to_sql(tree_of(segment), _dialect(session)), step, n)
 
 
 def where_of(session: Session, segment: Segment) -> ColumnElement[bool]:

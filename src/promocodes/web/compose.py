@@ -10,10 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
 
-from promocodes.customers import service as customers
-from promocodes.messaging import mailings
-from promocodes.messaging.rendering import MessageTemplate, RenderSkip, preview
-from promocodes.messaging.templates import check, client_of
+from promocodes.errors import DomainError
+from promocodes.messaging.rendering import MessageTemplate
+from promocodes.messaging.templates import check, preview_for
 from promocodes.messaging.validation import Problem
 from promocodes.web import kit
 from promocodes.web.kit import Db, Form, User
@@ -63,16 +62,9 @@ def preview_template(request: Request, user: User, form: Form, db: Db) -> Respon
     customer_id = kit.field(form, "customer_id").strip()
     try:
         with db.read() as s:
-            client = (
-                client_of(customers.get(s, customer_id)) if customer_id else mailings.SAMPLE_CLIENT
-            )
-    except customers.CustomerNotFound as exc:
+            rendered = preview_for(s, template_of(form), customer_id or None)
+    except DomainError as exc:  # no such customer, or the template fails for them
         return kit.fragment(request, "compose/preview.html", {"error": exc.detail})
-    try:
-        rendered = preview(template_of(form), client)
-    except RenderSkip as exc:
-        detail = exc.detail or exc.reason
-        return kit.fragment(request, "compose/preview.html", {"error": detail})
     return kit.fragment(
         request,
         "compose/preview.html",

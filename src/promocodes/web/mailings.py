@@ -12,9 +12,10 @@ from starlette.datastructures import FormData
 
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.messaging import delivery, mailings
+from promocodes.messaging.check import Check
 from promocodes.messaging.models import CHANNELS, Mailing
-from promocodes.messaging.rendering import RenderSkip, preview
 from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, TestSendIn
+from promocodes.messaging.templates import RenderFailed, preview_for
 from promocodes.segments import service as segments
 from promocodes.web import kit
 from promocodes.web.compose import TEMPLATE_FIELDS, problems_by_field, template_of
@@ -92,7 +93,7 @@ def _compose(
 ) -> Response:
     with db.read() as s:
         context = _compose_context(s)
-        stock: list[Any] = []
+        stock: Check | None = None
         stock_error = None
         if mailing is not None:
             try:
@@ -163,12 +164,23 @@ def show_mailing(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Re
         values = _values_of(mailing)
         shown = segments.get_any(s, mailing.segment_id)
         segment = shown.name + (" (deleted since)" if shown.archived_at else "")
+        details = mailings.skip_details(s, mailing_id) if out.skipped else []
     if out.status == "draft":
         return _compose(request, db, mailing=out, values=values)
+    causes: dict[str, list[mailings.SkipDetail]] = {}
+    for d in details:
+        if d.detail:
+            causes.setdefault(d.reason, []).append(d)
     return kit.page(
         request,
         "mailings/show.html",
-        {"section": "mailings", "mailing": out, "segment": segment, "percent": percent(out)},
+        {
+            "section": "mailings",
+            "mailing": out,
+            "segment": segment,
+            "percent": percent(out),
+            "causes": causes,
+        },
     )
 
 
@@ -214,14 +226,12 @@ def test_send(
             "PROMOCODES_SMTP_FROM…) on the server to send test emails.",
             ok=False,
         )
-    with db.read() as s:
-        mailings.get(s, mailing_id)
     try:
-        rendered = preview(template_of(form), mailings.SAMPLE_CLIENT)
+        with db.read() as s:
+            mailings.get(s, mailing_id)
+            rendered = preview_for(s, template_of(form), None)
         delivery.send_test(cfg, address, rendered)
-    except RenderSkip as exc:
-        return _test_result(request, exc.detail or exc.reason, ok=False)
-    except delivery.DeliveryFailed as exc:
+    except (RenderFailed, delivery.DeliveryFailed) as exc:
         return _test_result(request, exc.detail, ok=False)
     return _test_result(request, f"Test email sent to {address}.", ok=True)
 
@@ -249,10 +259,11 @@ def _send_page(
         out = mailings.to_out(s, mailing)
         segment = segments.get(s, mailing.segment_id)
         recipients = segments.count(s, segments.tree_of(segment))
+        stock: Check | None = None
         try:
             stock = mailings.stock_check(s, mailing)
         except DomainError as exc:
-            stock, error = [], error or exc.detail
+            error = error or exc.detail
     return kit.page(
         request,
         "mailings/send.html",
@@ -262,7 +273,7 @@ def _send_page(
             "segment": segment.name,
             "recipients": recipients,
             "stock": stock,
-            "short": [c for c in stock if not c.enough],
+            "short": stock.short if stock else [],
             "error": error,
             "send_at": send_at or kit.fmt_input_dt(mailing.send_at),
         },
