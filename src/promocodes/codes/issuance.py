@@ -250,12 +250,6 @@ def holders_of_last(
     return {g: set(batch.last_initials(session, g, customer_ids)) for g in group_ids}
 
 
-def groups_with_last_code(session: Session, customer_id: int, group_ids: Iterable[int]) -> set[int]:
-    """The groups the customer holds a last code from: what ``issue_repeat`` and
-    ``last_promocode`` would show (a standing initial issue whose code is not blocked)."""
-    return {g for g in group_ids if batch.last_initials(session, g, [customer_id])}
-
-
 # --- giving codes back ----------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ preview of a message for a customer, and the problems as the API reports them.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -73,12 +74,7 @@ def preview_for(session: Session, template: MessageTemplate, customer_id: str | 
     except RenderSkip as skip:
         raise RenderFailed(skip) from None
     if customer_id is None:
-        return Rendered(
-            rendered.subject,
-            rendered.body_text,
-            rendered.body_html,
-            (SAMPLE_NOTE, *rendered.notes),
-        )
+        return replace(rendered, notes=(SAMPLE_NOTE, *rendered.notes))
     return rendered
 
 
@@ -86,8 +82,8 @@ def _held_groups(session: Session, template: MessageTemplate, customer_id: int) 
     """The name keys of the template's groups the customer holds a last code from."""
     live = live_groups(session)
     named = {name_key(n) for n in check(session, template).groups} & live.keys()
-    held = issuance.groups_with_last_code(session, customer_id, [live[k].id for k in named])
-    return {key for key in named if live[key].id in held}
+    holders = issuance.holders_of_last(session, [live[k].id for k in named], [customer_id])
+    return {key for key in named if customer_id in holders[live[key].id]}
 
 
 def check(session: Session, template: MessageTemplate) -> Validation:
