@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -34,7 +35,18 @@ ROUTERS = (
 )
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+class WorkerState(Protocol):
+    @property
+    def alive(self) -> bool: ...
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    worker: WorkerState | None = None,
+) -> FastAPI:
+    """``worker``: the in-process worker of ``serve``, whose state ``/readyz`` reports."""
     settings = settings or Settings()
     db = database or Database(settings.database_url, settings)
 
@@ -71,11 +83,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(BodyLimit, limit_for=limit_for)
     # Outermost, so every answer (a 413 from the body limit too) has its id and log line.
     app.add_middleware(logs.RequestLog)
-    _operations(app, db, registry)
+    _operations(app, db, registry, worker)
     return app
 
 
-def _operations(app: FastAPI, db: Database, registry: metrics.Registry) -> None:
+def _operations(
+    app: FastAPI, db: Database, registry: metrics.Registry, worker: WorkerState | None
+) -> None:
     """Health, readiness and metrics: for the operator's probes and scrapers."""
 
     @app.get("/healthz", include_in_schema=False)
@@ -94,7 +108,11 @@ def _operations(app: FastAPI, db: Database, registry: metrics.Registry) -> None:
             )
         if behind:
             return JSONResponse({"ready": False, "reason": "migrations pending"}, 503)
-        return JSONResponse({"ready": True})
+        if worker is not None and not worker.alive:
+            reason = "the in-process worker is not running: mailings and deliveries wait"
+            return JSONResponse({"ready": False, "reason": reason, "worker": "stopped"}, 503)
+        state = {} if worker is None else {"worker": "running"}
+        return JSONResponse({"ready": True, **state})
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> PlainTextResponse:

@@ -22,7 +22,7 @@ from promocodes.messaging.cli import mailings_app, outbox_app
 from promocodes.segments.cli import segments_app
 from promocodes.users.bootstrap import FirstAdmin, ensure_first_admin
 from promocodes.users.cli import users_app
-from promocodes.worker import Worker
+from promocodes.worker import Supervised, Worker
 
 app = typer.Typer(
     help="Promocodes: promo code groups, uploads and issuance.",
@@ -107,10 +107,8 @@ def serve(
     # --workers N this process only supervises the N server processes: the worker
     # thread runs here, once, not in each of them.
     stop = threading.Event()
-    thread = threading.Thread(
-        target=Worker(db, settings).run, args=(stop,), daemon=True, name="worker"
-    )
-    thread.start()
+    worker = Supervised(db, settings, stop)
+    worker.start()
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again
     # under the handlers it found: with the default ones the process would die there and
     # never stop the worker thread below (its chunk waiting out the lease elsewhere).
@@ -118,13 +116,15 @@ def serve(
         signal.signal(sig, lambda *_: stop.set())
     _banner(f"http://{host}:{port}", db.dialect, admin)
     try:
-        _serve(settings, db, host, port, workers)
+        _serve(settings, db, host, port, workers, worker)
     finally:
         stop.set()
-        thread.join(timeout=30)
+        worker.join(timeout=30)
 
 
-def _serve(settings: Settings, db: Database, host: str, port: int, workers: int) -> None:
+def _serve(
+    settings: Settings, db: Database, host: str, port: int, workers: int, worker: Supervised
+) -> None:
     import uvicorn
 
     from promocodes.app import create_app
@@ -143,9 +143,8 @@ def _serve(settings: Settings, db: Database, host: str, port: int, workers: int)
             access_log=False,
         )
     else:
-        uvicorn.run(
-            create_app(settings, db), host=host, port=port, log_config=None, access_log=False
-        )
+        app = create_app(settings, db, worker=worker)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
 def _banner(url: str, dialect: str, admin: FirstAdmin | None) -> None:

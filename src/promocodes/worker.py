@@ -163,8 +163,44 @@ class Worker:
                 self.db.engine.dispose()
                 busy = False
                 stop.wait(min(5.0, self.settings.worker_poll_seconds * 4))
+            except Exception:
+                # Whatever else went wrong (a bug, bad data no check foresaw) fails only
+                # the unit in hand, which rolled back: log it, back off, go on. A worker
+                # that stopped would leave every later mailing waiting.
+                log.exception("worker unit failed; backing off and going on")
+                busy = False
+                stop.wait(min(5.0, self.settings.worker_poll_seconds * 4))
             if not busy:
                 stop.wait(self.settings.worker_poll_seconds)
+
+
+class Supervised:
+    """The worker ``serve`` runs in a thread of its own process, restarted whenever it
+    stops on something its loop could not absorb; ``alive`` is what ``/readyz`` tells."""
+
+    def __init__(self, db: Database, settings: Settings, stop: threading.Event) -> None:
+        self._db = db
+        self._settings = settings
+        self._stop = stop
+        self._thread = threading.Thread(target=self._supervise, daemon=True, name="worker")
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _supervise(self) -> None:
+        while not self._stop.is_set():
+            try:
+                Worker(self._db, self._settings).run(self._stop)
+            except BaseException:
+                log.exception("the worker stopped; starting it again")
+                self._stop.wait(1.0)
 
 
 def prune(db: Database, settings: Settings, now: datetime | None = None) -> pruning.Pruned:

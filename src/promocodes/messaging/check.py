@@ -82,6 +82,9 @@ def check(session: Session, mailing: Mailing) -> Check:
         except RenderSkip as skip:
             result.skipped[skip.reason, skip.summary] += 1
             continue
+        except Exception as exc:  # bad data of this recipient: their message would fail
+            result.skipped["failed", f"{type(exc).__name__}: {exc}"[:500]] += 1
+            continue
         drawing.update(name_key(n) for n in rendered.drawn)
     counts = codes.counts(session, [g.id for g in drawn])
     result.groups = [_group(g, drawing[g.name_key], result, counts[g.id].active) for g in drawn]

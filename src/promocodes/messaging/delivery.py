@@ -14,6 +14,7 @@ The worker leases a batch (``lease``), sends each message outside any transactio
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from promocodes.messaging.rendering import Rendered
 from promocodes.models import utcnow
 
 LEASE = timedelta(minutes=2)
+log = logging.getLogger("promocodes.delivery")
 
 
 def message_id(key: str, domain: str) -> str:
@@ -64,26 +66,30 @@ def lease(session: Session, limit: int = 50) -> list[Delivery]:
 
 
 def send(delivery: Delivery, settings: Settings) -> Outcome:
-    """Try to deliver one message by its channel (no database work)."""
+    """Try to deliver one message by its channel (no database work). Never raises: an
+    error of this one message is its outcome (failed, with the error), so the others of
+    the batch, and the worker, go on."""
     message = delivery.message
-    if message.channel == "smtp":
-        return send_smtp(message, settings)
-    if message.channel == "webhook":
-        return send_webhook(message, settings, customer_ref=delivery.customer_ref)
+    try:
+        if message.channel == "smtp":
+            return send_smtp(message, settings)
+        if message.channel == "webhook":
+            return send_webhook(message, settings, customer_ref=delivery.customer_ref)
+    except Exception as exc:  # one poison message fails alone
+        log.exception("message %s could not be delivered", message.key)
+        return Outcome("failed", f"{type(exc).__name__}: {exc}"[:500])
     return Outcome("sent")
 
 
 def send_smtp(message: Message, settings: Settings) -> Outcome:
     if not settings.smtp_host:
         return Outcome("retry", "no SMTP server configured (PROMOCODES_SMTP_HOST)")
-    email = EmailMessage()
-    email["From"] = settings.smtp_from
-    email["To"] = message.recipient or ""
-    email["Subject"] = message.subject or ""
-    email["Message-ID"] = message_id(message.key, settings.message_id_domain)
-    email.set_content(message.body_text or "")
-    if message.body_html:
-        email.add_alternative(message.body_html, subtype="html")
+    try:
+        email = _email_of(message, settings)
+    except (ValueError, TypeError) as exc:
+        # Bad data stored before addresses were validated (a line break in it, say):
+        # this message can never be built, so nobody can have seen its codes.
+        return Outcome("refused", f"the message cannot be built: {exc}"[:500])
     smtp_class = smtplib.SMTP_SSL if settings.smtp_ssl else smtplib.SMTP
     try:
         with smtp_class(
@@ -107,6 +113,20 @@ def send_smtp(message: Message, settings: Settings) -> Outcome:
         # Includes a failure during or after DATA: the content may have been accepted.
         return Outcome("retry", f"{type(exc).__name__}: {exc}")
     return Outcome("sent")
+
+
+def _email_of(message: Message, settings: Settings) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = settings.smtp_from
+    email["To"] = message.recipient or ""
+    email["Subject"] = message.subject or ""
+    email["Message-ID"] = message_id(message.key, settings.message_id_domain)
+    email.set_content(message.body_text or "")
+    if message.body_html:
+        email.add_alternative(message.body_html, subtype="html")
+    # Serialise now: a header that cannot be written fails here, not inside smtplib.
+    email.as_bytes()
+    return email
 
 
 def send_test(settings: Settings, address: str, rendered: Rendered) -> None:

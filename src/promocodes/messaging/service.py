@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from promocodes.codes.reservation import Reservation
@@ -104,6 +105,12 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
             except RenderSkip as skip:
                 held.give_back()
                 reason, detail = skip.reason, skip.summary
+            except SQLAlchemyError:
+                raise  # the database, not this recipient: the chunk rolls back and retries
+            except Exception as exc:  # a poison recipient fails alone, the chunk goes on
+                held.give_back()
+                rows.failed(key, customer, f"{type(exc).__name__}: {exc}"[:500])
+                continue
             else:
                 held.keep()
         if reason is not None:
@@ -113,6 +120,7 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
             rows.rendered(key, customer, rendered)
     codes.finish()
     messages.insert_rows(session, rows.messages)
+    # A recipient whose render failed counts as processed (its message row says failed).
     rendered_count = len(recipients) - sum(skipped.values())
     if not repo.finish_chunk(
         session, chunk.id, owner, skipped=skipped, rendered=rendered_count, now=utcnow()
@@ -136,6 +144,12 @@ class _Rows:
         self.messages.append(
             (key, self.mailing_id, customer.id, self.channel, customer.email, "skipped", reason,
              detail, None, None, None, 0, self.now, None, None)
+        )  # fmt: skip
+
+    def failed(self, key: str, customer: Recipient, error: str) -> None:
+        self.messages.append(
+            (key, self.mailing_id, customer.id, self.channel, customer.email, "failed", None,
+             error, None, None, None, 0, self.now, None, None)
         )  # fmt: skip
 
     def rendered(self, key: str, customer: Recipient, message: Rendered) -> None:
