@@ -121,7 +121,7 @@ def test_readyz_tells_a_stopped_worker(db: Database) -> None:
     assert answer.json()["worker"] == "stopped"
 
 
-def test_the_supervised_worker_comes_back(db: Database) -> None:
+def test_the_supervised_worker_comes_back(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
     from promocodes import worker as workers
@@ -136,9 +136,9 @@ def test_the_supervised_worker_comes_back(db: Database) -> None:
         real(self, stop)
 
     stop = threading.Event()
-    workers.Worker.run = crash_once  # type: ignore[method-assign]
+    monkeypatch.setattr(workers.Worker, "run", crash_once)
+    supervised = workers.Supervised(db, Settings(database_url=db.url), stop)
     try:
-        supervised = workers.Supervised(db, Settings(database_url=db.url), stop)
         supervised.start()
         deadline = time.monotonic() + 10
         while len(calls) < 2 and time.monotonic() < deadline:
@@ -146,5 +146,4 @@ def test_the_supervised_worker_comes_back(db: Database) -> None:
         assert len(calls) == 2 and supervised.alive
     finally:
         stop.set()
-        workers.Worker.run = real  # type: ignore[method-assign]
     supervised.join(5)

@@ -123,6 +123,8 @@ class Missing(ChainableUndefined):
             self._fail_with_undefined_error()
         return False
 
+    # Jinja types Undefined's compares as always raising (-> Never); these answer False
+    # instead, which no signature can express as an override: hence the ignore.
     __lt__ = __le__ = __gt__ = __ge__ = _compare  # type: ignore[assignment]
 
 
