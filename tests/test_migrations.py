@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -30,22 +32,48 @@ def test_downgrade_and_upgrade_again(db: Database) -> None:
 def test_dropping_the_code_foreign_keys_keeps_every_row_and_the_other_keys(db: Database) -> None:
     # On SQLite the migration rebuilds ``codes``, which issuances point at: it must run
     # with enforcement off, keep every row, and leave enforcement on afterwards.
-    from promocodes.codes import issuance
-    from tests.factories import make_customer, make_group, upload
-
     migrate.downgrade(db.engine, "0007_audit_log")
+    # Rows written as the old schema has them (today's models know later columns).
+    now = {"now": datetime(2026, 11, 27, tzinfo=UTC)}
     with db.write() as s:
-        group = make_group(s, "Kept")
-        upload(s, group.id, ["KEEP1", "KEEP2", "KEEP3"])
-        issued = issuance.issue_initial(s, make_customer(s), group.id, key="m1", source="api")
+        s.execute(
+            text(
+                "INSERT INTO code_groups (id, name, name_key, created_at, updated_at) "
+                "VALUES (900, 'Kept', 'kept', :now, :now)"
+            ),
+            now,
+        )
+        for n, code in enumerate(["KEEP1", "KEEP2", "KEEP3"], start=900):
+            s.execute(
+                text(
+                    "INSERT INTO codes (id, code, group_id, status, created_at) "
+                    f"VALUES ({n}, '{code}', 900, 'available', :now)"
+                ),
+                now,
+            )
+        s.execute(
+            text(
+                "INSERT INTO customers (id, external_id, attributes, created_at, updated_at) "
+                "VALUES (900, 'c-900', '{}', :now, :now)"
+            ),
+            now,
+        )
+        s.execute(
+            text(
+                "INSERT INTO issuances (id, key, group_id, kind, customer_id, code_id, source, "
+                "issued_at) VALUES (900, 'm1', 900, 'initial', 900, 901, 'api', :now)"
+            ),
+            now,
+        )
+    group_id = 900
     migrate.upgrade(db.engine)
     with db.read() as s:
         assert (
-            s.scalar(text("SELECT count(*) FROM codes WHERE group_id = :g"), {"g": group.id}) == 3
+            s.scalar(text("SELECT count(*) FROM codes WHERE group_id = :g"), {"g": group_id}) == 3
         )
         assert (
             s.scalar(text("SELECT c.code FROM issuances i JOIN codes c ON c.id = i.code_id"))
-            == issued.code
+            == "KEEP2"
         )
     with pytest.raises(IntegrityError), db.write() as s:
         s.execute(text("UPDATE issuances SET code_id = code_id + 1000"))
@@ -77,8 +105,15 @@ def test_a_removed_groups_id_is_never_given_to_a_new_group(db: Database) -> None
     from promocodes.codes.schemas import GroupCreate
 
     migrate.downgrade(db.engine, "0008_codes_without_fks")
-    with db.write() as s:
-        before = service.create_group(s, GroupCreate(name="Before")).id
+    with db.write() as s:  # as the old schema has it (today's models know later columns)
+        s.execute(
+            text(
+                "INSERT INTO code_groups (name, name_key, created_at, updated_at) "
+                "VALUES ('Before', 'before', :now, :now)"
+            ),
+            {"now": datetime(2026, 11, 27, tzinfo=UTC)},
+        )
+        before = int(s.scalar(text("SELECT max(id) FROM code_groups")))
     migrate.upgrade(db.engine)
     with db.write() as s:
         removed = service.create_group(s, GroupCreate(name="Removed")).id

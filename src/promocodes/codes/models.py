@@ -98,6 +98,9 @@ class CodeGroup(Base):
     # Set once any code with its own expiry is uploaded: only then does a claim look for
     # expiring codes first (an extra index probe every other group is spared).
     has_code_expiry: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Printed flyers are redeemed by whoever holds one: their codes may be redeemed without
+    # being issued. Personal codes (the default) must have been issued first.
+    redeem_unissued: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -68,6 +68,8 @@ class MailingChunk(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # 0 for the mailing's first send, n for its n-th resend of failed recipients.
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rendered: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     skipped_reasons: Mapped[str | None] = mapped_column(Text)  # JSON {reason: count}
@@ -77,6 +79,31 @@ class MailingChunk(Base):
         Index("ix_mailing_chunks_claim", "status", "mailing_id", "id"),
         Index("ix_mailing_chunks_mailing", "mailing_id", "first_seq"),
     )
+
+
+class MailingRound(Base):
+    """A resend of a mailing's failed recipients: they are appended to its recipients as
+    ``first_seq``..``last_seq`` and sent as round ``round`` (the first send is round 0 and
+    has no row)."""
+
+    __tablename__ = "mailing_rounds"
+
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkerBeat(Base):
+    """A running worker and when it last showed it is alive: the chunks and messages a
+    worker holds are taken over as soon as its beat is stale, not when their lease ends."""
+
+    __tablename__ = "workers"
+
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Campaign(Base):
@@ -122,7 +149,13 @@ class Message(Base):
     skip_reason: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when an attempt ended where the receiver may already have the message (a
+    # connection lost during SMTP DATA, a webhook timing out after the request went out):
+    # such a message keeps its codes even when it finally fails, so no code can reach two.
+    maybe_delivered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
