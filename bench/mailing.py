@@ -119,7 +119,7 @@ def project(url: str, sid: int, workers: int) -> tuple[float, float]:
         ).id
     started = time.perf_counter()
     with db.write() as s:
-        mailings.send(s, mid)
+        mailings.send(s, mid, settings=Settings(database_url=url))
     if workers == 1:
         _work(url)
     else:

@@ -12,8 +12,13 @@ from promocodes.codes import service, uploads
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import CodeGroup
 from promocodes.codes.schemas import Counts, GroupCreate, UploadReport
+from promocodes.config import Settings
 from promocodes.customers.models import Customer
 from promocodes.db import Database
+
+# Every channel configured, so a test may start a mailing on any channel; the messages
+# are delivered (or not) under the test's own settings.
+SENDING = Settings(smtp_host="127.0.0.1", webhook_url="http://127.0.0.1:9/hook")
 
 
 def make_group(

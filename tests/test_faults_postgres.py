@@ -21,7 +21,7 @@ from promocodes.codes import issuance
 from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.models import MailingChunk, Message
-from tests.factories import counts, group_with_codes
+from tests.factories import SENDING, counts, group_with_codes
 from tests.invariants import issuance_problems, mailing_problems
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 from tests.pgcluster import Cluster, cluster
@@ -70,7 +70,7 @@ def test_workers_survive_a_postgresql_restart_mid_mailing(
         # workers (one still starting up would stop at its start-up check instead).
         wait_started(workers)
         with db.write() as s:
-            mailings.send(s, m)
+            mailings.send(s, m, settings=SENDING)
         deadline = time.monotonic() + 60
         while (done := _chunks_done(db, m)) < 3:
             assert time.monotonic() < deadline, "workers never got going\n" + outputs(workers)
@@ -124,7 +124,7 @@ def test_a_worker_started_while_postgresql_is_down_waits_for_it(
     people(db, 40)
     m = mailing(db, segment(db, "All", EVERYONE), "Code {{ client.promocode('G') }}")
     with db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
     db.dispose()
     private_cluster.stop("fast")
     worker = start_worker("worker", db.url, tmp_path, PROMOCODES_WORKER_POLL_SECONDS="0.05")

@@ -24,7 +24,7 @@ from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.worker import run_until
 from tests.api.conftest import client_for
-from tests.factories import group_with_codes
+from tests.factories import SENDING, group_with_codes
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -148,7 +148,7 @@ def test_worker_records_carry_chunk_and_mailing_ids(
     from promocodes.messaging import mailings
 
     with db.write() as s:
-        mailings.send(s, mid)
+        mailings.send(s, mid, settings=SENDING)
     with caplog.at_level(logging.INFO, logger="promocodes.worker"):
         run_until(db, Settings(database_url=db.url))
     done = [r for r in caplog.records if r.getMessage().startswith("chunk ")]

@@ -16,7 +16,7 @@ from promocodes.messaging import mailings, service
 from promocodes.messaging.models import MailingChunk, Message
 from promocodes.worker import Worker, run_until
 from tests.api.conftest import client_for
-from tests.factories import group_with_codes
+from tests.factories import SENDING, group_with_codes
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -61,7 +61,7 @@ def test_mailing_progress_and_chunk_leases(db: Database) -> None:
         db, segment(db, "all", EVERYONE), "{{ client.promocode('G') }}", name="Spring", chunk_size=1
     )
     with db.write() as s:
-        mailings.send(s, mid)
+        mailings.send(s, mid, settings=SENDING)
     with db.write() as s:  # one chunk sent by a worker
         chunk = service.lease_chunk(s, "w1", timedelta(minutes=2))
         assert chunk is not None
@@ -105,7 +105,7 @@ def test_smtp_unreachable_is_retried_then_failed_and_counted(db: Database) -> No
         delivery_max_attempts=3,
     )
     with db.write() as s:
-        mailings.send(s, mid)
+        mailings.send(s, mid, settings=SENDING)
     run_until(db, settings)
     with client_for(db) as api:
         m = scrape(api)

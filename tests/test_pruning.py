@@ -19,7 +19,7 @@ from promocodes.users import service as users
 from promocodes.users.models import UserSession
 from promocodes.worker import Worker, prune, run_until
 from tests.api.conftest import client_for
-from tests.factories import group_with_codes
+from tests.factories import SENDING, group_with_codes
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
 
@@ -70,7 +70,7 @@ def test_leases_of_long_finished_chunks_are_cleared_their_reports_kept(db: Datab
     people(db, 20)
     m = mailing(db, segment(db, "All", EVERYONE), "{{ client.promocode('G') }}", chunk_size=5)
     with db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
     run_until(db, Settings(database_url=db.url), timeout=30)
     with db.write() as s:  # two chunks finished two days ago, two just now
         old = list(s.scalars(select(MailingChunk.id).order_by(MailingChunk.id).limit(2)))

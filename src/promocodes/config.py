@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # before another worker may take the chunk over (a dead worker's chunk is retried).
     chunk_lease_seconds: float = 120.0
     worker_poll_seconds: float = 0.5
+    # Workers beat this often; one silent for ``worker_stale_seconds`` is taken for dead
+    # and its chunks and messages are taken over without waiting out their leases.
+    worker_heartbeat_seconds: float = 5.0
+    worker_stale_seconds: float = 15.0
     # Delivery of queued messages (SMTP, webhook): retries with exponential backoff.
     delivery_max_attempts: int = 8
     delivery_backoff_seconds: float = 30.0
@@ -70,3 +74,13 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(default=48.0, ge=24)
     prune_interval_seconds: float = 600.0
     prune_batch_size: int = Field(default=1_000, ge=1)
+
+    def channel_problem(self, channel: str) -> str | None:
+        """Why messages of ``channel`` cannot be delivered with this configuration
+        (``None`` when they can): a mailing on such a channel is refused before anything
+        is issued, and a queued message on it gives its codes back."""
+        if channel == "smtp" and not self.smtp_host:
+            return "no SMTP server is configured (PROMOCODES_SMTP_HOST)"
+        if channel == "webhook" and not self.webhook_url:
+            return "no webhook URL is configured (PROMOCODES_WEBHOOK_URL)"
+        return None

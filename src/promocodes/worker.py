@@ -104,7 +104,7 @@ class Worker:
         """Start the scheduled mailings that are due; mark sent those whose chunks are
         all done."""
         with self.db.write() as session:
-            started = mailings.start_due(session, utcnow())
+            started = mailings.start_due(session, utcnow(), self.settings)
             finished = mailings.finalize(session)
         if started or finished:
             log.info(

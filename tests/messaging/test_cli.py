@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from promocodes.cli import app
 from promocodes.db import Database
 from promocodes.messaging import mailings
-from tests.factories import counts, group_with_codes
+from tests.factories import SENDING, counts, group_with_codes
 from tests.messaging.test_mailings import EVERYONE, people, segment
 
 
@@ -71,7 +71,7 @@ def test_worker_stops_gracefully_on_sigterm(db: Database) -> None:
 
     m = mailing(db, segment(db, "All", EVERYONE), "{{ client.promocode('G') }}", chunk_size=50)
     with db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
     env = {**os.environ, "PROMOCODES_DATABASE_URL": db.url}
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "promocodes"), "worker"],

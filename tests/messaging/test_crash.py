@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.models import MailingChunk, Message
-from tests.factories import counts, group_with_codes
+from tests.factories import SENDING, counts, group_with_codes
 from tests.invariants import issuance_problems
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -58,7 +58,7 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(db: Database) -> None
         db, everyone, "Hi {{ client.first_name }}, {{ client.promocode('G') }}", chunk_size=500
     )
     with db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
     workers = [_worker(db) for _ in range(3)]
     rng = random.Random(7)
     kills = 0

@@ -20,7 +20,7 @@ from promocodes.messaging.schemas import MailingCreate
 from promocodes.segments import service as segments
 from promocodes.segments.schemas import SegmentCreate
 from promocodes.worker import run_until
-from tests.factories import assert_counters_exact, counts, group_with_codes
+from tests.factories import SENDING, assert_counters_exact, counts, group_with_codes
 from tests.invariants import issuance_problems
 
 
@@ -65,7 +65,7 @@ def mailing(db: Database, segment_id: int, body: str, **fields: Any) -> int:
 
 def send_and_work(db: Database, mailing_id: int, **kw: Any) -> None:
     with db.write() as s:
-        mailings.send(s, mailing_id, **kw)
+        mailings.send(s, mailing_id, settings=SENDING, **kw)
     run_until(db, Settings(database_url=db.url), timeout=120)
 
 
@@ -154,7 +154,7 @@ def test_short_stock_is_refused_unless_partial_then_skipped_with_reason(db: Data
     assert (check.needed, check.active, check.enough, check.drawing) == (5, 3, False, 5)
     assert (checked.recipients, checked.sample, checked.estimated) == (5, 5, False)
     with pytest.raises(mailings.StockShort, match="3 active codes for 5"), db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
     send_and_work(db, m, allow_partial=True)
     with db.read() as s:
         out = mailings.to_out(s, mailings.get(s, m))
@@ -182,7 +182,7 @@ def test_cancel_stops_new_chunks(db: Database) -> None:
     everyone = segment(db, "All", EVERYONE)
     m = mailing(db, everyone, "{{ client.promocode('G') }}", chunk_size=10)
     with db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
         mailings.cancel(s, m)
     run_until(db, Settings(database_url=db.url), timeout=60)
     with db.read() as s:

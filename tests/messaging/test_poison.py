@@ -22,7 +22,7 @@ from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
 from promocodes.worker import run_until
 from tests.api.conftest import client_for
-from tests.factories import assert_counters_exact, group_with_codes
+from tests.factories import SENDING, assert_counters_exact, group_with_codes
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -59,11 +59,11 @@ def test_bad_recipients_fail_alone_and_give_their_codes_back(db: Database) -> No
     settings = Settings(database_url=db.url, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5)
     try:
         with db.write() as s:
-            mailings.send(s, first)
+            mailings.send(s, first, settings=SENDING)
         run_until(db, settings, timeout=60)
         second = mailing(db, everyone, "Again {{ client.promocode('G') }}", channel="smtp")
         with db.write() as s:
-            mailings.send(s, second)
+            mailings.send(s, second, settings=SENDING)
         run_until(db, settings, timeout=60)
     finally:
         server.stop()

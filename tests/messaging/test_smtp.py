@@ -17,7 +17,7 @@ from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
 from promocodes.worker import Worker, run_until
-from tests.factories import assert_counters_exact, counts, group_with_codes
+from tests.factories import SENDING, assert_counters_exact, counts, group_with_codes
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -55,7 +55,7 @@ def test_smtp_retries_then_delivers_once_and_voids_refused(db: Database) -> None
         delivery_max_attempts=20,
     )
     with db.write() as s:
-        mailings.send(s, m)
+        mailings.send(s, m, settings=SENDING)
     run_until(db, settings, timeout=60)  # renders; delivery fails: nothing listens yet
     with db.read() as s:
         queued = s.scalars(select(Message).where(Message.mailing_id == m)).all()

@@ -19,7 +19,7 @@ from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
 from promocodes.worker import Worker, run_until
 from tests.api.conftest import client_for
-from tests.factories import counts, group_with_codes
+from tests.factories import SENDING, counts, group_with_codes
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -56,7 +56,7 @@ def test_webhook_is_signed_and_retried_until_accepted(db: Database) -> None:
             db, segment(db, "All", EVERYONE), "{{ client.promocode('G') }}", channel="webhook"
         )
         with db.write() as s:
-            mailings.send(s, m)
+            mailings.send(s, m, settings=SENDING)
         run_until(db, settings, timeout=30)
         for _ in range(50):
             if Worker(db, settings).deliver() == 0 and len(calls) >= 2:
@@ -104,7 +104,7 @@ def test_test_send_delivers_the_preview_and_consumes_nothing(db: Database) -> No
             f"/api/v1/mailings/{m}/test", json={"email": "me@example.com"}
         )
         assert unconfigured.status_code == 502
-        assert "no SMTP server configured" in unconfigured.json()["detail"]
+        assert "no SMTP server is configured" in unconfigured.json()["detail"]
     finally:
         smtp.stop()
     assert len(received) == 1 and b"PREVIEW" in received[0]

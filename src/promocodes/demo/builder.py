@@ -229,7 +229,7 @@ class _Builder:
             if send:
                 # A forced run may share the database with other customers the
                 # segment also selects: then send what the stock covers.
-                mailings.send(s, mailing.id, allow_partial=self.force)
+                mailings.send(s, mailing.id, settings=self.settings, allow_partial=self.force)
         if send:
             self._wait_sent(mailing.id)
 

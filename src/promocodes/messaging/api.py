@@ -139,9 +139,10 @@ def test_mailing(mailing_id: Id, body: TestSendIn, key: Key, db: Db, cfg: Config
 
 
 @router.post("/mailings/{mailing_id}/send", status_code=202, tags=["mailings"])
-def send_mailing(mailing_id: Id, body: SendIn, key: Key, db: Db) -> MailingOut:
+def send_mailing(mailing_id: Id, body: SendIn, key: Key, db: Db, cfg: Config) -> MailingOut:
     with db.write() as s:
-        return mailings.to_out(s, mailings.send(s, mailing_id, allow_partial=body.allow_partial))
+        sent = mailings.send(s, mailing_id, settings=cfg, allow_partial=body.allow_partial)
+        return mailings.to_out(s, sent)
 
 
 @router.post("/mailings/{mailing_id}/cancel", tags=["mailings"])

@@ -101,7 +101,7 @@ def mailings_send(
 ) -> None:
     """Start sending (workers do the work; `promocodes serve` runs one)."""
     with database().write() as s:
-        mailing = mailings.send(s, mailing_id, allow_partial=allow_partial)
+        mailing = mailings.send(s, mailing_id, settings=Settings(), allow_partial=allow_partial)
         status, total = mailing.status, mailing.total
     console.print(f"Mailing {mailing_id}: {status}, {total:,} recipients.")
     if wait:

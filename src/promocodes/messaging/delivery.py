@@ -2,10 +2,13 @@
 
 At-least-once with a stable identity: the Message-ID (SMTP) and the message key (webhook)
 never change between attempts, so the receiving side can drop duplicates. Failures:
-- definitive refusal before the content was accepted (SMTP 5xx to MAIL/RCPT): nobody can
-  have seen the code, so the message's issuances are voided and the codes go back;
-- anything ambiguous or transient: retried with exponential backoff, and after the last
-  attempt marked failed with the reason. The codes stay issued: they may have arrived.
+- definitive refusal (SMTP 5xx, a webhook's 4xx, a channel not configured): nobody can
+  have seen the code, so the message fails and its issuances are voided, codes back;
+- transient (connection refused, SMTP 4xx, webhook 5xx): retried with exponential
+  backoff; when the retries are exhausted the message fails and its codes go back too;
+- ambiguous (the connection lost during SMTP DATA, a webhook request sent but no answer):
+  retried as well, but the message is marked ``maybe_delivered`` and, if it finally
+  fails, keeps its codes: they may have arrived, and a code must never reach two people.
 
 The worker leases a batch (``lease``), sends each message outside any transaction
 (``send``) and records each outcome in a short transaction of its own (``record``).
@@ -20,6 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.orm import Session
@@ -33,6 +37,9 @@ from promocodes.messaging.models import Message
 from promocodes.messaging.rendering import Rendered
 from promocodes.models import utcnow
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
 LEASE = timedelta(minutes=2)
 log = logging.getLogger("promocodes.delivery")
 
@@ -45,6 +52,8 @@ def message_id(key: str, domain: str) -> str:
 class Outcome:
     status: str  # sent | retry | refused | failed
     error: str | None = None
+    # The receiver may have the message although the attempt failed (see the module doc).
+    maybe_delivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,24 +86,42 @@ def send(delivery: Delivery, settings: Settings) -> Outcome:
             return send_webhook(message, settings, customer_ref=delivery.customer_ref)
     except Exception as exc:  # one poison message fails alone
         log.exception("message %s could not be delivered", message.key)
-        return Outcome("failed", f"{type(exc).__name__}: {exc}"[:500])
+        # Where it broke is unknown, so it may have gone out: the codes stay issued.
+        return Outcome("failed", f"{type(exc).__name__}: {exc}"[:500], maybe_delivered=True)
     return Outcome("sent")
 
 
+class _SMTP(smtplib.SMTP):
+    """Remembers whether DATA began: a failure before it cannot have handed the message
+    over, a failure after it may have (the server may have queued it before the line
+    dropped)."""
+
+    data_started = False
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self.data_started = True
+        return super().data(msg)
+
+
+class _SMTPSSL(smtplib.SMTP_SSL, _SMTP):
+    pass
+
+
 def send_smtp(message: Message, settings: Settings) -> Outcome:
-    if not settings.smtp_host:
-        return Outcome("retry", "no SMTP server configured (PROMOCODES_SMTP_HOST)")
+    if problem := settings.channel_problem("smtp"):
+        return Outcome("refused", problem)
     try:
         email = _email_of(message, settings)
     except (ValueError, TypeError) as exc:
         # Bad data stored before addresses were validated (a line break in it, say):
         # this message can never be built, so nobody can have seen its codes.
         return Outcome("refused", f"the message cannot be built: {exc}"[:500])
-    smtp_class = smtplib.SMTP_SSL if settings.smtp_ssl else smtplib.SMTP
+    smtp: _SMTP | _SMTPSSL | None = None
     try:
-        with smtp_class(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
-        ) as smtp:
+        smtp = (_SMTPSSL if settings.smtp_ssl else _SMTP)(
+            settings.smtp_host or "", settings.smtp_port, timeout=settings.smtp_timeout
+        )
+        with smtp:
             if settings.smtp_starttls:
                 smtp.starttls()
             if settings.smtp_user:
@@ -109,9 +136,14 @@ def send_smtp(message: Message, settings: Settings) -> Outcome:
         if exc.smtp_code >= 500:
             return Outcome("refused", f"sender refused: {exc.smtp_code} {exc.smtp_error!r}")
         return Outcome("retry", f"sender deferred: {exc.smtp_code}")
+    except smtplib.SMTPDataError as exc:
+        # The server answered DATA with a refusal: it did not take the message.
+        status = "refused" if exc.smtp_code >= 500 else "retry"
+        return Outcome(status, f"message refused: {exc.smtp_code} {exc.smtp_error!r}")
     except (smtplib.SMTPException, OSError, TimeoutError) as exc:
-        # Includes a failure during or after DATA: the content may have been accepted.
-        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+        # Lost during or after DATA, the content may have been accepted; before it, not.
+        maybe = smtp is not None and smtp.data_started
+        return Outcome("retry", f"{type(exc).__name__}: {exc}", maybe_delivered=maybe)
     return Outcome("sent")
 
 
@@ -154,8 +186,8 @@ class DeliveryFailed(DomainError):
 def send_webhook(message: Message, settings: Settings, *, customer_ref: str | None) -> Outcome:
     """POST the message as signed JSON. ``customer_ref`` is the customer's own id (the
     ``customer_id`` of the API), which is what the receiving system knows them by."""
-    if not settings.webhook_url:
-        return Outcome("retry", "no webhook URL configured (PROMOCODES_WEBHOOK_URL)")
+    if problem := settings.channel_problem("webhook"):
+        return Outcome("refused", problem)
     body = json.dumps(
         {
             "message_key": message.key,
@@ -170,31 +202,39 @@ def send_webhook(message: Message, settings: Settings, *, customer_ref: str | No
     ).encode()
     try:
         response = webhooks.post(
-            settings.webhook_url,
+            settings.webhook_url or "",
             body,
             secret=settings.webhook_secret,
             timeout=settings.webhook_timeout,
             headers={"X-Promocodes-Message": message.key},
         )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        return Outcome("retry", f"{type(exc).__name__}: {exc}")  # nothing was sent
     except httpx.HTTPError as exc:
-        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+        # The request went out and no answer we can read came back (a timeout, a broken
+        # response): the receiver may have taken it.
+        return Outcome("retry", f"{type(exc).__name__}: {exc}", maybe_delivered=True)
     if response.is_success:
         return Outcome("sent")
     if response.status_code in (408, 429) or response.status_code >= 500:
         return Outcome("retry", f"HTTP {response.status_code}")
-    return Outcome("failed", f"HTTP {response.status_code}: {response.text[:200]}")
+    # Any other answer is the receiver's refusal of this message: retrying cannot help.
+    return Outcome("refused", f"HTTP {response.status_code}: {response.text[:200]}")
 
 
 def record(session: Session, message_id_: int, outcome: Outcome, settings: Settings) -> None:
     """Record a delivery attempt: sent, retried later with backoff, or failed for good.
-    A message refused before anyone could see it gives its codes back."""
+    A message that failed for good gives its codes back in this same transaction, unless
+    some attempt may have handed it over."""
     message = messages.get(session, message_id_)
     if message is None or message.status != "queued":
         return
     now = utcnow()
     message.attempts += 1
     message.lease_until = None
+    message.lease_owner = None
     message.error = outcome.error
+    message.maybe_delivered = message.maybe_delivered or outcome.maybe_delivered
     if outcome.status == "sent":
         message.status = "sent"
         message.sent_at = now
@@ -203,5 +243,7 @@ def record(session: Session, message_id_: int, outcome: Outcome, settings: Setti
         message.next_attempt_at = now + timedelta(seconds=delay)
     else:
         message.status = "failed"
-        if outcome.status == "refused":
-            issuance.void(session, message.key, now=now)
+        if message.maybe_delivered:
+            message.error = f"{outcome.error} (an earlier attempt may have arrived: codes kept)"
+        elif issuance.void(session, message.key, now=now):
+            message.error = f"{outcome.error} (its codes went back to stock)"

@@ -14,6 +14,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from promocodes.config import Settings
 from promocodes.errors import Conflict, NotFound, ValidationFailed
 from promocodes.messaging import message_repository as messages
 from promocodes.messaging import repository as repo
@@ -38,6 +39,21 @@ class MailingNotFound(NotFound):
 class StockShort(Conflict):
     slug = "stock-short"
     title = "Not enough codes for the whole segment"
+
+
+class ChannelNotConfigured(Conflict):
+    slug = "channel-not-configured"
+    title = "The mailing's channel is not configured"
+
+
+def require_channel(settings: Settings, mailing: Mailing) -> None:
+    """Refuse to start a mailing whose messages could not be delivered: its codes would
+    be issued only to come back."""
+    if problem := settings.channel_problem(mailing.channel):
+        raise ChannelNotConfigured(
+            f"mailing {mailing.name!r} goes by {mailing.channel}, but {problem}. "
+            "Configure it, or send the mailing by another channel."
+        )
 
 
 def template_of(m: Mailing) -> MessageTemplate:
@@ -154,15 +170,18 @@ def send(
     session: Session,
     mailing_id: int,
     *,
+    settings: Settings,
     allow_partial: bool = False,
     when: datetime | Literal["now"] | None = None,
 ) -> Mailing:
-    """Start sending now, or schedule it for ``send_at``. Refused when some group cannot
-    cover the segment, unless ``allow_partial`` (then the rest are skipped with reason).
-    ``when`` overrides the stored ``send_at``: ``"now"``, or a time that must be ahead."""
+    """Start sending now, or schedule it for ``send_at``. Refused when its channel is not
+    configured, and when some group cannot cover the segment, unless ``allow_partial``
+    (then the rest are skipped with reason). ``when`` overrides the stored ``send_at``:
+    ``"now"``, or a time that must be ahead."""
     mailing = get(session, mailing_id)
     if mailing.status not in EDITABLE:
         raise Conflict(f"mailing {mailing_id} is already {mailing.status}")
+    require_channel(settings, mailing)
     if when == "now":
         mailing.send_at = None
     elif when is not None:
@@ -213,11 +232,15 @@ def cancel(session: Session, mailing_id: int) -> Mailing:
     return mailing
 
 
-def start_due(session: Session, now: datetime) -> int:
-    """Start the scheduled mailings whose time has come."""
+def start_due(session: Session, now: datetime, settings: Settings) -> int:
+    """Start the scheduled mailings whose time has come. One whose channel stopped being
+    configured since it was scheduled fails, with the reason, before issuing anything."""
     due = repo.due_mailings(session, now)
     for mailing in due:
-        start(session, mailing)
+        if problem := settings.channel_problem(mailing.channel):
+            mailing.status, mailing.error, mailing.finished_at = "failed", problem, now
+        else:
+            start(session, mailing)
     return len(due)
 
 

@@ -282,7 +282,9 @@ def _send_page(
 
 
 @router.post("/mailings/{mailing_id}/send")
-def send(request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db) -> Response:
+def send(
+    request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db, cfg: Config
+) -> Response:
     """Send now, or schedule the mailing for the time given (UTC)."""
     later = kit.field(form, "when") == "later"
     raw = kit.field(form, "send_at")
@@ -294,6 +296,7 @@ def send(request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db) -
             sent = mailings.send(
                 s,
                 mailing_id,
+                settings=cfg,
                 allow_partial=kit.field(form, "allow_partial") == "1",
                 when=at if at is not None else "now",
             )
