@@ -13,11 +13,17 @@ from promocodes.db import Database
 
 
 def issuance_problems(db: Database, group_id: int) -> list[str]:
+    """No code stands issued twice, none stands issued while in stock, counters exact. A
+    voided issuance is history only: its code may be back in stock or issued again."""
     problems: list[str] = []
     with db.read() as s:
         shared = s.execute(
             select(Issuance.code_id, func.count(func.distinct(Issuance.customer_id)))
-            .where(Issuance.group_id == group_id, Issuance.kind == INITIAL)
+            .where(
+                Issuance.group_id == group_id,
+                Issuance.kind == INITIAL,
+                Issuance.voided_at.is_(None),
+            )
             .group_by(Issuance.code_id)
             .having(func.count() > 1)
         ).all()
@@ -26,7 +32,11 @@ def issuance_problems(db: Database, group_id: int) -> list[str]:
             select(func.count())
             .select_from(Issuance)
             .join(Code, Code.id == Issuance.code_id)
-            .where(Issuance.group_id == group_id, Code.status == AVAILABLE)
+            .where(
+                Issuance.group_id == group_id,
+                Issuance.voided_at.is_(None),
+                Code.status == AVAILABLE,
+            )
         )
         if orphans:
             problems.append(f"{orphans} issuances point at codes still marked available")
@@ -105,4 +115,31 @@ def mailing_problems(db: Database, mailing_id: int) -> list[str]:
         doubled = [k for k, n in initial_per_group.items() if n > 1]
         if doubled:
             problems.append(f"{len(doubled)} messages took more than one code from a group")
+    return problems
+
+
+def delivery_problems(db: Database, group_id: int) -> list[str]:
+    """After delivery has settled: every code of the group is either back in stock or
+    held (one standing initial issuance) by one customer whose message was delivered —
+    or may have been (a failed message marked ``maybe_delivered`` keeps its code, so the
+    code never risks reaching two people) — plus ``issuance_problems``."""
+    from promocodes.messaging.models import Message
+
+    problems = issuance_problems(db, group_id)
+    with db.read() as s:
+        held = s.execute(
+            select(Code.code, Message.status, Message.maybe_delivered)
+            .join(Issuance, Issuance.code_id == Code.id)
+            .outerjoin(Message, Message.key == Issuance.key)
+            .where(
+                Code.group_id == group_id,
+                Issuance.kind == INITIAL,
+                Issuance.voided_at.is_(None),
+            )
+        ).all()
+    for code, status, maybe in held:
+        if status is None:
+            problems.append(f"code {code} is held under a key no message has")
+        elif status != "sent" and not (status == "failed" and maybe):
+            problems.append(f"code {code} is held by a customer whose message is {status}")
     return problems

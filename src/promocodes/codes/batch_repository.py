@@ -17,19 +17,18 @@ from sqlalchemy.orm import Session
 from promocodes.codes.claim_repository import (
     BACK_TO_STOCK,
     EXPIRING,
+    HIDDEN,
     ISSUANCES,
+    LAST_INITIAL,
     NO_EXPIRY,
     ORDER,
-    STANDING_INITIAL,
     typed,
 )
-from promocodes.codes.models import BLOCKED
 from promocodes.db import rowcount
 from promocodes.models import UTCDateTime, sqlite_timestamp
 
 _LAST_INITIALS = text(
-    f"SELECT i.customer_id, i.code_id, c.code, c.status {STANDING_INITIAL} "
-    "AND i.customer_id IN :ids ORDER BY i.id"
+    f"SELECT i.customer_id, {LAST_INITIAL} AND i.customer_id IN :ids ORDER BY i.id"
 ).bindparams(bindparam("ids", expanding=True))
 
 # --- a mailing chunk's codes ---------------------------------------------------------
@@ -88,12 +87,15 @@ def last_initials(
     session: Session, group_id: int, customer_ids: Sequence[int]
 ) -> dict[int, tuple[int, str]]:
     """customer id -> (code id, code) of each customer's latest standing initial issuance
-    from the group; a customer whose latest code was blocked since has none."""
+    from the group; a customer whose latest one was voided, or its code blocked since,
+    has none."""
     rows = session.execute(_LAST_INITIALS, {"group_id": group_id, "ids": list(customer_ids)})
     # Rows come in issuance order: a customer's latest one is written last.
     latest = {customer_id: (code_id, code, status) for customer_id, code_id, code, status in rows}
     return {
-        cid: (code_id, code) for cid, (code_id, code, status) in latest.items() if status != BLOCKED
+        cid: (code_id, code)
+        for cid, (code_id, code, status) in latest.items()
+        if status not in HIDDEN
     }
 
 

@@ -22,7 +22,7 @@ under a session's: with SQLAlchemy's result wrapping and events around each stat
 the library cost more than the database work.
 
 The bulk movements of a mailing chunk and voiding are in ``batch_repository``, built
-from the fragments defined here (``ISSUANCES``, ``BACK_TO_STOCK``, ``STANDING_INITIAL``,
+from the fragments defined here (``ISSUANCES``, ``BACK_TO_STOCK``, ``LAST_INITIAL``,
 the pick order): one spelling of each, for every statement that moves a code.
 """
 
@@ -154,17 +154,21 @@ _PRIOR = RawSQL.of(
     "JOIN codes c ON c.id = i.code_id "
     "WHERE i.key = :key AND i.group_id = :group_id AND i.kind = :kind"
 )
-# A repeat re-shows the code of the customer's latest initial issuance that still stands
-# (not voided: the customer never saw a voided one) — unless that code was blocked since
-# (leaked): then there is nothing to show, never an older code. One customer's (a single
-# repeat) or a chunk's recipients' (in bulk); the code's status comes along to tell.
-STANDING_INITIAL = (
+# A repeat re-shows the code of the customer's latest initial issuance from the group —
+# unless that issuance was voided (its message never arrived) or its code blocked since
+# (leaked): then there is nothing to show, never an older code the customer may have
+# forgotten. Selected per customer (a single repeat) or for a chunk's recipients (in
+# bulk) as the columns below, a voided issuance's status reading ``VOIDED``.
+VOIDED = "voided"
+LAST_INITIAL = (
+    f"i.code_id, c.code, CASE WHEN i.voided_at IS NULL THEN c.status ELSE '{VOIDED}' END "
     "FROM issuances i JOIN codes c ON c.id = i.code_id WHERE i.group_id = :group_id "
-    "AND i.kind = 'initial' AND i.voided_at IS NULL"
+    "AND i.kind = 'initial'"
 )
+# Statuses whose code is never shown again.
+HIDDEN = (BLOCKED, VOIDED)
 _LAST_INITIAL = RawSQL.of(
-    f"SELECT i.code_id, c.code, c.status {STANDING_INITIAL} AND i.customer_id = :customer_id "
-    "ORDER BY i.id DESC LIMIT 1"
+    f"SELECT {LAST_INITIAL} AND i.customer_id = :customer_id ORDER BY i.id DESC LIMIT 1"
 )
 _INSERT_REPEAT = RawSQL.of(
     f"INSERT INTO {ISSUANCES} VALUES (:key, :group_id, 'repeat', :customer_id, :code_id, "
@@ -322,7 +326,7 @@ def attempt_repeat(tx: Session | Driver, request: Request) -> Attempt | NoCustom
         return found.attempt(None, found.prior)
     db = found.db
     last = db.first(_LAST_INITIAL, found.params)
-    if last is None or last[2] == BLOCKED:
+    if last is None or last[2] in HIDDEN:
         return found.attempt(None)
     inserted = db.first(_INSERT_REPEAT, {**found.params, "code_id": last[0]})
     result = (

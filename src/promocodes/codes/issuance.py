@@ -246,7 +246,8 @@ def holders_of_last(
     session: Session, group_ids: Iterable[int], customer_ids: Sequence[int]
 ) -> dict[int, set[int]]:
     """group id -> the customers (of those given) holding a last code from it: what
-    ``last_promocode`` would show them (a standing initial issue, its code not blocked)."""
+    ``last_promocode`` would show them (their latest initial issue, not voided, its code
+    not blocked)."""
     return {g: set(batch.last_initials(session, g, customer_ids)) for g in group_ids}
 
 
