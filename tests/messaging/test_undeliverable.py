@@ -52,7 +52,7 @@ def outcomes(db: Database, mailing_id: int) -> dict[str, tuple[str, bool, str | 
                 Message.mailing_id == mailing_id
             )
         ).all()
-    return {r: (st, maybe, err) for r, st, maybe, err in rows}
+    return {r or "": (st, maybe, err) for r, st, maybe, err in rows}
 
 
 def start(db: Database, channel: str, recipients: int = 4) -> tuple[int, int]:
