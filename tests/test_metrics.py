@@ -63,13 +63,15 @@ def test_mailing_progress_and_chunk_leases(db: Database) -> None:
     with db.write() as s:
         mailings.send(s, mid, settings=SENDING)
     with db.write() as s:  # one chunk sent by a worker
-        chunk = service.lease_chunk(s, "w1", timedelta(minutes=2))
+        chunk = service.lease_chunk(s, "w1", timedelta(minutes=2), timedelta(seconds=15))
         assert chunk is not None
         service.process_chunk(s, chunk, "w1")
     with db.write() as s:  # one held by a live worker
-        assert service.lease_chunk(s, "w2", timedelta(minutes=2)) is not None
+        assert service.lease_chunk(s, "w2", timedelta(minutes=2), timedelta(seconds=15)) is not None
     with db.write() as s:  # one whose worker stopped renewing its lease
-        assert service.lease_chunk(s, "w3", timedelta(seconds=-1)) is not None
+        assert (
+            service.lease_chunk(s, "w3", timedelta(seconds=-1), timedelta(seconds=15)) is not None
+        )
     with client_for(db) as api:
         m = scrape(api)
     progress = f'mailing_id="{mid}",mailing="Spring"'

@@ -10,6 +10,7 @@ held for long and claims and uploads interleave with the pruning.
   mailing's chunks hold its report (rendered, skipped and why). A finished message's
   delivery lease is only a time in the past and no longer read, so it is left alone
   (clearing it would mean walking every message again and again).
+- Heartbeats of workers silent for as long (dead, or stopped without saying so).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Pruned:
     idempotency_records: int
     user_sessions: int
     chunk_leases: int
+    silent_workers: int
 
 
 def _retention(settings: Settings) -> timedelta:
@@ -49,10 +51,15 @@ def _chunk_leases(session: Session, now: datetime, settings: Settings) -> int:
     return messaging.forget_leases(session, now - _retention(settings), settings.prune_batch_size)
 
 
+def _silent_workers(session: Session, now: datetime, settings: Settings) -> int:
+    return messaging.forget_silent_workers(session, now - _retention(settings))
+
+
 # Each step changes at most ``prune_batch_size`` rows; it is run again while it changes
 # that many. Named as ``Pruned``'s fields.
 STEPS: dict[str, Callable[[Session, datetime, Settings], int]] = {
     "idempotency_records": _idempotency_records,
     "user_sessions": _user_sessions,
     "chunk_leases": _chunk_leases,
+    "silent_workers": _silent_workers,
 }

@@ -35,6 +35,7 @@ class Worker:
         self.settings = settings
         self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.lease = timedelta(seconds=settings.chunk_lease_seconds)
+        self.stale_after = timedelta(seconds=settings.worker_stale_seconds)
         self._next_scan = 0.0
         self._next_prune = 0.0
 
@@ -56,7 +57,7 @@ class Worker:
         """Lease the next chunk (a short transaction of its own, so other workers see the
         lease) and send it in one transaction."""
         with self.db.write() as session:
-            chunk = service.lease_chunk(session, self.owner, self.lease)
+            chunk = service.lease_chunk(session, self.owner, self.lease, self.stale_after)
             chunk_id, mailing_id = (chunk.id, chunk.mailing_id) if chunk else (None, None)
         if chunk_id is None:
             return False
@@ -93,7 +94,7 @@ class Worker:
         """Send up to ``limit`` due messages (SMTP, webhook), each outcome recorded in a
         short transaction of its own; the sending itself holds no transaction."""
         with self.db.write() as session:
-            batch = delivery.lease(session, limit)
+            batch = delivery.lease(session, self.owner, self.stale_after, limit)
         for item in batch:
             outcome = delivery.send(item, self.settings)
             with self.db.write() as session:
@@ -149,7 +150,39 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; the current unit always completes first (SIGTERM
-        lets the chunk in hand commit instead of waiting for its lease to expire)."""
+        lets the chunk in hand commit instead of waiting for its lease to expire). A
+        thread beats meanwhile, so that if this process dies others take over its
+        chunks and messages within seconds (``worker_stale_seconds``)."""
+        done = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(done,), daemon=True, name="beat")
+        beating.start()
+        try:
+            self._loop(stop)
+        finally:
+            done.set()
+            beating.join(timeout=self.settings.worker_heartbeat_seconds + 5)
+            self._leave()
+
+    def _beat(self, done: threading.Event) -> None:
+        # A beat of its own: a chunk or an SMTP batch may take longer than the stale
+        # limit, and a worker busy with one must not look dead.
+        while True:
+            try:
+                with self.db.write() as session:
+                    service.beat(session, self.owner)
+            except Exception as exc:
+                log.warning("worker heartbeat failed: %s", exc)
+            if done.wait(self.settings.worker_heartbeat_seconds):
+                return
+
+    def _leave(self) -> None:
+        try:
+            with self.db.write() as session:
+                service.leave(session, self.owner)
+        except Exception as exc:
+            log.warning("could not sign the worker off: %s", exc)
+
+    def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 busy = self.run_once()

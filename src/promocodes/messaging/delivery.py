@@ -64,10 +64,11 @@ class Delivery:
     customer_ref: str
 
 
-def lease(session: Session, limit: int = 50) -> list[Delivery]:
-    """Lease up to ``limit`` due messages for delivery (``LEASE`` long: a worker that dies
-    holding them leaves them to another after that)."""
-    batch = messages.lease_due(session, utcnow(), LEASE, limit)
+def lease(session: Session, owner: str, stale_after: timedelta, limit: int = 50) -> list[Delivery]:
+    """Lease up to ``limit`` due messages for delivery (``LEASE`` long; another worker
+    takes them over sooner when ``owner`` has been silent for ``stale_after``)."""
+    now = utcnow()
+    batch = messages.lease_due(session, owner, now, LEASE, now - stale_after, limit)
     session.flush()
     for message, _ in batch:
         session.expunge(message)

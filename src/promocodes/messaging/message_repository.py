@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from promocodes.customers.models import Customer
 from promocodes.messaging.models import MESSAGE_STATUSES, Message
+from promocodes.messaging.worker_repository import STALE_HOLDER
 from promocodes.models import UTCDateTime
 
 Owner = Literal["mailing", "campaign"]
@@ -57,22 +58,30 @@ def get(session: Session, message_id: int) -> Message | None:
 
 _DUE = (
     "SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= :now "
-    "AND (lease_until IS NULL OR lease_until < :now) ORDER BY next_attempt_at, id LIMIT :limit"
+    "AND (lease_until IS NULL OR lease_until < :now OR "
+    f"{STALE_HOLDER}) ORDER BY next_attempt_at, id LIMIT :limit"
 )
-_DUE_SQLITE = text(_DUE).bindparams(bindparam("now", type_=UTCDateTime))
-_DUE_PG = text(_DUE + " FOR UPDATE SKIP LOCKED").bindparams(bindparam("now", type_=UTCDateTime))
+_TIMES = (bindparam("now", type_=UTCDateTime), bindparam("stale", type_=UTCDateTime))
+_DUE_SQLITE = text(_DUE).bindparams(*_TIMES)
+_DUE_PG = text(_DUE + " FOR UPDATE OF messages SKIP LOCKED").bindparams(*_TIMES)
 
 
 def lease_due(
-    session: Session, now: datetime, lease: timedelta, limit: int
+    session: Session, owner: str, now: datetime, lease: timedelta, stale: datetime, limit: int
 ) -> list[tuple[Message, str]]:
-    """Lease up to ``limit`` queued messages whose next attempt is due, with each
-    customer's external id (what a webhook receiver knows them by)."""
+    """Lease up to ``limit`` queued messages whose next attempt is due (not leased, or
+    leased by a worker silent since ``stale``), with each customer's external id (what a
+    webhook receiver knows them by)."""
     stmt = _DUE_PG if session.get_bind().dialect.name == "postgresql" else _DUE_SQLITE
-    ids = list(session.execute(stmt, {"now": now, "limit": limit}).scalars())
+    params = {"now": now, "stale": stale, "limit": limit}
+    ids = list(session.execute(stmt, params).scalars())
     if not ids:
         return []
-    session.execute(update(Message).where(Message.id.in_(ids)).values(lease_until=now + lease))
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(ids))
+        .values(lease_until=now + lease, lease_owner=owner)
+    )
     rows = session.execute(
         select(Message, Customer.external_id)
         .join(Customer, Customer.id == Message.customer_id)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from promocodes.customers.models import Customer
 from promocodes.db import Driver, RawSQL, rowcount
 from promocodes.messaging.models import Campaign, Mailing, MailingChunk, MailingRecipient
+from promocodes.messaging.worker_repository import STALE_HOLDER
 from promocodes.models import UTCDateTime
 
 # --- mailings ---------------------------------------------------------------------------
@@ -101,24 +102,27 @@ def add_chunks(session: Session, mailing_id: int, total: int, size: int) -> None
 
 # --- chunks -----------------------------------------------------------------------------
 
-_NEXT_CHUNK = """
-SELECT c.id FROM mailing_chunks c JOIN mailings m ON m.id = c.mailing_id
-WHERE m.status = 'sending'
-  AND (c.status = 'pending' OR (c.status = 'running' AND c.lease_until < :now))
-ORDER BY c.mailing_id, c.id LIMIT 1
-"""
-_NEXT_CHUNK_SQLITE = text(_NEXT_CHUNK).bindparams(bindparam("now", type_=UTCDateTime))
-_NEXT_CHUNK_PG = text(_NEXT_CHUNK + " FOR UPDATE OF c SKIP LOCKED").bindparams(
-    bindparam("now", type_=UTCDateTime)
+# Pending, or running under a lease that ran out or a holder that stopped beating. (The
+# statement is built from these constants only.)
+_CLAIMABLE = (
+    f"c.status = 'pending' OR (c.status = 'running' AND (c.lease_until < :now OR {STALE_HOLDER}))"
 )
+_NEXT_CHUNK = (
+    "SELECT c.id FROM mailing_chunks c JOIN mailings m ON m.id = c.mailing_id "  # noqa: S608
+    f"WHERE m.status = 'sending' AND ({_CLAIMABLE}) ORDER BY c.mailing_id, c.id LIMIT 1"
+)
+_TIMES = (bindparam("now", type_=UTCDateTime), bindparam("stale", type_=UTCDateTime))
+_NEXT_CHUNK_SQLITE = text(_NEXT_CHUNK).bindparams(*_TIMES)
+_NEXT_CHUNK_PG = text(_NEXT_CHUNK + " FOR UPDATE OF c SKIP LOCKED").bindparams(*_TIMES)
 
 
 def lease_next_chunk(
-    session: Session, owner: str, now: datetime, lease: timedelta
+    session: Session, owner: str, now: datetime, lease: timedelta, stale: datetime
 ) -> MailingChunk | None:
-    """Lease the next chunk to send: a pending one, or one whose lease ran out."""
+    """Lease the next chunk to send: a pending one, or one whose lease ran out or whose
+    holder has not beaten since ``stale``."""
     stmt = _NEXT_CHUNK_PG if _pg(session) else _NEXT_CHUNK_SQLITE
-    chunk_id = session.execute(stmt, {"now": now}).scalar()
+    chunk_id = session.execute(stmt, {"now": now, "stale": stale}).scalar()
     if chunk_id is None:
         return None
     session.execute(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes.reservation import Reservation
 from promocodes.messaging import message_repository as messages
 from promocodes.messaging import repository as repo
+from promocodes.messaging import worker_repository as workers
 from promocodes.messaging.models import Mailing, MailingChunk
 from promocodes.messaging.rendering import MessageTemplate, Rendered, RenderSkip, render
 from promocodes.messaging.templates import client_of, source_of
@@ -34,9 +35,28 @@ class LeaseLost(Exception):
     """Another worker took the chunk over (our lease expired): our work must not commit."""
 
 
-def lease_chunk(session: Session, owner: str, lease: timedelta) -> MailingChunk | None:
-    """Lease the next chunk to send (a short transaction of its own, so others see it)."""
-    return repo.lease_next_chunk(session, owner, utcnow(), lease)
+def lease_chunk(
+    session: Session, owner: str, lease: timedelta, stale_after: timedelta
+) -> MailingChunk | None:
+    """Lease the next chunk to send (a short transaction of its own, so others see it):
+    a pending one, or one whose lease ran out or whose holder has been silent for
+    ``stale_after`` (dead: see ``worker_repository``)."""
+    now = utcnow()
+    return repo.lease_next_chunk(session, owner, now, lease, now - stale_after)
+
+
+def beat(session: Session, owner: str) -> None:
+    """The worker ``owner`` is alive."""
+    workers.beat(session, owner, utcnow())
+
+
+def leave(session: Session, owner: str) -> None:
+    """The worker ``owner`` stops cleanly."""
+    workers.leave(session, owner)
+
+
+def forget_silent_workers(session: Session, before: datetime) -> int:
+    return workers.forget_silent(session, before)
 
 
 def get_chunk(session: Session, chunk_id: int) -> MailingChunk:
