@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from promocodes.apikeys import service as apikeys
 from promocodes.db import Database, Driver
@@ -41,18 +42,50 @@ def idempotent(
     if key is None:
         with db.driver_write() as tx:
             return run(tx, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
-    fingerprint = _fingerprint(path, body)
     with db.driver_write() as tx:
-        record = apikeys.stored_answer(tx, api_key_id, key)
-        if record is not None:
-            return _replay(record, fingerprint, out)
-        result = run(tx, f"api:{api_key_id}:{key}")
-        apikeys.store_answer(tx, api_key_id, key, fingerprint, result.model_dump_json())
-        # Another request with this key may have committed its record meanwhile
-        # (PostgreSQL; SQLite serialises writers): read what stands and answer with it.
-        record = apikeys.stored_answer(tx, api_key_id, key)
-        assert record is not None
+        operation = f"api:{api_key_id}:{key}"
+        return _once(
+            lambda: tx, api_key_id, key, _fingerprint(path, body), out, lambda: run(tx, operation)
+        )
+
+
+def idempotent_session(
+    db: Database,
+    api_key_id: int,
+    key: str | None,
+    path: str,
+    body: BaseModel,
+    out: type[M],
+    run: Callable[[Session], M],
+) -> M:
+    """``idempotent`` for work done through a Session (a mailing's resend, say)."""
+    with db.write() as session:
+        if key is None:
+            return run(session)
+        fingerprint = _fingerprint(path, body)
+        return _once(
+            lambda: Driver.of(session), api_key_id, key, fingerprint, out, lambda: run(session)
+        )
+
+
+def _once(
+    tx: Callable[[], Driver],
+    api_key_id: int,
+    key: str,
+    fingerprint: str,
+    out: type[M],
+    run: Callable[[], M],
+) -> M:
+    record = apikeys.stored_answer(tx(), api_key_id, key)
+    if record is not None:
         return _replay(record, fingerprint, out)
+    result = run()
+    apikeys.store_answer(tx(), api_key_id, key, fingerprint, result.model_dump_json())
+    # Another request with this key may have committed its record meanwhile
+    # (PostgreSQL; SQLite serialises writers): read what stands and answer with it.
+    record = apikeys.stored_answer(tx(), api_key_id, key)
+    assert record is not None
+    return _replay(record, fingerprint, out)
 
 
 def _replay(record: tuple[str, str], fingerprint: str, out: type[M]) -> M:

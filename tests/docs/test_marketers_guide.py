@@ -158,3 +158,15 @@ def test_upload_report_labels_are_the_pages() -> None:
     report = (TEMPLATES / "groups" / "report.html").read_text(encoding="utf-8")
     for label, _ in table("| Report line | Means |"):
         assert f"<dt>{label.strip('*')}</dt>" in report or label.strip("*") in report, label
+
+
+def test_resend_labels_are_the_pages() -> None:
+    page = (TEMPLATES / "mailings" / "show.html").read_text(encoding="utf-8")
+    report = (TEMPLATES / "mailings" / "progress.html").read_text(encoding="utf-8")
+    guide = " ".join(GUIDE.split())
+    assert "**Resend to N failed recipients**" in guide and ">Resend to {{" in page
+    assert "**Each send**" in guide and "<caption>Each send</caption>" in report
+    assert "(its codes went back to stock)" in guide
+    from promocodes.messaging import delivery
+
+    assert "(its codes went back to stock)" in Path(delivery.__file__).read_text()

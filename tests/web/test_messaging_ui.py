@@ -11,6 +11,7 @@ from promocodes.messaging import campaigns
 from promocodes.worker import run_until
 from tests.factories import counts, group_with_codes
 from tests.messaging.test_mailings import EVERYONE, people, segment
+from tests.messaging.test_resend import messages_of, poisoned_then_mended
 from tests.web.conftest import Ui, app_client, log_in, make_user
 
 BODY = "Hi {{ client.first_name }}, your code: {{client.promocode('Spring')}}"
@@ -267,3 +268,17 @@ def test_the_send_page_runs_the_template_over_a_sample_first(ui: Ui, db: Databas
     assert re.search(r'<td class="num">\s*2\s*</td>', page), page
     assert "<strong>2 of 6</strong> would be skipped" in page
     assert "Template error" in page and "body_text line 3" in page
+
+
+def test_the_web_resend_button(ui: Ui, db: Database) -> None:
+    mid = poisoned_then_mended(db)
+    page = ui.get(f"/mailings/{mid}").text
+    assert "Resend to 1 failed recipient" in page
+    done = ui.post(f"/mailings/{mid}/resend")
+    assert done.status_code == 303
+    twice = ui.post(f"/mailings/{mid}/resend")  # a double click
+    assert twice.status_code == 303
+    run_until(db, Settings(database_url=db.url), timeout=60)
+    page = ui.get(f"/mailings/{mid}").text
+    assert "Resend 1" in page and "Resend to" not in page
+    assert [n for r, n, st in messages_of(db, mid) if r.startswith("p1@")] == [0, 1]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
 from promocodes.customers import service as customers
-from promocodes.messaging import campaigns, delivery, mailings, outbox
+from promocodes.idempotency import idempotent_session
+from promocodes.messaging import campaigns, delivery, mailings, outbox, resend
 from promocodes.messaging.rendering import MessageTemplate, Rendered
 from promocodes.messaging.schemas import (
     CampaignIn,
@@ -24,6 +26,7 @@ from promocodes.messaging.schemas import (
     PreviewIn,
     ProblemItem,
     RenderedOut,
+    ResendIn,
     SendIn,
     SkipOut,
     StockCheck,
@@ -34,6 +37,7 @@ from promocodes.messaging.schemas import (
 )
 from promocodes.messaging.templates import check, preview_for
 from promocodes.pagination import decode_cursor, split_page, status_filter
+from promocodes.text import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
@@ -143,6 +147,26 @@ def send_mailing(mailing_id: Id, body: SendIn, key: Key, db: Db, cfg: Config) ->
     with db.write() as s:
         sent = mailings.send(s, mailing_id, settings=cfg, allow_partial=body.allow_partial)
         return mailings.to_out(s, sent)
+
+
+@router.post("/mailings/{mailing_id}/resend", status_code=202, tags=["mailings"])
+def resend_mailing(
+    mailing_id: Id,
+    request: Request,
+    key: Key,
+    db: Db,
+    cfg: Config,
+    idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NO_NUL_PATTERN)] = None,
+) -> MailingOut:
+    """Send again to every recipient whose latest message failed: a new message each,
+    rendered afresh with new codes, as the mailing's next attempt. With an
+    ``Idempotency-Key``, a retried request answers as the first did and resends nothing."""
+
+    def run(s: Session) -> MailingOut:
+        return mailings.to_out(s, resend.resend_failed(s, mailing_id, settings=cfg))
+
+    path = request.url.path
+    return idempotent_session(db, key.id, idempotency_key, path, ResendIn(), MailingOut, run)
 
 
 @router.post("/mailings/{mailing_id}/cancel", tags=["mailings"])

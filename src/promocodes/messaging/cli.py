@@ -16,7 +16,7 @@ from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.config import Settings
 from promocodes.errors import ValidationFailed
-from promocodes.messaging import mailings, outbox
+from promocodes.messaging import mailings, outbox, resend
 from promocodes.messaging.models import CHANNELS
 from promocodes.messaging.schemas import MailingCreate
 from promocodes.pagination import status_filter
@@ -141,7 +141,30 @@ def _print_status(mailing_id: int) -> None:
         table.add_row(label, value)
     for reason, n in sorted(out.skipped_reasons.items()):
         table.add_row(f"  skipped: {reason}", f"{n:,}")
+    for a in out.attempts:
+        label = "first send" if a.round == 0 else f"resend {a.round}"
+        table.add_row(
+            f"  {label}",
+            f"{a.recipients:,} recipients: {a.sent:,} sent, {a.failed:,} failed, "
+            f"{a.queued:,} queued, {a.skipped:,} skipped",
+        )
     console.print(table)
+
+
+@mailings_app.command("resend")
+@cli_errors
+def mailings_resend(
+    mailing_id: int,
+    wait: bool = typer.Option(False, help="Show progress until it is done."),
+) -> None:
+    """Send again to every recipient whose message failed: a new message each, with new
+    codes (the failed messages' codes stay returned or kept, as their delivery decided)."""
+    with database().write() as s:
+        mailing = resend.resend_failed(s, mailing_id, settings=Settings())
+        out = mailings.to_out(s, mailing)
+    console.print(f"Mailing {mailing_id}: resending to {out.attempts[-1].recipients:,} recipients.")
+    if wait:
+        _wait(mailing_id, out.total)
 
 
 @mailings_app.command("status")

@@ -22,7 +22,13 @@ from promocodes.messaging import service
 from promocodes.messaging.check import Check, GroupCheck, check
 from promocodes.messaging.models import Mailing
 from promocodes.messaging.rendering import MessageTemplate, Rendered
-from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, StockCheck
+from promocodes.messaging.schemas import (
+    AttemptOut,
+    MailingCreate,
+    MailingOut,
+    MailingUpdate,
+    StockCheck,
+)
 from promocodes.messaging.templates import preview_for, require_valid
 from promocodes.models import utcnow
 from promocodes.segments import service as segments
@@ -116,6 +122,18 @@ def to_outs(session: Session, mailings: Sequence[Mailing]) -> list[MailingOut]:
             created_at=m.created_at,
             started_at=m.started_at,
             finished_at=m.finished_at,
+            attempts=[
+                AttemptOut(
+                    round=a.round,
+                    started_at=a.started_at if a.round else m.started_at,
+                    recipients=a.recipients,
+                    sent=a.sent,
+                    failed=a.failed,
+                    queued=a.queued,
+                    skipped=a.skipped,
+                )
+                for a in progress[m.id].attempts
+            ],
         )
         for m in mailings
     ]
@@ -213,7 +231,7 @@ def start(session: Session, mailing: Mailing) -> None:
     into chunks for the workers."""
     where = segments.where_of(session, segments.get(session, mailing.segment_id))
     total = repo.freeze_recipients(session, mailing.id, where)
-    repo.add_chunks(session, mailing.id, total, mailing.chunk_size)
+    repo.add_chunks(session, mailing.id, 1, total, mailing.chunk_size)
     mailing.total = total
     mailing.status = "sending" if total else "sent"
     mailing.started_at = utcnow()

@@ -21,7 +21,7 @@ Owner = Literal["mailing", "campaign"]
 _INSERT_MESSAGES = (
     "INSERT INTO messages (key, mailing_id, customer_id, channel, recipient, status, "
     "skip_reason, error, subject, body_text, body_html, attempts, created_at, sent_at, "
-    f"next_attempt_at) VALUES ({', '.join(['{0}'] * 15)})"
+    f"next_attempt_at, round) VALUES ({', '.join(['{0}'] * 16)})"
 )
 
 MessageRow = tuple[Any, ...]

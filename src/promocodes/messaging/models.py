@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from promocodes.models import Base, BigId, UTCDateTime, utcnow
@@ -165,5 +165,14 @@ class Message(Base):
         # Report counts by status, and the outbox pages in id order (messaging/outbox.py).
         Index("ix_messages_mailing", "mailing_id", "status", "id"),
         Index("ix_messages_campaign", "campaign_id", "status", "id"),
+        # A resend's figures (rare, small): the first send's are the rest.
+        Index(
+            "ix_messages_resent",
+            "mailing_id",
+            "round",
+            "status",
+            sqlite_where=text("round > 0"),
+            postgresql_where=text("round > 0"),
+        ),
         Index("ix_messages_customer", "customer_id"),
     )

@@ -16,15 +16,24 @@ from sqlalchemy.orm import Session
 
 from promocodes.customers.models import Customer
 from promocodes.db import Driver, RawSQL, rowcount
-from promocodes.messaging.models import Campaign, Mailing, MailingChunk, MailingRecipient
+from promocodes.messaging.models import (
+    Campaign,
+    Mailing,
+    MailingChunk,
+    MailingRecipient,
+    MailingRound,
+    Message,
+)
 from promocodes.messaging.worker_repository import STALE_HOLDER
 from promocodes.models import UTCDateTime
 
 # --- mailings ---------------------------------------------------------------------------
 
 
-def get_mailing(session: Session, mailing_id: int) -> Mailing | None:
-    return session.get(Mailing, mailing_id)
+def get_mailing(session: Session, mailing_id: int, *, lock: bool = False) -> Mailing | None:
+    """The mailing; with ``lock``, its row held until the transaction ends (PostgreSQL:
+    SQLite's writers take turns anyway)."""
+    return session.get(Mailing, mailing_id, with_for_update=lock)
 
 
 def add_mailing(session: Session, mailing: Mailing) -> Mailing:
@@ -79,25 +88,98 @@ def freeze_recipients(session: Session, mailing_id: int, where: ColumnElement[bo
     return session.scalar(count) or 0
 
 
-def add_chunks(session: Session, mailing_id: int, total: int, size: int) -> None:
-    """Cut recipients 1..total into pending chunks of ``size``."""
-    if not total:
+def add_chunks(
+    session: Session, mailing_id: int, first: int, last: int, size: int, round_: int = 0
+) -> None:
+    """Cut recipients ``first``..``last`` into pending chunks of ``size`` (of the first
+    send, or of resend ``round_``)."""
+    if last < first:
         return
     session.execute(
         insert(MailingChunk),
         [
             {
                 "mailing_id": mailing_id,
-                "first_seq": first,
-                "last_seq": min(first + size - 1, total),
+                "first_seq": start,
+                "last_seq": min(start + size - 1, last),
+                "round": round_,
                 "status": "pending",
                 "attempts": 0,
                 "rendered": 0,
                 "skipped": 0,
             }
-            for first in range(1, total + 1, size)
+            for start in range(first, last + 1, size)
         ],
     )
+
+
+# --- resends ----------------------------------------------------------------------------
+
+# A recipient whose latest message of the mailing failed: none of a later round exists.
+_APPEND_FAILED = text(
+    "INSERT INTO mailing_recipients (mailing_id, seq, customer_id) "
+    "SELECT m.mailing_id, :after + row_number() OVER (ORDER BY m.customer_id), m.customer_id "
+    "FROM messages m WHERE m.mailing_id = :mailing_id AND m.status = 'failed' "
+    "AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.mailing_id = m.mailing_id "
+    "AND n.customer_id = m.customer_id AND n.round > m.round)"
+)
+
+
+def append_failed_recipients(session: Session, mailing_id: int, after: int) -> int:
+    """Append the recipients whose latest message failed, numbered from ``after + 1``
+    (one INSERT … SELECT); how many there were."""
+    done = session.execute(_APPEND_FAILED, {"mailing_id": mailing_id, "after": after})
+    return rowcount(done)
+
+
+def last_seq(session: Session, mailing_id: int) -> int:
+    stmt = select(func.max(MailingRecipient.seq)).where(MailingRecipient.mailing_id == mailing_id)
+    return session.scalar(stmt) or 0
+
+
+def last_round(session: Session, mailing_id: int) -> int:
+    stmt = select(func.max(MailingRound.round)).where(MailingRound.mailing_id == mailing_id)
+    return session.scalar(stmt) or 0
+
+
+def add_round(session: Session, mailing_round: MailingRound) -> None:
+    session.add(mailing_round)
+    session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCounts:
+    """A resend: when, how many recipients, and their messages by status."""
+
+    round: int
+    created_at: datetime
+    recipients: int
+    by_status: dict[str, int]
+
+
+def round_counts(session: Session, mailing_ids: Sequence[int]) -> dict[int, list[RoundCounts]]:
+    """Every listed mailing's resends with their messages by status, in one statement
+    (a resend's messages are found by a small partial index)."""
+    out: dict[int, list[RoundCounts]] = {mid: [] for mid in mailing_ids}
+    if not mailing_ids:
+        return out
+    r, m = MailingRound, Message
+    rows = session.execute(
+        select(
+            r.mailing_id, r.round, r.created_at, r.first_seq, r.last_seq, m.status, func.count(m.id)
+        )
+        .outerjoin(m, (m.mailing_id == r.mailing_id) & (m.round == r.round) & (m.round > 0))
+        .where(r.mailing_id.in_(list(mailing_ids)))
+        .group_by(r.mailing_id, r.round, r.created_at, r.first_seq, r.last_seq, m.status)
+        .order_by(r.mailing_id, r.round)
+    )
+    for mid, round_, created_at, first, last, status, n in rows:
+        rounds = out[mid]
+        if not rounds or rounds[-1].round != round_:
+            rounds.append(RoundCounts(round_, created_at, last - first + 1, {}))
+        if status is not None:
+            rounds[-1].by_status[status] = int(n)
+    return out
 
 
 # --- chunks -----------------------------------------------------------------------------
@@ -201,13 +283,15 @@ def chunk_lease_states(session: Session, now: datetime) -> dict[str, int]:
 
 @dataclass
 class ChunkTotals:
-    """A mailing's chunks summed: how many, how many done, rendered, skipped and why."""
+    """A mailing's chunks summed: how many, how many done, rendered, skipped and why, and
+    how many recipients were resent (each had a failed message before)."""
 
     chunks: int = 0
     done: int = 0
     rendered: int = 0
     skipped: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    resent: int = 0
 
 
 def chunk_totals(session: Session, mailing_ids: Sequence[int]) -> dict[int, ChunkTotals]:
@@ -223,11 +307,14 @@ def chunk_totals(session: Session, mailing_ids: Sequence[int]) -> dict[int, Chun
             MailingChunk.rendered,
             MailingChunk.skipped,
             MailingChunk.skipped_reasons,
+            MailingChunk.round,
+            MailingChunk.last_seq - MailingChunk.first_seq + 1,
         ).where(MailingChunk.mailing_id.in_(list(mailing_ids)))
     )
-    for mailing_id, status, rendered, skipped, reasons in rows:
+    for mailing_id, status, rendered, skipped, reasons, round_, size in rows:
         totals = out[mailing_id]
         totals.chunks += 1
+        totals.resent += size if round_ else 0
         totals.done += status == "done"
         totals.rendered += rendered
         totals.skipped += skipped

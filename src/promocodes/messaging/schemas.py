@@ -39,6 +39,19 @@ class MailingUpdate(BaseModel):
     send_at: datetime | None = None
 
 
+class AttemptOut(BaseModel):
+    """One send of a mailing: round 0 is the first, each resend of failed recipients the
+    next; its recipients' messages by status."""
+
+    round: int
+    started_at: datetime | None
+    recipients: int
+    sent: int
+    failed: int
+    queued: int
+    skipped: int
+
+
 class MailingOut(BaseModel):
     id: int
     name: str
@@ -58,6 +71,9 @@ class MailingOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Figures above are per recipient, by their latest message; with resends, each
+    # attempt's own figures are here (empty when the mailing was sent once).
+    attempts: list[AttemptOut] = []
 
 
 class SkipOut(BaseModel):
@@ -83,6 +99,10 @@ class MailingCheckOut(BaseModel):
     estimated: bool  # the figures come from part of the segment
     groups: list[StockCheck]
     skipped: list[SkipOut]  # recipients of the sample that would be skipped, and why
+
+
+class ResendIn(BaseModel):
+    """A resend takes no options (the request's identity is its path)."""
 
 
 class SendIn(BaseModel):

@@ -106,12 +106,14 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
         source_ref=str(mailing.id),
         now=now,
     )
-    rows = _Rows(session, mailing, now)
+    rows = _Rows(session, mailing, chunk.round, now)
     skipped: Counter[str] = Counter()
     # Read once: ORM attribute access costs as much as a short render's bookkeeping.
     prefix, smtp, cancelled = f"m{mailing.id}.", mailing.channel == "smtp", mailing.cancel_requested
+    # A resend's message is a new message, with a key (and codes) of its own.
+    suffix = f".r{chunk.round}" if chunk.round else ""
     for customer in recipients:
-        key = f"{prefix}{customer.id}"
+        key = f"{prefix}{customer.id}{suffix}"
         reason: str | None = None
         detail: str | None = None
         if smtp and not customer.email:
@@ -153,9 +155,10 @@ class _Rows:
     """A chunk's message rows as ``message_repository.insert_rows`` takes them. Every
     row of a chunk shares one timestamp, converted once for the driver."""
 
-    def __init__(self, session: Session, mailing: Mailing, now: datetime) -> None:
+    def __init__(self, session: Session, mailing: Mailing, round_: int, now: datetime) -> None:
         self.mailing_id = mailing.id
         self.channel = mailing.channel
+        self.round = round_
         postgres = session.get_bind().dialect.name == "postgresql"
         self.now: datetime | str = now if postgres else sqlite_timestamp(now)
         self.messages: list[messages.MessageRow] = []
@@ -163,13 +166,13 @@ class _Rows:
     def skipped(self, key: str, customer: Recipient, reason: str, detail: str | None) -> None:
         self.messages.append(
             (key, self.mailing_id, customer.id, self.channel, customer.email, "skipped", reason,
-             detail, None, None, None, 0, self.now, None, None)
+             detail, None, None, None, 0, self.now, None, None, self.round)
         )  # fmt: skip
 
     def failed(self, key: str, customer: Recipient, error: str) -> None:
         self.messages.append(
             (key, self.mailing_id, customer.id, self.channel, customer.email, "failed", None,
-             error, None, None, None, 0, self.now, None, None)
+             error, None, None, None, 0, self.now, None, None, self.round)
         )  # fmt: skip
 
     def rendered(self, key: str, customer: Recipient, message: Rendered) -> None:
@@ -178,7 +181,7 @@ class _Rows:
             (key, self.mailing_id, customer.id, self.channel, customer.email,
              "sent" if outbox else "queued", None, None, message.subject, message.body_text,
              message.body_html, 0, self.now, self.now if outbox else None,
-             None if outbox else self.now)
+             None if outbox else self.now, self.round)
         )  # fmt: skip
 
 
@@ -186,7 +189,24 @@ class _Rows:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One send of a mailing: the first (round 0) or a resend of its failed recipients,
+    with that round's messages by status."""
+
+    round: int
+    started_at: datetime | None
+    recipients: int
+    sent: int
+    failed: int
+    queued: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
+    """Where each recipient stands: by their latest message (a resent recipient's failed
+    message is superseded by the resend's), and every attempt on its own."""
+
     rendered: int
     skipped: int
     skipped_reasons: dict[str, int]
@@ -195,26 +215,45 @@ class Progress:
     failed: int
     chunks: int
     chunks_done: int
+    attempts: list[Attempt]
 
 
 def progress(session: Session, mailing_ids: Sequence[int]) -> dict[int, Progress]:
-    """Each mailing's progress from its chunks (a few rows per thousand recipients) and
-    its delivered and failed messages: two statements, however many mailings."""
+    """Each mailing's progress from its chunks (a few rows per thousand recipients), its
+    messages by status and its resends: three statements, however many mailings."""
     chunks = repo.chunk_totals(session, mailing_ids)
     by_status = messages.counts_by_status(session, "mailing", mailing_ids)
-    return {
-        mid: Progress(
-            rendered=chunks[mid].rendered,
-            skipped=chunks[mid].skipped,
-            skipped_reasons=dict(chunks[mid].reasons),
-            queued=by_status[mid].get("queued", 0),
-            sent=by_status[mid].get("sent", 0),
-            failed=by_status[mid].get("failed", 0),
-            chunks=chunks[mid].chunks,
-            chunks_done=chunks[mid].done,
+    rounds = repo.round_counts(session, mailing_ids)
+    out = {}
+    for mid in mailing_ids:
+        c, statuses, resent = chunks[mid], by_status[mid], chunks[mid].resent
+        out[mid] = Progress(
+            rendered=c.rendered - resent,
+            skipped=c.skipped,
+            skipped_reasons=dict(c.reasons),
+            queued=statuses.get("queued", 0),
+            sent=statuses.get("sent", 0),
+            failed=statuses.get("failed", 0) - resent,
+            chunks=c.chunks,
+            chunks_done=c.done,
+            attempts=_attempts(statuses, rounds[mid]),
         )
-        for mid in mailing_ids
-    }
+    return out
+
+
+def _attempts(statuses: dict[str, int], rounds: list[repo.RoundCounts]) -> list[Attempt]:
+    """The resends as counted, and the first send as everything else."""
+    if not rounds:
+        return []
+    first = Counter(statuses)
+    for r in rounds:
+        first.subtract(r.by_status)
+    resends = [(r.round, r.created_at, r.recipients, r.by_status) for r in rounds]
+    return [
+        Attempt(n, at, size, s.get("sent", 0), s.get("failed", 0), s.get("queued", 0),
+                s.get("skipped", 0))
+        for n, at, size, s in [(0, None, sum(first.values()), dict(first)), *resends]
+    ]  # fmt: skip
 
 
 def forget_leases(session: Session, before: datetime, batch: int) -> int:

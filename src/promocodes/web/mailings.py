@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from promocodes.errors import DomainError, ValidationFailed
-from promocodes.messaging import delivery, mailings
+from promocodes.errors import Conflict, DomainError, ValidationFailed
+from promocodes.messaging import delivery, mailings, resend
 from promocodes.messaging.check import Check
 from promocodes.messaging.models import CHANNELS, Mailing
 from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, TestSendIn
@@ -328,6 +328,22 @@ def confirm_cancel(request: Request, mailing_id: kit.Id, user: User, db: Db) -> 
     with db.read() as s:
         out = mailings.to_out(s, mailings.get(s, mailing_id))
     return kit.page(request, "mailings/cancel.html", {"section": "mailings", "mailing": out})
+
+
+@router.post("/mailings/{mailing_id}/resend")
+def resend_failed(
+    request: Request, mailing_id: kit.Id, user: User, form: Form, db: Db, cfg: Config
+) -> Response:
+    """Resend to the failed recipients. A double click meets a mailing that is sending
+    again, and is told so instead of resending twice."""
+    try:
+        with db.write() as s:
+            out = mailings.to_out(s, resend.resend_failed(s, mailing_id, settings=cfg))
+    except Conflict as exc:
+        return kit.redirect(request, f"/mailings/{mailing_id}", flash=exc.detail)
+    n = out.attempts[-1].recipients
+    flash = f"Resending to {n:,} recipient{'s' if n != 1 else ''}."
+    return kit.redirect(request, f"/mailings/{mailing_id}", flash=flash)
 
 
 @router.post("/mailings/{mailing_id}/cancel")

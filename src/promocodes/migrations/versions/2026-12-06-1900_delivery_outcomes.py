@@ -24,6 +24,13 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("round", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("lease_owner", sa.String(100), nullable=True))
+    op.create_index(
+        "ix_messages_resent",
+        "messages",
+        ["mailing_id", "round", "status"],
+        sqlite_where=sa.text("round > 0"),
+        postgresql_where=sa.text("round > 0"),
+    )
     with op.batch_alter_table("mailing_chunks") as batch:
         batch.add_column(sa.Column("round", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
@@ -53,6 +60,7 @@ def downgrade() -> None:
     op.drop_table("mailing_rounds")
     with op.batch_alter_table("mailing_chunks") as batch:
         batch.drop_column("round")
+    op.drop_index("ix_messages_resent", "messages")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("lease_owner")
         batch.drop_column("round")
