@@ -153,7 +153,7 @@ def test_short_stock_is_refused_unless_partial_then_skipped_with_reason(db: Data
     (check,) = checked.groups
     assert (check.needed, check.active, check.enough, check.drawing) == (5, 3, False, 5)
     assert (checked.recipients, checked.sample, checked.estimated) == (5, 5, False)
-    with pytest.raises(mailings.StockShort, match="3 active codes for 5"), db.write() as s:
+    with pytest.raises(mailings.StockShort, match="3 usable codes for 5"), db.write() as s:
         mailings.send(s, m, settings=SENDING)
     send_and_work(db, m, allow_partial=True)
     with db.read() as s:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import text
+
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.messaging import campaigns
@@ -99,7 +101,7 @@ def test_send_shows_progress_until_the_report(ui: Ui, db: Database) -> None:
         'id="recipients">5<' in confirm and "short by 2" in confirm and "allow_partial" in confirm
     )
     refused = ui.post(f"{mailing_url}/send")
-    assert refused.status_code == 409 and "has 3 active codes for 5 recipients" in refused.text
+    assert refused.status_code == 409 and "has 3 usable codes for 5 recipients" in refused.text
     started = ui.post(f"{mailing_url}/send", {"allow_partial": "1"})
     assert started.status_code == 303
     progress = ui.get(f"{mailing_url}/progress").text
@@ -282,3 +284,14 @@ def test_the_web_resend_button(ui: Ui, db: Database) -> None:
     page = ui.get(f"/mailings/{mid}").text
     assert "Resend 1" in page and "Resend to" not in page
     assert [n for r, n, st in messages_of(db, mid) if r.startswith("p1@")] == [0, 1]
+
+
+def test_the_send_page_says_an_expired_group_cannot_send(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1", "S2"])
+    people(db, 1)
+    sid = segment(db, "All", EVERYONE)
+    mailing_url = ui.post("/mailings/new", compose(sid)).headers["location"]
+    with db.write() as s:
+        s.execute(text("UPDATE code_groups SET valid_until = '2020-01-01 00:00:00'"))
+    confirm = ui.get(f"{mailing_url}/send").text
+    assert "cannot send" in confirm and "expired on 2020-01-01" in confirm

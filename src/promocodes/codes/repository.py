@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import delete, func, select, text
@@ -265,3 +266,20 @@ def undelivered_alerts(session: Session, limit: int) -> list[Alert]:
 
 def recent_alerts(session: Session, limit: int) -> list[Alert]:
     return list(session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)))
+
+
+def expired_available(session: Session, group_ids: Sequence[int], now: datetime) -> dict[int, int]:
+    """group id -> its available codes whose own expiry has passed (still counted as
+    active, never issued): an index range over the expired ones only."""
+    if not group_ids:
+        return {}
+    rows = session.execute(
+        select(Code.group_id, func.count())
+        .where(
+            Code.group_id.in_(list(group_ids)),
+            Code.status == AVAILABLE,
+            Code.valid_until <= now,
+        )
+        .group_by(Code.group_id)
+    )
+    return {gid: int(n) for gid, n in rows}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
-from promocodes.codes.models import CodeGroup, name_key
+from promocodes.codes.models import CodeGroup, closed_at, name_key
 from promocodes.codes.schemas import Counts, GroupCreate, GroupOut, GroupUpdate
 from promocodes.errors import GroupNameTaken, GroupNotFound, ValidationFailed
 from promocodes.models import utcnow
@@ -28,6 +29,30 @@ def to_out(session: Session, group: CodeGroup) -> GroupOut:
 def counts(session: Session, group_ids: Sequence[int]) -> dict[int, Counts]:
     """Each group's counts, from its counter stripes (never the codes)."""
     return repo.counts(session, group_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Usable:
+    """What a group can hand out at a moment: its codes that may be issued then (not
+    blocked, not past their own expiry), or none and why (``closed``: the group expired
+    or is not valid yet)."""
+
+    count: int
+    closed: str | None
+
+
+def usable(session: Session, groups: Sequence[CodeGroup], now: datetime) -> dict[int, Usable]:
+    """Each group's usable codes at ``now``: two statements, however many groups (the
+    per-code expiry is looked at only for groups that have codes with one)."""
+    counted = repo.counts(session, [g.id for g in groups])
+    with_expiry = [g.id for g in groups if g.has_code_expiry]
+    expired = repo.expired_available(session, with_expiry, now)
+    out = {}
+    for g in groups:
+        closed = closed_at(g, now)
+        count = 0 if closed else counted[g.id].active - expired.get(g.id, 0)
+        out[g.id] = Usable(max(count, 0), closed.detail if closed else None)
+    return out
 
 
 def with_counts(session: Session, groups: Sequence[CodeGroup]) -> list[GroupOut]:

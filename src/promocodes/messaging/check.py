@@ -23,6 +23,7 @@ from promocodes.codes.service import live_groups
 from promocodes.messaging.models import Mailing
 from promocodes.messaging.rendering import MessageTemplate, RenderSkip, preview
 from promocodes.messaging.templates import client_of, require_valid
+from promocodes.models import utcnow
 from promocodes.segments import service as segments
 
 SAMPLE = 200
@@ -36,8 +37,9 @@ class GroupCheck:
     group_id: int
     name: str
     needed: int
-    active: int
+    active: int  # usable at send time: not blocked, not expired, the group open
     drawing: int  # of the sample
+    closed: str | None = None  # why the group can give no code at all now
 
     @property
     def enough(self) -> bool:
@@ -86,8 +88,8 @@ def check(session: Session, mailing: Mailing) -> Check:
             result.skipped["failed", f"{type(exc).__name__}: {exc}"[:500]] += 1
             continue
         drawing.update(name_key(n) for n in rendered.drawn)
-    counts = codes.counts(session, [g.id for g in drawn])
-    result.groups = [_group(g, drawing[g.name_key], result, counts[g.id].active) for g in drawn]
+    usable = codes.usable(session, drawn, utcnow())
+    result.groups = [_group(g, drawing[g.name_key], result, usable[g.id]) for g in drawn]
     return result
 
 
@@ -97,8 +99,8 @@ def _live(live: dict[str, CodeGroup], names: list[str]) -> list[CodeGroup]:
     return [live[k] for k in keys if k in live]
 
 
-def _group(group: CodeGroup, drawing: int, result: Check, active: int) -> GroupCheck:
+def _group(group: CodeGroup, drawing: int, result: Check, usable: codes.Usable) -> GroupCheck:
     # The sample's share of the whole segment, rounded up; exact when it is the segment.
     estimate = math.ceil(result.recipients * drawing / result.sample) if result.sample else 0
     needed = estimate if result.estimated else drawing
-    return GroupCheck(group.id, group.name, needed, active, drawing)
+    return GroupCheck(group.id, group.name, needed, usable.count, drawing, usable.closed)

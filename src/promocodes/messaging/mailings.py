@@ -176,6 +176,7 @@ def group_out(c: GroupCheck) -> dict[str, object]:
         active=c.active,
         enough=c.enough,
         drawing=c.drawing,
+        closed=c.closed,
     ).model_dump()
 
 
@@ -211,7 +212,9 @@ def send(
         estimate = f" (estimated from a sample of {checked.sample:,})" if checked.estimated else ""
         raise StockShort(
             "; ".join(
-                f"group {c.name!r} has {c.active:,} active codes for {c.needed:,} recipients"
+                f"{c.closed}: none of its codes can be sent to the {c.needed:,} recipients"
+                if c.closed
+                else f"group {c.name!r} has {c.active:,} usable codes for {c.needed:,} recipients"
                 for c in checked.short
             )
             + f"{estimate}. Upload more codes, or send with allow_partial to skip the rest.",

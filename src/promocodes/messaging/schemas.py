@@ -91,6 +91,8 @@ class StockCheck(BaseModel):
     active: int
     enough: bool
     drawing: int = 0  # recipients of the sample whose message takes a code from it
+    # Why the group can give no code at all now (expired, not valid yet), else null.
+    closed: str | None = None
 
 
 class MailingCheckOut(BaseModel):
