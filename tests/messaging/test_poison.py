@@ -23,6 +23,7 @@ from promocodes.messaging.models import Message
 from promocodes.worker import run_until
 from tests.api.conftest import client_for
 from tests.factories import SENDING, assert_counters_exact, group_with_codes
+from tests.invariants import delivery_problems
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -91,6 +92,7 @@ def test_bad_recipients_fail_alone_and_give_their_codes_back(db: Database) -> No
         f"p{i}@example.com" for i in (0, 1, 2, 4, 6, 7) for _ in range(2)
     )
     assert_counters_exact(db, gid)
+    assert delivery_problems(db, gid) == []
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from promocodes.messaging import mailings
 from promocodes.messaging.models import Message
 from promocodes.worker import Worker, run_until
 from tests.factories import SENDING, assert_counters_exact, counts, group_with_codes
+from tests.invariants import delivery_problems
 from tests.live import free_port
 from tests.messaging.test_mailings import EVERYONE, mailing, people, segment
 
@@ -98,3 +99,4 @@ def test_smtp_retries_then_delivers_once_and_voids_refused(db: Database) -> None
     c = counts(db, gid)
     assert (c.issued, c.active) == (3, 7)  # the refused message's code came back
     assert_counters_exact(db, gid)
+    assert delivery_problems(db, gid) == []
