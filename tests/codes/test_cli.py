@@ -67,6 +67,29 @@ def test_block_withdraw_and_uploads_list(cli: Cli, db: Database) -> None:
     assert_counters_exact(db, 1)
 
 
+def test_flyer_group_unredeem_and_unblock(cli: Cli, db: Database) -> None:
+    cli("groups", "create", "Flyer", "--redeem-unissued")
+    assert "printed flyers" in cli("groups", "show", "Flyer")
+    cli("codes", "upload", "Flyer", "-", input="F1\nF2\n")
+    from promocodes.codes import redemption
+
+    with db.write() as s:
+        redemption.redeem(s, "F1", order_id="o-1")
+        redemption.block(s, "F2")
+    wrong = cli("codes", "unredeem", "F1", "--order-id", "o-2", code=1)
+    assert "redeemed by order 'o-1', not 'o-2'" in " ".join(wrong.split())
+    assert "F1: redemption reversed, now available" in cli(
+        "codes", "unredeem", "F1", "--order-id", "o-1"
+    )
+    out = cli("codes", "unblock", "F2", "F1")
+    assert "F2: unblocked, now available" in out and "F1: not blocked; still available" in out
+    c = counts(db, 1)
+    assert (c.active, c.redeemed, c.blocked) == (2, 0, 0)
+    assert_counters_exact(db, 1)
+    cli("groups", "edit", "Flyer", "--issued-only")
+    assert "printed flyers" not in cli("groups", "show", "Flyer")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

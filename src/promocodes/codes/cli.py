@@ -24,7 +24,7 @@ from promocodes.errors import ValidationFailed
 from promocodes.pagination import status_filter
 
 groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
-codes_app = typer.Typer(help="Upload, export and block codes.", no_args_is_help=True)
+codes_app = typer.Typer(help="Upload, export, block and redeem codes.", no_args_is_help=True)
 uploads_app = typer.Typer(help="Upload history; withdraw a wrong upload.", no_args_is_help=True)
 
 
@@ -76,8 +76,13 @@ def groups_create(
     valid_from: datetime = typer.Option(None, help="ISO date/time, UTC"),
     valid_until: datetime = typer.Option(None, help="ISO date/time, UTC"),
     low_stock: int = typer.Option(None, "--low-stock", help="Low-stock alert threshold."),
+    redeem_unissued: bool = typer.Option(
+        None,
+        "--redeem-unissued/--issued-only",
+        help="Whether codes may be redeemed without being issued (printed flyers).",
+    ),
 ) -> None:
-    """Create a group."""
+    """Create a group (by default its codes must be issued before they are redeemed)."""
     data = _validated(
         GroupCreate,
         name=name,
@@ -85,6 +90,7 @@ def groups_create(
         valid_from=_utc(valid_from),
         valid_until=_utc(valid_until),
         low_stock_threshold=low_stock,
+        redeem_unissued=redeem_unissued,
     )
     assert isinstance(data, GroupCreate)
     with database().write() as session:
@@ -102,6 +108,8 @@ def groups_show(group: str) -> None:
     console.print(_groups_table([out]))
     if out.description:
         console.print(out.description)
+    if out.redeem_unissued:
+        console.print("Codes may be redeemed without being issued (printed flyers).")
 
 
 @groups_app.command("edit")
@@ -113,8 +121,14 @@ def groups_edit(
     valid_from: datetime = typer.Option(None),
     valid_until: datetime = typer.Option(None),
     low_stock: int = typer.Option(None, "--low-stock"),
+    redeem_unissued: bool = typer.Option(
+        None,
+        "--redeem-unissued/--issued-only",
+        help="Whether codes may be redeemed without being issued (printed flyers).",
+    ),
 ) -> None:
-    """Rename a group or change its description, validity or low-stock threshold."""
+    """Rename a group or change its description, validity, low-stock threshold or
+    whether its codes may be redeemed without being issued."""
     data = _validated(
         GroupUpdate,
         name=name,
@@ -122,6 +136,7 @@ def groups_edit(
         valid_from=_utc(valid_from),
         valid_until=_utc(valid_until),
         low_stock_threshold=low_stock,
+        redeem_unissued=redeem_unissued,
     )
     assert isinstance(data, GroupUpdate)
     with database().write() as session:
@@ -270,6 +285,30 @@ def codes_block(codes: list[str]) -> None:
         for code in codes:
             previous = redemption.block(session, code, actor=Actor.cli())
             console.print(f"{code}: blocked (was {previous})")
+
+
+@codes_app.command("unblock")
+@cli_errors
+def codes_unblock(codes: list[str]) -> None:
+    """Lift a block: a code goes back to its holder, or to the group's stock."""
+    with database().write() as session:
+        for code in codes:
+            previous, status = redemption.unblock(session, code, actor=Actor.cli())
+            verb = "unblocked, now" if previous != status else "not blocked; still"
+            console.print(f"{code}: {verb} {status}")
+
+
+@codes_app.command("unredeem")
+@cli_errors
+def codes_unredeem(
+    code: str,
+    order_id: str = typer.Option(None, "--order-id", help="The order that redeemed it."),
+) -> None:
+    """Reverse a redemption (a cancelled order): the code goes back to its holder, or to
+    the group's stock."""
+    with database().write() as session:
+        status = redemption.unredeem(session, code, order_id=order_id, actor=Actor.cli())
+    console.print(f"{code}: redemption reversed, now {status}")
 
 
 @uploads_app.command("list")
