@@ -112,3 +112,42 @@ def test_unblock_returns_the_code_to_its_holder_or_to_stock(api: TestClient, db:
     # Back in stock, the code is issued again like any other.
     assert _issue(api, gid, "bob") == "B2"
     assert_counters_exact(db, gid)
+
+
+def test_bulk_redemption_streams_a_file(api: TestClient, db: Database) -> None:
+    gid = _group(api, ["K1", "K2", "K3"], redeem_unissued=True)
+    csv_body = "code,order_id\nK1,o-1\nK2,o-2\nNOPE,o-3\n"
+    url = "/api/v1/codes/redemptions"
+    first = api.post(url, content=csv_body, headers={"Content-Type": "text/csv"})
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "received": 3, "redeemed": 2, "already": 0, "rejected": 1,
+        "rejected_lines": [{"line": 4, "code": "NOPE", "reason": "unknown code"}],
+    }  # fmt: skip
+    again = api.post(url, content=csv_body, headers={"Content-Type": "text/csv"}).json()
+    assert (again["redeemed"], again["already"]) == (0, 2)
+    lines = '{"code": "K3", "order_id": "o-9"}\n'
+    jsonl = api.post(url, content=lines, headers={"Content-Type": "application/x-ndjson"})
+    assert jsonl.json()["redeemed"] == 1
+    _problem(
+        api.post(url, content="K1\n", headers={"Content-Type": "text/plain"}),
+        422,
+        "validation-error",
+    )
+    plain = api.post(f"{url}?order_id=o-1", content="K1\n", headers={"Content-Type": "text/plain"})
+    assert plain.json()["already"] == 1
+    _problem(
+        api.post(url, content="{}", headers={"Content-Type": "application/json"}),
+        415,
+        "unsupported-media-type",
+    )
+    too_big = api.post(
+        url,
+        content=b"K1,o-1\n" * (64 * 1024 * 1024 // 7 + 1),
+        headers={"Content-Type": "text/csv"},
+    )
+    _problem(too_big, 413, "payload-too-large")
+    assert _redemptions(db) == 3
+    assert_counters_exact(db, gid)
+    # Recorded when a file redeemed something; the re-runs changed nothing and left none.
+    assert [e.details["redeemed"] for e in entries(db, "codes.redeemed")] == [2, 1]

@@ -90,6 +90,22 @@ def test_flyer_group_unredeem_and_unblock(cli: Cli, db: Database) -> None:
     assert "printed flyers" not in cli("groups", "show", "Flyer")
 
 
+def test_redeem_a_file(cli: Cli, db: Database, tmp_path: Path) -> None:
+    cli("groups", "create", "Flyer", "--redeem-unissued")
+    cli("codes", "upload", "Flyer", "-", input="F1\nF2\nF3\n")
+    file = tmp_path / "till.csv"
+    file.write_text("code,order_id\nF1,o-1\nF2,o-2\nNOPE,o-3\n")
+    out = " ".join(cli("codes", "redeem", str(file)).split())
+    assert "codes redeemed │ 2" in out and "lines refused │ 1" in out and "unknown code" in out
+    again = " ".join(cli("codes", "redeem", str(file)).split())
+    assert "already redeemed by their order │ 2" in again
+    plain = cli("codes", "redeem", "-", "--order-id", "till-1", input="F3\n")
+    assert "codes redeemed │ 1" in " ".join(plain.split())
+    assert "order_id" in cli("codes", "redeem", "-", input="F3\n", code=1)
+    assert counts(db, 1).redeemed == 3
+    assert_counters_exact(db, 1)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

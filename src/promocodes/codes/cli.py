@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from promocodes import exports
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database
-from promocodes.codes import redemption, service, uploads
+from promocodes.clikit import cli_errors, console, database, progress_bar
+from promocodes.codes import redemption, redemption_cli, service, uploads
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
-from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
+from promocodes.codes.schemas import (
+    GroupCreate,
+    GroupOut,
+    GroupUpdate,
+    UploadReport,
+)
 from promocodes.errors import ValidationFailed
 from promocodes.pagination import status_filter
 
@@ -220,16 +224,7 @@ def _upload(
 ) -> UploadReport:
     reader = CodeReader(stream, filename=None if file == "-" else file)
     started = time.monotonic()
-    with (
-        Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]:,.0f} lines/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as bar,
-    ):
+    with progress_bar() as bar:
         task = bar.add_task("Uploading", total=size, lines=0, rate=0.0)
 
         def progress(r: UploadReport) -> None:
@@ -287,28 +282,8 @@ def codes_block(codes: list[str]) -> None:
             console.print(f"{code}: blocked (was {previous})")
 
 
-@codes_app.command("unblock")
-@cli_errors
-def codes_unblock(codes: list[str]) -> None:
-    """Lift a block: a code goes back to its holder, or to the group's stock."""
-    with database().write() as session:
-        for code in codes:
-            previous, status = redemption.unblock(session, code, actor=Actor.cli())
-            verb = "unblocked, now" if previous != status else "not blocked; still"
-            console.print(f"{code}: {verb} {status}")
-
-
-@codes_app.command("unredeem")
-@cli_errors
-def codes_unredeem(
-    code: str,
-    order_id: str = typer.Option(None, "--order-id", help="The order that redeemed it."),
-) -> None:
-    """Reverse a redemption (a cancelled order): the code goes back to its holder, or to
-    the group's stock."""
-    with database().write() as session:
-        status = redemption.unredeem(session, code, order_id=order_id, actor=Actor.cli())
-    console.print(f"{code}: redemption reversed, now {status}")
+for _name, _command in redemption_cli.COMMANDS:
+    codes_app.command(_name)(_command)
 
 
 @uploads_app.command("list")

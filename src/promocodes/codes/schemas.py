@@ -273,6 +273,23 @@ class UnredeemOut(BaseModel):
     order_id: str | None
 
 
+class RejectedLineOut(BaseModel):
+    line: int
+    code: str
+    reason: str
+
+
+class RedemptionReport(BaseModel):
+    """What a redemption file did: lines read, codes redeemed, lines already redeemed by
+    their order (nothing changed), lines refused (the first ones listed, with why)."""
+
+    received: int = 0
+    redeemed: int = 0
+    already: int = 0
+    rejected: int = 0
+    rejected_lines: list[RejectedLineOut] = Field(default_factory=list)
+
+
 class StockOut(BaseModel):
     group_id: int
     active: int
