@@ -80,7 +80,7 @@ def _identifier(value: str | None, what: str) -> tuple[str | None, str | None]:
         return None, None
     if len(value) > MAX_ID_CHARS:
         return None, f"bad line: {what} longer than {MAX_ID_CHARS} characters"
-    if any(not ch.isprintable() for ch in value):
+    if not value.isprintable():
         return None, f"bad line: {what} contains a control character"
     return value, None
 

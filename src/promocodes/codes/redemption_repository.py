@@ -9,9 +9,10 @@ PostgreSQL as arrays unpacked by ``unnest``. Nothing here commits.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,16 +40,20 @@ class NewRedemption:
     redeemed_at: datetime
 
 
+# The redemption and the group are probed by primary key for each code found (never a
+# join the planner could turn into a scan of the whole table each batch).
 _STATES_SQLITE = (
-    "SELECT c.id, c.code, c.group_id, c.status, r.order_id, g.redeem_unissued "
-    "FROM codes c JOIN code_groups g ON g.id = c.group_id "
-    "LEFT JOIN redemptions r ON r.code_id = c.id "
+    "SELECT c.id, c.code, c.group_id, c.status, "
+    "(SELECT r.order_id FROM redemptions r WHERE r.code_id = c.id), "
+    "(SELECT g.redeem_unissued FROM code_groups g WHERE g.id = c.group_id) "
+    "FROM codes c "
     "WHERE c.code IN (SELECT value FROM json_each(?))"
 )
 _STATES_POSTGRES = (
-    "SELECT c.id, c.code, c.group_id, c.status, r.order_id, g.redeem_unissued "
-    "FROM codes c JOIN code_groups g ON g.id = c.group_id "
-    "LEFT JOIN redemptions r ON r.code_id = c.id "
+    "SELECT c.id, c.code, c.group_id, c.status, "
+    "(SELECT r.order_id FROM redemptions r WHERE r.code_id = c.id), "
+    "(SELECT g.redeem_unissued FROM code_groups g WHERE g.id = c.group_id) "
+    "FROM codes c "
     "WHERE c.code = ANY(%(codes)s)"
 )
 
@@ -57,15 +62,27 @@ def _sqlite(session: Session) -> bool:
     return session.connection().dialect.name == "sqlite"
 
 
+def _fetch(session: Session, sql: str, params: Any) -> list[Any]:
+    """All rows of a statement, through the driver's own cursor: a batch's thousands of
+    rows skip SQLAlchemy's per-row work."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def states(session: Session, codes: Sequence[str]) -> dict[str, CodeState]:
     """The batch's codes that exist, by code: one SELECT."""
     if not codes:
         return {}
-    conn = session.connection()
     if _sqlite(session):
-        rows = conn.exec_driver_sql(_STATES_SQLITE, (json.dumps(list(codes)),))
+        rows = _fetch(session, _STATES_SQLITE, (json.dumps(list(codes)),))
     else:
-        rows = conn.exec_driver_sql(_STATES_POSTGRES, {"codes": list(codes)})
+        rows = _fetch(session, _STATES_POSTGRES, {"codes": list(codes)})
     return {
         row[1]: CodeState(int(row[0]), row[1], int(row[2]), row[3], row[4], bool(row[5]))
         for row in rows
@@ -102,18 +119,30 @@ def holders(session: Session, code_ids: Sequence[int]) -> dict[int, dict[str, in
     return out
 
 
+def _stamps() -> Callable[[datetime], str]:
+    """``sqlite_timestamp``, once per distinct time: most lines of a file share one."""
+    seen: dict[datetime, str] = {}
+
+    def stamp(value: datetime) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = sqlite_timestamp(value)
+        return text
+
+    return stamp
+
+
 def mark_redeemed(session: Session, batch: Sequence[NewRedemption]) -> set[int]:
     """Mark the batch's codes redeemed, each only if its status is still the one read
     (a concurrent redeem, block or claim makes that line change nothing). Returns the
     ids of the codes that changed: one UPDATE."""
     if not batch:
         return set()
-    conn = session.connection()
     if _sqlite(session):
-        payload = json.dumps(
-            [[r.code_id, r.expected_status, sqlite_timestamp(r.redeemed_at)] for r in batch]
-        )
-        rows = conn.exec_driver_sql(
+        stamp = _stamps()
+        payload = json.dumps([[r.code_id, r.expected_status, stamp(r.redeemed_at)] for r in batch])
+        rows = _fetch(
+            session,
             "UPDATE codes SET status = 'redeemed', redeemed_at = v.at FROM ("
             "SELECT value ->> 0 AS id, value ->> 1 AS expected, value ->> 2 AS at "
             "FROM json_each(?)) AS v "
@@ -121,10 +150,14 @@ def mark_redeemed(session: Session, batch: Sequence[NewRedemption]) -> set[int]:
             (payload,),
         )
     else:
-        rows = conn.exec_driver_sql(
+        rows = _fetch(
+            session,
             "UPDATE codes AS c SET status = 'redeemed', redeemed_at = v.at "
             "FROM unnest(%(ids)s::bigint[], %(expected)s::text[], %(at)s::timestamptz[]) "
-            "AS v(id, expected, at) WHERE c.id = v.id AND c.status = v.expected "
+            # c.id = ANY(…) makes the codes an index look-up whatever the planner thinks
+            # of the batch's size (without it, a hash join read every code each batch).
+            "AS v(id, expected, at) WHERE c.id = ANY(%(ids)s) AND c.id = v.id "
+            "AND c.status = v.expected "
             "RETURNING c.id",
             {
                 "ids": [r.code_id for r in batch],
@@ -141,8 +174,9 @@ def add_redemptions(session: Session, batch: Sequence[NewRedemption]) -> None:
         return
     conn = session.connection()
     if _sqlite(session):
+        stamp = _stamps()
         payload = json.dumps(
-            [[r.code_id, r.customer_id, r.order_id, sqlite_timestamp(r.redeemed_at)] for r in batch]
+            [[r.code_id, r.customer_id, r.order_id, stamp(r.redeemed_at)] for r in batch]
         )
         conn.exec_driver_sql(
             "INSERT INTO redemptions (code_id, customer_id, order_id, redeemed_at) "
