@@ -62,6 +62,7 @@ SQL_COMPILERS = {"segments/filters.py", "segments/predicates.py"}
 PURE = {
     "codes/code_text.py",  # what a code is
     "codes/importer.py",  # parsing uploads
+    "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state
     "segments/tree.py",  # filter trees
     "messaging/rendering.py",  # rendering a template

@@ -14,7 +14,8 @@ from promocodes import __version__, logs, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
-from promocodes.codes import upload_api, uploads
+from promocodes.codes import redemption_api, upload_api, uploads
+from promocodes.codes.redemption_file import MAX_FILE_BYTES as REDEMPTION_FILE_BYTES
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
@@ -26,6 +27,7 @@ from promocodes.web import routes as web
 UPLOAD_PATHS = ("/codes", "/customers/import")
 # The API's routers, by domain.
 ROUTERS = (
+    redemption_api.router,
     codes_api.router,
     upload_api.router,
     customers_api.router,
@@ -77,6 +79,8 @@ def create_app(
     app.add_middleware(metrics.MetricsMiddleware, registry=registry)
 
     def limit_for(path: str) -> int:
+        if path == redemption_api.PATH:
+            return REDEMPTION_FILE_BYTES
         uploads = (path.startswith("/api/") and path.endswith(UPLOAD_PATHS)) or web.is_upload(path)
         return settings.max_upload_bytes if uploads else settings.max_body_bytes
 

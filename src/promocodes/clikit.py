@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from promocodes import migrate
@@ -43,6 +44,18 @@ def database() -> Database:
             migrate.upgrade(db.engine)
         _databases[url] = db
     return _databases[url]
+
+
+def progress_bar() -> Progress:
+    """The bar of long work (an upload, a file of redemptions): bytes read, lines, rate."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]:,.0f} lines/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def fail(message: str) -> typer.Exit:

@@ -82,9 +82,19 @@ class CodeBlocked(Conflict):
 
 class CodeNotIssued(Conflict):
     slug = "code-not-issued"
-    title = "Code not issued to this customer"
+    title = "Code not issued"
 
 
 class IdempotencyKeyReused(ValidationFailed):
     slug = "idempotency-key-reused"
     title = "Idempotency key reused with a different request"
+
+
+class CodeNotRedeemed(Conflict):
+    slug = "code-not-redeemed"
+    title = "Code not redeemed"
+
+
+class WrongOrder(Conflict):
+    slug = "wrong-order"
+    title = "Code redeemed by another order"

@@ -67,6 +67,45 @@ def test_block_withdraw_and_uploads_list(cli: Cli, db: Database) -> None:
     assert_counters_exact(db, 1)
 
 
+def test_flyer_group_unredeem_and_unblock(cli: Cli, db: Database) -> None:
+    cli("groups", "create", "Flyer", "--redeem-unissued")
+    assert "printed flyers" in cli("groups", "show", "Flyer")
+    cli("codes", "upload", "Flyer", "-", input="F1\nF2\n")
+    from promocodes.codes import redemption
+
+    with db.write() as s:
+        redemption.redeem(s, "F1", order_id="o-1")
+        redemption.block(s, "F2")
+    wrong = cli("codes", "unredeem", "F1", "--order-id", "o-2", code=1)
+    assert "redeemed by order 'o-1', not 'o-2'" in " ".join(wrong.split())
+    assert "F1: redemption reversed, now available" in cli(
+        "codes", "unredeem", "F1", "--order-id", "o-1"
+    )
+    out = cli("codes", "unblock", "F2", "F1")
+    assert "F2: unblocked, now available" in out and "F1: not blocked; still available" in out
+    c = counts(db, 1)
+    assert (c.active, c.redeemed, c.blocked) == (2, 0, 0)
+    assert_counters_exact(db, 1)
+    cli("groups", "edit", "Flyer", "--issued-only")
+    assert "printed flyers" not in cli("groups", "show", "Flyer")
+
+
+def test_redeem_a_file(cli: Cli, db: Database, tmp_path: Path) -> None:
+    cli("groups", "create", "Flyer", "--redeem-unissued")
+    cli("codes", "upload", "Flyer", "-", input="F1\nF2\nF3\n")
+    file = tmp_path / "till.csv"
+    file.write_text("code,order_id\nF1,o-1\nF2,o-2\nNOPE,o-3\n")
+    out = " ".join(cli("codes", "redeem", str(file)).split())
+    assert "codes redeemed │ 2" in out and "lines refused │ 1" in out and "unknown code" in out
+    again = " ".join(cli("codes", "redeem", str(file)).split())
+    assert "already redeemed by their order │ 2" in again
+    plain = cli("codes", "redeem", "-", "--order-id", "till-1", input="F3\n")
+    assert "codes redeemed │ 1" in " ".join(plain.split())
+    assert "order_id" in cli("codes", "redeem", "-", input="F3\n", code=1)
+    assert counts(db, 1).redeemed == 3
+    assert_counters_exact(db, 1)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -185,8 +185,11 @@ def test_redeem_errors(db: Database) -> None:
         redemption.block(s, "A3")
     with pytest.raises(CodeBlocked), db.write() as s:
         redemption.redeem(s, "A3")
-    # A code handed out on paper, never issued here, may be redeemed directly.
+    # A code never issued here is refused, unless its group is printed on flyers.
+    with pytest.raises(CodeNotIssued, match="has not been issued"), db.write() as s:
+        redemption.redeem(s, "A4", order_id="shop-9")
     with db.write() as s:
+        update_group(s, gid, GroupUpdate(redeem_unissued=True))
         redemption.redeem(s, "A4", order_id="shop-9")
     c = counts(db, gid)
     assert (c.total, c.active, c.issued, c.redeemed, c.blocked) == (4, 1, 1, 1, 1)

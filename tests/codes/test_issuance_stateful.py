@@ -1,5 +1,5 @@
-"""Model-based test of issue / repeat / redeem / block sequences against a plain-Python
-model of the rules (SPEC §1-2), on both backends."""
+"""Model-based test of issue / repeat / redeem / block sequences, and their reversals,
+against a plain-Python model of the rules (SPEC §1-2), on both backends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from promocodes.codes import issuance, redemption
+from promocodes.codes import service as groups
 from promocodes.codes.models import Code, Issuance
+from promocodes.codes.schemas import GroupUpdate
 from promocodes.customers import service as customers
 from promocodes.customers.models import Customer
 from promocodes.db import Database
@@ -21,14 +23,18 @@ from promocodes.errors import (
     CodeAlreadyRedeemed,
     CodeBlocked,
     CodeNotIssued,
+    CodeNotRedeemed,
     Conflict,
     GroupExhausted,
     IdempotencyKeyReused,
+    WrongOrder,
 )
 from tests.conftest import reset
 from tests.factories import assert_counters_exact, group_with_codes, make_customer
 
 GROUPS = {"A": [f"A{i}" for i in range(5)], "B": [f"B{i}" for i in range(3)]}
+# Group B is printed on flyers: its codes may be redeemed without being issued.
+FLYERS = {"B"}
 PEOPLE = ["ann", "bob", "cid"]
 KEYS = [f"k{i}" for i in range(6)]
 ORDERS = [None, "o1", "o2"]
@@ -54,6 +60,8 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
             reset(db)
             self.gid = {g: group_with_codes(db, g, codes) for g, codes in GROUPS.items()}
             with db.write() as s:
+                for g in FLYERS:
+                    groups.update_group(s, self.gid[g], GroupUpdate(redeem_unissued=True))
                 for p in PEOPLE:
                     make_customer(s, p)
             self.m = Rules(status={c: "available" for cs in GROUPS.values() for c in cs})
@@ -130,12 +138,13 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
                 assert status == "blocked"
                 return
             except CodeNotIssued:
-                assert who is not None and who not in self.m.holders.get(code, [])
+                not_theirs = who is not None and who not in self.m.holders.get(code, [])
+                assert not_theirs or (status == "available" and code[0] not in FLYERS)
                 return
             if status == "redeemed":
                 assert order is not None and self.m.order[code] == order
                 return
-            assert status in ("available", "issued")
+            assert status == "issued" or (status == "available" and code[0] in FLYERS)
             assert who is None or who in self.m.holders.get(code, [])
             self.m.status[code] = "redeemed"
             self.m.order[code] = order
@@ -150,6 +159,38 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
                 assert status == "redeemed"
                 return
             self.m.status[code] = "blocked"
+
+        @rule(
+            code=st.sampled_from([c for cs in GROUPS.values() for c in cs]),
+            order=st.sampled_from(ORDERS),
+        )
+        def unredeem(self, code: str, order: str | None) -> None:
+            status = self.m.status[code]
+            try:
+                with db.write() as s:
+                    back = redemption.unredeem(s, code, order_id=order)
+            except CodeNotRedeemed:
+                assert status != "redeemed"
+                return
+            except WrongOrder:
+                assert status == "redeemed" and self.m.order[code] != order
+                return
+            assert status == "redeemed" and self.m.order.pop(code) == order
+            # Back to whoever holds it, else to the group's stock.
+            assert back == ("issued" if self.m.holders.get(code) else "available")
+            self.m.status[code] = back
+
+        @rule(code=st.sampled_from([c for cs in GROUPS.values() for c in cs]))
+        def unblock(self, code: str) -> None:
+            status = self.m.status[code]
+            with db.write() as s:
+                previous, now = redemption.unblock(s, code)
+            assert previous == status
+            if status == "blocked":
+                assert now == ("issued" if self.m.holders.get(code) else "available")
+            else:
+                assert now == status  # not blocked: nothing changes
+            self.m.status[code] = now
 
         @invariant()
         def database_matches_the_rules(self) -> None:

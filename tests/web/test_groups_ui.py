@@ -15,7 +15,14 @@ from promocodes.db import Database
 from promocodes.messaging.rendering import MessageTemplate
 from promocodes.messaging.templates import check
 from promocodes.web.kit import macro
-from tests.factories import counts, group_with_codes, issue, make_customer, make_group
+from tests.factories import (
+    assert_counters_exact,
+    counts,
+    group_with_codes,
+    issue,
+    make_customer,
+    make_group,
+)
 from tests.web.conftest import Ui, app_client, find, log_in
 
 FIELDS = {"description": "", "valid_from": "", "valid_until": "", "low_stock_threshold": ""}
@@ -287,3 +294,33 @@ def test_macros_are_quoted_for_any_group_name(ui: Ui, db: Database) -> None:
     assert result.valid and result.groups == [name]
     page = ui.get(f"/groups/{gid}").text
     assert 'data-copy="{{client.promocode(&#39;Tom\\&#39;s \\\\ 10% “gift”&#39;)}}"' in page
+
+
+def test_flyer_box_is_saved_and_shown(ui: Ui, db: Database) -> None:
+    created = ui.post("/groups/new", {**FIELDS, "name": "Flyer", "redeem_unissued": "1"})
+    assert created.status_code == 303
+    gid = int(find(r"/groups/(\d+)", created.headers["location"]))
+    with db.read() as s:
+        assert service.get_group(s, gid).redeem_unissued is True
+    assert 'name="redeem_unissued" value="1" checked' in ui.get(f"/groups/{gid}").text
+    # An unticked box is not sent at all: saving the form switches the setting off.
+    assert ui.post(f"/groups/{gid}", {**FIELDS, "name": "Flyer"}).status_code == 303
+    with db.read() as s:
+        assert service.get_group(s, gid).redeem_unissued is False
+
+
+def test_unblock_from_the_codes_list(ui: Ui, db: Database) -> None:
+    from promocodes.codes import redemption
+
+    gid = group_with_codes(db, "G", ["U1", "U2"])
+    with db.write() as s:
+        redemption.block(s, "U1")
+    page = ui.get(f"/groups/{gid}", params={"status": "blocked"}).text
+    assert f'action="/groups/{gid}/codes/U1/unblock"' in page and "U2" not in page
+    refused = ui.client.post(f"/groups/{gid}/codes/U1/unblock", follow_redirects=False)
+    assert refused.status_code == 403  # no CSRF token
+    done = ui.post(f"/groups/{gid}/codes/U1/unblock")
+    assert done.status_code == 303 and done.headers["location"] == f"/groups/{gid}#codes-list"
+    c = counts(db, gid)
+    assert (c.active, c.blocked) == (2, 0)
+    assert_counters_exact(db, gid)

@@ -23,7 +23,9 @@ from promocodes.audit.models import AuditEntry
 from promocodes.audit.schemas import Filters
 
 ActorKind = Literal["api_key", "user", "cli", "system"]
-TargetType = Literal["group", "upload", "code", "api_key", "user", "mailing", "campaign"]
+TargetType = Literal[
+    "group", "upload", "code", "redemptions", "api_key", "user", "mailing", "campaign"
+]
 
 
 @dataclass(frozen=True, slots=True)

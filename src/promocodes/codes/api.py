@@ -1,11 +1,11 @@
-"""REST routes of groups, stock, issuing, and single codes: look-up, redeem, block
-(SPEC §5). Uploads and a group's code lists: ``upload_api.py``."""
+"""REST routes of groups, stock, issuing, and single codes: look-up, redeem, block and
+their reversals (SPEC §5). Uploads and a group's code lists: ``upload_api.py``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi import Path as PathParam
 
 from promocodes.apikit import PROBLEM_RESPONSES, Db, Id, Key, Limit, Page
@@ -26,6 +26,8 @@ from promocodes.codes.schemas import (
     RedeemIn,
     RedeemOut,
     StockOut,
+    UnblockOut,
+    UnredeemOut,
 )
 from promocodes.customers import service as customers
 from promocodes.db import Driver
@@ -180,3 +182,25 @@ def block_code(code: CodeParam, actor: ApiActor, db: Db) -> BlockOut:
     with db.write() as s:
         previous = redemption.block(s, code, actor=actor)
     return BlockOut(code=code, status="blocked", previous_status=previous)
+
+
+@router.post("/codes/{code}/unblock", tags=["codes"])
+def unblock_code(code: CodeParam, actor: ApiActor, db: Db) -> UnblockOut:
+    with db.write() as s:
+        previous, status = redemption.unblock(s, code, actor=actor)
+    return UnblockOut(code=code, status=status, previous_status=previous)
+
+
+@router.delete("/codes/{code}/redemption", tags=["codes"])
+def unredeem_code(
+    code: CodeParam,
+    actor: ApiActor,
+    db: Db,
+    order_id: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)
+    ] = None,
+) -> UnredeemOut:
+    """Reverse a redemption: the code goes back to its holder, or to the group's stock."""
+    with db.write() as s:
+        status = redemption.unredeem(s, code, order_id=order_id, actor=actor)
+    return UnredeemOut(code=code, status=status, previous_status="redeemed", order_id=order_id)

@@ -10,21 +10,25 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from promocodes import exports
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database
-from promocodes.codes import redemption, service, uploads
+from promocodes.clikit import cli_errors, console, database, progress_bar
+from promocodes.codes import redemption, redemption_cli, service, uploads
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
-from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
+from promocodes.codes.schemas import (
+    GroupCreate,
+    GroupOut,
+    GroupUpdate,
+    UploadReport,
+)
 from promocodes.errors import ValidationFailed
 from promocodes.pagination import status_filter
 
 groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
-codes_app = typer.Typer(help="Upload, export and block codes.", no_args_is_help=True)
+codes_app = typer.Typer(help="Upload, export, block and redeem codes.", no_args_is_help=True)
 uploads_app = typer.Typer(help="Upload history; withdraw a wrong upload.", no_args_is_help=True)
 
 
@@ -76,8 +80,13 @@ def groups_create(
     valid_from: datetime = typer.Option(None, help="ISO date/time, UTC"),
     valid_until: datetime = typer.Option(None, help="ISO date/time, UTC"),
     low_stock: int = typer.Option(None, "--low-stock", help="Low-stock alert threshold."),
+    redeem_unissued: bool = typer.Option(
+        None,
+        "--redeem-unissued/--issued-only",
+        help="Whether codes may be redeemed without being issued (printed flyers).",
+    ),
 ) -> None:
-    """Create a group."""
+    """Create a group (by default its codes must be issued before they are redeemed)."""
     data = _validated(
         GroupCreate,
         name=name,
@@ -85,6 +94,7 @@ def groups_create(
         valid_from=_utc(valid_from),
         valid_until=_utc(valid_until),
         low_stock_threshold=low_stock,
+        redeem_unissued=redeem_unissued,
     )
     assert isinstance(data, GroupCreate)
     with database().write() as session:
@@ -102,6 +112,8 @@ def groups_show(group: str) -> None:
     console.print(_groups_table([out]))
     if out.description:
         console.print(out.description)
+    if out.redeem_unissued:
+        console.print("Codes may be redeemed without being issued (printed flyers).")
 
 
 @groups_app.command("edit")
@@ -113,8 +125,14 @@ def groups_edit(
     valid_from: datetime = typer.Option(None),
     valid_until: datetime = typer.Option(None),
     low_stock: int = typer.Option(None, "--low-stock"),
+    redeem_unissued: bool = typer.Option(
+        None,
+        "--redeem-unissued/--issued-only",
+        help="Whether codes may be redeemed without being issued (printed flyers).",
+    ),
 ) -> None:
-    """Rename a group or change its description, validity or low-stock threshold."""
+    """Rename a group or change its description, validity, low-stock threshold or
+    whether its codes may be redeemed without being issued."""
     data = _validated(
         GroupUpdate,
         name=name,
@@ -122,6 +140,7 @@ def groups_edit(
         valid_from=_utc(valid_from),
         valid_until=_utc(valid_until),
         low_stock_threshold=low_stock,
+        redeem_unissued=redeem_unissued,
     )
     assert isinstance(data, GroupUpdate)
     with database().write() as session:
@@ -205,16 +224,7 @@ def _upload(
 ) -> UploadReport:
     reader = CodeReader(stream, filename=None if file == "-" else file)
     started = time.monotonic()
-    with (
-        Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]:,.0f} lines/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as bar,
-    ):
+    with progress_bar() as bar:
         task = bar.add_task("Uploading", total=size, lines=0, rate=0.0)
 
         def progress(r: UploadReport) -> None:
@@ -270,6 +280,10 @@ def codes_block(codes: list[str]) -> None:
         for code in codes:
             previous = redemption.block(session, code, actor=Actor.cli())
             console.print(f"{code}: blocked (was {previous})")
+
+
+for _name, _command in redemption_cli.COMMANDS:
+    codes_app.command(_name)(_command)
 
 
 @uploads_app.command("list")

@@ -1,4 +1,4 @@
-"""SQL of code rows: the upload's bulk insert, look-ups, withdrawal, blocking and pages.
+"""SQL of code rows: the upload's bulk insert, look-ups, withdrawal, (un)blocking, pages.
 Hot bulk paths use the driver directly (see ``insert_codes``); nothing here commits."""
 
 from __future__ import annotations
@@ -151,6 +151,18 @@ def set_blocked(session: Session, code_id: int, expected_status: str, now: datet
         update(Code)
         .where(Code.id == code_id, Code.status == expected_status)
         .values(status=BLOCKED, blocked_at=now)
+    )
+    return rowcount(result) == 1
+
+
+def set_unblocked(session: Session, code_id: int, to_status: str) -> bool:
+    """Blocked → ``to_status``, only if the code is still blocked. A code going back to
+    stock loses its ``issued_at``: its issuance was voided, and a new claim sets it again."""
+    values: dict[str, object] = {"status": to_status, "blocked_at": None}
+    if to_status == AVAILABLE:
+        values["issued_at"] = None
+    result = session.execute(
+        update(Code).where(Code.id == code_id, Code.status == BLOCKED).values(**values)
     )
     return rowcount(result) == 1
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, exists, func, select, update
+from sqlalchemy import Table, and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import (
+    AVAILABLE,
     INITIAL,
     REDEEMED,
     Code,
@@ -56,6 +57,30 @@ def add_redemption(
 
 def get_redemption(session: Session, code_id: int) -> Redemption | None:
     return session.get(Redemption, code_id)
+
+
+def unmark_redeemed(session: Session, code_id: int, to_status: str) -> bool:
+    """Redeemed → ``to_status``, only if the code is still redeemed; back in stock it
+    also loses its ``issued_at`` (see ``code_repository.set_unblocked``)."""
+    values: dict[str, object] = {"status": to_status, "redeemed_at": None}
+    if to_status == AVAILABLE:
+        values["issued_at"] = None
+    result = session.execute(
+        update(codes_t)
+        .where(codes_t.c.id == code_id, codes_t.c.status == REDEEMED)
+        .values(**values)
+    )
+    return rowcount(result) == 1
+
+
+def delete_redemption(session: Session, code_id: int) -> None:
+    session.execute(delete(Redemption).where(Redemption.code_id == code_id))
+
+
+def has_standing_issuance(session: Session, code_id: int) -> bool:
+    """Whether anyone holds the code: an issuance of it that was not voided."""
+    stmt = exists().where(Issuance.code_id == code_id, Issuance.voided_at.is_(None))
+    return bool(session.scalar(select(stmt)))
 
 
 def initial_issues_since(session: Session, group_id: int, since: datetime) -> int:

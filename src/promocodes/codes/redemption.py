@@ -1,7 +1,9 @@
-"""Redeeming and blocking codes: the status changes after issuing.
+"""Redeeming and blocking codes, and taking either back: the status changes after issuing.
 
-Both are conditional UPDATEs from the status that was read, so neither can race a claim
-(or each other) into a double count; the counters change in the same transaction.
+Each is a conditional UPDATE from the status that was read, so none can race a claim
+(or another of them) into a double count; the counters change in the same transaction.
+A code taken back (a redemption reversed, a block lifted) returns to ``issued`` when
+someone holds it (an issuance not voided), otherwise to the group's stock.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from promocodes.errors import (
     CodeBlocked,
     CodeNotFound,
     CodeNotIssued,
+    CodeNotRedeemed,
     Conflict,
+    WrongOrder,
 )
 from promocodes.models import utcnow
 
@@ -68,8 +72,11 @@ def redeem(
         raise CodeBlocked(f"code {code!r} is blocked and cannot be redeemed")
     if customer is not None and not history.issued_to(session, row.id, customer.id):
         raise CodeNotIssued(f"code {code!r} was not issued to customer {customer.external_id!r}")
-    if require_issued and row.status != ISSUED:
-        raise CodeNotIssued(f"code {code!r} has not been issued to anyone")
+    if row.status == AVAILABLE and (require_issued or not _flyers(session, row.group_id)):
+        raise CodeNotIssued(
+            f"code {code!r} has not been issued to anyone, and its group only redeems codes "
+            "that were"
+        )
     previous = row.status
     if not history.mark_redeemed(session, row.id, previous, now):
         raise Conflict(f"code {code!r} changed while redeeming it; try again")
@@ -78,6 +85,69 @@ def redeem(
         session, row.group_id, redeemed=1, available=-1 if previous == AVAILABLE else 0
     )
     return Redeemed(row.code, row.group_id, now, order_id, external_id)
+
+
+def _flyers(session: Session, group_id: int) -> bool:
+    """Whether the group's codes may be redeemed without being issued (printed flyers)."""
+    group = repo.get_group(session, group_id, live=False)
+    return group is not None and group.redeem_unissued
+
+
+def unredeem(session: Session, code: str, *, order_id: str | None, actor: Actor = SYSTEM) -> str:
+    """Reverse a redemption (a cancelled or refunded order). ``order_id`` must be the
+    order that redeemed the code (None only when it was redeemed without one). Returns
+    the status the code went back to."""
+    row = rows.get_code(session, code)
+    if row is None:
+        raise CodeNotFound(f"code {code!r} does not exist")
+    done = history.get_redemption(session, row.id) if row.status == REDEEMED else None
+    if done is None:
+        raise CodeNotRedeemed(f"code {code!r} is {row.status}, not redeemed; nothing to reverse")
+    if done.order_id != order_id:
+        by = f"order {done.order_id!r}" if done.order_id else "no order id"
+        raise WrongOrder(f"code {code!r} was redeemed by {by}, not {order_id!r}")
+    issued_before = row.issued_at is not None
+    back = ISSUED if history.has_standing_issuance(session, row.id) else AVAILABLE
+    if not history.unmark_redeemed(session, row.id, back):
+        raise Conflict(f"code {code!r} changed while reversing its redemption; try again")
+    history.delete_redemption(session, row.id)
+    _bump_back(session, row.group_id, back, issued_before, redeemed=-1)
+    details = {"group_id": row.group_id, "order_id": order_id, "status": back}
+    record(session, actor, "code.unredeemed", Target("code", row.id, code), details)
+    return back
+
+
+def _bump_back(
+    session: Session, group_id: int, back: str, issued_before: bool, **change: int
+) -> None:
+    # Back in stock, a code counts as available again and no longer as issued (its
+    # issued_at was cleared: a later claim counts it again).
+    stock = back == AVAILABLE
+    repo.bump_counters(
+        session,
+        group_id,
+        available=1 if stock else 0,
+        issued=-1 if stock and issued_before else 0,
+        **change,
+    )
+
+
+def unblock(session: Session, code: str, *, actor: Actor = SYSTEM) -> tuple[str, str]:
+    """Lift a block. Returns the status the code had and the one it has now; unblocking
+    a code that is not blocked is a no-op (both are its status)."""
+    row = rows.get_code(session, code)
+    if row is None:
+        raise CodeNotFound(f"code {code!r} does not exist")
+    if row.status != BLOCKED:
+        return row.status, row.status
+    issued_before = row.issued_at is not None
+    back = ISSUED if history.has_standing_issuance(session, row.id) else AVAILABLE
+    if not rows.set_unblocked(session, row.id, back):
+        raise Conflict(f"code {code!r} changed while unblocking it; try again")
+    _bump_back(session, row.group_id, back, issued_before, blocked=-1)
+    details = {"group_id": row.group_id, "status": back}
+    record(session, actor, "code.unblocked", Target("code", row.id, code), details)
+    return BLOCKED, back
 
 
 def block(session: Session, code: str, *, actor: Actor = SYSTEM) -> str:

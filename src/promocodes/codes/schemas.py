@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from promocodes.text import Text, clean_name
 
@@ -44,6 +51,8 @@ class GroupCreate(_Validity):
     name: str
     description: Text | None = Field(default=None, max_length=5_000)
     low_stock_threshold: int | None = Field(default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD)
+    # Printed flyers: codes may be redeemed without having been issued to anyone.
+    redeem_unissued: StrictBool = False
 
     @field_validator("name")
     @classmethod
@@ -59,6 +68,7 @@ class GroupUpdate(_Validity):
     name: str | None = None
     description: Text | None = Field(default=None, max_length=5_000)
     low_stock_threshold: int | None = Field(default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD)
+    redeem_unissued: StrictBool = False
 
     @field_validator("name")
     @classmethod
@@ -83,6 +93,7 @@ class GroupOut(Counts):
     valid_from: datetime | None
     valid_until: datetime | None
     low_stock_threshold: int | None
+    redeem_unissued: bool = False
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
@@ -244,6 +255,39 @@ class BlockOut(BaseModel):
     code: str
     status: str
     previous_status: str
+
+
+class UnblockOut(BaseModel):
+    """``status`` is where the code went back to (``issued`` or ``available``); a code
+    that was not blocked is left as it is."""
+
+    code: str
+    status: str
+    previous_status: str
+
+
+class UnredeemOut(BaseModel):
+    code: str
+    status: str
+    previous_status: str
+    order_id: str | None
+
+
+class RejectedLineOut(BaseModel):
+    line: int
+    code: str
+    reason: str
+
+
+class RedemptionReport(BaseModel):
+    """What a redemption file did: lines read, codes redeemed, lines already redeemed by
+    their order (nothing changed), lines refused (the first ones listed, with why)."""
+
+    received: int = 0
+    redeemed: int = 0
+    already: int = 0
+    rejected: int = 0
+    rejected_lines: list[RejectedLineOut] = Field(default_factory=list)
 
 
 class StockOut(BaseModel):

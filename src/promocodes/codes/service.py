@@ -103,6 +103,7 @@ def create_group(session: Session, data: GroupCreate) -> CodeGroup:
         valid_from=data.valid_from,
         valid_until=data.valid_until,
         low_stock_threshold=data.low_stock_threshold,
+        redeem_unissued=data.redeem_unissued,
     )
     try:
         # The partial unique index is the last line of defence against a concurrent
@@ -123,7 +124,13 @@ def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGrou
         _ensure_name_free(session, data.name, except_id=group.id)
         group.name = data.name
         group.name_key = name_key(data.name)
-    for field in ("description", "valid_from", "valid_until", "low_stock_threshold"):
+    for field in (
+        "description",
+        "valid_from",
+        "valid_until",
+        "low_stock_threshold",
+        "redeem_unissued",
+    ):
         if field in fields:
             setattr(group, field, getattr(data, field))
     if group.valid_from and group.valid_until and group.valid_from >= group.valid_until:

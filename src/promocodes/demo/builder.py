@@ -166,6 +166,8 @@ class _Builder:
                 description="The summer sale. Ends with the season.",
                 valid_until=now + timedelta(days=60),
                 low_stock_threshold=self.n(500),
+                # Also printed on the in-store flyers: redeemed without being sent.
+                redeem_unissued=True,
             )
             self._upload(s, summer, self._codes("SUMMER", self.n(15_000)), "summer-sale.txt")
             # Last year's file, uploaded by mistake and withdrawn.
@@ -332,7 +334,7 @@ class _Builder:
                     order += 1
                     redemption.redeem(s, code, customer=ref, order_id=f"ORD{self.tag}-{order:06d}")
                     self.result.redemptions += 1
-            # Someone typed a code at the till that nobody had been sent.
+            # Someone brought a summer flyer to the till: a code nobody had been sent.
             stray = service.an_available_code(s, self.result.groups[SUMMER])
             if stray is not None:
                 redemption.redeem(s, stray, order_id=f"POS{self.tag}-000001")

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from promocodes.codes import export, service, uploads
+from promocodes.codes import export, redemption, service, uploads
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
@@ -26,7 +26,14 @@ router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 PAGE = 50
 CODES_PAGE = 50
-FIELDS = ("name", "description", "valid_from", "valid_until", "low_stock_threshold")
+FIELDS = (
+    "name",
+    "description",
+    "valid_from",
+    "valid_until",
+    "low_stock_threshold",
+    "redeem_unissued",
+)
 
 
 def badges(group: GroupOut) -> list[tuple[str, str]]:
@@ -97,6 +104,7 @@ def _data(values: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
         data["low_stock_threshold"] = kit.parse_int(values["low_stock_threshold"])
     except ValueError as exc:
         errors["low_stock_threshold"] = str(exc)
+    data["redeem_unissued"] = values["redeem_unissued"] == "1"  # an unticked box is absent
     return data
 
 
@@ -176,6 +184,7 @@ def form_values(group: GroupOut) -> dict[str, str]:
         "low_stock_threshold": ""
         if group.low_stock_threshold is None
         else str(group.low_stock_threshold),
+        "redeem_unissued": "1" if group.redeem_unissued else "",
     }
 
 
@@ -273,6 +282,16 @@ def update_group(request: Request, group_id: kit.Id, user: User, form: Form, db:
         else:
             return kit.redirect(request, f"/groups/{group_id}", flash="Group saved.")
     return edit_page(request, db, group_id, values=values, errors=errors, status_code=422)
+
+
+@router.post("/groups/{group_id}/codes/{code}/unblock")
+def unblock_code(
+    request: Request, group_id: kit.Id, code: str, actor: UiActor, form: Form, db: Db
+) -> Response:
+    with db.write() as s:
+        previous, status = redemption.unblock(s, code, actor=actor)
+    done = f"back to {status}" if previous != status else f"was not blocked ({status})"
+    return kit.redirect(request, f"/groups/{group_id}#codes-list", flash=f"Code {code}: {done}.")
 
 
 # --- delete -------------------------------------------------------------------------------

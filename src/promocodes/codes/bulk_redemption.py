@@ -1,0 +1,227 @@
+"""Redeeming a file of codes (a shop's or a till's export) in one transaction.
+
+Set-based, batch by batch: one SELECT of the batch's codes (and one of their holders
+when lines name customers), the decision for every line in Python, one conditional
+UPDATE, one INSERT of the redemptions, and each group's counters bumped once. The
+UPDATE changes a code only if its status is still the one read, so a concurrent single
+redeem, block or claim cannot be counted twice: the line that loses is reported.
+
+Idempotent by order id: a line whose code is already redeemed by the same order changes
+nothing and counts as ``already``; running the same file again changes nothing.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from sqlalchemy.orm import Session
+
+from promocodes.audit.service import SYSTEM, Actor, Target, record
+from promocodes.codes import redemption_repository as bulk
+from promocodes.codes import repository as repo
+from promocodes.codes.models import AVAILABLE, BLOCKED, REDEEMED
+from promocodes.codes.redemption_file import BadLine, Item, RedeemLine, RedemptionReader
+from promocodes.codes.schemas import RedemptionReport, RejectedLineOut
+from promocodes.errors import ValidationFailed
+from promocodes.models import utcnow
+
+DEFAULT_BATCH = 5_000
+DEFAULT_REPORT_LIMIT = 1_000
+Progress = Callable[[RedemptionReport], None]
+
+UNKNOWN = "unknown code"
+BLOCKED_REASON = "blocked"
+NOT_ISSUED = "not issued (its group only redeems codes that were issued)"
+NOT_THEIRS = "issued to another customer"
+NOT_ISSUED_TO = "not issued to this customer"
+NO_ORDER = "bad line: no order id"
+RACED = "changed while redeeming (redeemed or blocked at the same moment); send it again"
+
+
+class _Run:
+    """One file's redemption: the report, and the codes this run redeemed so far (to
+    tell a code repeated in the file with another order from one redeemed earlier)."""
+
+    def __init__(self, session: Session, report: RedemptionReport, limit: int) -> None:
+        self.session = session
+        self.report = report
+        self.limit = limit
+        self.now = utcnow()
+        self.ours: list[array[int]] = []  # sorted code ids, one array per batch
+
+    def reject(self, line: int, code: str, reason: str) -> None:
+        self.report.rejected += 1
+        if len(self.report.rejected_lines) < self.limit:
+            self.report.rejected_lines.append(RejectedLineOut(line=line, code=code, reason=reason))
+
+    def redeemed_here(self, code_id: int) -> bool:
+        for ids in self.ours:
+            at = bisect_left(ids, code_id)
+            if at < len(ids) and ids[at] == code_id:
+                return True
+        return False
+
+    def flush(self, batch: list[RedeemLine]) -> None:
+        first: dict[str, RedeemLine] = {}
+        repeats: list[RedeemLine] = []
+        for item in batch:
+            if item.code in first:
+                repeats.append(item)
+            else:
+                first[item.code] = item
+        # In index order, as the upload inserts: each statement walks its B-trees forward
+        # instead of jumping about the file's order.
+        found = bulk.states(self.session, sorted(first))
+        named = [found[c].id for c in first if c in found] if any_customer(batch) else []
+        holders = bulk.holders(self.session, named)
+        chosen: dict[str, bulk.NewRedemption] = {}
+        for item in first.values():
+            new = self._decide(item, found.get(item.code), holders)
+            if new is not None:
+                chosen[item.code] = new
+        ordered = sorted(chosen.values(), key=lambda new: new.code_id)
+        changed = bulk.mark_redeemed(self.session, ordered)
+        done = [new for new in ordered if new.code_id in changed]
+        for code, new in chosen.items():
+            if new.code_id not in changed:
+                self.reject(first[code].line, code, RACED)
+        for item in repeats:
+            self._repeat(item, first[item.code], chosen.get(item.code), changed, found, holders)
+        bulk.add_redemptions(self.session, done)
+        self._count(done, found)
+        self.ours.append(array("q", (new.code_id for new in done)))  # sorted already
+
+    def _repeat(
+        self,
+        item: RedeemLine,
+        earlier: RedeemLine,
+        new: bulk.NewRedemption | None,
+        changed: set[int],
+        found: dict[str, bulk.CodeState],
+        holders: dict[int, dict[str, int]],
+    ) -> None:
+        """A code's second line in the batch. Its first line redeemed it: the same order
+        is ``already``, another one a duplicate. Otherwise it is judged on its own."""
+        if new is None:
+            if self._decide(item, found.get(item.code), holders) is not None:
+                # Good on its own, but its code's first line was refused: one line per
+                # code a batch, so this one waits for the file to be sent again.
+                why = f"duplicate code in the file (line {earlier.line} was refused)"
+                self.reject(item.line, item.code, why)
+        elif new.code_id not in changed:
+            self.reject(item.line, item.code, RACED)
+        elif earlier.order_id == item.order_id:
+            self.report.already += 1
+        else:
+            why = f"duplicate code in the file with a different order (line {earlier.line})"
+            self.reject(item.line, item.code, why)
+
+    def _count(self, done: list[bulk.NewRedemption], found: dict[str, bulk.CodeState]) -> None:
+        group_of = {state.id: state.group_id for state in found.values()}
+        redeemed: Counter[int] = Counter()
+        from_stock: Counter[int] = Counter()
+        for new in done:
+            redeemed[group_of[new.code_id]] += 1
+            from_stock[group_of[new.code_id]] += new.expected_status == AVAILABLE
+        for group_id, n in redeemed.items():
+            # One stripe for the whole file: a long transaction must not hold many.
+            repo.bump_counters(
+                self.session, group_id, slot=0, redeemed=n, available=-from_stock[group_id]
+            )
+        self.report.redeemed += len(done)
+
+    def _decide(
+        self,
+        item: RedeemLine,
+        state: bulk.CodeState | None,
+        holders: dict[int, dict[str, int]],
+    ) -> bulk.NewRedemption | None:
+        """The redemption a line asks for, or None when it is already done or refused."""
+        why = self._refusal(item, state, holders)
+        if state is None or why is not None:
+            if why:  # "" is a line already redeemed by its order: nothing to say
+                self.reject(item.line, item.code, why)
+            return None
+        holder = None
+        if item.customer_id is not None:
+            holder = holders[state.id][item.customer_id]  # checked by _refusal
+        at = item.redeemed_at or self.now
+        return bulk.NewRedemption(state.id, state.status, holder, item.order_id, at)
+
+    def _refusal(
+        self,
+        item: RedeemLine,
+        state: bulk.CodeState | None,
+        holders: dict[int, dict[str, int]],
+    ) -> str | None:
+        """Why the line cannot be redeemed ("" when its order already did), or None."""
+        if state is None:
+            return UNKNOWN
+        if state.status == REDEEMED:
+            if state.order_id == item.order_id:
+                self.report.already += 1
+                return ""
+            if self.redeemed_here(state.id):
+                return "duplicate code in the file with a different order"
+            return f"redeemed by another order ({state.order_id or 'no order id'})"
+        if state.status == BLOCKED:
+            return BLOCKED_REASON
+        if item.customer_id is not None:
+            held = holders.get(state.id, {})
+            if item.customer_id not in held:
+                return NOT_THEIRS if held else NOT_ISSUED_TO
+        if state.status == AVAILABLE and not state.redeem_unissued:
+            return NOT_ISSUED
+        return None
+
+
+def any_customer(batch: list[RedeemLine]) -> bool:
+    return any(item.customer_id is not None for item in batch)
+
+
+def redeem_file(
+    session: Session,
+    items: Iterable[Item] | RedemptionReader,
+    *,
+    order_id: str | None = None,
+    filename: str | None = None,
+    actor: Actor = SYSTEM,
+    batch_size: int = DEFAULT_BATCH,
+    report_limit: int = DEFAULT_REPORT_LIMIT,
+    progress: Progress | None = None,
+) -> RedemptionReport:
+    """Redeem every good line of a redemption file in the caller's transaction; the
+    report counts the lines redeemed, already redeemed by their order, and refused (the
+    first ``report_limit`` listed with their reasons). ``order_id`` stands for lines
+    that give none (a file of codes alone needs it)."""
+    report = RedemptionReport()
+    run = _Run(session, report, report_limit)
+    batch: list[RedeemLine] = []
+    for item in items:
+        if isinstance(items, RedemptionReader) and items.shape == "text" and order_id is None:
+            raise ValidationFailed("order_id: a file of codes alone needs the order id they go to")
+        report.received += 1
+        if isinstance(item, BadLine):
+            run.reject(item.line, item.value, item.reason)
+            continue
+        if item.order_id is None:
+            if order_id is None:
+                run.reject(item.line, item.code, NO_ORDER)
+                continue
+            item = RedeemLine(item.line, item.code, order_id, item.redeemed_at, item.customer_id)
+        batch.append(item)
+        if len(batch) >= batch_size:
+            run.flush(batch)
+            batch = []
+            if progress:
+                progress(report)
+    run.flush(batch)
+    if report.redeemed:  # a re-run that changes nothing records nothing
+        details = report.model_dump(exclude={"rejected_lines"})
+        record(session, actor, "codes.redeemed", Target("redemptions", None, filename), details)
+    if progress:
+        progress(report)
+    return report

@@ -1,0 +1,57 @@
+"""REST route of bulk redemption: a file of redemptions (CSV, JSON lines or one code a
+line), streamed to disk as it arrives and redeemed batch by batch (``bulk_redemption``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from promocodes.apikit import PROBLEM_RESPONSES, Db
+from promocodes.audit.api import ApiActor
+from promocodes.audit.service import Actor
+from promocodes.codes import bulk_redemption
+from promocodes.codes.redemption_file import RedemptionReader
+from promocodes.codes.schemas import RedemptionReport
+from promocodes.codes.upload_api import UnsupportedMedia, _spool
+from promocodes.db import Database
+from promocodes.text import NO_NUL_PATTERN
+
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+PATH = "/api/v1/codes/redemptions"
+KINDS = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl")
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {kind: {"schema": {"type": "string"}} for kind in KINDS},
+    }
+}
+
+
+def _redeem(db: Database, path: Path, order_id: str | None, actor: Actor) -> RedemptionReport:
+    try:
+        with path.open("rb") as stream, db.write() as session:
+            return bulk_redemption.redeem_file(
+                session, RedemptionReader(stream), order_id=order_id, actor=actor
+            )
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY)
+async def redeem_codes(
+    request: Request,
+    actor: ApiActor,
+    db: Db,
+    order_id: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)
+    ] = None,
+) -> RedemptionReport:
+    """Redeem a file of codes; ``order_id`` stands for lines that give none."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in KINDS:
+        raise UnsupportedMedia(f"send the redemptions as one of: {', '.join(KINDS)}")
+    path = await _spool(request)
+    return await run_in_threadpool(_redeem, db, path, order_id, actor)

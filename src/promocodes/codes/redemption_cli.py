@@ -1,0 +1,117 @@
+"""CLI commands that change a code after issuing, besides blocking: lift a block,
+reverse a redemption, redeem a file of codes (``promocodes codes unblock|unredeem|redeem``,
+registered on the ``codes`` command group by ``codes/cli.py``)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import typer
+from rich.table import Table
+
+from promocodes.audit.service import Actor
+from promocodes.clikit import cli_errors, console, database, progress_bar
+from promocodes.codes import bulk_redemption, redemption
+from promocodes.codes.redemption_file import MAX_FILE_BYTES, RedemptionReader
+from promocodes.codes.schemas import RedemptionReport
+from promocodes.errors import ValidationFailed
+
+
+@cli_errors
+def codes_unblock(codes: list[str]) -> None:
+    """Lift a block: a code goes back to its holder, or to the group's stock."""
+    with database().write() as session:
+        for code in codes:
+            previous, status = redemption.unblock(session, code, actor=Actor.cli())
+            verb = "unblocked, now" if previous != status else "not blocked; still"
+            console.print(f"{code}: {verb} {status}")
+
+
+@cli_errors
+def codes_unredeem(
+    code: str,
+    order_id: str = typer.Option(None, "--order-id", help="The order that redeemed it."),
+) -> None:
+    """Reverse a redemption (a cancelled order): the code goes back to its holder, or to
+    the group's stock."""
+    with database().write() as session:
+        status = redemption.unredeem(session, code, order_id=order_id, actor=Actor.cli())
+    console.print(f"{code}: redemption reversed, now {status}")
+
+
+@cli_errors
+def codes_redeem(
+    file: str = typer.Argument(..., help="A CSV, JSON-lines or one-code-a-line file; - for stdin."),
+    order_id: str = typer.Option(
+        None, "--order-id", help="The order of lines that give none (a file of codes alone)."
+    ),
+) -> None:
+    """Redeem a file of codes (columns code,order_id,redeemed_at,customer_id); running it
+    again changes nothing."""
+    with ExitStack() as stack:
+        if file == "-":
+            stream, size = sys.stdin.buffer, None
+        else:
+            size = Path(file).stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise ValidationFailed(f"the file is larger than {MAX_FILE_BYTES:,} bytes")
+            stream = stack.enter_context(Path(file).open("rb"))
+        report = _redeem(stream, size, order_id, None if file == "-" else file)
+    print_redemptions(report)
+
+
+def _redeem(
+    stream: BinaryIO, size: int | None, order_id: str | None, name: str | None
+) -> RedemptionReport:
+    reader = RedemptionReader(stream)
+    with progress_bar() as bar:
+        task = bar.add_task("Redeeming", total=size, lines=0, rate=0.0)
+        started = time.monotonic()
+
+        def progress(r: RedemptionReport) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(
+                task, completed=reader.bytes_read, lines=r.received, rate=r.received / elapsed
+            )
+
+        with database().write() as session:
+            return bulk_redemption.redeem_file(
+                session,
+                reader,
+                order_id=order_id,
+                filename=name,
+                actor=Actor.cli(),
+                progress=progress,
+            )
+
+
+def print_redemptions(report: RedemptionReport) -> None:
+    table = Table("", "count", title="Redemptions")
+    for label, value in (
+        ("lines received", report.received),
+        ("codes redeemed", report.redeemed),
+        ("already redeemed by their order", report.already),
+        ("lines refused", report.rejected),
+    ):
+        table.add_row(label, f"{value:,}")
+    console.print(table)
+    if report.rejected_lines:
+        bad = Table("line", "code", "reason", title="Refused lines")
+        for item in report.rejected_lines:
+            bad.add_row(str(item.line), item.code, item.reason)
+        console.print(bad)
+        if report.rejected > len(report.rejected_lines):
+            console.print(f"… and {report.rejected - len(report.rejected_lines):,} more")
+
+
+# (name, command), in the order ``promocodes codes --help`` lists them.
+COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("unblock", codes_unblock),
+    ("redeem", codes_redeem),
+    ("unredeem", codes_unredeem),
+)

@@ -1,0 +1,205 @@
+"""Parsing a file of redemptions (a shop's or a till's export). Pure: no database, and
+no I/O beyond the given stream, read line by line with bounded memory.
+
+Three shapes, told apart by the first line that is not blank:
+- JSON lines: one object a line, ``{"code": …, "order_id": …, "redeemed_at": …,
+  "customer_id": …}``;
+- CSV with a header naming its columns (``code`` required; ``order_id``,
+  ``redeemed_at``, ``customer_id`` optional; others ignored), or without one, in the
+  order ``code,order_id,redeemed_at,customer_id``;
+- plain text, one code a line (the order id then comes from the caller).
+
+A line that cannot be read becomes a ``BadLine`` with its reason in words a marketer
+reads; reading goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, BinaryIO
+
+from promocodes.codes.code_text import invalid_reason, normalize, safe_display
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+# A line of a redemption file is a code, an order id, a date and a customer id: far
+# below this. Longer lines are refused unread (their rest is skipped piece by piece).
+MAX_LINE_CHARS = 2_000
+# The largest redemption file accepted (413 in the API, an error in the CLI): about a
+# million and a half lines of a shop's export.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_ID_CHARS = 200
+COLUMNS = ("code", "order_id", "redeemed_at", "customer_id")
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemLine:
+    line: int
+    code: str
+    order_id: str | None
+    redeemed_at: datetime | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    line: int
+    value: str  # a safe display of what the line held
+    reason: str
+
+
+Item = RedeemLine | BadLine
+
+
+def parse_time(value: str) -> datetime | None:
+    """An ISO 8601 date-time (UTC when it names no zone) or a bare date (its midnight,
+    UTC); None when it is neither."""
+    if not value.isascii():
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.min, UTC)
+        parsed = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _identifier(value: str | None, what: str) -> tuple[str | None, str | None]:
+    """(cleaned value or None, problem or None) for an order or customer id."""
+    if value is None:
+        return None, None
+    value = normalize(value)
+    if not value:
+        return None, None
+    if len(value) > MAX_ID_CHARS:
+        return None, f"bad line: {what} longer than {MAX_ID_CHARS} characters"
+    if not value.isprintable():
+        return None, f"bad line: {what} contains a control character"
+    return value, None
+
+
+def item_of(line: int, fields: dict[str, str | None]) -> Item:
+    """One line's fields (by column name) as a redemption, or why not."""
+    code = normalize(fields.get("code") or "")
+    if not code:
+        return BadLine(line, "", "bad line: no code")
+    reason = invalid_reason(code)
+    if reason is not None:
+        return BadLine(line, safe_display(code), f"bad line: not a code ({reason})")
+    order_id, problem = _identifier(fields.get("order_id"), "order id")
+    customer_id, other = _identifier(fields.get("customer_id"), "customer id")
+    if problem or other:
+        return BadLine(line, code, str(problem or other))
+    raw_time = normalize(fields.get("redeemed_at") or "")
+    redeemed_at = parse_time(raw_time) if raw_time else None
+    if raw_time and redeemed_at is None:
+        shown = safe_display(raw_time, 40)
+        return BadLine(line, code, f"bad date '{shown}': expected e.g. 2027-01-31T18:30:00Z")
+    return RedeemLine(line, code, order_id, redeemed_at, customer_id)
+
+
+def _json_item(line: int, text: str) -> Item:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return BadLine(line, safe_display(text), "bad line: not JSON")
+    if not isinstance(value, dict):
+        return BadLine(line, safe_display(text), "bad line: not a JSON object")
+    fields: dict[str, str | None] = {}
+    for name in COLUMNS:
+        cell = value.get(name)
+        if cell is not None and not isinstance(cell, str):
+            return BadLine(line, safe_display(text), f"bad line: {name} is not text")
+        fields[name] = cell
+    return item_of(line, fields)
+
+
+def _cells(text: str) -> list[str]:
+    # Most lines have no quotes: a split is far cheaper than a csv reader per line.
+    return text.split(",") if '"' not in text else next(csv.reader([text]), [])
+
+
+class RedemptionReader:
+    """Iterates the items of a redemption file; never reads it whole. Iterate once."""
+
+    bytes_read: int  # consumed so far (for progress bars)
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.bytes_read = 0
+        self.shape: str | None = None  # "json", "csv" or "text" once the first line is read
+
+    def _lines(self) -> Iterator[tuple[int, str, bool]]:
+        """(number, text, too long) of each physical line."""
+        raw = _Counting(self._stream, self)
+        text = io.TextIOWrapper(
+            io.BufferedReader(raw), encoding="utf-8-sig", errors="replace", newline=None
+        )
+        number = 0
+        while chunk := text.readline(MAX_LINE_CHARS + 1):
+            number += 1
+            if chunk.endswith("\n"):
+                yield number, chunk[:-1], False
+                continue
+            too_long = len(chunk) > MAX_LINE_CHARS
+            while too_long and (rest := text.readline(64 * 1024)) and not rest.endswith("\n"):
+                pass
+            yield number, chunk[:MAX_LINE_CHARS], too_long
+
+    def __iter__(self) -> Iterator[Item]:
+        columns: tuple[str, ...] = COLUMNS
+        for number, text, too_long in self._lines():
+            if too_long:
+                yield BadLine(
+                    number, safe_display(text), f"bad line: over {MAX_LINE_CHARS} characters"
+                )
+                continue
+            stripped = normalize(text)
+            if not stripped:
+                continue
+            if self.shape is None:
+                self.shape, header = _shape_of(stripped)
+                if header is not None:
+                    columns = header
+                    continue
+            if self.shape == "json":
+                yield _json_item(number, stripped)
+            elif self.shape == "csv":
+                yield item_of(number, dict(zip(columns, _cells(stripped), strict=False)))
+            else:
+                yield item_of(number, {"code": stripped})
+
+
+def _shape_of(first: str) -> tuple[str, tuple[str, ...] | None]:
+    """The file's shape from its first line, and its CSV header when it is one."""
+    if first.startswith("{"):
+        return "json", None
+    names = tuple(normalize(cell).lower() for cell in _cells(first))
+    if "code" in names:
+        return "csv", names
+    return ("csv" if len(names) > 1 else "text"), None
+
+
+class _Counting(io.RawIOBase):
+    """A raw view of the stream that counts the bytes read (for progress)."""
+
+    def __init__(self, stream: BinaryIO, owner: RedemptionReader) -> None:
+        super().__init__()
+        self._stream, self._owner = stream, owner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view)) or b""
+        self._owner.bytes_read += len(data)
+        view[: len(data)] = data
+        return len(data)

@@ -1,0 +1,182 @@
+"""Redeeming a file of codes: every line's outcome, idempotency by order, the counters,
+and a file of 100,000 lines with 1% bad ones, on both backends."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from sqlalchemy import func, select, text
+
+from promocodes.codes import bulk_redemption, redemption
+from promocodes.codes.models import Redemption
+from promocodes.codes.redemption_file import RedemptionReader
+from promocodes.codes.schemas import GroupUpdate, RedemptionReport
+from promocodes.codes.service import update_group
+from promocodes.db import Database
+from promocodes.errors import ValidationFailed
+from tests.factories import (
+    assert_counters_exact,
+    counts,
+    group_with_codes,
+    issue,
+    make_customer,
+    make_group,
+    upload,
+)
+
+
+def redeem(
+    db: Database, body: str | bytes, order_id: str | None = None, batch_size: int = 5_000
+) -> RedemptionReport:
+    data = body.encode() if isinstance(body, str) else body
+    with db.write() as s:
+        reader = RedemptionReader(io.BytesIO(data))
+        return bulk_redemption.redeem_file(s, reader, order_id=order_id, batch_size=batch_size)
+
+
+def redemptions(db: Database) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(Redemption)) or 0
+
+
+def reasons(report: RedemptionReport) -> dict[int, str]:
+    return {r.line: r.reason for r in report.rejected_lines}
+
+
+def test_every_kind_of_line(db: Database) -> None:
+    personal = group_with_codes(db, "Personal", [f"P{i}" for i in range(6)])
+    flyers = group_with_codes(db, "Flyers", [f"F{i}" for i in range(4)])
+    with db.write() as s:
+        update_group(s, flyers, GroupUpdate(redeem_unissued=True))
+        make_customer(s, "ann")
+        make_customer(s, "bob")
+    p0, p1, p2 = (issue(db, "ann", personal, f"k{i}") for i in range(3))
+    with db.write() as s:
+        redemption.block(s, "P5")
+        redemption.redeem(s, "F3", order_id="shop-1")
+    body = (
+        "code,order_id,redeemed_at,customer_id\n"
+        f"{p0},o-1,2026-12-01T10:00:00Z,ann\n"  # 2: issued to ann, redeemed
+        f"{p1},o-2,,bob\n"  # 3: issued to another customer
+        "P3,o-3,,\n"  # 4: never issued, personal group
+        "F0,o-4,2026-12-01,\n"  # 5: flyer, redeemed
+        "F1,o-5,yesterday,\n"  # 6: bad date
+        "NOPE,o-6,,\n"  # 7: unknown
+        "P5,o-7,,\n"  # 8: blocked
+        "F3,o-8,,\n"  # 9: redeemed by another order
+        "F3,shop-1,,\n"  # 10: already, by this order
+        "F2,o-9,,\n"  # 11: redeemed
+        "F2,o-10,,\n"  # 12: duplicate with another order
+        "F2,o-9,,\n"  # 13: duplicate with the same order: already
+        "bad code,o-11,,\n"  # 14: bad line
+        "F1,,,\n"  # 15: no order id
+        f"{p2},o-12,,\n"  # 16: issued, no customer named: redeemed
+    )
+    first = redeem(db, body)
+    assert (first.received, first.redeemed, first.already, first.rejected) == (15, 4, 2, 9)
+    assert first.redeemed + first.already + first.rejected == first.received
+    assert reasons(first) == {
+        3: "issued to another customer",
+        4: "not issued (its group only redeems codes that were issued)",
+        6: "bad date 'yesterday': expected e.g. 2027-01-31T18:30:00Z",
+        7: "unknown code",
+        8: "blocked",
+        9: "redeemed by another order (shop-1)",
+        12: "duplicate code in the file with a different order (line 11)",
+        14: "bad line: not a code (contains a space at position 4)",
+        15: "bad line: no order id",
+    }
+    assert redemptions(db) == 5
+    assert_counters_exact(db, personal, flyers)
+    c = counts(db, flyers)
+    assert (c.active, c.redeemed) == (1, 3)
+    # The same file again changes nothing: its redeemed lines are now "already".
+    again = redeem(db, body)
+    assert (again.received, again.redeemed, again.already, again.rejected) == (15, 0, 6, 9)
+    assert redemptions(db) == 5
+    assert_counters_exact(db, personal, flyers)
+    with db.read() as s:
+        row = s.execute(
+            text(
+                "SELECT customer_id, order_id FROM redemptions r JOIN codes c "
+                "ON c.id = r.code_id WHERE c.code = :c"
+            ),
+            {"c": p0},
+        ).one()
+    assert row[1] == "o-1" and row[0] is not None
+
+
+def test_json_lines_and_plain_files(db: Database) -> None:
+    gid = group_with_codes(db, "Flyers", ["J1", "J2", "T1", "T2"])
+    with db.write() as s:
+        update_group(s, gid, GroupUpdate(redeem_unissued=True))
+    report = redeem(
+        db,
+        '{"code": "J1", "order_id": "o-1"}\n{"code": "J2"}\nnot json\n[1]\n'
+        '{"code": "J2", "order_id": 7}\n',
+    )
+    assert (report.redeemed, report.rejected) == (1, 4)
+    assert set(reasons(report).values()) == {
+        "bad line: no order id", "bad line: not JSON", "bad line: not a JSON object",
+        "bad line: order_id is not text",
+    }  # fmt: skip
+    with pytest.raises(ValidationFailed, match="order_id"):
+        redeem(db, "T1\nT2\n")
+    plain = redeem(db, "T1\nT2\n", order_id="till-9")
+    assert (plain.received, plain.redeemed) == (2, 2)
+    assert redeem(db, "T1\nT2\n", order_id="till-9").already == 2
+    assert_counters_exact(db, gid)
+
+
+def test_a_long_line_is_refused_unread(db: Database) -> None:
+    gid = group_with_codes(db, "Flyers", ["L1"])
+    with db.write() as s:
+        update_group(s, gid, GroupUpdate(redeem_unissued=True))
+    report = redeem(db, "code,order_id\n" + "x" * 50_000 + "\nL1,o-1\n")
+    assert report.redeemed == 1 and reasons(report) == {2: "bad line: over 2000 characters"}
+
+
+def test_a_hundred_thousand_lines_with_one_percent_bad(db: Database) -> None:
+    n, bad_each = 100_000, 250
+    flyer_codes = [f"FLY{i:06d}" for i in range(n)]
+    with db.write() as s:
+        flyers = make_group(s, "Flyers", redeem_unissued=True).id
+        upload(s, flyers, flyer_codes)
+        personal = make_group(s, "Personal").id
+        upload(s, personal, [f"PER{i:04d}" for i in range(bad_each)])
+    good = n - 4 * bad_each
+    lines = [f"{code},o-{i}," for i, code in enumerate(flyer_codes[:good])]
+    refused = (
+        [(f"NOPE{i}", f"x-{i},", "unknown code") for i in range(bad_each)]
+        + [(f"PER{i:04d}", f"p-{i},", "not issued (its group only redeems codes that were issued)")
+           for i in range(bad_each)]
+        + [(flyer_codes[good + i], f"d-{i},31/12/2026", "bad date '31/12/2026': expected e.g. "
+            "2027-01-31T18:30:00Z") for i in range(bad_each)]
+        # A code the file already redeemed, again with another order (in another batch).
+        + [(flyer_codes[i], f"again-{i},", "duplicate code in the file with a different order")
+           for i in range(bad_each)]
+    )  # fmt: skip
+    rng = random.Random(19)
+    # The repeats come after the lines they repeat: in the second half of the file.
+    head, tail = lines[: good // 2], lines[good // 2 :] + [f"{c},{rest}" for c, rest, _ in refused]
+    rng.shuffle(tail)
+    body = ("code,order_id,redeemed_at\n" + "\n".join(head + tail) + "\n").encode()
+    expected = {c: why for c, _, why in refused}
+
+    first = redeem(db, body)
+    assert (first.received, first.redeemed, first.already, first.rejected) == (n, good, 0, n - good)
+    assert len(first.rejected_lines) == n - good  # all listed: exactly the limit
+    assert {r.code: r.reason for r in first.rejected_lines} == expected
+    assert redemptions(db) == good
+    assert_counters_exact(db, flyers, personal)
+    c = counts(db, flyers)
+    assert (c.total, c.active, c.redeemed, c.issued) == (n, n - good, good, 0)
+
+    again = redeem(db, body)
+    assert (again.received, again.redeemed, again.already, again.rejected) == (
+        n, 0, good, n - good
+    )  # fmt: skip
+    assert redemptions(db) == good
+    assert_counters_exact(db, flyers, personal)
