@@ -90,6 +90,7 @@ def test_mailing_lifecycle_over_http(api: TestClient, db: Database) -> None:
                 "active": 10,
                 "enough": True,
                 "drawing": 3,
+                "closed": None,
             }
         ],
         "skipped": [],
