@@ -5,7 +5,7 @@ database holding 2N codes (N for each side, in two groups):
 
 - ``project_per_s`` — the CLI's path (``promocodes codes redeem``): ``RedemptionReader``
   over the file opened ``"rb"`` → ``bulk_redemption.redeem_file`` inside one
-  ``Database.write()`` (batches of 5,000 lines: one SELECT, one conditional UPDATE, one
+  ``Database.write()`` (batches of 20,000 lines: one SELECT, one conditional UPDATE, one
   INSERT of redemptions, the group's counters bumped once); ``peak_rss_mb`` is that
   process's peak RSS.
 - ``floor_per_s`` — the raw floor, on the other N codes: the file read into a temporary

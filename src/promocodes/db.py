@@ -16,7 +16,7 @@ import re
 import select
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -333,6 +333,19 @@ class Driver:
             return int(self.conn.execute(sql, params).rowcount)
         except Exception as exc:
             raise self._wrap(exc, sql, params) from exc
+
+    def many(self, stmt: RawSQL, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+        """Run a statement once per row of parameters (``executemany``): a bulk INSERT
+        whose rows the driver binds without a Python call per row."""
+        sql = stmt.postgresql if self.postgres else stmt.sqlite
+        try:
+            if self.postgres:
+                with self.conn.cursor() as cursor:
+                    cursor.executemany(sql, rows)
+            else:
+                self.conn.executemany(sql, rows)
+        except Exception as exc:
+            raise self._wrap(exc, sql, {}) from exc
 
     def bind_time(self, value: datetime) -> Any:
         """A bind value for a UTCDateTime column (SQLite keeps naive UTC text)."""

@@ -3,15 +3,19 @@ and a file of 100,000 lines with 1% bad ones, on both backends."""
 
 from __future__ import annotations
 
+import csv
 import io
 import random
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from promocodes.codes import bulk_redemption, redemption
+from promocodes.codes import bulk_redemption, redemption, redemption_repository
 from promocodes.codes.models import Redemption
-from promocodes.codes.redemption_file import RedemptionReader
+from promocodes.codes.redemption_file import MAX_LINE_CHARS, BadLine, RedemptionReader, item_of
+from promocodes.codes.redemption_repository import CodeState
 from promocodes.codes.schemas import GroupUpdate, RedemptionReport
 from promocodes.codes.service import update_group
 from promocodes.db import Database
@@ -180,3 +184,48 @@ def test_a_hundred_thousand_lines_with_one_percent_bad(db: Database) -> None:
     )  # fmt: skip
     assert redemptions(db) == good
     assert_counters_exact(db, flyers, personal)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "F1,o-1", "F1,o-1,", "F1,o-1,,,", "F1,o 1", "F1, o-1", "F1,\"o-1\"", "F1,o-1,2026-12-01",
+        "F1,o-1,,ann", "F 1,o-1", "F1,", "F1,,", "É1,o-1", "F1,o-é", "x" * 65 + ",o",
+        "F1," + "o" * 200, "F1," + "o" * 201, "F1,o\x7f", "F1,o-1" + "," * 3000,
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "header", ["code,order_id", "code,order_id,redeemed_at,customer_id", "code,order_id,code"]
+)
+def test_a_plain_line_reads_as_the_general_way_reads_it(header: str, line: str) -> None:
+    # The reader takes plain "code,order_id" lines by one match; item_of is the reference.
+    columns = tuple(header.split(","))
+    (read,) = RedemptionReader(io.BytesIO(f"{header}\n{line}\n".encode()))
+    if len(line) > MAX_LINE_CHARS:
+        assert isinstance(read, BadLine) and "over" in read.reason
+        return
+    cells = line.split(",") if '"' not in line else next(csv.reader([line]))
+    assert read == item_of(2, dict(zip(columns, cells, strict=False)))
+
+
+def test_a_line_whose_code_changed_after_the_read_is_reported_not_counted(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gid = group_with_codes(db, "Flyers", ["R1", "R2", "R3"])
+    with db.write() as s:
+        update_group(s, gid, GroupUpdate(redeem_unissued=True))
+    read = redemption_repository.states
+
+    def read_then_block(session: Session, codes: Sequence[str]) -> list[CodeState]:
+        states = read(session, codes)
+        redemption.block(session, "R2")  # what a concurrent block would do meanwhile
+        return states
+
+    monkeypatch.setattr(redemption_repository, "states", read_then_block)
+    report = redeem(db, "code,order_id\nR1,o-1\nR2,o-2\nR2,o-2\nR3,o-3\n")
+    assert (report.redeemed, report.already, report.rejected) == (2, 0, 2)
+    assert set(reasons(report)) == {3, 4}
+    assert all("changed while redeeming" in why for why in reasons(report).values())
+    assert redemptions(db) == 2
+    assert_counters_exact(db, gid)
+    assert (counts(db, gid).redeemed, counts(db, gid).blocked) == (2, 1)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, BinaryIO
 
-from promocodes.codes.code_text import invalid_reason, normalize, safe_display
+from promocodes.codes.code_text import MAX_CODE_LENGTH, invalid_reason, normalize, safe_display
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -121,6 +122,23 @@ def _json_item(line: int, text: str) -> Item:
     return item_of(line, fields)
 
 
+# The line nearly every shop's export is made of, ``code,order_id`` and empty columns after
+# them, in words nothing needs cleaning: a valid code and an order id of printable ASCII
+# without spaces, quotes or commas. One match says what ``item_of`` would have found, at a
+# fraction of its cost; any other line takes the general way.
+_PLAIN_LINE = re.compile(
+    rf"([A-Za-z0-9_-]{{1,{MAX_CODE_LENGTH}}}),([!#-+\--~]{{1,{MAX_ID_CHARS}}}),*"
+)
+
+
+def _plain(columns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None] | None:
+    """The plain line's matcher when the columns start with code and order id (and name
+    neither again: a later column of the same name would win), else None."""
+    if columns[:2] != ("code", "order_id") or {"code", "order_id"} & set(columns[2:]):
+        return None
+    return _PLAIN_LINE.fullmatch
+
+
 def _cells(text: str) -> list[str]:
     # Most lines have no quotes: a split is far cheaper than a csv reader per line.
     return text.split(",") if '"' not in text else next(csv.reader([text]), [])
@@ -155,7 +173,11 @@ class RedemptionReader:
 
     def __iter__(self) -> Iterator[Item]:
         columns: tuple[str, ...] = COLUMNS
+        plain = None
         for number, text, too_long in self._lines():
+            if plain is not None and not too_long and (match := plain(text)) is not None:
+                yield RedeemLine(number, match[1], match[2], None, None)
+                continue
             if too_long:
                 yield BadLine(
                     number, safe_display(text), f"bad line: over {MAX_LINE_CHARS} characters"
@@ -166,8 +188,9 @@ class RedemptionReader:
                 continue
             if self.shape is None:
                 self.shape, header = _shape_of(stripped)
+                columns = header or columns
+                plain = _plain(columns) if self.shape == "csv" else None
                 if header is not None:
-                    columns = header
                     continue
             if self.shape == "json":
                 yield _json_item(number, stripped)

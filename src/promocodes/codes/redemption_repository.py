@@ -1,103 +1,107 @@
 """SQL of bulk redemption: a batch of a redemption file read, marked and recorded with a
-statement each, whatever the batch's size (never a statement per line).
+statement or two, whatever the batch's size (never a statement per line).
 
-Like the upload's hot path this goes to the driver: on SQLite a batch travels as one
-JSON parameter unpacked by ``json_each`` (no limit on bound variables to mind), on
-PostgreSQL as arrays unpacked by ``unnest``. Nothing here commits.
+These are the hottest statements of a file of a hundred thousand lines, so they run on
+the driver connection (``db.Driver``) and pass whole columns, not rows of objects: on
+SQLite a batch travels as one JSON parameter unpacked by ``json_each`` (no limit on bound
+variables to mind) and the redemptions go in with ``executemany``; on PostgreSQL as
+arrays unpacked by ``unnest``, and the UPDATE and the INSERT of the redemptions are one
+statement (a data-modifying CTE: one round trip, the batch sent once). Nothing here
+commits.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
+from promocodes.db import Driver, RawSQL
 from promocodes.models import sqlite_timestamp
 
 
-@dataclass(frozen=True, slots=True)
-class CodeState:
-    """A code as a redemption line needs it: where it is, and who redeemed it."""
+class CodeState(NamedTuple):
+    """A code as a redemption line needs it: where it is, and who redeemed it. A named
+    tuple over the driver's own row: a batch of thousands costs no object per field."""
 
     id: int
     code: str
     group_id: int
     status: str
     order_id: str | None  # of its redemption, when redeemed
-    redeem_unissued: bool  # its group's rule
+    redeem_unissued: bool  # its group's rule (SQLite gives 0 or 1)
 
 
-@dataclass(frozen=True, slots=True)
-class NewRedemption:
-    code_id: int
-    expected_status: str  # as read: the UPDATE changes the code only if it still is
-    customer_id: int | None
-    order_id: str | None
-    redeemed_at: datetime
+class Batch:
+    """The redemptions a batch asks for, as columns in code id order (each statement
+    walks its B-trees forward). ``redeemed_at`` None is the run's own time."""
+
+    __slots__ = ("code_ids", "customer_ids", "expected", "group_ids", "order_ids", "redeemed_at")
+
+    def __init__(self) -> None:
+        self.code_ids: list[int] = []
+        self.expected: list[str] = []  # status as read: the UPDATE changes it only if so
+        self.group_ids: list[int] = []
+        self.customer_ids: list[int | None] = []
+        self.order_ids: list[str | None] = []
+        self.redeemed_at: list[datetime | None] = []
+
+    def add(
+        self,
+        state: CodeState,
+        customer_id: int | None,
+        order_id: str | None,
+        redeemed_at: datetime | None,
+    ) -> None:
+        self.code_ids.append(state.id)
+        self.expected.append(state.status)
+        self.group_ids.append(state.group_id)
+        self.customer_ids.append(customer_id)
+        self.order_ids.append(order_id)
+        self.redeemed_at.append(redeemed_at)
 
 
 # The redemption and the group are probed by primary key for each code found (never a
-# join the planner could turn into a scan of the whole table each batch).
-_STATES_SQLITE = (
+# join the planner could turn into a scan of the whole table each batch). Rows come in
+# code id order, the order the UPDATE and the INSERT then follow.
+_STATES_SQLITE = RawSQL.of(
     "SELECT c.id, c.code, c.group_id, c.status, "
     "(SELECT r.order_id FROM redemptions r WHERE r.code_id = c.id), "
-    "(SELECT g.redeem_unissued FROM code_groups g WHERE g.id = c.group_id) "
-    "FROM codes c "
-    "WHERE c.code IN (SELECT value FROM json_each(?))"
+    "(SELECT g.redeem_unissued FROM code_groups g WHERE g.id = c.group_id) FROM codes c "
+    "WHERE c.code IN (SELECT value FROM json_each(:codes)) ORDER BY c.id"
 )
-_STATES_POSTGRES = (
+_STATES_POSTGRES = RawSQL.of(
     "SELECT c.id, c.code, c.group_id, c.status, "
     "(SELECT r.order_id FROM redemptions r WHERE r.code_id = c.id), "
-    "(SELECT g.redeem_unissued FROM code_groups g WHERE g.id = c.group_id) "
-    "FROM codes c "
-    "WHERE c.code = ANY(%(codes)s)"
+    "(SELECT g.redeem_unissued FROM code_groups g WHERE g.id = c.group_id) FROM codes c "
+    "WHERE c.code = ANY(:codes) ORDER BY c.id"
 )
 
 
-def _sqlite(session: Session) -> bool:
-    return session.connection().dialect.name == "sqlite"
-
-
-def _fetch(session: Session, sql: str, params: Any) -> list[Any]:
-    """All rows of a statement, through the driver's own cursor: a batch's thousands of
-    rows skip SQLAlchemy's per-row work."""
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def states(session: Session, codes: Sequence[str]) -> dict[str, CodeState]:
-    """The batch's codes that exist, by code: one SELECT."""
+def states(session: Session, codes: Sequence[str]) -> list[CodeState]:
+    """The batch's codes that exist, in code id order: one SELECT."""
     if not codes:
-        return {}
-    if _sqlite(session):
-        rows = _fetch(session, _STATES_SQLITE, (json.dumps(list(codes)),))
+        return []
+    db = Driver.of(session)
+    if db.postgres:
+        rows = db.all(_STATES_POSTGRES, {"codes": list(codes)})
     else:
-        rows = _fetch(session, _STATES_POSTGRES, {"codes": list(codes)})
-    return {
-        row[1]: CodeState(int(row[0]), row[1], int(row[2]), row[3], row[4], bool(row[5]))
-        for row in rows
-    }
+        rows = db.all(_STATES_SQLITE, {"codes": json.dumps(list(codes))})
+    return list(map(CodeState._make, rows))
 
 
-_HOLDERS_SQLITE = (
+_HOLDERS_SQLITE = RawSQL.of(
     "SELECT i.code_id, cu.external_id, cu.id FROM issuances i "
     "JOIN customers cu ON cu.id = i.customer_id "
-    "WHERE i.voided_at IS NULL AND i.code_id IN (SELECT value FROM json_each(?))"
+    "WHERE i.voided_at IS NULL AND i.code_id IN (SELECT value FROM json_each(:ids))"
 )
-_HOLDERS_POSTGRES = (
+_HOLDERS_POSTGRES = RawSQL.of(
     "SELECT i.code_id, cu.external_id, cu.id FROM issuances i "
     "JOIN customers cu ON cu.id = i.customer_id "
-    "WHERE i.voided_at IS NULL AND i.code_id = ANY(%(ids)s)"
+    "WHERE i.voided_at IS NULL AND i.code_id = ANY(:ids)"
 )
 
 
@@ -105,93 +109,106 @@ def holders(session: Session, code_ids: Sequence[int]) -> dict[int, dict[str, in
     """Who holds each code (issuances not voided): code id → external id → customer id."""
     if not code_ids:
         return {}
-    conn = session.connection()
-    if _sqlite(session):
-        rows = conn.exec_driver_sql(
-            _HOLDERS_SQLITE,
-            (json.dumps(list(code_ids)),),
-        )
-    else:
-        rows = conn.exec_driver_sql(_HOLDERS_POSTGRES, {"ids": list(code_ids)})
+    db = Driver.of(session)
+    ids = list(code_ids)
     out: dict[int, dict[str, int]] = {}
+    if db.postgres:
+        rows = db.all(_HOLDERS_POSTGRES, {"ids": ids})
+    else:
+        rows = db.all(_HOLDERS_SQLITE, {"ids": json.dumps(ids)})
     for code_id, external_id, customer_id in rows:
         out.setdefault(int(code_id), {})[external_id] = int(customer_id)
     return out
 
 
-def _stamps() -> Callable[[datetime], str]:
-    """``sqlite_timestamp``, once per distinct time: most lines of a file share one."""
-    seen: dict[datetime, str] = {}
-
-    def stamp(value: datetime) -> str:
-        text = seen.get(value)
-        if text is None:
-            text = seen[value] = sqlite_timestamp(value)
-        return text
-
-    return stamp
-
-
-def mark_redeemed(session: Session, batch: Sequence[NewRedemption]) -> set[int]:
-    """Mark the batch's codes redeemed, each only if its status is still the one read
-    (a concurrent redeem, block or claim makes that line change nothing). Returns the
-    ids of the codes that changed: one UPDATE."""
-    if not batch:
+def redeem(session: Session, batch: Batch, now: datetime) -> set[int]:
+    """Mark the batch's codes redeemed, each only if its status is still the one read (a
+    concurrent redeem, block or claim makes that line change nothing), and record the
+    redemptions of those that changed. Returns their code ids."""
+    if not batch.code_ids:
         return set()
-    if _sqlite(session):
-        stamp = _stamps()
-        payload = json.dumps([[r.code_id, r.expected_status, stamp(r.redeemed_at)] for r in batch])
-        rows = _fetch(
-            session,
-            "UPDATE codes SET status = 'redeemed', redeemed_at = v.at FROM ("
-            "SELECT value ->> 0 AS id, value ->> 1 AS expected, value ->> 2 AS at "
-            "FROM json_each(?)) AS v "
-            "WHERE codes.id = v.id AND codes.status = v.expected RETURNING codes.id",
-            (payload,),
-        )
-    else:
-        rows = _fetch(
-            session,
-            "UPDATE codes AS c SET status = 'redeemed', redeemed_at = v.at "
-            "FROM unnest(%(ids)s::bigint[], %(expected)s::text[], %(at)s::timestamptz[]) "
-            # c.id = ANY(…) makes the codes an index look-up whatever the planner thinks
-            # of the batch's size (without it, a hash join read every code each batch).
-            "AS v(id, expected, at) WHERE c.id = ANY(%(ids)s) AND c.id = v.id "
-            "AND c.status = v.expected "
-            "RETURNING c.id",
-            {
-                "ids": [r.code_id for r in batch],
-                "expected": [r.expected_status for r in batch],
-                "at": [r.redeemed_at for r in batch],
-            },
-        )
-    return {int(row[0]) for row in rows}
+    db = Driver.of(session)
+    if db.postgres:
+        return _redeem_postgres(db, batch, now)
+    changed = _mark_sqlite(db, batch, now)
+    _record_sqlite(db, batch, changed, now)
+    return changed
 
 
-def add_redemptions(session: Session, batch: Sequence[NewRedemption]) -> None:
-    """Record the batch's redemptions: one INSERT."""
-    if not batch:
-        return
-    conn = session.connection()
-    if _sqlite(session):
-        stamp = _stamps()
-        payload = json.dumps(
-            [[r.code_id, r.customer_id, r.order_id, stamp(r.redeemed_at)] for r in batch]
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO redemptions (code_id, customer_id, order_id, redeemed_at) "
-            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)",
-            (payload,),
-        )
-        return
-    conn.exec_driver_sql(
-        "INSERT INTO redemptions (code_id, customer_id, order_id, redeemed_at) "
-        "SELECT * FROM unnest(%(ids)s::bigint[], %(customers)s::integer[], "
-        "%(orders)s::text[], %(at)s::timestamptz[])",
-        {
-            "ids": [r.code_id for r in batch],
-            "customers": [r.customer_id for r in batch],
-            "orders": [r.order_id for r in batch],
-            "at": [r.redeemed_at for r in batch],
-        },
+# One statement: the UPDATE's RETURNING feeds the INSERT, so only the codes that changed
+# get a redemption. ``c.id = ANY(…)`` makes the codes an index look-up whatever the
+# planner thinks of the batch's size (without it, a hash join read every code each
+# batch). A line without its own time is sent as NULL: an array of one repeated time
+# cost more to send than the statement took.
+_REDEEM_POSTGRES = RawSQL.of(
+    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:expected AS text[]), "
+    "CAST(:customers AS integer[]), CAST(:orders AS text[]), CAST(:at AS timestamptz[])) "
+    "AS v(id, expected, customer_id, order_id, at)), "
+    "done AS (UPDATE codes AS c SET status = 'redeemed', redeemed_at = COALESCE(v.at, :now) "
+    "FROM v WHERE c.id = ANY(:ids) AND c.id = v.id AND c.status = v.expected "
+    "RETURNING c.id, v.customer_id, v.order_id, c.redeemed_at) "
+    "INSERT INTO redemptions (code_id, customer_id, order_id, redeemed_at) "
+    "SELECT * FROM done RETURNING code_id"
+)
+
+
+def _redeem_postgres(db: Driver, batch: Batch, now: datetime) -> set[int]:
+    params = {
+        "ids": batch.code_ids,
+        "expected": batch.expected,
+        "customers": batch.customer_ids,
+        "orders": batch.order_ids,
+        "at": batch.redeemed_at,
+        "now": now,
+    }
+    return {row[0] for row in db.all(_REDEEM_POSTGRES, params)}
+
+
+_MARK_SQLITE_AT = RawSQL.of(
+    "UPDATE codes SET status = 'redeemed', redeemed_at = :at "
+    "WHERE id IN (SELECT value FROM json_each(:ids)) AND status = :expected RETURNING id"
+)
+_MARK_SQLITE_EACH = RawSQL.of(
+    "UPDATE codes SET status = 'redeemed', redeemed_at = v.at FROM ("
+    "SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(:pairs)) AS v "
+    "WHERE codes.id = v.id AND codes.status = :expected RETURNING codes.id"
+)
+
+
+def _mark_sqlite(db: Driver, batch: Batch, now: datetime) -> set[int]:
+    """One UPDATE per status read (available, issued): the condition is then a constant
+    and, when no line gives its own time, so is the time (no JSON object per line)."""
+    changed: set[int] = set()
+    stamp = sqlite_timestamp(now)
+    statuses = dict.fromkeys(batch.expected)
+    for expected in statuses:
+        ids, times = batch.code_ids, batch.redeemed_at
+        if len(statuses) > 1:
+            picked = [i for i, status in enumerate(batch.expected) if status == expected]
+            ids, times = [ids[i] for i in picked], [times[i] for i in picked]
+        if times.count(None) == len(times):
+            params = {"at": stamp, "ids": json.dumps(ids), "expected": expected}
+            rows = db.all(_MARK_SQLITE_AT, params)
+        else:
+            at = [stamp if t is None else sqlite_timestamp(t) for t in times]
+            pairs = json.dumps(list(zip(ids, at, strict=True)))
+            rows = db.all(_MARK_SQLITE_EACH, {"pairs": pairs, "expected": expected})
+        changed.update(row[0] for row in rows)
+    return changed
+
+
+# Positional rows (tuples as zip makes them): sqlite3 binds them without a dict per line.
+_RECORD_SQLITE = RawSQL.of(
+    "INSERT INTO redemptions (code_id, customer_id, order_id, redeemed_at) VALUES (?, ?, ?, ?)"
+)
+
+
+def _record_sqlite(db: Driver, batch: Batch, changed: set[int], now: datetime) -> None:
+    stamp = sqlite_timestamp(now)
+    times = [stamp if at is None else sqlite_timestamp(at) for at in batch.redeemed_at]
+    rows: Iterable[tuple[int, int | None, str | None, str]] = zip(
+        batch.code_ids, batch.customer_ids, batch.order_ids, times, strict=True
     )
+    if len(changed) < len(batch.code_ids):  # a line lost a race: no redemption for it
+        rows = (row for row in rows if row[0] in changed)
+    db.many(_RECORD_SQLITE, rows)
