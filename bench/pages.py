@@ -84,7 +84,7 @@ def main() -> None:
         db = Database(bdb.url)
         migrate.upgrade(db.engine)
         with db.write() as s:
-            user = users.create_user(s, "bench@example.com", "a long enough password")
+            user = users.create_user(s, "bench@example.com", "a long enough password", role="admin")
             token = users.start_session(s, user)
         client = TestClient(create_app(Settings(database_url=bdb.url), db))
         client.cookies.set("pc_session", token)

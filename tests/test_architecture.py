@@ -32,6 +32,7 @@ FACE_MODULES = {
     "exports.py",  # streaming CSV exports, audited, page by page
     "worker.py",  # the background face: every domain's scheduled work
     "apikit.py",  # the API's plumbing: auth, problems, limits
+    "headers.py",  # security headers on every answer
     "clikit.py",  # the CLI's plumbing
     "idempotency.py",  # the API's Idempotency-Key: a transaction around a route
     "codes/background.py",  # runs an upload in a thread of the API process
@@ -71,6 +72,8 @@ PURE = {
     "messaging/guards.py",  # the checks rewritten into a template
     "messaging/template_filters.py",  # the filters a template may use
     "messaging/budget.py",  # a render's budget
+    "users/roles.py",  # who may do what in the web UI
+    "apikeys/scopes.py",  # what an API key may do
 }
 
 # What each layer may import besides the kit. Models include the domains' schemas

@@ -92,7 +92,7 @@ def test_leases_of_long_finished_chunks_are_cleared_their_reports_kept(db: Datab
 
 def test_expired_sessions_are_pruned_live_ones_kept(db: Database) -> None:
     with db.write() as s:
-        user = users.create_user(s, "ann@example.com", "a long enough password 1")
+        user = users.create_user(s, "ann@example.com", "a long enough password 1", role="admin")
         users.start_session(s, user)
         users.start_session(s, user)
     with db.write() as s:

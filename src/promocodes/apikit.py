@@ -78,6 +78,8 @@ def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> Api
         key = apikeys.authenticate(session, token)
     # For the access log line (logs.RequestLog reads the request's state).
     request.state.api_key_id = key.id
+    route = request.scope.get("route")
+    apikeys.require_scope(key, request.method, getattr(route, "path", request.url.path))
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.check(key.id)
     if apikeys.needs_touch(key):

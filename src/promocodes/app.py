@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,6 +19,7 @@ from promocodes.codes.redemption_file import MAX_FILE_BYTES as REDEMPTION_FILE_B
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
+from promocodes.headers import SecurityHeaders
 from promocodes.messaging import api as messaging_api
 from promocodes.ratelimit import RateLimiter
 from promocodes.segments import api as segments_api
@@ -85,6 +86,7 @@ def create_app(
         return settings.max_upload_bytes if uploads else settings.max_body_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(SecurityHeaders)
     # Outermost, so every answer (a 413 from the body limit too) has its id and log line.
     app.add_middleware(logs.RequestLog)
     _operations(app, db, registry, worker)
@@ -119,8 +121,17 @@ def _operations(
         return JSONResponse({"ready": True, **state})
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics_page() -> PlainTextResponse:
-        lines = registry.render() + metrics.database_lines(db)
+    def metrics_page(request: Request) -> PlainTextResponse:
+        settings: Settings = request.app.state.settings
+        if settings.metrics_token and not metrics.authorized(
+            request.headers.get("authorization", ""), settings.metrics_token
+        ):
+            return PlainTextResponse(
+                "send the metrics token as 'Authorization: Bearer <token>'\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        lines = registry.render() + metrics.database_lines(db, names=settings.metrics_names)
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
@@ -129,4 +140,6 @@ def app_factory() -> FastAPI:
     worker process, ``factory=True``): settings from the environment, our logging."""
     settings = Settings()
     logs.configure(settings)
+    if problem := settings.unsafe_to_start():
+        raise SystemExit(f"Error: {problem}")
     return create_app(settings)

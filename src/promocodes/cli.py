@@ -47,6 +47,8 @@ app.command("demo")(demo.command)
 @cli_errors
 def worker() -> None:
     """Send mailings and deliver messages until SIGTERM/SIGINT (the chunk in hand finishes)."""
+    if problem := Settings().unsafe_to_start():
+        raise DomainError(problem)
     logs.configure(Settings())
     stop = _stop_on_signals()
     db = _wait_for_database(stop)
@@ -92,6 +94,8 @@ def serve(
 ) -> None:
     """Apply pending migrations and serve the web UI and API."""
     settings = Settings()
+    if problem := settings.unsafe_to_start():
+        raise DomainError(problem)
     logs.configure(settings)
     db = Database(settings.database_url, settings)
     if workers > 1 and db.dialect == "sqlite":

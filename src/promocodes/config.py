@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Known to everyone who read the code: signing with it proves nothing.
+DEFAULT_WEBHOOK_SECRET = "change-me"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMOCODES_", extra="ignore")
@@ -52,10 +55,17 @@ class Settings(BaseSettings):
     smtp_from: str = "Promocodes <no-reply@localhost>"
     message_id_domain: str = "promocodes.local"
     webhook_url: str | None = None
-    webhook_secret: str = "change-me"
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     webhook_timeout: float = 10.0
     # Stock alerts (low stock, exhausted, expiring soon) are POSTed here when set.
     alerts_webhook_url: str | None = None
+    # Where people reach this instance (``https://promo.example.com``); with https, the
+    # web UI's cookies are ``Secure`` whatever scheme a proxy forwards the request with.
+    public_url: str | None = None
+    # ``/metrics`` asks for ``Authorization: Bearer <token>`` when set; without group and
+    # mailing names its labels carry ids only.
+    metrics_token: str | None = None
+    metrics_names: bool = True
     alerts_scan_seconds: float = 30.0
     # The first administrator, created by `serve` only while there are no users at all.
     # Without a password one is generated and printed once: never a fixed default.
@@ -74,6 +84,31 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(default=48.0, ge=24)
     prune_interval_seconds: float = 600.0
     prune_batch_size: int = Field(default=1_000, ge=1)
+
+    def unsafe_to_start(self) -> str | None:
+        """Why ``serve`` and ``worker`` must not start with this configuration: webhooks
+        (messages or stock alerts) signed with the published default secret."""
+        hooks = [
+            n
+            for n, url in (
+                ("WEBHOOK_URL", self.webhook_url),
+                ("ALERTS_WEBHOOK_URL", self.alerts_webhook_url),
+            )
+            if url
+        ]
+        if hooks and self.webhook_secret == DEFAULT_WEBHOOK_SECRET:
+            return (
+                f"PROMOCODES_{hooks[0]} is set but PROMOCODES_WEBHOOK_SECRET is the default "
+                f"{DEFAULT_WEBHOOK_SECRET!r}, which anyone can sign with: set a secret of "
+                "your own (e.g. `openssl rand -hex 32`) and give it to the receiver"
+            )
+        return None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over https when the public address is https (behind a proxy the
+        request itself may arrive over plain http)."""
+        return (self.public_url or "").startswith("https://")
 
     def channel_problem(self, channel: str) -> str | None:
         """Why messages of ``channel`` cannot be delivered with this configuration

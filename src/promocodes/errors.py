@@ -23,6 +23,12 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class Forbidden(DomainError):
+    slug = "forbidden"
+    status = 403
+    title = "Not allowed"
+
+
 class Conflict(DomainError):
     slug = "conflict"
     status = 409

@@ -13,6 +13,7 @@ every process and counts every worker — and stays cheap:
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import defaultdict
@@ -80,8 +81,17 @@ def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def database_lines(db: Database) -> list[str]:
-    """The metrics read from the database at scrape time (one short read)."""
+def authorized(header: str, token: str) -> bool:
+    """Whether an ``Authorization`` header carries the metrics token (compared in constant
+    time: the answer's timing says nothing about the token)."""
+    sent = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    return hmac.compare_digest(sent.encode(), token.encode())
+
+
+def database_lines(db: Database, *, names: bool = True) -> list[str]:
+    """The metrics read from the database at scrape time (one short read). Without
+    ``names``, groups and mailings are labelled by id only (their names can be business
+    secrets a metrics system should not hold)."""
     with db.read() as s:
         groups = codes.all_live(s)
         uploads_total = uploads.count(s)
@@ -89,14 +99,19 @@ def database_lines(db: Database) -> list[str]:
         backlog = messaging.backlog(s)
         chunk_states = messaging.chunk_states(s)
     return (
-        _group_lines(groups, uploads_total)
-        + _mailing_lines(sending)
+        _group_lines(groups, uploads_total, names)
+        + _mailing_lines(sending, names)
         + _backlog_lines(backlog)
         + _chunk_lines(chunk_states)
     )
 
 
-def _group_lines(groups: list[GroupOut], uploads_total: int) -> list[str]:
+def _label(kind: str, id_: int, name: str, names: bool) -> str:
+    """``group_id="1",group="Autumn"`` (or the id alone, without names)."""
+    return f'{kind}_id="{id_}",{kind}="{_esc(name)}"' if names else f'{kind}_id="{id_}"'
+
+
+def _group_lines(groups: list[GroupOut], uploads_total: int, names: bool) -> list[str]:
     lines = [
         "# HELP promocodes_group_codes Codes per group and state (from exact counters).",
         "# TYPE promocodes_group_codes gauge",
@@ -104,7 +119,7 @@ def _group_lines(groups: list[GroupOut], uploads_total: int) -> list[str]:
     for g in groups:
         for state in ("total", "active", "issued", "redeemed", "blocked"):
             lines.append(
-                f'promocodes_group_codes{{group_id="{g.id}",group="{_esc(g.name)}",'
+                f"promocodes_group_codes{{{_label('group', g.id, g.name, names)},"
                 f'state="{state}"}} {getattr(g, state)}'
             )
     lines += [
@@ -113,7 +128,7 @@ def _group_lines(groups: list[GroupOut], uploads_total: int) -> list[str]:
     ]
     for g in groups:
         lines.append(
-            f'promocodes_codes_issued_total{{group_id="{g.id}",group="{_esc(g.name)}"}} {g.issued}'
+            f"promocodes_codes_issued_total{{{_label('group', g.id, g.name, names)}}} {g.issued}"
         )
     lines += [
         "# HELP promocodes_group_stock_condition Stock alert conditions that hold for a group "
@@ -124,7 +139,7 @@ def _group_lines(groups: list[GroupOut], uploads_total: int) -> list[str]:
     for g in groups:
         for condition in sorted(state_of(g, active=g.active, total=g.total, now=now).conditions):
             lines.append(
-                f'promocodes_group_stock_condition{{group_id="{g.id}",group="{_esc(g.name)}",'
+                f"promocodes_group_stock_condition{{{_label('group', g.id, g.name, names)},"
                 f'condition="{condition}"}} 1'
             )
     return [
@@ -138,7 +153,7 @@ def _group_lines(groups: list[GroupOut], uploads_total: int) -> list[str]:
     ]
 
 
-def _mailing_lines(sending: list[messaging.Sending]) -> list[str]:
+def _mailing_lines(sending: list[messaging.Sending], names: bool) -> list[str]:
     lines = [
         "# HELP promocodes_mailing_recipients Progress of each mailing being sent, by state.",
         "# TYPE promocodes_mailing_recipients gauge",
@@ -154,7 +169,7 @@ def _mailing_lines(sending: list[messaging.Sending]) -> list[str]:
             ("failed", p.failed),
         ):
             lines.append(
-                f'promocodes_mailing_recipients{{mailing_id="{m.id}",mailing="{_esc(m.name)}",'
+                f"promocodes_mailing_recipients{{{_label('mailing', m.id, m.name, names)},"
                 f'state="{state}"}} {value}'
             )
     return lines

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from promocodes.apikeys.scopes import SCOPES
 from promocodes.audit.models import AuditEntry
 from promocodes.db import Database
 from tests.audit.common import entries, only
 from tests.web.conftest import EMAIL, Ui, app_client, log_in, make_user
 from tests.web.conftest import cheap_password_hashing as cheap_password_hashing  # autouse
+
+ALL_SCOPES = list(SCOPES)
 
 FIELDS = {
     "name": "",
@@ -63,7 +66,7 @@ def test_web_actions_are_recorded_once_by_the_user(ui: Ui, db: Database) -> None
     _by_user(exported)
     assert exported.target_id == str(gid)
 
-    key = ui.post("/settings/api-keys", {"name": "Shop"})
+    key = ui.post("/settings/api-keys", {"name": "Shop", "scope": ALL_SCOPES})
     assert key.status_code == 200
     token = re.search(r"pc_[0-9a-f]+_[\w-]+", key.text)
     assert token is not None
@@ -90,7 +93,7 @@ def test_web_actions_are_recorded_once_by_the_user(ui: Ui, db: Database) -> None
 
 def test_audit_page_lists_filters_and_offers_no_change(ui: Ui, db: Database) -> None:
     ui.post("/groups/new", {**FIELDS, "name": "Page <b>", "codes": "PG1"})
-    ui.post("/settings/api-keys", {"name": "Shop"})
+    ui.post("/settings/api-keys", {"name": "Shop", "scope": ALL_SCOPES})
     page = ui.get("/audit")
     assert page.status_code == 200
     assert 'href="/audit" aria-current="page"' in page.text

@@ -86,7 +86,7 @@ def test_email_and_password_from_the_environment(db: Database) -> None:
 
 def test_an_existing_user_means_nothing_is_created(db: Database) -> None:
     with db.write() as s:
-        users.create_user(s, "someone@example.com", "their own password")
+        users.create_user(s, "someone@example.com", "their own password", role="admin")
     env = settings(db, admin_email="boss@example.com", admin_password="a long secret 42")
     with db.write() as s:
         assert ensure_first_admin(s, env) is None

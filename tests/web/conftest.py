@@ -34,7 +34,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_user(db: Database, email: str = EMAIL, password: str = PASSWORD) -> None:
     with db.write() as s:
-        users.create_user(s, email, password)
+        users.create_user(s, email, password, role="admin")
 
 
 def find(pattern: str, text: str, group: int = 1) -> str:

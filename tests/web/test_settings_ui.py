@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+from promocodes.apikeys.scopes import SCOPES
 from promocodes.db import Database
 from tests.web.conftest import Ui, app_client, find, log_in, make_user
 
+ALL_SCOPES = list(SCOPES)
+
 
 def test_create_shows_the_key_once_and_it_works(ui: Ui) -> None:
-    response = ui.post("/settings/api-keys", {"name": "Shop"})
+    response = ui.post("/settings/api-keys", {"name": "Shop", "scope": ALL_SCOPES})
     assert response.status_code == 200
     token = find(r'<code id="new-key">([^<]+)</code>', response.text)
     assert "shown only this once" in response.text
@@ -21,7 +24,7 @@ def test_create_shows_the_key_once_and_it_works(ui: Ui) -> None:
 
 
 def test_revoke_asks_first(ui: Ui) -> None:
-    created = ui.post("/settings/api-keys", {"name": "Old"}).text
+    created = ui.post("/settings/api-keys", {"name": "Old", "scope": ALL_SCOPES}).text
     token = find(r'<code id="new-key">([^<]+)</code>', created)
     revoke = find(r'href="(/settings/api-keys/\d+/revoke)"', ui.get("/settings").text)
     assert "Revoke API key “Old”?" in ui.get(revoke).text

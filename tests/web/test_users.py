@@ -20,15 +20,15 @@ runner = CliRunner()
 
 def test_create_normalises_and_refuses_duplicates_and_weak_passwords(db: Database) -> None:
     with db.write() as s:
-        user = users.create_user(s, "  Ann@Example.COM ", "long enough")
+        user = users.create_user(s, "  Ann@Example.COM ", "long enough", role="admin")
         assert user.email == "ann@example.com"
         assert user.password_hash.startswith("$argon2id$")
     with db.write() as s, pytest.raises(users.UserExists):
-        users.create_user(s, "ann@example.com", "another one")
+        users.create_user(s, "ann@example.com", "another one", role="admin")
     with db.write() as s, pytest.raises(ValidationFailed, match="at least 8"):
-        users.create_user(s, "bob@example.com", "short")
+        users.create_user(s, "bob@example.com", "short", role="admin")
     with db.write() as s, pytest.raises(ValidationFailed, match="not an email"):
-        users.create_user(s, "bob", "long enough")
+        users.create_user(s, "bob", "long enough", role="admin")
     with db.write() as s:
         assert users.authenticate(s, "ANN@example.com", "long enough").email == "ann@example.com"
     with db.write() as s, pytest.raises(users.InvalidCredentials):
@@ -39,7 +39,7 @@ def test_cli_creates_a_user_who_can_log_in(db: Database, monkeypatch: pytest.Mon
     monkeypatch.setenv("PROMOCODES_DATABASE_URL", db.url)
     result = runner.invoke(app, ["users", "create", "ops@example.com", "--password", "s3cret-pass"])
     assert result.exit_code == 0, result.output
-    assert "User ops@example.com created." in result.output
+    assert "User ops@example.com created (marketer)." in result.output
     prompted = runner.invoke(
         app, ["users", "create", "two@example.com"], input="pass-word-1\npass-word-1\n"
     )
@@ -60,7 +60,7 @@ def test_set_password_ends_the_users_sessions(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with db.write() as s:
-        users.create_user(s, "ann@example.com", "first password")
+        users.create_user(s, "ann@example.com", "first password", role="admin")
     with app_client(db) as client:
         log_in(client, "ann@example.com", "first password")
         assert client.get("/groups").status_code == 200
@@ -75,8 +75,8 @@ def test_set_password_ends_the_users_sessions(
 
 def test_delete_ends_the_users_sessions_and_keeps_the_last_user(db: Database) -> None:
     with db.write() as s:
-        users.create_user(s, "ann@example.com", "first password")
-        users.create_user(s, "bob@example.com", "other password")
+        users.create_user(s, "ann@example.com", "first password", role="admin")
+        users.create_user(s, "bob@example.com", "other password", role="admin")
     with app_client(db) as client:
         log_in(client, "ann@example.com", "first password")
         assert client.get("/groups").status_code == 200
@@ -97,8 +97,8 @@ def test_two_removals_racing_on_postgresql_leave_one_user(pg_url: str) -> None:
     db = Database(pg_url)
     reset(db)
     with db.write() as s:
-        users.create_user(s, "ann@example.com", "first password")
-        users.create_user(s, "bob@example.com", "other password")
+        users.create_user(s, "ann@example.com", "first password", role="admin")
+        users.create_user(s, "bob@example.com", "other password", role="admin")
     outcome: list[BaseException | None] = []
 
     def remove_bob() -> None:
@@ -128,8 +128,8 @@ def test_cli_delete_asks_first_and_refuses_the_last_user(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with db.write() as s:
-        users.create_user(s, "ann@example.com", "first password")
-        users.create_user(s, "bob@example.com", "other password")
+        users.create_user(s, "ann@example.com", "first password", role="admin")
+        users.create_user(s, "bob@example.com", "other password", role="admin")
     monkeypatch.setenv("PROMOCODES_DATABASE_URL", db.url)
     declined = runner.invoke(app, ["users", "delete", "ann@example.com"], input="n\n")
     assert declined.exit_code != 0 and "Remove user ann@example.com?" in declined.output

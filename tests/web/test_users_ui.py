@@ -43,7 +43,7 @@ def test_add_a_user_who_logs_in_with_the_password_shown_once(ui: Ui, db: Databas
 
 def test_reset_ends_their_sessions_and_shows_the_new_password(ui: Ui, db: Database) -> None:
     with db.write() as s:
-        users.create_user(s, "bob@example.com", "bobs old password")
+        users.create_user(s, "bob@example.com", "bobs old password", role="admin")
     bob = user_id(db, "bob@example.com")
     with app_client(db) as other:
         log_in(other, "bob@example.com", "bobs old password")
@@ -66,7 +66,7 @@ def test_reset_ends_their_sessions_and_shows_the_new_password(ui: Ui, db: Databa
 
 def test_remove_someone_but_not_yourself(ui: Ui, db: Database) -> None:
     with db.write() as s:
-        users.create_user(s, "cy@example.com", "cys own password")
+        users.create_user(s, "cy@example.com", "cys own password", role="admin")
     cy, me = user_id(db, "cy@example.com"), user_id(db, EMAIL)
     settings = ui.get("/settings").text
     assert f'href="/settings/users/{cy}/remove"' in settings
@@ -103,7 +103,7 @@ def test_change_your_own_password(ui: Ui, db: Database) -> None:
 
 def test_user_pages_need_a_login_and_a_csrf_token(db: Database) -> None:
     with db.write() as s:
-        users.create_user(s, EMAIL, PASSWORD)
+        users.create_user(s, EMAIL, PASSWORD, role="admin")
     with app_client(db) as client:
         for url in ("/settings/password", "/settings/users/1/reset"):
             response = client.get(url, follow_redirects=False)

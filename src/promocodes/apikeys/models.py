@@ -22,6 +22,8 @@ class ApiKey(Base):
     # The public part of the key ("pc_<prefix>_…"), to find the row without a scan.
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
+    # Comma-separated (``apikeys/scopes.py``); keys from before scopes had every one.
+    scopes: Mapped[str] = mapped_column(String(100), server_default="read,issue,redeem,manage")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from promocodes.apikeys import repository as repo
 from promocodes.apikeys.models import ApiKey
+from promocodes.apikeys.scopes import SCOPES, needed, parse, unknown
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.db import Driver
-from promocodes.errors import DomainError, NotFound
+from promocodes.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from promocodes.models import utcnow
 
 PREFIX = "pc"
@@ -27,6 +29,11 @@ class Unauthorized(DomainError):
     title = "Missing or invalid API key"
 
 
+class ScopeMissing(Forbidden):
+    slug = "scope-missing"
+    title = "The API key lacks the scope this call needs"
+
+
 class ApiKeyNotFound(NotFound):
     slug = "api-key-not-found"
     title = "API key not found"
@@ -36,19 +43,51 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create(session: Session, name: str, *, actor: Actor = SYSTEM) -> tuple[ApiKey, str]:
-    """Returns the key row and the full token, which is never stored and never shown again."""
+def create(
+    session: Session,
+    name: str,
+    *,
+    scopes: Sequence[str] = SCOPES,
+    actor: Actor = SYSTEM,
+) -> tuple[ApiKey, str]:
+    """Returns the key row and the full token, which is never stored and never shown
+    again. The key may do what its ``scopes`` allow, nothing else."""
     name = name.strip()
     if not name:
         raise DomainError("an API key needs a name")
+    if bad := unknown(list(scopes)):
+        raise ValidationFailed(
+            f"unknown scope {', '.join(map(repr, bad))}: the scopes are {', '.join(SCOPES)}"
+        )
+    given = parse(",".join(scopes))
+    if not given:
+        raise ValidationFailed("an API key needs at least one scope")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    key = repo.add(session, ApiKey(name=name[:200], prefix=prefix, secret_hash=_hash(secret)))
+    key = repo.add(
+        session,
+        ApiKey(name=name[:200], prefix=prefix, secret_hash=_hash(secret), scopes=",".join(given)),
+    )
     # The audit names the key and its public prefix, never the secret.
     record(
-        session, actor, "apikey.created", Target("api_key", key.id, key.name), {"prefix": prefix}
+        session,
+        actor,
+        "apikey.created",
+        Target("api_key", key.id, key.name),
+        {"prefix": prefix, "scopes": list(given)},
     )
     return key, f"{PREFIX}_{prefix}_{secret}"
+
+
+def require_scope(key: ApiKey, method: str, path: str) -> None:
+    """Refuse a call outside the key's scopes, naming the scope it needs."""
+    wanted = needed(method, path)
+    if wanted not in parse(key.scopes):
+        raise ScopeMissing(
+            f"this API key may {', '.join(parse(key.scopes))}; {method} {path} needs the "
+            f"scope {wanted!r}. Create a key with it in Settings → API keys.",
+            scope=wanted,
+        )
 
 
 def authenticate(session: Session, token: str | None) -> ApiKey:

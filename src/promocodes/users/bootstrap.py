@@ -48,7 +48,7 @@ def ensure_first_admin(session: Session, settings: Settings) -> FirstAdmin | Non
     else:
         password, source = generate_password(), "generated"
     try:
-        user = service.create_user(session, email, password)
+        user = service.create_user(session, email, password, role="admin")
     except service.UserExists:  # a second process starting at the same moment won
         return None
     if source == "environment":

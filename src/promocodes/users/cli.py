@@ -1,4 +1,5 @@
-"""CLI commands for web UI users (``promocodes users create|list|set-password|delete``)."""
+"""CLI commands for web UI users (``promocodes users create|list|set-role|set-password|
+delete``)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,30 @@ _PASSWORD = typer.Option(
 
 @users_app.command("create")
 @cli_errors
-def users_create(email: str, password: str = _PASSWORD) -> None:
-    """Create a user who can log in to the web UI."""
+def users_create(
+    email: str,
+    password: str = _PASSWORD,
+    role: str = typer.Option(
+        "marketer", help="admin (users, API keys, settings), marketer, or viewer (read only)."
+    ),
+) -> None:
+    """Create a user who can log in to the web UI, with a role."""
     with database().write() as session:
-        user = service.create_user(session, email, password, actor=Actor.cli())
+        user = service.create_user(session, email, password, role=role, actor=Actor.cli())
         address = user.email
-    console.print(f"User {address} created.", highlight=False)
+    console.print(f"User {address} created ({role}).", highlight=False)
+
+
+@users_app.command("set-role")
+@cli_errors
+def users_set_role(email: str, role: str) -> None:
+    """Give a user another role (admin, marketer or viewer); the last admin stays one."""
+    with database().write() as session:
+        user = service.set_role(
+            session, service.get_by_email(session, email).id, role, actor=Actor.cli()
+        )
+        address = user.email
+    console.print(f"{address} is now {role}.", highlight=False)
 
 
 @users_app.command("list")
@@ -37,10 +56,11 @@ def users_list() -> None:
     """Every user (never their password hashes)."""
     with database().read() as session:
         users = service.list_users(session)
-    table = Table("email", "created", "last login")
+    table = Table("email", "role", "created", "last login")
     for u in users:
         table.add_row(
             u.email,
+            u.role,
             f"{u.created_at:%Y-%m-%d %H:%M}",
             f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "",
         )

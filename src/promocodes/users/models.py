@@ -19,6 +19,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     # argon2id, in the PHC string format ("$argon2id$v=19$m=…").
     password_hash: Mapped[str] = mapped_column(String(200))
+    # admin | marketer | viewer (``users/roles.py``). Accounts from before roles existed
+    # are administrators (the server default); new ones are given a role explicitly.
+    role: Mapped[str] = mapped_column(String(16), server_default="admin")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

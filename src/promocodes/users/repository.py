@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -28,9 +27,10 @@ def by_address_order(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 
 
-def lock_all_ids(session: Session) -> Sequence[int]:
-    """Every user's id, each row locked (FOR UPDATE on PostgreSQL), in id order."""
-    return session.scalars(select(User.id).order_by(User.id).with_for_update()).all()
+def lock_all_roles(session: Session) -> dict[int, str]:
+    """Every user's id and role, each row locked (FOR UPDATE on PostgreSQL), in id order."""
+    rows = session.execute(select(User.id, User.role).order_by(User.id).with_for_update())
+    return {uid: role for uid, role in rows}
 
 
 def remove(session: Session, user: User) -> None:
@@ -47,14 +47,14 @@ def get_session(session: Session, session_id: int) -> UserSession | None:
     return session.get(UserSession, session_id)
 
 
-def session_by_token(session: Session, token_hash: str) -> tuple[UserSession, str] | None:
-    """The session with this token digest and its user's email."""
+def session_by_token(session: Session, token_hash: str) -> tuple[UserSession, str, str] | None:
+    """The session with this token digest, and its user's email and role."""
     row = session.execute(
-        select(UserSession, User.email)
+        select(UserSession, User.email, User.role)
         .join(User, User.id == UserSession.user_id)
         .where(UserSession.token_hash == token_hash)
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def end_sessions_of(session: Session, user_id: int) -> None:

@@ -22,10 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
-from promocodes.errors import Conflict, DomainError, NotFound, ValidationFailed
+from promocodes.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from promocodes.models import utcnow
 from promocodes.users import repository as repo
+from promocodes.users import roles
 from promocodes.users.models import User, UserSession
+from promocodes.users.roles import ROLES, Role
 
 MIN_PASSWORD = 8
 # Hashing cost grows with the input; nobody types more than this.
@@ -62,6 +64,23 @@ class LastUser(Conflict):
     title = "The last user cannot be removed"
 
 
+class LastAdmin(Conflict):
+    slug = "last-admin"
+    title = "The last administrator must stay one"
+
+
+class RoleMissing(Forbidden):
+    slug = "role-missing"
+    title = "Not allowed for your role"
+
+
+def _role(value: str) -> Role:
+    for role in ROLES:
+        if value == role:
+            return role
+    raise ValidationFailed(f"the role must be one of {', '.join(ROLES)} (not {value!r})")
+
+
 class InvalidCredentials(DomainError):
     slug = "invalid-credentials"
     status = 401
@@ -85,18 +104,44 @@ def _check_password(password: str) -> None:
         raise ValidationFailed(f"the password is longer than {MAX_PASSWORD} characters")
 
 
-def create_user(session: Session, email: str, password: str, *, actor: Actor = SYSTEM) -> User:
+def create_user(
+    session: Session, email: str, password: str, *, role: str, actor: Actor = SYSTEM
+) -> User:
     address = normalize_email(email)
     _check_password(password)
+    checked = _role(role)
     if repo.by_email(session, address) is not None:
         raise UserExists(f"a user {address!r} already exists")
-    user = User(email=address, password_hash=_hasher.hash(password))
+    user = User(email=address, password_hash=_hasher.hash(password), role=checked)
     try:
         with session.begin_nested():
             session.add(user)
     except IntegrityError as exc:  # created concurrently between the check and the insert
         raise UserExists(f"a user {address!r} already exists") from exc
-    record(session, actor, "user.created", Target("user", user.id, address))
+    record(session, actor, "user.created", Target("user", user.id, address), {"role": checked})
+    return user
+
+
+def set_role(session: Session, user_id: int, role: str, *, actor: Actor = SYSTEM) -> User:
+    """Give a user another role. The last administrator stays one: someone must always
+    be able to manage users and keys."""
+    checked = _role(role)
+    roles = repo.lock_all_roles(session)  # as delete_user: racing changes queue here
+    user = get(session, user_id)
+    if user.role == checked:
+        return user
+    admins = [uid for uid, r in roles.items() if r == "admin"]
+    if user.role == "admin" and admins == [user.id]:
+        raise LastAdmin(f"{user.email} is the only administrator; make someone else one first")
+    previous, user.role, user.updated_at = user.role, checked, utcnow()
+    session.flush()
+    record(
+        session,
+        actor,
+        "user.role_changed",
+        Target("user", user.id, user.email),
+        {"from": previous, "to": checked},
+    )
     return user
 
 
@@ -158,11 +203,13 @@ def delete_user(session: Session, email: str, *, actor: Actor = SYSTEM) -> None:
     # Every user row locked, in id order (there are few): two removals racing on
     # PostgreSQL queue here instead of each seeing the other's user still there and
     # leaving none (or deadlocking, had each locked only the other's row).
-    standing = repo.lock_all_ids(session)
+    standing = repo.lock_all_roles(session)
     if user.id not in standing:
         raise UserNotFound(f"no user {user.email!r}")
     if len(standing) == 1:
         raise LastUser(f"{user.email} is the only user; create another one before removing it")
+    if [uid for uid, role in standing.items() if role == "admin"] == [user.id]:
+        raise LastAdmin(f"{user.email} is the only administrator; make someone else one first")
     target = Target("user", user.id, user.email)
     repo.end_sessions_of(session, user.id)
     repo.remove(session, user)
@@ -221,8 +268,19 @@ class Active:
     session_id: int
     user_id: int
     email: str
+    role: str
     csrf_token: str
     needs_touch: bool
+
+    def require(self, method: str, path: str) -> None:
+        """Refuse what this user's role may not do (``users/roles.py``)."""
+        wanted = roles.needed(method, path)
+        if not roles.allows(self.role, wanted):
+            doing = "read this page" if method in ("GET", "HEAD") else "make this change"
+            raise RoleMissing(
+                f"your role ({self.role}) may not {doing}: it needs {wanted}. "
+                "Ask an administrator if you need it."
+            )
 
 
 def resolve(session: Session, token: str | None, now: datetime | None = None) -> Active | None:
@@ -233,13 +291,14 @@ def resolve(session: Session, token: str | None, now: datetime | None = None) ->
     row = repo.session_by_token(session, _digest(token))
     if row is None:
         return None
-    found, email = row
+    found, email, role = row
     if found.expires_at <= now or found.created_at + ABSOLUTE <= now:
         return None
     return Active(
         session_id=found.id,
         user_id=found.user_id,
         email=email,
+        role=role,
         csrf_token=found.csrf_token,
         needs_touch=now - found.last_seen_at > TOUCH_EVERY,
     )

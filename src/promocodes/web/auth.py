@@ -41,7 +41,7 @@ def _login_page(
         path="/login",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=kit.secure(request),
     )
     return response
 
@@ -126,7 +126,7 @@ async def login(request: Request, db: Db, cfg: Config) -> Response:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=kit.secure(request),
     )
     response.delete_cookie(kit.LOGIN_CSRF_COOKIE, path="/login")
     return response

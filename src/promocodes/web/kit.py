@@ -118,6 +118,8 @@ def current_user(request: Request, db: Db) -> Active:
         active = users.resolve(session, request.cookies.get(SESSION_COOKIE))
     if active is None:
         raise LoginRequired
+    route = request.scope.get("route")
+    active.require(request.method, getattr(route, "path", request.url.path))
     if active.needs_touch:
         with db.write() as session:
             users.touch(session, active.session_id)
@@ -250,6 +252,13 @@ def fragment(
     )
 
 
+def secure(request: Request) -> bool:
+    """Whether cookies must be ``Secure``: the request came over https, or the instance's
+    public address is https (a proxy may forward it over plain http)."""
+    cfg: Settings = request.app.state.settings
+    return request.url.scheme == "https" or cfg.secure_cookies
+
+
 def redirect(request: Request, url: str, *, flash: str | None = None) -> Response:
     """After a successful POST: 303 to ``url`` (for htmx, ``HX-Redirect``)."""
     response: Response
@@ -265,7 +274,7 @@ def redirect(request: Request, url: str, *, flash: str | None = None) -> Respons
             path="/",
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=secure(request),
         )
     return response
 

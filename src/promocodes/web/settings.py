@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request, Response
 
 from promocodes.apikeys import service as apikeys
+from promocodes.apikeys.scopes import SCOPES
 from promocodes.config import Settings
 from promocodes.errors import DomainError
 from promocodes.users import service as users
+from promocodes.users.roles import ROLES
 from promocodes.users.service import Active
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
@@ -73,9 +75,10 @@ def page(
 ) -> Response:
     """The settings page; ``created``/``password`` carry a secret shown only this once
     (the page is the POST's answer, never a redirect, so it is in no URL or history)."""
+    admin = user.role == "admin"  # only an administrator sees (and manages) keys and users
     with db.read() as s:
-        keys = apikeys.list_keys(s)
-        people = users.list_users(s)
+        keys = apikeys.list_keys(s) if admin else []
+        people = users.list_users(s) if admin else []
     return kit.page(
         request,
         "settings.html",
@@ -87,6 +90,9 @@ def page(
             "error": error,
             "users": people,
             "me": user.user_id,
+            "admin": admin,
+            "roles": ROLES,
+            "scopes": SCOPES,
             "password": password,
             "new_user": new_user,
             "user_error": user_error,
@@ -109,9 +115,10 @@ def create_key(
     """Answered with the page itself (not a redirect), so the secret is never in a URL,
     a cookie or the history: it is shown this once."""
     name = kit.field(form, "name")
+    scopes = [str(v) for v in form.getlist("scope")]
     try:
         with db.write() as s:
-            key, token = apikeys.create(s, name, actor=actor)
+            key, token = apikeys.create(s, name, scopes=scopes, actor=actor)
             key_name = key.name
     except DomainError as exc:
         return page(request, db, cfg, user, name=name, error=exc.detail, status_code=422)

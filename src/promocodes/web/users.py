@@ -40,13 +40,24 @@ def add_user(
     request: Request, user: User, actor: UiActor, form: Form, db: Db, cfg: Config
 ) -> Response:
     email = kit.field(form, "email")
+    role = kit.field(form, "role") or "marketer"
     password = users.generate_password()
     try:
         with db.write() as s:
-            address = users.create_user(s, email, password, actor=actor).email
+            address = users.create_user(s, email, password, role=role, actor=actor).email
     except DomainError as exc:
         return page(request, db, cfg, user, new_user=email, user_error=exc.detail, status_code=422)
     return page(request, db, cfg, user, password=OneTimePassword(address, password, reset=False))
+
+
+@router.post("/settings/users/{user_id}/role")
+def change_role(
+    request: Request, user_id: kit.Id, user: User, actor: UiActor, form: Form, db: Db
+) -> Response:
+    role = kit.field(form, "role")
+    with db.write() as s:
+        email = users.set_role(s, user_id, role, actor=actor).email
+    return kit.redirect(request, "/settings", flash=f"{email} is now {role}.")
 
 
 def _confirm(request: Request, db: Db, user_id: int, action: str) -> Response:
