@@ -1,4 +1,4 @@
-"""Segments benchmark: count five typical segments over N customers and 3N issuances.
+"""Segments benchmark: count six segments over N customers and 3N issuances.
 
 Set-up (not timed): a fresh migrated database; 20 groups made by the project's service;
 then, set-based (``INSERT … SELECT`` from ``generate_series`` on PostgreSQL, a recursive
@@ -13,7 +13,10 @@ parsed filter tree inside ``Database.read()`` (compile + one query), and ``floor
 hand-written query for the same question on the raw driver (psycopg / sqlite3) against
 the same database: what someone who knows the schema would type, using whatever shortcut
 the question allows (e.g. counting distinct customer ids straight from ``issuances``).
-Each is the median of 3 runs after a warm-up; the counts must agree. ``ratio`` =
+Each is the median of 3 runs after a warm-up; the counts must agree. Five segments are
+typical; the sixth, ``largest_legal_lists``, is the largest filter the size budget
+allows (``segments/limits.py``): an ``or`` of three ``in`` lists holding 2,960 values
+(a city, an email, an age), exactly ``MAX_COST``. ``ratio`` =
 project_s / floor_s. Targets: ratio ≤ 1.5 and every project count ≤ 2 s on PostgreSQL at
 N = 1,000,000.
 
@@ -41,6 +44,7 @@ from promocodes.codes.schemas import GroupCreate
 from promocodes.db import Database
 from promocodes.models import sqlite_timestamp
 from promocodes.segments import service
+from promocodes.segments.limits import MAX_COST
 from promocodes.segments.tree import parse_filter
 
 GROUPS = 20
@@ -117,6 +121,37 @@ _segment(
     f"(json_extract(attributes, '$.tier') IN ('gold', 'silver') OR id IN ({_loyal}))",
 )
 
+# The largest legal filter: 4 conditions and 2,960 listed values = MAX_COST. Each list
+# holds a few values customers have and many they do not.
+_CITIES = ["Berlin", *(f"City {i}" for i in range(999))]
+_EMAILS = [
+    f"user{g}@{('example.com', 'mail.de', 'corp.io', 'shop.fr')[g % 4]}" for g in range(1, 2_000, 2)
+]
+_AGES = [30, *range(100, 1_059)]
+_LISTS = {
+    "type": "or",
+    "filters": [
+        {"type": "attribute", "name": "city", "op": "in", "value": _CITIES},
+        {"type": "field", "field": "email", "op": "in", "value": _EMAILS},
+        {"type": "attribute", "name": "age", "op": "in", "value": _AGES},
+    ],
+}
+assert 10 * 4 + len(_CITIES) + len(_EMAILS) + len(_AGES) == MAX_COST
+
+
+def _quoted(values: list[Any]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_segment(
+    "largest_legal_lists",
+    _LISTS,
+    f"SELECT count(*) FROM customers WHERE attributes->>'city' IN ({_quoted(_CITIES)}) "
+    f"OR email IN ({_quoted(_EMAILS)}) OR attributes->>'age' IN ({_quoted(_AGES)})",
+    f"SELECT count(*) FROM customers WHERE json_extract(attributes, '$.city') IN "
+    f"({_quoted(_CITIES)}) OR email IN ({_quoted(_EMAILS)}) OR "
+    f"json_extract(attributes, '$.age') IN ({', '.join(map(str, _AGES))})",
+)
 
 # --- data -------------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ PURE = {
     "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state
     "segments/tree.py",  # filter trees
+    "segments/limits.py",  # how large a filter tree may be
     "messaging/rendering.py",  # rendering a template
     "messaging/validation.py",  # validating a template
     "messaging/sandbox.py",  # the Jinja sandbox

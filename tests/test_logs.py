@@ -139,6 +139,42 @@ def test_text_format_has_request_id_and_fields() -> None:
     assert logs.TextFormatter().format(access).endswith("GET / 200 1.0ms api_key_id=3")
 
 
+def test_a_20_mb_detail_makes_a_bounded_line_in_both_formats() -> None:
+    """A record carrying a 20 MB detail (in its message, an extra field and its
+    exception) is cut to MAX_LINE, each cut marked; the JSON line stays JSON."""
+    huge = "x" * 20_000_000
+    try:
+        raise ValueError(huge)
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.makeLogRecord(
+        {"name": "promocodes.x", "levelname": "ERROR", "msg": "failed: %s", "args": (huge,)}
+    )
+    record.request_id = "abc"
+    record.detail = huge
+    record.chunk_id = 5
+    record.exc_info = exc_info
+    text = logs.TextFormatter().format(record)
+    first, *traceback = text.split("\n")
+    assert len(first) <= logs.MAX_LINE
+    assert "failed: xxx" in first and "…[truncated 19,99" in first
+    assert "request_id=abc" in first and " chunk_id=5" in first and " detail=xxx" in first
+    assert all(len(line) <= logs.MAX_LINE for line in traceback)
+    assert len(text) < logs.MAX_LINE + logs.MAX_TRACEBACK + 200
+    assert traceback[-1].startswith("ValueError: xxx") and "…[truncated " in traceback[-1]
+    line = logs.JsonFormatter().format(record)
+    assert "\n" not in line and len(line) < logs.MAX_LINE + logs.MAX_TRACEBACK + 200
+    entry = json.loads(line)
+    assert len(line) - len(json.dumps(entry["exception"])) <= logs.MAX_LINE
+    assert entry["message"].startswith("failed: xxx") and "…[truncated " in entry["message"]
+    assert entry["detail"].endswith(" chars]") and entry["chunk_id"] == 5
+    assert entry["request_id"] == "abc" and entry["level"] == "error"
+    # Short records are untouched.
+    record = logging.makeLogRecord({"name": "promocodes.x", "levelname": "INFO", "msg": "ok"})
+    record.detail = {"a": 1}
+    assert json.loads(logs.JsonFormatter().format(record))["detail"] == {"a": 1}
+
+
 def test_worker_records_carry_chunk_and_mailing_ids(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

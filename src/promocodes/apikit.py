@@ -97,6 +97,15 @@ Db = Annotated[Database, Depends(database)]
 Config = Annotated[Settings, Depends(settings)]
 
 
+def _field_of(error: Any) -> str:
+    """Where a validation error is: its location in the body, and below it the path a
+    validator names in the error's context (a segment's filter limits name the node,
+    e.g. ``filter.filters[3].value``)."""
+    field = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
+    inner = (error.get("ctx") or {}).get("path")
+    return f"{field}.{inner}" if isinstance(inner, str) and inner else field
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -111,13 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-                "message": e["msg"],
-            }
-            for e in exc.errors()
-        ]
+        errors = [{"field": _field_of(e), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(
             422, "validation-error", "Validation failed", detail, request.url.path, errors=errors

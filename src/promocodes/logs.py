@@ -44,6 +44,41 @@ _OURS = "promocodes_handler"
 
 access_log = logging.getLogger("promocodes.access")
 
+MAX_LINE = 8_192
+MAX_TRACEBACK = 65_536
+# What the fixed parts of a line (time, level, logger, request id, keys) may take.
+_FRAME = 512
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, the cut marked with its size."""
+    if len(text) <= limit:
+        return text
+    kept = max(0, limit - len(f"…[truncated {len(text):,} chars]"))
+    return f"{text[:kept]}…[truncated {len(text) - kept:,} chars]"
+
+
+def _shares(texts: dict[str, str], budget: int) -> dict[str, int]:
+    """How many characters each text may keep so that together they fit ``budget``: the
+    short ones whole, the long ones an equal share of what is left."""
+    limits: dict[str, int] = {}
+    left = budget
+    ordered = sorted(texts, key=lambda k: len(texts[k]))
+    for i, key in enumerate(ordered):
+        limits[key] = min(len(texts[key]), max(64, left // (len(ordered) - i)))
+        left -= limits[key]
+    return limits
+
+
+def _clip_traceback(text: str) -> str:
+    # The end of a traceback says what failed; its middle is frames.
+    lines = [clip(line, MAX_LINE) for line in text.splitlines()]
+    body = "\n".join(lines)
+    if len(body) <= MAX_TRACEBACK:
+        return body
+    half = MAX_TRACEBACK // 2
+    return f"{body[:half]}\n…[truncated {len(body) - 2 * half:,} chars]\n{body[-half:]}"
+
 
 def accept_id(value: str | None) -> str:
     """The caller's id when it is safe, else a new one."""
@@ -78,9 +113,29 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in _extras(record).items():
             entry.setdefault(key, value)
+        _bound_json(entry)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = _clip_traceback(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _bound_json(entry: dict[str, Any]) -> None:
+    """Cut the message and the extra fields of a JSON entry to share ``MAX_LINE``."""
+    texts = {
+        k: json.dumps(v, default=str, ensure_ascii=False)
+        for k, v in entry.items()
+        if k not in ("time", "level", "logger", "request_id")
+    }
+    if sum(map(len, texts.values())) <= MAX_LINE - _FRAME:
+        return
+    for key, limit in _shares(texts, MAX_LINE - _FRAME).items():
+        if len(texts[key]) > limit:
+            value = entry[key]
+            text = value if isinstance(value, str) else texts[key]
+            cut = clip(text, limit)
+            if len(json.dumps(cut, ensure_ascii=False)) > limit + 2:  # escapes grow it
+                cut = clip(text, limit // 6)
+            entry[key] = cut
 
 
 class TextFormatter(logging.Formatter):
@@ -95,13 +150,17 @@ class TextFormatter(logging.Formatter):
         extras = _extras(record)
         if record.name == access_log.name:
             extras = {k: v for k, v in extras.items() if k not in _IN_ACCESS_MESSAGE}
-        fields = " ".join(f"{k}={v}" for k, v in extras.items())
+        texts = {k: str(v) for k, v in extras.items()}
         head, sep, tail = line.partition("\n")  # keep a traceback below the first line
+        texts[""] = head  # the time, level, logger and message
+        limits = _shares(texts, MAX_LINE - _FRAME)
+        head = clip(texts.pop(""), limits.pop(""))
+        fields = " ".join(f"{k}={clip(v, limits[k])}" for k, v in texts.items())
         if rid:
             head += f" request_id={rid}"
         if fields:
             head += f" {fields}"
-        return head + sep + tail
+        return head + sep + (_clip_traceback(tail) if tail else "")
 
 
 def configure(settings: Settings) -> None:

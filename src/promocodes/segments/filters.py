@@ -47,12 +47,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic_core import PydanticCustomError
 from sqlalchemy import ColumnElement, Select, and_, distinct, false, func, not_, or_, select, true
 
 from promocodes.codes.models import REDEEMED, Code, Issuance
 from promocodes.customers.models import Customer
-from promocodes.errors import ValidationFailed
 from promocodes.segments.predicates import attribute_predicate, field_predicate
 from promocodes.segments.tree import (
     And,
@@ -63,7 +61,7 @@ from promocodes.segments.tree import (
     IssuedFromGroup,
     Not,
     Or,
-    check_limits,
+    limits_problem,
     walk,
 )
 
@@ -97,10 +95,11 @@ def count_sql(tree: Filter, dialect: str) -> Select[int]:
 def _compiler(tree: Filter, dialect: str) -> _Compiler:
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"segments support sqlite and postgresql, not {dialect}")
-    try:
-        check_limits(tree)  # trees built in Python skip the API's validation
-    except PydanticCustomError as exc:
-        raise ValidationFailed(str(exc)) from None
+    # Trees built in Python skip the API's validation, and a saved tree may predate
+    # today's limits: either is refused here, before any SQL is built.
+    problem = limits_problem(tree)
+    if problem is not None:
+        raise problem
     return _Compiler(dialect == "postgresql")
 
 

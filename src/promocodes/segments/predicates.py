@@ -5,19 +5,28 @@ The pattern is "guard AND comparison": the guard (the value is present, of the r
 type) is true or false, and the comparison is not NULL wherever the guard holds; since
 ``false AND NULL`` is false in SQL, the whole is never NULL. The semantics are documented
 in ``filters.py``.
+
+``in`` is ONE membership test against ONE bound parameter, whatever the length of the
+list: ``= ANY(:array)`` on PostgreSQL (hashed by the executor for long lists), ``IN
+(SELECT value FROM json_each(:json))`` on SQLite (an ephemeral index built once). A
+parameter or an OR branch per value would mean thousands of bound variables and an
+expression deeper than SQLite accepts, and compiling it took seconds.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Final
 
 from pydantic import AwareDatetime, TypeAdapter
-from sqlalchemy import ColumnElement, and_, func, literal, not_, or_
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Text, and_, any_, bindparam, cast, func, literal, not_, or_
+from sqlalchemy import select as select_
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.expression import type_coerce
 
 from promocodes.customers.models import Customer
+from promocodes.models import sqlite_timestamp
 from promocodes.segments.tree import AttributeFilter, FieldFilter
 
 Bool = ColumnElement[bool]
@@ -73,7 +82,13 @@ def field_predicate(f: FieldFilter, pg: bool) -> Bool:
 
     if f.op == "in":
         assert isinstance(f.value, list)
-        return and_(present, column.in_([convert(v) for v in f.value]))
+        values = [convert(v) for v in f.value]
+        if pg:
+            element = column.type if timed else Text()
+            return and_(present, column == any_(bindparam(None, values, ARRAY(element))))
+        # SQLite stores times as text in one fixed format (models.UTCDateTime).
+        texts = [sqlite_timestamp(v) for v in values] if timed else values
+        return and_(present, column.in_(json_values(texts)))
     value = convert(f.value)
     match f.op:
         case "eq":
@@ -85,6 +100,14 @@ def field_predicate(f: FieldFilter, pg: bool) -> Bool:
             return and_(present, ordered > value if f.op == "gt" else ordered < value)
     assert isinstance(value, str)  # the substring operators (tree.py refuses the rest)
     return and_(present, text_match(column, f.op, value, pg, ignore_case=bool(f.ignore_case)))
+
+
+def json_values(values: list[Any]) -> Any:
+    """SQLite: the values as rows of one JSON parameter (``SELECT value FROM
+    json_each(:json)``), for ``x IN (...)``: each keeps its JSON type (text, integer,
+    real), as ``json_extract`` gives an attribute's."""
+    rows = func.json_each(bindparam(None, json.dumps(values), Text())).table_valued("value")
+    return select_(rows.c.value).scalar_subquery()
 
 
 def attribute_predicate(f: AttributeFilter, pg: bool) -> Bool:
@@ -129,7 +152,7 @@ class _Attribute:
             case "ne":
                 return and_(exists, not_(self.eq(value)))
             case "in":
-                return or_(*(self.eq(v) for v in value))
+                return self.among(value)
             case "gt" | "lt":
                 kind = _kind(value)
                 left: ColumnElement[Any] = self.json
@@ -142,6 +165,28 @@ class _Attribute:
                 compared = left > right if op == "gt" else left < right
                 return and_(self.is_a(kind), compared)
         return and_(self.is_a("text"), text_match(self.text, op, value, self.pg))
+
+    def among(self, values: list[Any]) -> Bool:
+        """``in``: equal (as ``eq`` compares) to one of ``values``."""
+        if self.pg:
+            # jsonb equality is what containment tests for one scalar: typed, and numbers
+            # numerically (30 = 30.0, "30" ≠ 30, true ≠ 1). Present, it is never NULL.
+            texts = [json.dumps(v) for v in values]
+            array = cast(bindparam(None, texts, ARRAY(Text())), ARRAY(JSONB))
+            return and_(self.type != "null", self.json == any_(array))
+        # SQLite: one test per JSON kind in the list (at most three), each guarded by the
+        # attribute's type as ``eq`` is. bool before int: True is an int in Python.
+        flags = {v for v in values if isinstance(v, bool)}
+        texts = [v for v in values if isinstance(v, str)]
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        tests: list[Bool] = []
+        if texts:
+            tests.append(and_(self.is_a("text"), self.json.in_(json_values(texts))))
+        if numbers:
+            tests.append(and_(self.is_a("number"), self.json.in_(json_values(numbers))))
+        if flags:
+            tests.append(self.type.in_(sorted("true" if v else "false" for v in flags)))
+        return or_(*tests)
 
     def eq(self, value: Any) -> Bool:
         if self.pg:

@@ -39,7 +39,7 @@ from promocodes.segments.tree import (
     IssuedCount,
     IssuedFromGroup,
     dump_filter,
-    parse_filter,
+    load_filter,
     walk,
 )
 
@@ -70,7 +70,7 @@ def to_out(segment: Segment) -> SegmentOut:
 
 
 def tree_of(segment: Segment) -> Filter:
-    return parse_filter(segment.filter)
+    return load_filter(segment.filter)
 
 
 def create(session: Session, data: SegmentCreate) -> Segment:

@@ -21,8 +21,9 @@ Value rules (the semantics themselves are documented in ``filters.py``):
   other fields take strings only.
 
 Errors name the path of the offending node from the root of the tree, e.g.
-``filters[1].filter.value: ...``; ``check_limits`` caps nesting and size so one request
-can never build an unbounded query.
+``filters[1].filter.value: ...``. The limits on nesting and size (``limits.py``) are
+checked on the raw JSON before anything else, so one request can never build an
+unbounded query nor make validation itself expensive.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -47,10 +48,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from promocodes.errors import ValidationFailed
+from promocodes.segments.limits import (
+    LIMITS,
+    MAX_DEPTH,
+    MAX_IN_VALUES,
+    MAX_NODES,
+    Part,
+    enforce,
+    raw_parts,
+)
 
-MAX_DEPTH = 10
-MAX_NODES = 200
-MAX_IN_VALUES = 1_000
+__all__ = ["MAX_DEPTH", "MAX_IN_VALUES", "MAX_NODES"]
 
 StrictInt = Annotated[int, Field(strict=True)]
 Count = Annotated[int, Field(strict=True, ge=0, le=2_147_483_647)]
@@ -272,30 +280,32 @@ def walk(tree: Filter, path: str = "") -> Iterator[tuple[str, int, Filter]]:
             stack.append((f"{here}.filter" if here else "filter", depth + 1, node.filter))
 
 
-_LIMITS = "filter_limits"
+def _parts(tree: Filter) -> Iterator[Part]:
+    for path, depth, node in walk(tree):
+        value = getattr(node, "value", None)
+        yield path, depth, len(value) if isinstance(value, list | tuple) else 0
 
 
 def check_limits(tree: Filter) -> Filter:
-    """Refuse trees deeper than MAX_DEPTH or larger than MAX_NODES (naming the path)."""
-    for count, (path, depth, _) in enumerate(walk(tree), start=1):
-        if depth > MAX_DEPTH:
-            raise PydanticCustomError(
-                _LIMITS,
-                "{path}: filters nest deeper than {limit} levels",
-                {"path": path, "limit": MAX_DEPTH},
-            )
-        if count > MAX_NODES:
-            raise PydanticCustomError(
-                _LIMITS,
-                "{path}: a segment has at most {limit} filters",
-                {"path": path, "limit": MAX_NODES},
-            )
+    """Refuse a tree over the limits of ``limits.py`` (a PydanticCustomError naming the
+    path): for trees built in Python, which skip the check on their JSON."""
+    enforce(_parts(tree))
     return tree
 
 
-# The type API shapes use: validated, then checked against the limits.
-FilterTree = Annotated[Filter, AfterValidator(check_limits)]
+def _check_raw_limits(raw: Any) -> Any:
+    # A tree built in Python (SegmentCreate(filter=parse_filter(...))) arrives as nodes.
+    enforce(_parts(cast(Filter, raw)) if isinstance(raw, _Node) else raw_parts(raw))
+    return raw
+
+
+# The type API shapes use: the limits checked on the raw JSON first (cheap, and before
+# any value is validated), then the tree validated.
+FilterTree = Annotated[Filter, BeforeValidator(_check_raw_limits)]
 _ADAPTER: TypeAdapter[Filter] = TypeAdapter(FilterTree)
+# Saved trees were checked when saved; loading one must not fail because a limit changed
+# since (evaluating it checks the limits again, see ``filters.py``).
+_STORED: TypeAdapter[Filter] = TypeAdapter(Filter)
 
 _TAGS = frozenset({"and", "or", "not", "issued_count", "issued_from_group", "field", "attribute"})
 
@@ -327,8 +337,11 @@ def describe(exc: ValidationError) -> ValidationFailed:
     messages: list[str] = []
     for err in exc.errors(include_url=False):
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] != _LIMITS:  # check_limits names the path in its message already
-            msg = f"{error_path(tuple(err['loc'])) or 'filter'}: {msg}"
+        if err["type"] == LIMITS:  # the path inside the tree is in the error's context
+            path = (err.get("ctx") or {}).get("path") or "filter"
+        else:
+            path = error_path(tuple(err["loc"])) or "filter"
+        msg = f"{path}: {msg}"
         if msg not in messages:
             messages.append(msg)
     return ValidationFailed("; ".join(messages), errors=messages)
@@ -340,6 +353,24 @@ def parse_filter(raw: Any) -> Filter:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
         raise describe(exc) from None
+
+
+def load_filter(raw: Any) -> Filter:
+    """A saved tree, validated but not checked against today's limits."""
+    try:
+        return _STORED.validate_python(raw)
+    except ValidationError as exc:
+        raise describe(exc) from None
+
+
+def limits_problem(tree: Filter) -> ValidationFailed | None:
+    """The limit a tree breaks, as the domain's error naming its path, or None."""
+    try:
+        check_limits(tree)
+    except PydanticCustomError as exc:
+        path = (exc.context or {}).get("path") or "filter"
+        return ValidationFailed(f"{path}: {exc.message()}", errors=[f"{path}: {exc.message()}"])
+    return None
 
 
 def dump_filter(tree: Filter) -> dict[str, Any]:
