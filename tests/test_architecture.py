@@ -48,6 +48,7 @@ KIT = {
     "ratelimit.py",
     "csvexport.py",
     "webhooks.py",
+    "spool.py",
     "models.py",
     "db.py",
     "__init__.py",
