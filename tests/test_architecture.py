@@ -49,6 +49,7 @@ KIT = {
     "ratelimit.py",
     "csvexport.py",
     "webhooks.py",
+    "spool.py",
     "models.py",
     "db.py",
     "__init__.py",

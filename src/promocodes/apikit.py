@@ -4,23 +4,29 @@ body limits. Routes stay thin: parse, call one service function, return."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import pathlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from promocodes import spool
 from promocodes.apikeys import service as apikeys
 from promocodes.apikeys.models import ApiKey
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.errors import DomainError
+from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.ratelimit import RateLimiter
 
 PROBLEM = "application/problem+json"
+# The status of a request whose client went away before its body arrived (nginx's).
+CLIENT_GONE = 499
 T = TypeVar("T")
 
 
@@ -126,15 +132,11 @@ def install_error_handlers(app: FastAPI) -> None:
             422, "validation-error", "Validation failed", detail, request.url.path, errors=errors
         )
 
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return problem_response(
-            413,
-            "payload-too-large",
-            "Request body too large",
-            f"the request body is larger than {exc.limit:,} bytes",
-            request.url.path,
-        )
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left mid-body (its upload's file is already removed): no server
+        # error to log, and nobody to answer. 499 is what the access line records.
+        return Response(status_code=CLIENT_GONE)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -153,16 +155,32 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body over {limit} bytes")
-        self.limit = limit
+LIMIT_KEY = "promocodes.body_limit"
+
+
+@asynccontextmanager
+async def spooled_body(
+    request: Request, chunks: AsyncIterable[bytes] | None = None
+) -> AsyncIterator[pathlib.Path]:
+    """The request body (or ``chunks`` of it: a form's file) in a temporary file for the
+    block's use: ``spool.body``, within the route's body limit, removed when the block
+    ends, however it ends."""
+    limit: int = request.scope.get(LIMIT_KEY, settings(request).max_body_bytes)
+    where = spool.folder(settings(request))
+    async with spool.body(chunks or request.stream(), where, limit) as path:
+        yield path
 
 
 class BodyLimit:
     """Refuses request bodies over a limit with 413 before they are read whole: by the
-    declared Content-Length when there is one, and by counting streamed chunks otherwise.
-    ``limit_for(path)`` lets upload routes accept more than plain JSON calls."""
+    declared Content-Length when there is one (at the first read, before any byte), and
+    by counting streamed chunks otherwise.
+    ``limit_for(path)`` lets upload routes accept more than plain JSON calls; the route's
+    limit is left in the scope (``LIMIT_KEY``) for ``spooled_body``.
+
+    A body found over the limit is a 413 problem whatever the route made of the error
+    (FastAPI turns any error while it reads a JSON body into a 400): a response the app
+    starts after that is replaced, unless it is a 413 of its own (the web UI's page)."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app
@@ -173,31 +191,39 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(scope, send, limit)
-            return
-        seen = 0
-        started = False
+        scope[LIMIT_KEY] = limit
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        # A declared length over the limit is refused at the first read, before a byte is
+        # taken, so that the route's face answers in its own way (the web UI a page).
+        seen = int(declared) if declared.isdigit() and int(declared) > limit else 0
+        started = over = replaced = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, over
+            if seen > limit:
+                over = True
+                raise PayloadTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
+                    over = True
+                    raise PayloadTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+            nonlocal started, replaced
+            if message["type"] == "http.response.start":
+                started = True
+                if over and message["status"] != 413:
+                    replaced = True
+                    await self._refuse(scope, send, limit)
+            if not replaced:
+                await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+        except PayloadTooLarge:
             if not started:
                 await self._refuse(scope, send, limit)
 

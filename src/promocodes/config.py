@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Request bodies: JSON calls are small; code and customer uploads stream to disk.
     max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 512 * 1024 * 1024
+    # Where uploads are spooled while they are read (unset: the system's temp folder).
+    # Every file there is removed when its upload ends, however it ends.
+    upload_temp_dir: str | None = None
     # Uploads larger than this run in the background: 202 + Location to poll.
     upload_background_bytes: int = 4 * 1024 * 1024
     # Mailings: recipients per chunk, and how long a worker's claim on a chunk lasts

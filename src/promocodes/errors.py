@@ -41,6 +41,19 @@ class ValidationFailed(DomainError):
     title = "Validation failed"
 
 
+class PayloadTooLarge(DomainError):
+    """A request body (or one field of a form) over its limit: refused with 413 wherever
+    it is noticed, while the body streams or after."""
+
+    slug = "payload-too-large"
+    status = 413
+    title = "Request body too large"
+
+    def __init__(self, limit: int, detail: str | None = None) -> None:
+        super().__init__(detail or f"the request body is larger than {limit:,} bytes")
+        self.limit = limit
+
+
 class GroupNotFound(NotFound):
     slug = "group-not-found"
     title = "Group not found"

@@ -12,14 +12,17 @@ This module runs work, so it opens its own transactions (as the faces and the wo
 
 from __future__ import annotations
 
-import contextlib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from promocodes import spool
 from promocodes.audit.service import Actor
 from promocodes.codes import service, uploads
-from promocodes.codes.importer import CodeReader, format_of
+from promocodes.codes.code_text import ImportItem
+from promocodes.codes.importer import CodeReader, format_of, read_json
 from promocodes.codes.schemas import UploadReport
 from promocodes.config import Settings
 from promocodes.db import Database
@@ -69,7 +72,7 @@ def receive(
             return uploads.upload_codes(
                 session,
                 group_id,
-                CodeReader(stream, fmt=fmt, filename=file.filename),
+                _reader(stream, fmt, file.filename),
                 source=source,
                 actor=actor,
                 filename=file.filename,
@@ -78,7 +81,13 @@ def receive(
                 report_limit=settings.upload_report_limit,
             )
     finally:
-        file.path.unlink(missing_ok=True)
+        spool.remove(file.path)
+
+
+def _reader(stream: BinaryIO, fmt: str, filename: str | None) -> Iterable[ImportItem] | CodeReader:
+    if fmt == "json":
+        return read_json(stream)
+    return CodeReader(stream, fmt=fmt, filename=filename)
 
 
 def _start(
@@ -90,22 +99,31 @@ def _start(
     source: str,
     actor: Actor,
 ) -> int:
-    """Record the upload as running and process the file (then delete it) in a thread."""
+    """Record the upload as running and process the file in a thread. The thread gets the
+    file already open: whoever removes its name (the request's spool, as the request
+    ends) cannot take it from under the upload, and the space is freed when it closes."""
+    try:
+        stream = file.path.open("rb")
+    except BaseException:
+        spool.remove(file.path)
+        raise
     try:
         with db.write() as session:
             service.get_group(session, group_id)
             upload_id = uploads.start_running(session, group_id, source, actor, file.filename)
+        _progress[upload_id] = 0
+        thread = threading.Thread(
+            target=_run,
+            args=(db, settings, upload_id, group_id, stream, file, fmt, source, actor),
+            name=f"upload-{upload_id}",
+            daemon=True,
+        )
+        thread.start()
     except BaseException:
-        file.path.unlink(missing_ok=True)
+        # The job never started: nobody else will close or remove the file.
+        stream.close()
+        spool.remove(file.path)
         raise
-    _progress[upload_id] = 0
-    thread = threading.Thread(
-        target=_run,
-        args=(db, settings, upload_id, group_id, file, fmt, source, actor),
-        name=f"upload-{upload_id}",
-        daemon=True,
-    )
-    thread.start()
     return upload_id
 
 
@@ -114,17 +132,18 @@ def _run(
     settings: Settings,
     upload_id: int,
     group_id: int,
+    stream: BinaryIO,
     file: Received,
     fmt: str,
     source: str,
     actor: Actor,
 ) -> None:
     try:
-        with file.path.open("rb") as stream, db.write() as session:
+        with stream, db.write() as session:
             uploads.upload_codes(
                 session,
                 group_id,
-                CodeReader(stream, fmt=fmt, filename=file.filename),
+                _reader(stream, fmt, file.filename),
                 source=source,
                 actor=actor,
                 upload_id=upload_id,
@@ -137,5 +156,5 @@ def _run(
             uploads.fail(session, upload_id, f"{type(exc).__name__}: {exc}")
     finally:
         _progress.pop(upload_id, None)
-        with contextlib.suppress(OSError):
-            file.path.unlink()
+        stream.close()
+        spool.remove(file.path)

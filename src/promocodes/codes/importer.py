@@ -1,4 +1,4 @@
-"""Streaming parser for uploaded promo codes: pasted text, ``.txt`` and ``.csv`` files.
+"""Streaming parser for uploaded promo codes: pasted text, ``.txt``, ``.csv`` and JSON.
 
 Pure: no database and no I/O beyond the given stream. A bad line never aborts an upload;
 it becomes an :class:`InvalidLine` with a human reason, and parsing continues.
@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+import ijson
+
 from promocodes.codes.code_text import (
     MAX_CODE_LENGTH,
     CodeRun,
@@ -26,6 +28,7 @@ from promocodes.codes.code_text import (
     parse_until,
     safe_display,
 )
+from promocodes.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -245,9 +248,14 @@ class _Source(io.RawIOBase):
 
 def format_of(filename: str | None, content_type: str | None) -> str:
     """An uploaded file's format: ``csv`` when it is named ``*.csv`` or sent as
-    ``text/csv``, else ``text`` (one code per line)."""
-    named_csv = (filename or "").lower().endswith(".csv")
-    return "csv" if named_csv or (content_type or "").startswith("text/csv") else "text"
+    ``text/csv``, ``json`` (``{"codes": [...]}``) when named ``*.json`` or sent as
+    ``application/json``, else ``text`` (one code per line)."""
+    name, kind = (filename or "").lower(), content_type or ""
+    if name.endswith(".csv") or kind.startswith("text/csv"):
+        return "csv"
+    if name.endswith(".json") or kind.startswith("application/json"):
+        return "json"
+    return "text"
 
 
 class CodeReader:
@@ -311,3 +319,52 @@ def read_list(codes: Iterable[str]) -> Iterator[ImportItem]:
             yield ParsedCode(line, code, None)
         else:
             yield InvalidLine(line, safe_display(code), reason)
+
+
+MAX_JSON_CODES = 1_000_000
+
+
+def read_json(stream: BinaryIO) -> Iterator[ImportItem]:
+    """Codes of a JSON body ``{"codes": [...]}``, parsed as they are read (the document
+    is never held whole); element *n* is reported as line *n*, as ``read_list`` does.
+    A body that is not that shape raises ``ValidationFailed`` where it goes wrong."""
+    return read_list(_json_codes(stream))
+
+
+def _json_codes(stream: BinaryIO) -> Iterator[str]:
+    try:
+        yield from _codes_of(ijson.parse(stream))
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"body: invalid JSON ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """The parser's message without the picture of the text that it draws below it."""
+    said = exc.args[0] if exc.args else ""
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    return safe_display(text.strip().split("\n", 1)[0], 120) or type(exc).__name__
+
+
+def _codes_of(events: Iterator[tuple[str, str, object]]) -> Iterator[str]:
+    """The strings of the ``codes`` array, checked against the upload's schema (an object
+    with that one field) as the events arrive."""
+    found, count = False, 0
+    for prefix, event, value in events:
+        if prefix == "":
+            if event == "map_key" and value != "codes":
+                field = safe_display(str(value), 40)
+                raise ValidationFailed(f"body.{field}: Extra inputs are not permitted")
+            if event not in ("start_map", "map_key", "end_map"):
+                raise ValidationFailed('body: expected an object {"codes": [...]}')
+            found = found or event == "map_key"
+        elif prefix == "codes" and event not in ("start_array", "end_array"):
+            raise ValidationFailed("codes: Input should be a valid list")
+        elif prefix == "codes.item":
+            if event != "string":
+                raise ValidationFailed(f"codes.{count}: Input should be a valid string")
+            count += 1
+            if count > MAX_JSON_CODES:
+                raise ValidationFailed(f"codes: at most {MAX_JSON_CODES:,} codes in one body")
+            yield str(value)
+    if not found:
+        raise ValidationFailed("codes: Field required")

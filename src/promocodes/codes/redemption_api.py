@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db
+from promocodes.apikit import PROBLEM_RESPONSES, Db, spooled_body
 from promocodes.audit.api import ApiActor
 from promocodes.audit.service import Actor
 from promocodes.codes import bulk_redemption
 from promocodes.codes.redemption_file import RedemptionReader
 from promocodes.codes.schemas import RedemptionReport
-from promocodes.codes.upload_api import UnsupportedMedia, _spool
+from promocodes.codes.upload_api import UnsupportedMedia
 from promocodes.db import Database
 from promocodes.text import NO_NUL_PATTERN
 
@@ -31,13 +31,10 @@ _BODY = {
 
 
 def _redeem(db: Database, path: Path, order_id: str | None, actor: Actor) -> RedemptionReport:
-    try:
-        with path.open("rb") as stream, db.write() as session:
-            return bulk_redemption.redeem_file(
-                session, RedemptionReader(stream), order_id=order_id, actor=actor
-            )
-    finally:
-        path.unlink(missing_ok=True)
+    with path.open("rb") as stream, db.write() as session:
+        return bulk_redemption.redeem_file(
+            session, RedemptionReader(stream), order_id=order_id, actor=actor
+        )
 
 
 @router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY)
@@ -53,5 +50,5 @@ async def redeem_codes(
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in KINDS:
         raise UnsupportedMedia(f"send the redemptions as one of: {', '.join(KINDS)}")
-    path = await _spool(request)
-    return await run_in_threadpool(_redeem, db, path, order_id, actor)
+    async with spooled_body(request) as path:
+        return await run_in_threadpool(_redeem, db, path, order_id, actor)

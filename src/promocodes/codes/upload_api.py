@@ -1,23 +1,31 @@
 """REST routes of code uploads and of a group's codes: upload (JSON, text, CSV or a form
-file; large files in the background), poll and withdraw an upload, list and export codes."""
+file, each spooled to disk and parsed as it is read; large files in the background), poll
+and withdraw an upload, list and export codes."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from promocodes import exports
-from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
+from promocodes.apikit import (
+    PROBLEM_RESPONSES,
+    Config,
+    Db,
+    Id,
+    Key,
+    Limit,
+    Page,
+    spooled_body,
+)
 from promocodes.audit.api import ApiActor
 from promocodes.codes import background, export, service, uploads
 from promocodes.codes.background import Received, Started
-from promocodes.codes.importer import read_list
 from promocodes.codes.models import STATUSES, Upload
 from promocodes.codes.schemas import CodeRowOut, CodesIn, UploadReport, UploadStatusOut
 from promocodes.errors import DomainError, ValidationFailed
@@ -53,43 +61,29 @@ _UPLOAD_BODY = {
 }
 
 
-async def _spool(request: Request) -> Path:
-    """Stream the request body to a temporary file: memory stays bounded whatever the
-    size. The file is removed here when the body fails midway."""
-    with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
-        try:
-            async for chunk in request.stream():
-                out.write(chunk)
-        except BaseException:
-            Path(out.name).unlink(missing_ok=True)
-            raise
-    return Path(out.name)
+async def _parts(part: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await part.read(1 << 20):
+        yield chunk
 
 
-async def _spool_part(part: UploadFile) -> Path:
-    with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
-        try:
-            while chunk := await part.read(1 << 20):
-                out.write(chunk)
-        except BaseException:
-            Path(out.name).unlink(missing_ok=True)
-            raise
-    return Path(out.name)
-
-
-async def _received(request: Request, kind: str) -> Received:
-    """The uploaded file, spooled to disk, whatever way it was sent."""
+@asynccontextmanager
+async def _received(request: Request, kind: str) -> AsyncIterator[Received]:
+    """The uploaded file, spooled to disk whatever way it was sent, for the block's use
+    (``apikit.spooled_body``: removed when the block ends, however it ends)."""
     if kind == "multipart/form-data":
         form = await request.form(max_files=1)
         part = form.get("file")
         if part is None or isinstance(part, str):
             raise ValidationFailed("file: send the codes as a form file field named 'file'")
-        return Received(await _spool_part(part), part.filename, part.content_type)
-    if kind in ("text/plain", "text/csv"):
-        return Received(await _spool(request), None, kind)
-    raise UnsupportedMedia(
-        "send codes as application/json, text/plain, text/csv or multipart/form-data"
-    )
+        async with spooled_body(request, _parts(part)) as path:
+            yield Received(path, part.filename, part.content_type)
+    elif kind in ("application/json", "text/plain", "text/csv"):
+        async with spooled_body(request) as path:
+            yield Received(path, None, kind)
+    else:
+        raise UnsupportedMedia(
+            "send codes as application/json, text/plain, text/csv or multipart/form-data"
+        )
 
 
 @router.post(
@@ -108,23 +102,10 @@ async def upload_codes(
     dry_run: bool = False,
 ) -> UploadReport | JSONResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "application/json":
-        try:
-            body = CodesIn.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise ValidationFailed(f"body: {exc.errors()[0]['msg']}") from None
-
-        def now() -> UploadReport:
-            with db.write() as s:
-                return uploads.upload_codes(
-                    s, group_id, read_list(body.codes), source="api", actor=actor, dry_run=dry_run
-                )
-
-        return await run_in_threadpool(now)
-    file = await _received(request, kind)
-    done = await run_in_threadpool(
-        background.receive, db, cfg, group_id, file, source="api", actor=actor, dry_run=dry_run
-    )
+    async with _received(request, kind) as file:
+        done = await run_in_threadpool(
+            background.receive, db, cfg, group_id, file, source="api", actor=actor, dry_run=dry_run
+        )
     if isinstance(done, Started):
         return JSONResponse(
             {"upload_id": done.upload_id, "status": "running"},

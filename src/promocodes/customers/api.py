@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page, spooled_body
 from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
@@ -83,19 +82,13 @@ async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
         raise ValidationFailed(
             "send customers as application/json (an array), application/x-ndjson or text/csv"
         )
-    with tempfile.NamedTemporaryFile(prefix="customers-", delete=False) as out:
-        async for chunk in request.stream():
-            out.write(chunk)
-    path = Path(out.name)
 
-    def run() -> ImportReport:
+    def run(path: Path) -> ImportReport:
         with path.open("rb") as stream, db.write() as s:
             return service.import_customers(s, read_customers(stream, fmt=fmt))
 
-    try:
-        return await run_in_threadpool(run)
-    finally:
-        path.unlink(missing_ok=True)
+    async with spooled_body(request) as path:
+        return await run_in_threadpool(run, path)
 
 
 @router.get("/customers/{customer_id}/promo-codes")

@@ -8,6 +8,7 @@ autoescaping on. Marketer templates go through ``messaging.rendering``'s sandbox
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
@@ -21,13 +22,14 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from promocodes import __version__
 from promocodes.apikit import database as database
 from promocodes.apikit import settings as settings
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.errors import DomainError
+from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.users import service as users
 from promocodes.users.service import Active
 
@@ -131,8 +133,43 @@ User = Annotated[Active, Depends(current_user)]
 
 
 async def read_form(request: Request, cfg: Settings) -> FormData:
-    return await request.form(
-        max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=cfg.max_body_bytes
+    """The request's form; a field or a body over its limit is a ``PayloadTooLarge`` that
+    says in plain words what to do instead (the page shows it, never a JSON problem)."""
+    try:
+        return await request.form(
+            max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=cfg.max_body_bytes
+        )
+    except HTTPException as exc:
+        # Starlette reports one field over ``max_part_size`` as a 400 whose detail says
+        # "… exceeded maximum size …": the same refusal as a body over its limit.
+        if exc.status_code != 400 or "exceeded maximum size" not in str(exc.detail):
+            raise
+        limit = cfg.max_body_bytes
+    except PayloadTooLarge as exc:
+        limit = exc.limit
+    await _drain(request)
+    raise PayloadTooLarge(limit, too_large_text(limit))
+
+
+async def _drain(request: Request) -> None:
+    """Read what the browser is still sending (the body limit still bounds it), so that
+    it gets to show our answer instead of a reset connection. Starlette marks a body read
+    to its end in ``_stream_consumed``; without that mark nothing is read (a read past
+    the end would wait for the client to go)."""
+    if getattr(request, "_stream_consumed", True):
+        return
+    with contextlib.suppress(Exception):
+        while True:
+            message = await request.receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
+
+
+def too_large_text(limit: int) -> str:
+    size = f"{limit / 1048576:,.0f} MiB" if limit >= 1048576 else f"{limit:,} bytes"
+    return (
+        f"What you sent is larger than {size}, more than this form takes. To upload that "
+        "many codes, save them in a .txt or .csv file and choose the file instead."
     )
 
 
@@ -150,6 +187,20 @@ async def checked_form(request: Request, user: User, cfg: Config) -> FormData:
 
 
 Form = Annotated[FormData, Depends(checked_form)]
+
+
+async def form_or_too_large(
+    request: Request, user: User, cfg: Config
+) -> FormData | PayloadTooLarge:
+    """The checked form, or the refusal of one too large to read: a page that can keep
+    the user's work (the upload form keeps what was pasted) shows the refusal itself."""
+    try:
+        return await checked_form(request, user, cfg)
+    except PayloadTooLarge as exc:
+        return exc
+
+
+FormOrTooLarge = Annotated[FormData | PayloadTooLarge, Depends(form_or_too_large)]
 
 
 def field(form: FormData, name: str) -> str:

@@ -4,17 +4,13 @@ and withdrawing an upload."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from fastapi import APIRouter, Request, Response
-from starlette.datastructures import UploadFile
 
+from promocodes import spool
 from promocodes.codes import background, service, uploads
 from promocodes.codes.background import Received, Started
 from promocodes.codes.importer import read_text
-from promocodes.errors import DomainError
+from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
 from promocodes.web.groups import edit_page
@@ -23,23 +19,18 @@ from promocodes.web.kit import Config, Db, Form, User
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 
-def _received(file: UploadFile) -> Received:
-    """A copy of the spooled form file that outlives the request (a background upload
-    goes on after the response), handed to the codes domain as the API hands its own."""
-    with tempfile.NamedTemporaryFile(prefix="upload-", delete=False) as out:
-        try:
-            file.file.seek(0)
-            shutil.copyfileobj(file.file, out, 1 << 20)
-        except BaseException:
-            Path(out.name).unlink(missing_ok=True)
-            raise
-    return Received(Path(out.name), file.filename, file.content_type)
-
-
 @router.post("/groups/{group_id}/upload")
 def upload_codes(
-    request: Request, group_id: kit.Id, actor: UiActor, form: Form, db: Db, cfg: Config
+    request: Request,
+    group_id: kit.Id,
+    actor: UiActor,
+    form: kit.FormOrTooLarge,
+    db: Db,
+    cfg: Config,
 ) -> Response:
+    if isinstance(form, PayloadTooLarge):
+        # Nothing of the form could be read; with htmx the page keeps what was pasted.
+        return _answer(request, db, group_id, pasted="", error=form.detail, status_code=413)
     dry_run = kit.field(form, "action") == "check"
     pasted = kit.field(form, "codes")
     file = kit.upload_of(form, "file")
@@ -53,9 +44,13 @@ def upload_codes(
 
     try:
         if file is not None:
-            done = background.receive(
-                db, cfg, group_id, _received(file), source="web", actor=actor, dry_run=dry_run
-            )
+            # A copy that outlives the form (a background upload goes on after the
+            # response), removed when this block ends: the upload holds it open till done.
+            with spool.copied(file.file, spool.folder(cfg), cfg.max_upload_bytes) as path:
+                received = Received(path, file.filename, file.content_type)
+                done = background.receive(
+                    db, cfg, group_id, received, source="web", actor=actor, dry_run=dry_run
+                )
             if isinstance(done, Started):
                 url = f"/groups/{group_id}?upload={done.upload_id}#report"
                 return kit.redirect(request, url)
