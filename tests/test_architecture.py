@@ -65,6 +65,7 @@ PURE = {
     "codes/importer.py",  # parsing uploads
     "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state
+    "codes/pattern.py",  # patterns of generated codes and their draw
     "segments/tree.py",  # filter trees
     "messaging/rendering.py",  # rendering a template
     "messaging/validation.py",  # validating a template
