@@ -66,6 +66,7 @@ PURE = {
     "codes/importer.py",  # parsing uploads
     "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state
+    "codes/pattern.py",  # patterns of generated codes and their draw
     "segments/tree.py",  # filter trees
     "segments/limits.py",  # how large a filter tree may be
     "messaging/rendering.py",  # rendering a template

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from promocodes import pruning
-from promocodes.codes import alerts, uploads
+from promocodes.codes import alerts, generation, uploads
 from promocodes.config import Settings
 from promocodes.db import Database, DatabaseBusy
 from promocodes.messaging import delivery, mailings, service
@@ -118,7 +118,18 @@ class Worker:
 
     def scan_stock(self) -> None:
         """Record the stock alerts that began to hold, and post the undelivered ones to
-        the alerts webhook (stopping at the first failure: it is tried again next scan)."""
+        the alerts webhook (stopping at the first failure: it is tried again next scan).
+        Groups with a refill setting that ran low get their codes first, in a transaction
+        of their own (a refill's generation must not hold back the alerts)."""
+        with self.db.write() as session:
+            refilled = generation.refill(session)
+        for done in refilled:
+            log.info(
+                "refilled group %s with %s codes",
+                done.group_id,
+                done.added,
+                extra={"group_id": done.group_id, "added": done.added},
+            )
         with self.db.write() as session:
             alerts.scan(session)
         if not self.settings.alerts_webhook_url:

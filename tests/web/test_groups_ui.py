@@ -324,3 +324,32 @@ def test_unblock_from_the_codes_list(ui: Ui, db: Database) -> None:
     c = counts(db, gid)
     assert (c.active, c.blocked) == (2, 0)
     assert_counters_exact(db, gid)
+
+
+def test_generate_from_the_group_page_and_its_refusals(ui: Ui, db: Database) -> None:
+    gid = group_with_codes(db, "Generated", [])
+    page = ui.get(f"/groups/{gid}")
+    assert f'action="/groups/{gid}/generate"' in page.text
+    done = ui.post(f"/groups/{gid}/generate", {"pattern": "WEB-####-??", "count": "30"})
+    assert done.status_code == 303
+    assert re.fullmatch(rf"/groups/{gid}\?upload=\d+#report", done.headers["location"])
+    assert counts(db, gid).active == 30
+    shown = ui.get(done.headers["location"])
+    assert "generated <code>WEB-####-??</code>" in shown.text
+    for data, says in (
+        ({"pattern": "WEB-#", "count": "1"}, "guessable"),
+        ({"pattern": "WEB #", "count": "1"}, "not allowed"),
+        ({"pattern": "WEB-####", "count": ""}, "how many"),
+        ({"pattern": "WEB-####", "count": "-3"}, "whole number"),
+        ({"pattern": "WEB-####", "count": "0"}, "give 1 to"),
+    ):
+        refused = ui.post(f"/groups/{gid}/generate", data)
+        assert refused.status_code == 422 and says in refused.text, data
+        assert f'value="{data["pattern"]}"' in refused.text  # the form keeps what was typed
+    assert (
+        ui.client.post(
+            f"/groups/{gid}/generate", data={"pattern": "X-****", "count": "1"}
+        ).status_code
+        == 403
+    )
+    assert counts(db, gid).active == 30

@@ -24,7 +24,15 @@ from promocodes.audit.schemas import Filters
 
 ActorKind = Literal["api_key", "user", "cli", "system"]
 TargetType = Literal[
-    "group", "upload", "code", "redemptions", "api_key", "user", "mailing", "campaign"
+    "group",
+    "upload",
+    "code",
+    "redemptions",
+    "api_key",
+    "user",
+    "mailing",
+    "campaign",
+    "customer",
 ]
 
 

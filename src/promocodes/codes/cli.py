@@ -15,7 +15,7 @@ from rich.table import Table
 from promocodes import exports
 from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database, progress_bar
-from promocodes.codes import redemption, redemption_cli, service, uploads
+from promocodes.codes import generation, redemption, redemption_cli, service, uploads
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import (
@@ -246,6 +246,41 @@ def _upload(
                 progress=progress,
             )
     return report
+
+
+@codes_app.command("generate")
+@cli_errors
+def codes_generate(
+    group: str,
+    pattern: str = typer.Argument(
+        ..., help="# a digit, ? a letter, * either; other characters as written."
+    ),
+    count: int = typer.Argument(..., help="How many new codes."),
+) -> None:
+    """Generate COUNT new random codes of PATTERN (e.g. AUT-####-????) into a group.
+
+    Codes are unique across the platform (drawn again when one exists). Refused when
+    COUNT is more than 1 in 100 of the pattern's possible codes: they would be guessable.
+    """
+    with progress_bar() as bar:
+        task = bar.add_task("Generating", total=count, lines=0, rate=0.0)
+        with database().write() as session:
+            target = service.resolve_group(session, group)
+            done = generation.generate(
+                session,
+                target.id,
+                pattern,
+                count,
+                source="cli",
+                actor=Actor.cli(),
+                progress=lambda r: bar.update(task, completed=r.added, lines=r.received),
+            )
+    console.print(
+        f"Upload {done.upload_id}: {done.added:,} codes of {done.pattern} added to group "
+        f"{done.group_id} ({done.collisions:,} drawn again: they existed already)."
+    )
+    if done.added < done.requested:
+        console.print(f"Only {done.added:,} of {done.requested:,}: the pattern ran out of codes.")
 
 
 @codes_app.command("export")

@@ -101,6 +101,11 @@ class CodeGroup(Base):
     # Printed flyers are redeemed by whoever holds one: their codes may be redeemed without
     # being issued. Personal codes (the default) must have been issued first.
     redeem_unissued: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Refill: when active codes fall below ``refill_below``, the worker generates
+    # ``refill_count`` more from ``refill_pattern``, once per episode. All three or none.
+    refill_pattern: Mapped[str | None] = mapped_column(String(64))
+    refill_below: Mapped[int | None] = mapped_column(Integer)
+    refill_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -165,6 +170,8 @@ class Upload(Base):
     report: Mapped[str | None] = mapped_column(Text)
     # host:pid of the process running a background upload, to tell an interrupted one.
     owner: Mapped[str | None] = mapped_column(String(100))
+    # The pattern of generated codes (``codes/generation.py``); null for a file or a list.
+    pattern: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

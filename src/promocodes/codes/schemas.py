@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from promocodes.codes.pattern import MAX_GENERATE, check_count, parse
+from promocodes.errors import ValidationFailed
 from promocodes.text import Text, clean_name
 
 MAX_GROUP_NAME = 200
@@ -43,9 +45,31 @@ class _Validity(BaseModel):
 
 # The column is a 32-bit integer on both backends; a larger threshold was a server error.
 MAX_LOW_STOCK_THRESHOLD = 2_147_483_647
+REFILL_FIELDS = ("refill_pattern", "refill_below", "refill_count")
 
 
-class GroupCreate(_Validity):
+class _Refill(BaseModel):
+    """Refill: when active codes fall below ``refill_below``, the workers generate
+    ``refill_count`` codes of ``refill_pattern``. All three together, or none."""
+
+    refill_pattern: str | None = Field(default=None, max_length=64)
+    refill_below: int | None = Field(default=None, ge=1, le=MAX_LOW_STOCK_THRESHOLD)
+    refill_count: int | None = Field(default=None, ge=1, le=MAX_GENERATE)
+
+    @model_validator(mode="after")
+    def _whole(self) -> _Refill:
+        given = [getattr(self, f) is not None for f in REFILL_FIELDS]
+        if any(given) and not all(given):
+            raise ValueError("refill: give refill_pattern, refill_below and refill_count together")
+        if self.refill_pattern is not None and self.refill_count is not None:
+            try:
+                check_count(parse(self.refill_pattern), self.refill_count)
+            except ValidationFailed as exc:
+                raise ValueError(f"refill_{exc.detail}") from None
+        return self
+
+
+class GroupCreate(_Validity, _Refill):
     model_config = ConfigDict(extra="forbid")
 
     name: str
@@ -60,8 +84,9 @@ class GroupCreate(_Validity):
         return clean_group_name(value)
 
 
-class GroupUpdate(_Validity):
-    """Only the fields present in the request are changed (``model_fields_set``)."""
+class GroupUpdate(_Validity, _Refill):
+    """Only the fields present in the request are changed (``model_fields_set``); the
+    refill's three fields change together (null all three to stop refilling)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -94,6 +119,9 @@ class GroupOut(Counts):
     valid_until: datetime | None
     low_stock_threshold: int | None
     redeem_unissued: bool = False
+    refill_pattern: str | None = None
+    refill_below: int | None = None
+    refill_count: int | None = None
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
@@ -125,6 +153,25 @@ class UploadReport(BaseModel):
     other_groups: list[ConflictOut] = Field(default_factory=list)
     dry_run: bool = False
     upload_id: int | None = None
+
+
+class GenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str = Field(min_length=1, max_length=64)
+    count: int = Field(ge=1, le=MAX_GENERATE)
+
+
+class GenerateReport(BaseModel):
+    """Generated codes: ``added`` new codes (``requested`` unless the pattern ran out);
+    ``collisions``: drawn codes that already existed (anywhere) and were drawn again."""
+
+    upload_id: int
+    group_id: int
+    pattern: str
+    requested: int
+    added: int
+    collisions: int
 
 
 class UploadOut(BaseModel):
@@ -186,6 +233,8 @@ class UploadStatusOut(BaseModel):
     created_at: datetime
     withdrawn: int
     withdrawn_at: datetime | None
+    # The pattern of generated codes; null for a file or a list.
+    pattern: str | None = None
     lines_processed: int | None = None
     error: str | None = None
     report: UploadReport | None = None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
 from promocodes.codes.models import CodeGroup, closed_at, name_key
-from promocodes.codes.schemas import Counts, GroupCreate, GroupOut, GroupUpdate
+from promocodes.codes.schemas import REFILL_FIELDS, Counts, GroupCreate, GroupOut, GroupUpdate
 from promocodes.errors import GroupNameTaken, GroupNotFound, ValidationFailed
 from promocodes.models import utcnow
 
@@ -104,6 +104,9 @@ def create_group(session: Session, data: GroupCreate) -> CodeGroup:
         valid_until=data.valid_until,
         low_stock_threshold=data.low_stock_threshold,
         redeem_unissued=data.redeem_unissued,
+        refill_pattern=data.refill_pattern,
+        refill_below=data.refill_below,
+        refill_count=data.refill_count,
     )
     try:
         # The partial unique index is the last line of defence against a concurrent
@@ -132,6 +135,9 @@ def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGrou
         "redeem_unissued",
     ):
         if field in fields:
+            setattr(group, field, getattr(data, field))
+    if fields & set(REFILL_FIELDS):  # the three change together (the schema checked them)
+        for field in REFILL_FIELDS:
             setattr(group, field, getattr(data, field))
     if group.valid_from and group.valid_until and group.valid_from >= group.valid_until:
         raise ValidationFailed("valid_until must be later than valid_from")

@@ -1,6 +1,6 @@
 """REST routes of code uploads and of a group's codes: upload (JSON, text, CSV or a form
-file, each spooled to disk and parsed as it is read; large files in the background), poll
-and withdraw an upload, list and export codes."""
+file, each spooled to disk and parsed as it is read; large files in the background),
+generate codes from a pattern, poll and withdraw an upload, list and export codes."""
 
 from __future__ import annotations
 
@@ -24,10 +24,17 @@ from promocodes.apikit import (
     spooled_body,
 )
 from promocodes.audit.api import ApiActor
-from promocodes.codes import background, export, service, uploads
+from promocodes.codes import background, export, generation, service, uploads
 from promocodes.codes.background import Received, Started
 from promocodes.codes.models import STATUSES, Upload
-from promocodes.codes.schemas import CodeRowOut, CodesIn, UploadReport, UploadStatusOut
+from promocodes.codes.schemas import (
+    CodeRowOut,
+    CodesIn,
+    GenerateIn,
+    GenerateReport,
+    UploadReport,
+    UploadStatusOut,
+)
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.pagination import decode_cursor, split_page, status_filter
 
@@ -115,6 +122,24 @@ async def upload_codes(
     return done
 
 
+@router.post("/groups/{group_id}/generate", status_code=201, tags=["uploads"])
+def generate_codes(
+    group_id: Id, body: GenerateIn, actor: ApiActor, db: Db, cfg: Config
+) -> GenerateReport:
+    """Generate ``count`` new codes of ``pattern`` into the group (an upload: its report
+    is ``GET /uploads/{upload_id}``). 422 when the count would make codes guessable."""
+    with db.write() as s:
+        return generation.generate(
+            s,
+            group_id,
+            body.pattern,
+            body.count,
+            source="api",
+            actor=actor,
+            batch_size=cfg.upload_batch_size,
+        )
+
+
 @router.get("/uploads/{upload_id}", tags=["uploads"])
 def get_upload(upload_id: Id, key: Key, db: Db) -> UploadStatusOut:
     with db.read() as s:
@@ -135,6 +160,7 @@ def _upload_out(upload: Upload) -> UploadStatusOut:
         source=upload.source,
         filename=upload.filename,
         created_at=upload.created_at,
+        pattern=upload.pattern,
         withdrawn=upload.withdrawn,
         withdrawn_at=upload.withdrawn_at,
         error=upload.error,

@@ -31,7 +31,7 @@ DEFAULT_BATCH = 20_000
 DEFAULT_REPORT_LIMIT = 1_000
 
 
-class _Batcher:
+class Batcher:
     """Accumulates one batch of parsed codes and writes it, keeping the report."""
 
     def __init__(
@@ -163,9 +163,23 @@ def upload_codes(
         upload = repo.add_upload(
             session, Upload(group_id=group.id, source=source, actor=actor.name, filename=filename)
         )
-    batcher = _Batcher(session, group, upload, report, report_limit)
+    batcher = Batcher(session, group, upload, report, report_limit)
     _feed(batcher, items, batch_size, progress)
     batcher.flush()
+    settle(session, group, upload, report)
+    if savepoint is not None:
+        savepoint.rollback()
+    else:
+        report.upload_id = upload.id
+        record_upload(session, actor, group, upload, report)
+    if progress:
+        progress(report)
+    return report
+
+
+def settle(session: Session, group: CodeGroup, upload: Upload, report: UploadReport) -> None:
+    """The end of every upload (a file, a list, generated codes): counters bumped once,
+    the report kept on the upload, the upload done."""
     repo.bump_counters(session, group.id, slot=0, total=report.added, available=report.added)
     for field in (
         "received",
@@ -179,18 +193,10 @@ def upload_codes(
     upload.status = "done"
     upload.report = report.model_dump_json(include={"invalid", "other_groups"})
     session.flush()
-    if savepoint is not None:
-        savepoint.rollback()
-    else:
-        report.upload_id = upload.id
-        _record_upload(session, actor, group, upload, report)
-    if progress:
-        progress(report)
-    return report
 
 
 def _feed(
-    batcher: _Batcher,
+    batcher: Batcher,
     items: Iterable[ImportItem] | CodeReader,
     batch_size: int,
     progress: Progress | None,
@@ -227,13 +233,14 @@ def _feed(
                 progress(report)
 
 
-def _record_upload(
+def record_upload(
     session: Session, actor: Actor, group: CodeGroup, upload: Upload, report: UploadReport
 ) -> None:
     details = {
         "group_id": group.id,
         "group_name": group.name,
         "source": upload.source,
+        **({"pattern": upload.pattern} if upload.pattern else {}),
         **report.model_dump(exclude={"invalid", "other_groups", "dry_run", "upload_id"}),
     }
     record(session, actor, "upload.created", Target("upload", upload.id, upload.filename), details)

@@ -1,16 +1,18 @@
-"""REST routes of customers: upsert, read, list, import, promo code history."""
+"""REST routes of customers: upsert, read, erase, list, import, promo code history."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
+from promocodes import erasure
 from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page, spooled_body
+from promocodes.audit.api import ApiActor
 from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
@@ -63,6 +65,16 @@ def upsert_customer(customer_id: CustomerId, body: CustomerFields, key: Key, db:
 def get_customer(customer_id: CustomerId, key: Key, db: Db) -> CustomerOut:
     with db.read() as s:
         return service.to_out(service.get(s, customer_id))
+
+
+@router.delete("/customers/{customer_id}", status_code=204)
+def erase_customer(customer_id: CustomerId, actor: ApiActor, db: Db) -> Response:
+    """Erase the customer's personal data (the right to be forgotten); their history
+    stays under a pseudonymous id. 404 for an unknown id, which the erased customer's
+    original id is from then on."""
+    with db.write() as s:
+        erasure.erase(s, customer_id, actor=actor)
+    return Response(status_code=204)
 
 
 @router.get("/customers")

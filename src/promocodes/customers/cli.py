@@ -1,4 +1,4 @@
-"""CLI commands for customers (``promocodes customers import|show|list``)."""
+"""CLI commands for customers (``promocodes customers import|show|list|erase``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from promocodes import erasure
+from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes import lookup
 from promocodes.customers import service
@@ -67,3 +69,22 @@ def customers_show(customer_id: str) -> None:
         source = f"{h.source} {h.source_ref}" if h.source_ref else h.source
         table.add_row(h.code, h.group_name, h.kind, f"{h.issued_at:%Y-%m-%d %H:%M}", source, status)
     console.print(table if history else "No promo codes issued yet.")
+
+
+@customers_app.command("erase")
+@cli_errors
+def customers_erase(customer_id: str, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Erase a customer's personal data (the right to be forgotten): fields, attributes
+    and their messages' addresses and bodies. Their promo code history stays, under a
+    pseudonymous id."""
+    if not yes:
+        typer.confirm(f"Erase customer {customer_id!r} for good?", abort=True)
+    with database().write() as session:
+        done = erasure.erase(session, customer_id, actor=Actor.cli())
+    if done.already:
+        console.print(f"{done.customer_id} was already erased; nothing changed.")
+        return
+    console.print(
+        f"Erased: the customer's history now stands under {done.customer_id} "
+        f"({done.messages_redacted:,} messages redacted)."
+    )

@@ -28,3 +28,6 @@ class Customer(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(Attributes, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when the person's data was erased: the row stays (under a pseudonymous external
+    # id) so issuances, counts and segments keep adding up.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from promocodes.customers import repository as repo
 from promocodes.customers.importer import CustomerItem
 from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CustomerIn, CustomerOut, ImportReport, LineError
-from promocodes.errors import NotFound
+from promocodes.errors import Conflict, NotFound
 from promocodes.models import utcnow
 
 # Re-exported for callers that page customers (explicit re-export form for mypy).
@@ -59,9 +60,17 @@ def _apply(customer: Customer, data: CustomerIn) -> None:
     customer.updated_at = utcnow()
 
 
+class CustomerErased(Conflict):
+    slug = "customer-erased"
+    title = "Customer erased"
+
+
 def upsert(session: Session, data: CustomerIn) -> tuple[Customer, bool]:
-    """Create or update by external id. Returns (customer, created)."""
+    """Create or update by external id. Returns (customer, created). An erased customer's
+    pseudonymous record takes no personal data again."""
     customer = repo.by_external_id(session, data.customer_id)
+    if customer is not None and customer.erased_at is not None:
+        raise CustomerErased(f"customer {data.customer_id!r} was erased and takes no data")
     if customer is not None:
         _apply(customer, data)
         session.flush()
@@ -95,6 +104,22 @@ def get(session: Session, external_id: str) -> Customer:
     if customer is None:
         raise CustomerNotFound(f"customer {external_id!r} does not exist")
     return customer
+
+
+ERASED_PREFIX = "erased-"
+
+
+def forget(session: Session, customer: Customer) -> str:
+    """Remove the customer's personal fields and attributes, and replace their external
+    id with a random pseudonym (``erased-…``): the row stays, so their issuances,
+    redemptions and messages still count and still name one (now anonymous) customer.
+    Returns the pseudonym."""
+    customer.external_id = ERASED_PREFIX + secrets.token_hex(8)
+    customer.email = customer.phone = customer.first_name = customer.last_name = None
+    customer.attributes = {}
+    customer.erased_at = customer.updated_at = utcnow()
+    session.flush()
+    return customer.external_id
 
 
 def import_customers(session: Session, items: Iterable[CustomerItem]) -> ImportReport:

@@ -183,3 +183,22 @@ def skip_details(
         .limit(limit)
     )
     return [(str(reason), error, int(count)) for reason, error, count in rows]
+
+
+def redact_customer(session: Session, customer_id: int) -> int:
+    """Empty the personal parts of a customer's stored messages (address, subject, bodies,
+    the error that may quote them); returns how many messages had any."""
+    personal = (
+        Message.recipient.is_not(None)
+        | Message.subject.is_not(None)
+        | Message.body_text.is_not(None)
+        | Message.body_html.is_not(None)
+        | Message.error.is_not(None)
+    )
+    result = session.execute(
+        update(Message)
+        .where(Message.customer_id == customer_id, personal)
+        .values(recipient=None, subject=None, body_text=None, body_html=None, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

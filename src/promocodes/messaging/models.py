@@ -120,6 +120,9 @@ class Campaign(Base):
     body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # An event for an unknown customer creates it from the event's ``customer`` body;
+    # off, such an event is a 404 (the customer must be upserted first).
+    creates_customers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Set when deleted: a deleted campaign never sends again and leaves every list, but

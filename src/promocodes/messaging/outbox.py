@@ -129,3 +129,9 @@ def _cells(m: MessageOut) -> list[str]:
         csvexport.iso(m.created_at),
         csvexport.iso(m.sent_at),
     ]
+
+
+def redact_customer(session: Session, customer_id: int) -> int:
+    """An erased customer's messages keep their place in every report (status, codes,
+    times) but no longer say to whom or what: returns how many were redacted."""
+    return repo.redact_customer(session, customer_id)

@@ -1,11 +1,13 @@
-"""Customers: the searchable list and the profile with its Promo codes tab."""
+"""Customers: the searchable list, the profile with its Promo codes tab, and erasure."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
+from promocodes import erasure
 from promocodes.codes import lookup
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CustomerOut
@@ -13,7 +15,8 @@ from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.segments import service as segments
 from promocodes.segments.tree import parse_filter
 from promocodes.web import kit
-from promocodes.web.kit import Db, User
+from promocodes.web.audit import UiActor
+from promocodes.web.kit import Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
@@ -75,6 +78,25 @@ def list_customers(
     )
 
 
+# Erasure lives outside /customers/… so that no customer id (which may hold a slash)
+# can be read as another customer's erase page.
+@router.get("/customer-erasure/{customer_id:path}")
+def confirm_erase(request: Request, customer_id: str, user: User, db: Db) -> Response:
+    with db.read() as s:
+        out = customers.to_out(customers.get(s, customer_id))
+    return kit.page(request, "customers/erase.html", {"section": "customers", "customer": out})
+
+
+@router.post("/customer-erasure/{customer_id:path}")
+def erase(request: Request, customer_id: str, actor: UiActor, form: Form, db: Db) -> Response:
+    with db.write() as s:
+        done = erasure.erase(s, customer_id, actor=actor)
+    note = "was already erased" if done.already else "erased; their history stays under it"
+    return kit.redirect(
+        request, f"/customers/{quote(done.customer_id)}", flash=f"{done.customer_id}: {note}."
+    )
+
+
 @router.get("/customers/{customer_id:path}")
 def profile(
     request: Request, customer_id: str, user: User, db: Db, before: str | None = None
@@ -93,6 +115,7 @@ def profile(
         {
             "section": "customers",
             "customer": out,
+            "erased": customer.erased_at is not None,
             "history": rows,
             "before": before,
             "next_cursor": encode_cursor(rows[-1].issuance_id) if more else None,

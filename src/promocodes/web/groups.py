@@ -13,7 +13,13 @@ from starlette.datastructures import FormData
 from promocodes.codes import export, redemption, service, uploads
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import STATUSES
-from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
+from promocodes.codes.schemas import (
+    REFILL_FIELDS,
+    GroupCreate,
+    GroupOut,
+    GroupUpdate,
+    UploadReport,
+)
 from promocodes.codes.stock import state_of
 from promocodes.errors import DomainError, GroupNameTaken, ValidationFailed
 from promocodes.models import utcnow
@@ -33,6 +39,7 @@ FIELDS = (
     "valid_until",
     "low_stock_threshold",
     "redeem_unissued",
+    *REFILL_FIELDS,
 )
 
 
@@ -105,6 +112,12 @@ def _data(values: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
     except ValueError as exc:
         errors["low_stock_threshold"] = str(exc)
     data["redeem_unissued"] = values["redeem_unissued"] == "1"  # an unticked box is absent
+    data["refill_pattern"] = values["refill_pattern"].strip() or None
+    for name in ("refill_below", "refill_count"):
+        try:
+            data[name] = kit.parse_int(values[name])
+        except ValueError as exc:
+            errors[name] = str(exc)
     return data
 
 
@@ -185,6 +198,9 @@ def form_values(group: GroupOut) -> dict[str, str]:
         if group.low_stock_threshold is None
         else str(group.low_stock_threshold),
         "redeem_unissued": "1" if group.redeem_unissued else "",
+        "refill_pattern": group.refill_pattern or "",
+        "refill_below": "" if group.refill_below is None else str(group.refill_below),
+        "refill_count": "" if group.refill_count is None else str(group.refill_count),
     }
 
 
@@ -200,6 +216,8 @@ def edit_page(
     errors: dict[str, str] | None = None,
     pasted: str = "",
     upload_error: str | None = None,
+    generate: dict[str, str] | None = None,
+    generate_error: str | None = None,
     report: UploadReport | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -237,6 +255,8 @@ def edit_page(
             "next_cursor": encode_cursor(rows[-1].id) if more else None,
             "pasted": pasted,
             "upload_error": upload_error,
+            "generate": generate or {"pattern": "", "count": ""},
+            "generate_error": generate_error,
             "report": report,
             "running": shown if shown is not None and shown.status != "done" else None,
             "max_upload": kit.settings(request).max_upload_bytes,
@@ -268,6 +288,8 @@ def update_group(request: Request, group_id: kit.Id, user: User, form: Form, db:
     # Only what the user changed: a datetime shown to the second must not overwrite a
     # stored one that has microseconds, an untouched field must not be rewritten.
     changed = {k: v for k, v in data.items() if values[k] != before[k]}
+    if changed.keys() & set(REFILL_FIELDS):  # the refill's three fields go together
+        changed.update({k: data.get(k) for k in REFILL_FIELDS})
     body: GroupUpdate | None = None
     try:
         body = GroupUpdate(**changed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from promocodes import spool
-from promocodes.codes import background, service, uploads
+from promocodes.codes import background, generation, service, uploads
 from promocodes.codes.background import Received, Started
 from promocodes.codes.importer import read_text
 from promocodes.errors import DomainError, PayloadTooLarge
@@ -90,6 +90,39 @@ def _answer(
         )
     return edit_page(
         request, db, group_id, pasted=pasted, upload_error=error, status_code=status_code
+    )
+
+
+@router.post("/groups/{group_id}/generate")
+def generate_codes(
+    request: Request, group_id: kit.Id, actor: UiActor, form: Form, db: Db, cfg: Config
+) -> Response:
+    """Generated codes from a pattern: the report of the upload they make, or why not."""
+    values = {"pattern": kit.field(form, "pattern").strip(), "count": kit.field(form, "count")}
+    try:
+        count = kit.parse_int(values["count"])
+        if count is None:
+            raise ValueError("give how many codes to generate")
+        with db.write() as s:
+            done = generation.generate(
+                s,
+                group_id,
+                values["pattern"],
+                count,
+                source="web",
+                actor=actor,
+                batch_size=cfg.upload_batch_size,
+            )
+    except (ValueError, DomainError) as exc:
+        error = exc.detail if isinstance(exc, DomainError) else f"count: {exc}"
+        return edit_page(
+            request, db, group_id, generate=values, generate_error=error, status_code=422
+        )
+    short = "" if done.added == done.requested else f" (of {done.requested:,} asked)"
+    return kit.redirect(
+        request,
+        f"/groups/{group_id}?upload={done.upload_id}#report",
+        flash=f"{done.added:,} codes generated{short}.",
     )
 
 
