@@ -103,7 +103,7 @@ def test_smtp_unreachable_is_retried_then_failed_and_counted(db: Database) -> No
         smtp_host="127.0.0.1",
         smtp_port=free_port(),  # nothing listens there
         smtp_timeout=2,
-        delivery_backoff_seconds=0.05,
+        delivery_backoff_seconds=0.5,  # the first retry waits out run_until on a slow machine
         delivery_max_attempts=3,
     )
     with db.write() as s:
