@@ -32,6 +32,7 @@ FACE_MODULES = {
     "exports.py",  # streaming CSV exports, audited, page by page
     "worker.py",  # the background face: every domain's scheduled work
     "apikit.py",  # the API's plumbing: auth, problems, limits
+    "keycache.py",  # API keys checked lately, per process
     "headers.py",  # security headers on every answer
     "clikit.py",  # the CLI's plumbing
     "idempotency.py",  # the API's Idempotency-Key: a transaction around a route

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -22,6 +23,7 @@ from promocodes.apikeys.models import ApiKey
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError, PayloadTooLarge
+from promocodes.keycache import KeyCache
 from promocodes.ratelimit import RateLimiter
 
 PROBLEM = "application/problem+json"
@@ -67,21 +69,29 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-def database(request: Request) -> Database:
+# ``async`` although they await nothing: FastAPI runs a plain ``def`` dependency in the
+# thread pool, and a thread hand-off per dependency cost more than the whole lookup.
+async def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     value: Settings = request.app.state.settings
     return value
 
 
-def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> ApiKey:
+async def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> ApiKey:
+    """The call's API key, checked (``keycache`` spares the database most checks), within
+    its scopes and rate limit. ``async``: only a check that misses the cache, and the
+    minutely ``last_used_at`` touch, go to the thread pool."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    with db.read() as session:
-        key = apikeys.authenticate(session, token)
+    cache: KeyCache = request.app.state.key_cache
+    key = cache.get(token) if token else None
+    if key is None:
+        key = await run_in_threadpool(_authenticate, db, token)
+        cache.put(token or "", key)
     # For the access log line (logs.RequestLog reads the request's state).
     request.state.api_key_id = key.id
     route = request.scope.get("route")
@@ -89,9 +99,19 @@ def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> Api
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.check(key.id)
     if apikeys.needs_touch(key):
-        with db.write() as session:
-            apikeys.touch(session, key.id)
+        await run_in_threadpool(_touch, db, key.id)
+        cache.forget(token or "")  # the kept copy's last_used_at is behind now
     return key
+
+
+def _authenticate(db: Database, token: str | None) -> ApiKey:
+    with db.read() as session:
+        return apikeys.authenticate(session, token)
+
+
+def _touch(db: Database, key_id: int) -> None:
+    with db.write() as session:
+        apikeys.touch(session, key_id)
 
 
 Key = Annotated[ApiKey, Depends(api_key)]
@@ -165,8 +185,9 @@ async def spooled_body(
     """The request body (or ``chunks`` of it: a form's file) in a temporary file for the
     block's use: ``spool.body``, within the route's body limit, removed when the block
     ends, however it ends."""
-    limit: int = request.scope.get(LIMIT_KEY, settings(request).max_body_bytes)
-    where = spool.folder(settings(request))
+    cfg: Settings = request.app.state.settings
+    limit: int = request.scope.get(LIMIT_KEY, cfg.max_body_bytes)
+    where = spool.folder(cfg)
     async with spool.body(chunks or request.stream(), where, limit) as path:
         yield path
 

@@ -20,6 +20,7 @@ from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
 from promocodes.headers import SecurityHeaders
+from promocodes.keycache import KeyCache
 from promocodes.messaging import api as messaging_api
 from promocodes.ratelimit import RateLimiter
 from promocodes.segments import api as segments_api
@@ -68,6 +69,7 @@ def create_app(
     )
     app.state.db = db
     app.state.settings = settings
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(
         settings.api_rate_limit_per_minute, settings.api_rate_limit_burst
     )
@@ -99,8 +101,9 @@ def _operations(
     """Health, readiness and metrics: for the operator's probes and scrapers."""
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        db.ping()
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. No database work, so a database outage does
+        not make every process look dead and get restarted; ``/readyz`` checks it."""
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     @app.get("/readyz", include_in_schema=False)

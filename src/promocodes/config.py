@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # `burst` calls refilled at `per_minute / 60` a second.
     api_rate_limit_per_minute: int = Field(default=6_000, ge=0)
     api_rate_limit_burst: int = Field(default=1_000, ge=1)
+    # A checked API key is kept this long per process: a revoked key is refused within it.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # Workers prune old records every `prune_interval_seconds`, `prune_batch_size` rows
     # per short transaction (a long delete would hold SQLite's write lock). A retry of an
     # API call must find its stored answer for at least a day: retention >= 24 h.

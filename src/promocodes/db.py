@@ -43,13 +43,21 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
     settings = settings or Settings()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_size=10, max_overflow=20)
+        # As many kept connections as the server's thread pool runs requests at once
+        # (anyio's 40, shared by two processes or more with --workers): overflow
+        # connections are opened and closed per request, which costs more than the query.
+        engine = create_engine(url, pool_size=20, max_overflow=20)
         event.listen(engine, "checkout", _drop_if_closed_by_server)
         return engine
 
+    pool: dict[str, int] = {}
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # One kept connection per thread-pool thread (anyio runs 40): an overflow
+        # connection would be opened, set up (the PRAGMAs below) and closed for a single
+        # request. (An in-memory database has a pool of its own kind.)
+        pool = {"pool_size": 40, "max_overflow": 10}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
     busy_ms = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine, "connect")

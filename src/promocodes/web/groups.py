@@ -259,7 +259,7 @@ def edit_page(
             "generate_error": generate_error,
             "report": report,
             "running": shown if shown is not None and shown.status != "done" else None,
-            "max_upload": kit.settings(request).max_upload_bytes,
+            "max_upload": request.app.state.settings.max_upload_bytes,
         },
         status_code=status_code,
     )
