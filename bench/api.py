@@ -159,7 +159,7 @@ def main() -> None:
             f"{server_version(bdb)}")  # fmt: skip
         need = 2 * 20_000
         span = need // 2
-        group_id = prepare(bdb.url, codes=need + 50_000, customer_count=need + 50_000)
+        group_id = prepare(bdb.url, codes=need + 5_000, customer_count=need + 5_000)
         db = Database(bdb.url)
         with db.write() as s:
             _, token = apikeys.create(s, "bench")
