@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db
+from promocodes.apikit import PROBLEM_RESPONSES, Db, problems
 from promocodes.audit.api import ApiActor
 from promocodes.audit.service import Actor
 from promocodes.codes import bulk_redemption
@@ -40,7 +40,7 @@ def _redeem(db: Database, path: Path, order_id: str | None, actor: Actor) -> Red
         path.unlink(missing_ok=True)
 
 
-@router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY)
+@router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY, responses=problems(415))
 async def redeem_codes(
     request: Request,
     actor: ApiActor,

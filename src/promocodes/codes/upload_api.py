@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,7 +14,18 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from promocodes import exports
-from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
+from promocodes.apikit import (
+    PROBLEM_RESPONSES,
+    Config,
+    Cursor,
+    Db,
+    Id,
+    Key,
+    Limit,
+    Page,
+    problems,
+    status_query,
+)
 from promocodes.audit.api import ApiActor
 from promocodes.codes import background, export, service, uploads
 from promocodes.codes.background import Received, Started
@@ -97,7 +109,7 @@ async def _received(request: Request, kind: str) -> Received:
     tags=["uploads"],
     openapi_extra=_UPLOAD_BODY,
     response_model=UploadReport,
-    responses={202: {"description": "Large upload accepted; poll the Location"}},
+    responses={202: {"description": "Large upload accepted; poll the Location"}, **problems(415)},
 )
 async def upload_codes(
     group_id: Id,
@@ -176,9 +188,9 @@ def list_codes(
     request: Request,
     actor: ApiActor,
     db: Db,
-    status: str | None = None,
+    status: Annotated[str | None, status_query(STATUSES)] = None,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[CodeRowOut] | StreamingResponse:
     """A page of the group's codes; with ``Accept: text/csv``, all of them as CSV."""
     wanted = status_filter(status, STATUSES)

@@ -11,7 +11,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Key, Limit, Page
 from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
@@ -67,9 +67,7 @@ def get_customer(customer_id: CustomerId, key: Key, db: Db) -> CustomerOut:
 
 
 @router.get("/customers")
-def list_customers(
-    key: Key, db: Db, limit: Limit = 50, cursor: str | None = None
-) -> Page[CustomerOut]:
+def list_customers(key: Key, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Page[CustomerOut]:
     with db.read() as s:
         items, next_cursor = service.list_page(s, cursor=cursor, limit=limit)
     return Page(items=items, next_cursor=next_cursor)
@@ -90,7 +88,7 @@ async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
 
     def run() -> ImportReport:
         with path.open("rb") as stream, db.write() as s:
-            return service.import_customers(s, read_customers(stream, fmt=fmt))
+            return service.import_customers(s, read_customers(stream, fmt=fmt, strict_body=True))
 
     try:
         return await run_in_threadpool(run)
@@ -100,7 +98,7 @@ async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
 
 @router.get("/customers/{customer_id}/promo-codes")
 def customer_promo_codes(
-    customer_id: CustomerId, key: Key, db: Db, limit: Limit = 100, cursor: str | None = None
+    customer_id: CustomerId, key: Key, db: Db, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[PromoCodeOut]:
     with db.read() as s:
         customer = service.get(s, customer_id)

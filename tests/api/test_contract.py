@@ -1,0 +1,60 @@
+"""The OpenAPI contract, held by schemathesis against a real `promocodes serve`: every
+check (``--checks all``: no 5xx, answers match their schema and documented statuses,
+schema-valid requests accepted, schema-violating ones refused, 405 with ``Allow``), every
+phase the installed schemathesis has (examples, coverage, fuzzing, stateful), on both
+backends.
+
+``PROMOCODES_CONTRACT_EXAMPLES`` sets the examples per operation (100 by default, the
+contract's bar; a smaller number gives a quicker look while working on the API).
+The server has a database of its own (the ``db`` fixture's, emptied for this test) and no
+rate limit, so thousands of generated calls are answered rather than throttled.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promocodes.db import Database
+from tests.factories import group_with_codes, make_customer
+from tests.live import live_server
+
+EXAMPLES = int(os.environ.get("PROMOCODES_CONTRACT_EXAMPLES", "100"))
+
+
+@pytest.mark.slow
+def test_the_api_keeps_its_openapi_contract(db: Database, tmp_path: Path) -> None:
+    with db.write() as s:
+        make_customer(s, "0")
+    # Something to find, so generated ids and codes sometimes hit real rows.
+    group_with_codes(db, "Seed", ["SEED1", "SEED2", "SEED3"])
+    exe = Path(sys.executable).parent / "schemathesis"
+    with live_server(db, PROMOCODES_API_RATE_LIMIT_PER_MINUTE="0") as live:
+        run = subprocess.run(
+            [
+                str(exe),
+                "run",
+                f"{live.url}/openapi.json",
+                "--header",
+                f"Authorization: Bearer {live.token}",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(EXAMPLES),
+                "--seed",
+                "21",
+                "--workers",
+                "2",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=tmp_path,  # its report folder goes with the test's temporary files
+        )
+    report = run.stdout[-20_000:] + run.stderr[-5_000:]
+    assert run.returncode == 0, report
