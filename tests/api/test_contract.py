@@ -27,6 +27,11 @@ EXAMPLES = int(os.environ.get("PROMOCODES_CONTRACT_EXAMPLES", "100"))
 
 
 @pytest.mark.slow
+# Not yet zero failures: rules JSON Schema cannot state are still answered 422 for
+# schema-valid bodies (valid_until after valid_from, a segment filter's operator and
+# value, a campaign's body_text or body_html, an email's deliverability), and text/csv
+# bodies cannot be schema-invalid. Strict, so the mark goes as soon as the run is clean.
+@pytest.mark.xfail(reason="issue 21: rules beyond the schema still answer 422", strict=True)
 def test_the_api_keeps_its_openapi_contract(db: Database, tmp_path: Path) -> None:
     with db.write() as s:
         make_customer(s, "0")
