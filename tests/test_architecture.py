@@ -34,6 +34,7 @@ FACE_MODULES = {
     "apikit.py",  # the API's plumbing: auth, problems, limits
     "keycache.py",  # API keys checked lately, per process
     "headers.py",  # security headers on every answer
+    "apidocs.py",  # /docs: the API reference from packaged assets
     "clikit.py",  # the CLI's plumbing
     "idempotency.py",  # the API's Idempotency-Key: a transaction around a route
     "codes/background.py",  # runs an upload in a thread of the API process

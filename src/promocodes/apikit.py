@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, MutableMapping
+import re
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from promocodes import spool
 from promocodes.apikeys import service as apikeys
@@ -24,11 +34,13 @@ from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.keycache import KeyCache
+from promocodes.pagination import CURSOR_PATTERN
 from promocodes.ratelimit import RateLimiter
 
 PROBLEM = "application/problem+json"
 # The status of a request whose client went away before its body arrived (nginx's).
 CLIENT_GONE = 499
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 T = TypeVar("T")
 
 
@@ -53,6 +65,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemOut, "content": {PROBLEM: {}}}
     for code in (400, 401, 404, 409, 413, 422, 429, 503)
 }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The problem answers one operation adds to every route's (a 415 of an upload)."""
+    return {code: {"model": ProblemOut, "content": {PROBLEM: {}}} for code in statuses}
 
 
 def problem_response(
@@ -120,6 +137,34 @@ Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 # A page size: one to a thousand items.
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Db = Annotated[Database, Depends(database)]
+# An opaque page cursor: ``next_cursor`` of the page before.
+Cursor = Annotated[
+    str | None,
+    Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."),
+]
+# An RFC 3339 time, "2025-01-31T12:00:00Z"; without an offset it is read as UTC. Pydantic
+# alone would also take a number ("0.5") as seconds since 1970, which the schema refuses.
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, str) and not _TIME.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time, such as 2025-01-31T12:00:00Z")
+    return value
+
+
+Time = Annotated[datetime | None, BeforeValidator(_rfc3339), Query()]
+
+
+def status_query(statuses: Sequence[str]) -> Any:
+    """A list's ``status`` filter, its values declared (empty means every status); the
+    route still checks it with ``pagination.status_filter`` for its message."""
+    return Query(
+        description=f"One of {', '.join(statuses)}; empty for all.",
+        json_schema_extra={"enum": ["", *statuses]},
+    )
+
+
 Config = Annotated[Settings, Depends(settings)]
 
 
@@ -163,9 +208,28 @@ def install_error_handlers(app: FastAPI) -> None:
         slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
             exc.status_code, "http-error"
         )
-        return problem_response(
+        response = problem_response(
             exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path
         )
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(app, request)
+        return response
+
+
+def allowed_methods(app: FastAPI, request: Request) -> str:
+    """Every method the path answers (RFC 9110's ``Allow`` of a 405): Starlette names only
+    the first route matching the path, and a path's GET and POST are routes of their own.
+    Each method is tried against the routes, since included routers nest theirs."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 Scope = MutableMapping[str, Any]

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from promocodes import __version__, logs, metrics, migrate
+from promocodes import __version__, apidocs, logs, metrics, migrate
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
@@ -62,6 +62,9 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        # /docs is served from packaged assets (apidocs), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
         title="Promocodes",
         version=__version__,
         description="Promo code groups, uploads, issuance and redemption. "
@@ -77,6 +80,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     web.install(app)
+    apidocs.install(app)
 
     registry = metrics.Registry()
     app.add_middleware(metrics.MetricsMiddleware, registry=registry)

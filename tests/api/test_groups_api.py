@@ -87,7 +87,13 @@ def test_list_groups_paginates(api: TestClient) -> None:
         names += [g["name"] for g in page["items"]]
         cursor = page["next_cursor"]
     assert names == [f"G{i}" for i in range(5)]
-    _problem(api.get("/api/v1/groups", params={"cursor": "nope"}), 422, "validation-error")
+    # A cursor outside its declared pattern is refused; any cursor of the pattern is a
+    # position (past the last id: an empty page).
+    _problem(api.get("/api/v1/groups", params={"cursor": "nope!"}), 422, "validation-error")
+    assert api.get("/api/v1/groups", params={"cursor": "zzz"}).json()["items"] == []
+    # A method the path does not answer: 405 naming every method it does.
+    refused = api.delete("/api/v1/groups")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST"
 
 
 def test_upload_in_every_format_and_dry_run(api: TestClient, db: Database) -> None:

@@ -192,7 +192,9 @@ def test_the_log_is_listed_filtered_and_paged(api: TestClient, db: Database) -> 
     assert future["items"] == []
     past = api.get("/api/v1/audit", params={"until": "2000-01-01T00:00:00Z"}).json()
     assert past["items"] == []
-    assert api.get("/api/v1/audit", params={"cursor": "garbage"}).status_code == 422
+    assert api.get("/api/v1/audit", params={"cursor": "garbage!"}).status_code == 422
+    # A time is an RFC 3339 string, not a number of seconds.
+    assert api.get("/api/v1/audit", params={"until": "0.5"}).status_code == 422
     assert api.get("/api/v1/audit", headers={"Authorization": ""}).status_code == 401
 
 

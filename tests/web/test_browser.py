@@ -344,3 +344,33 @@ def test_a_marketers_day(db: Database, server: LiveServer, page: Page, tmp_path:
     for path, name in (("/campaigns/new", "campaign-new"), ("/settings/password", "password")):
         page.goto(path)
         shot(page, name)
+
+
+def test_the_api_reference_works_offline(db: Database, server: LiveServer, page: Page) -> None:
+    """``/docs`` from the packaged Swagger UI, with every request off this machine refused:
+    an admin reaches it from the menu and finds the operations listed."""
+    make_user(db)
+    local = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/")
+    blocked: list[str] = []
+
+    def only_local(route: Any) -> None:
+        url = route.request.url
+        if local.match(url) or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    page.context.route("**/*", only_local)
+    page.goto("/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/groups$"))
+    nav(page, "API reference")
+    expect(page).to_have_url(re.compile(r"/docs$"))
+    operations = page.locator(".opblock-summary-path")
+    expect(operations.first).to_be_visible()
+    expect(page.get_by_text("/api/v1/groups/{group_id}/issue", exact=True)).to_be_visible()
+    assert operations.count() >= 15
+    assert blocked == [], f"the reference reached off this machine: {blocked}"

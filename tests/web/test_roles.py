@@ -50,6 +50,19 @@ def test_a_viewer_reads_but_is_told_why_a_change_is_refused(db: Database) -> Non
         assert "your role (viewer) may not make this change" in refused.text
         assert web.get("/groups/1/codes.csv").status_code == 403  # no exports of codes
         assert web.get("/settings/users/1/reset").status_code == 403
+        assert 'id="api-reference"' not in settings  # the API reference is in admins' menu
+
+
+def test_an_admin_finds_the_api_reference_in_the_menu(db: Database) -> None:
+    _add(db, "boss@example.com", "admin")
+    with app_client(db) as web:
+        assert log_in(web, "boss@example.com", "a long password").status_code == 303
+        assert '<a href="/docs" id="api-reference">API reference</a>' in web.get("/groups").text
+        docs = web.get("/docs")
+        assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+        assert "script-src 'self';" in docs.headers["content-security-policy"]
+        assert "cdn" not in docs.text.lower()
+        assert web.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_an_admin_gives_roles_on_the_settings_page(db: Database) -> None:

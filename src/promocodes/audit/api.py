@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Key, Limit, Page, Time
 from promocodes.audit import service as audit
 from promocodes.audit.models import AuditEntry
 from promocodes.audit.schemas import AuditActorOut, AuditEntryOut, AuditTargetOut, Filters
@@ -54,10 +54,10 @@ def list_audit(
     actor: Text = None,
     target_type: Text = None,
     target_id: Text = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time = None,
+    until: Time = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[AuditEntryOut]:
     """Sensitive actions, newest first. ``action`` is a slug (``code.blocked``) or a prefix
     ending in ``.`` (``upload.``); ``actor`` a name (key name, email, OS user) or

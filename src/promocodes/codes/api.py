@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi import Path as PathParam
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Id, Key, Limit, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Limit, Page
 from promocodes.audit.api import ApiActor
 from promocodes.codes import alerts, issuance, lookup, redemption, service, uploads
 from promocodes.codes.importer import read_list
@@ -56,7 +56,7 @@ def create_group(body: GroupIn, actor: ApiActor, db: Db) -> GroupCreated:
 
 
 @router.get("/groups", tags=["groups"])
-def list_groups(key: Key, db: Db, limit: Limit = 50, cursor: str | None = None) -> Page[GroupOut]:
+def list_groups(key: Key, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Page[GroupOut]:
     with db.read() as s:
         groups = service.list_groups(s, after_id=decode_cursor(cursor), limit=limit + 1)
     items, next_cursor = split_page(groups, limit, lambda g: g.id)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, spooled_body
+from promocodes.apikit import PROBLEM_RESPONSES, Db, problems, spooled_body
 from promocodes.audit.api import ApiActor
 from promocodes.audit.service import Actor
 from promocodes.codes import bulk_redemption
@@ -37,7 +37,7 @@ def _redeem(db: Database, path: Path, order_id: str | None, actor: Actor) -> Red
         )
 
 
-@router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY)
+@router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY, responses=problems(415))
 async def redeem_codes(
     request: Request,
     actor: ApiActor,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,12 +17,15 @@ from promocodes import exports
 from promocodes.apikit import (
     PROBLEM_RESPONSES,
     Config,
+    Cursor,
     Db,
     Id,
     Key,
     Limit,
     Page,
+    problems,
     spooled_body,
+    status_query,
 )
 from promocodes.audit.api import ApiActor
 from promocodes.codes import background, export, generation, service, uploads
@@ -98,7 +102,7 @@ async def _received(request: Request, kind: str) -> AsyncIterator[Received]:
     tags=["uploads"],
     openapi_extra=_UPLOAD_BODY,
     response_model=UploadReport,
-    responses={202: {"description": "Large upload accepted; poll the Location"}},
+    responses={202: {"description": "Large upload accepted; poll the Location"}, **problems(415)},
 )
 async def upload_codes(
     group_id: Id,
@@ -183,9 +187,9 @@ def list_codes(
     request: Request,
     actor: ApiActor,
     db: Db,
-    status: str | None = None,
+    status: Annotated[str | None, status_query(STATUSES)] = None,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[CodeRowOut] | StreamingResponse:
     """A page of the group's codes; with ``Accept: text/csv``, all of them as CSV."""
     wanted = status_filter(status, STATUSES)

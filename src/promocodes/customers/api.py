@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from promocodes import erasure
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Key, Limit, Page, spooled_body
+from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Key, Limit, Page, spooled_body
 from promocodes.audit.api import ApiActor
 from promocodes.codes import lookup
 from promocodes.customers import service
@@ -78,9 +78,7 @@ def erase_customer(customer_id: CustomerId, actor: ApiActor, db: Db) -> Response
 
 
 @router.get("/customers")
-def list_customers(
-    key: Key, db: Db, limit: Limit = 50, cursor: str | None = None
-) -> Page[CustomerOut]:
+def list_customers(key: Key, db: Db, limit: Limit = 50, cursor: Cursor = None) -> Page[CustomerOut]:
     with db.read() as s:
         items, next_cursor = service.list_page(s, cursor=cursor, limit=limit)
     return Page(items=items, next_cursor=next_cursor)
@@ -97,7 +95,7 @@ async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
 
     def run(path: Path) -> ImportReport:
         with path.open("rb") as stream, db.write() as s:
-            return service.import_customers(s, read_customers(stream, fmt=fmt))
+            return service.import_customers(s, read_customers(stream, fmt=fmt, strict_body=True))
 
     async with spooled_body(request) as path:
         return await run_in_threadpool(run, path)
@@ -105,7 +103,7 @@ async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
 
 @router.get("/customers/{customer_id}/promo-codes")
 def customer_promo_codes(
-    customer_id: CustomerId, key: Key, db: Db, limit: Limit = 100, cursor: str | None = None
+    customer_id: CustomerId, key: Key, db: Db, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[PromoCodeOut]:
     with db.read() as s:
         customer = service.get(s, customer_id)

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from pydantic import ValidationError
 
 from promocodes.customers.schemas import CustomerIn, LineError
+from promocodes.errors import ValidationFailed
 
 _COLUMNS = ("customer_id", "email", "phone", "first_name", "last_name")
 MAX_LINE_BYTES = 64 * 1024
@@ -76,8 +77,14 @@ class _HeadThenRest(io.RawIOBase):
 
 
 def read_customers(
-    stream: BinaryIO, *, filename: str | None = None, fmt: str | None = None
+    stream: BinaryIO,
+    *,
+    filename: str | None = None,
+    fmt: str | None = None,
+    strict_body: bool = False,
 ) -> Iterator[CustomerItem]:
+    """``strict_body``: a JSON body that is not an array of objects is refused whole
+    (``ValidationFailed``), as the API's schema says, instead of reported as a bad line."""
     head = stream.read(64)
     kind = fmt or detect_format(filename, head)
     text = io.TextIOWrapper(
@@ -92,9 +99,15 @@ def read_customers(
         try:
             data = json.load(text)
         except json.JSONDecodeError as exc:
+            if strict_body:
+                raise ValidationFailed(f"body: invalid JSON: {exc.msg}") from None
             yield LineError(line=exc.lineno, message=f"invalid JSON: {exc.msg}")
             return
-        if not isinstance(data, list):
+        if not isinstance(data, list) or (
+            strict_body and not all(isinstance(r, dict) for r in data)
+        ):
+            if strict_body:
+                raise ValidationFailed("body: expected a JSON array of customer objects")
             yield LineError(line=1, message="expected a JSON array of customer records")
             return
         for index, record in enumerate(data, start=1):

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy.orm import Session
 
-from promocodes.apikit import PROBLEM_RESPONSES, Config, Db, Id, Key, Limit, Page
+from promocodes.apikit import (
+    PROBLEM_RESPONSES,
+    Config,
+    Cursor,
+    Db,
+    Id,
+    Key,
+    Limit,
+    Page,
+    status_query,
+)
 from promocodes.customers import service as customers
 from promocodes.idempotency import idempotent_session
 from promocodes.messaging import campaigns, delivery, mailings, outbox, resend
@@ -175,7 +185,7 @@ def cancel_mailing(mailing_id: Id, key: Key, db: Db) -> MailingOut:
         return mailings.to_out(s, mailings.cancel(s, mailing_id))
 
 
-Status = Annotated[str | None, Query(description="queued, sent, failed or skipped.")]
+Status = Annotated[str | None, status_query(outbox.STATUSES)]
 
 
 @router.get("/mailings/{mailing_id}/messages", tags=["mailings"])
@@ -185,7 +195,7 @@ def mailing_messages(
     db: Db,
     cfg: Config,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     status: Status = None,
 ) -> Page[MessageOut]:
     """The mailing's stored messages (its outbox), in the order they were created."""
@@ -261,7 +271,7 @@ def campaign_messages(
     db: Db,
     cfg: Config,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     status: Status = None,
 ) -> Page[MessageOut]:
     """The campaign's stored messages (its outbox), in the order they were created."""

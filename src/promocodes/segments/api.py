@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, Id, Key, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Page
 from promocodes.customers.schemas import CustomerOut
 from promocodes.messaging import mailings
 from promocodes.segments import service
@@ -64,7 +64,7 @@ def segment_customers(
     key: Key,
     db: Db,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[CustomerOut]:
     with db.read() as s:
         page = service.segment_customers(s, segment_id, cursor=cursor, limit=limit)
