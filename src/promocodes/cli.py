@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import typer
 from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 
-from promocodes import demo, logs, migrate
+from promocodes import demo, logs, metrics, migrate
 from promocodes.apikeys.cli import apikeys_app
 from promocodes.clikit import cli_errors, console, database
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
@@ -88,8 +90,11 @@ def _wait_for_database(stop: threading.Event) -> Database | None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(
-        1, min=1, help="API server processes (PostgreSQL only; one worker thread in all)."
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        help="API server processes on the one port (default PROMOCODES_WORKERS, 1); one "
+        "mailing worker thread in all.",
     ),
 ) -> None:
     """Apply pending migrations and serve the web UI and API."""
@@ -97,12 +102,8 @@ def serve(
     if problem := settings.unsafe_to_start():
         raise DomainError(problem)
     logs.configure(settings)
+    workers = workers or settings.workers
     db = Database(settings.database_url, settings)
-    if workers > 1 and db.dialect == "sqlite":
-        raise DomainError(
-            "--workers above 1 needs PostgreSQL: the embedded SQLite database is served by "
-            "one process (set PROMOCODES_DATABASE_URL to a PostgreSQL database to scale out)"
-        )
     migrate.upgrade(db.engine)
     with db.write() as session:
         admin = ensure_first_admin(session, settings)
@@ -136,16 +137,20 @@ def _serve(
     # Our logging throughout (log_config=None), and our access line (logs.RequestLog)
     # instead of uvicorn's.
     if workers > 1:
-        # Each server process imports and builds its own app (and engine pool).
-        uvicorn.run(
-            "promocodes.app:app_factory",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-        )
+        # Each server process imports and builds its own app (and engine pool); their
+        # request metrics meet in one folder (prometheus-client's multiprocess mode),
+        # named before they start, so that any of them answers /metrics for all.
+        with tempfile.TemporaryDirectory(prefix="promocodes-metrics-") as shared:
+            os.environ[metrics.MULTIPROCESS_DIR] = shared
+            uvicorn.run(
+                "promocodes.app:app_factory",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+            )
     else:
         app = create_app(settings, db, worker=worker)
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Mailings: recipients per chunk, and how long a worker's claim on a chunk lasts
     # before another worker may take the chunk over (a dead worker's chunk is retried).
     chunk_lease_seconds: float = 120.0
+    # API server processes `serve` starts on its port (its --workers): on PostgreSQL the
+    # way to use every core; on SQLite allowed, though writes still go one at a time.
+    workers: int = Field(default=1, ge=1, le=64)
     worker_poll_seconds: float = 0.5
     # Workers beat this often; one silent for ``worker_stale_seconds`` is taken for dead
     # and its chunks and messages are taken over without waiting out their leases.

@@ -14,10 +14,18 @@ every process and counts every worker — and stays cheap:
 from __future__ import annotations
 
 import hmac
-import threading
+import os
 import time
-from collections import defaultdict
 from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 
 from promocodes.codes import service as codes
 from promocodes.codes import uploads
@@ -28,53 +36,46 @@ from promocodes.messaging import service as messaging
 from promocodes.messaging.models import CHANNELS
 from promocodes.models import utcnow
 
+# Where the server processes of ``serve --workers N`` keep their figures (prometheus-
+# client's multiprocess mode, read when it is imported: set before the processes start).
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# Only the figures; a ``_created`` timestamp series per label set is noise here.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Registry:
+    """HTTP request counts and latencies, kept by prometheus-client: per process, or
+    summed over every server process of ``serve --workers N`` — then ``serve`` sets
+    ``PROMETHEUS_MULTIPROC_DIR`` before the processes start, each writes its figures to
+    files there, and any of them answers a scrape with the sum."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.buckets: dict[tuple[str, str], list[int]] = {}
-        self.sums: dict[tuple[str, str], float] = defaultdict(float)
+        self._own = CollectorRegistry()
+        self.requests = Counter(
+            "promocodes_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=self._own,
+        )
+        self.latency = Histogram(
+            "promocodes_http_request_seconds",
+            "HTTP request latency.",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=self._own,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, status)] += 1
-            counts = self.buckets.setdefault((method, route), [0] * (len(BUCKETS) + 1))
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    counts[i] += 1
-            counts[-1] += 1
-            self.sums[(method, route)] += seconds
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
     def render(self) -> list[str]:
-        lines = [
-            "# HELP promocodes_http_requests_total HTTP requests by route and status.",
-            "# TYPE promocodes_http_requests_total counter",
-        ]
-        with self._lock:
-            for (method, route, status), n in sorted(self.requests.items()):
-                lines.append(
-                    f'promocodes_http_requests_total{{method="{method}",route="{_esc(route)}",'
-                    f'status="{status}"}} {n}'
-                )
-            lines += [
-                "# HELP promocodes_http_request_seconds HTTP request latency.",
-                "# TYPE promocodes_http_request_seconds histogram",
-            ]
-            for (method, route), counts in sorted(self.buckets.items()):
-                labels = f'method="{method}",route="{_esc(route)}"'
-                for bound, n in zip((*BUCKETS, "+Inf"), counts, strict=True):
-                    lines.append(
-                        f'promocodes_http_request_seconds_bucket{{{labels},le="{bound}"}} {n}'
-                    )
-                lines.append(f"promocodes_http_request_seconds_count{{{labels}}} {counts[-1]}")
-                lines.append(
-                    f"promocodes_http_request_seconds_sum{{{labels}}} "
-                    f"{self.sums[(method, route)]:.6f}"
-                )
-        return lines
+        if os.environ.get(MULTIPROCESS_DIR):
+            every = CollectorRegistry()
+            multiprocess.MultiProcessCollector(every)  # type: ignore[no-untyped-call]
+            return generate_latest(every).decode().splitlines()
+        return generate_latest(self._own).decode().splitlines()
 
 
 def _esc(value: str) -> str:
