@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes import batch_repository as batch
 from promocodes.codes import claim_repository as claims
 from promocodes.codes import repository as repo
+from promocodes.codes.benefit import benefit_of, public_text
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup, closed_at, name_key
 from promocodes.codes.service import live_groups
 from promocodes.customers.service import CustomerNotFound
@@ -181,6 +182,14 @@ class GroupsByName:
             return found
         raise found.with_traceback(None)  # raised again for every message: no growing trace
 
+    def benefit(self, name: str) -> str:
+        """The live group's benefit in words (whatever its validity: it takes no code);
+        GroupNotFound when no live group has the name."""
+        group = self._live.get(name_key(name))
+        if group is None:
+            raise GroupNotFound(f"no group named {name!r}")
+        return public_text(benefit_of(group))
+
 
 # Why a group named in a message cannot give it a code: the message is skipped for it.
 CANNOT_GIVE = (GroupNotFound, GroupExpired, GroupNotYetValid, GroupExhausted)
@@ -189,11 +198,14 @@ CANNOT_GIVE = (GroupNotFound, GroupExpired, GroupNotYetValid, GroupExhausted)
 class MessageCodes(Protocol):
     """The codes of one message: a new code from a group (``initial``) or the
     customer's last one from it (``repeat``, None when there is none). Both raise one of
-    ``CANNOT_GIVE`` when the group cannot give one."""
+    ``CANNOT_GIVE`` when the group cannot give one. ``benefit`` is the group's benefit in
+    words (it takes no code)."""
 
     def initial(self, group_name: str) -> str: ...
 
     def repeat(self, group_name: str) -> str | None: ...
+
+    def benefit(self, group_name: str) -> str: ...
 
 
 class IssuedCodes:
@@ -240,6 +252,9 @@ class IssuedCodes:
             source=self._source,
             source_ref=self._ref,
         ).code
+
+    def benefit(self, group_name: str) -> str:
+        return self._groups.benefit(group_name)
 
 
 def holders_of_last(

@@ -51,6 +51,7 @@ class Reservation:
         self._pools: dict[int, deque[tuple[int, str]]] = {}
         self._last: dict[int, dict[int, tuple[int, str]]] = {}
         self._rows: list[batch.IssuanceRow] = []
+
         self._used: Counter[int] = Counter()
 
     def message(self, key: str, customer_id: int) -> ReservedCodes:
@@ -130,6 +131,9 @@ class ReservedCodes:
             return None
         self._repeat.append((group.id, *found))
         return found[1]
+
+    def benefit(self, group_name: str) -> str:
+        return self._reservation.groups.benefit(group_name)
 
     def keep(self) -> None:
         """The message is sent: its codes are issued to the customer."""

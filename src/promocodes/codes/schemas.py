@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from promocodes.codes.benefit import Benefit
 from promocodes.text import Text, clean_name
 
 MAX_GROUP_NAME = 200
@@ -41,11 +42,24 @@ class _Validity(BaseModel):
         return self
 
 
+LimitAction = Literal["repeat", "skip"]
+# The column is a 32-bit integer on both backends.
+MAX_CUSTOMER_LIMIT = 2_147_483_647
+
+
+class _Rules(_Validity):
+    """What create and edit share beyond the validity: the benefit and the limit."""
+
+    benefit: Benefit | None = None
+    customer_limit: int | None = Field(default=None, ge=1, le=MAX_CUSTOMER_LIMIT)
+    limit_action: LimitAction = "repeat"
+
+
 # The column is a 32-bit integer on both backends; a larger threshold was a server error.
 MAX_LOW_STOCK_THRESHOLD = 2_147_483_647
 
 
-class GroupCreate(_Validity):
+class GroupCreate(_Rules):
     model_config = ConfigDict(extra="forbid")
 
     name: str
@@ -60,7 +74,7 @@ class GroupCreate(_Validity):
         return clean_group_name(value)
 
 
-class GroupUpdate(_Validity):
+class GroupUpdate(_Rules):
     """Only the fields present in the request are changed (``model_fields_set``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -94,6 +108,9 @@ class GroupOut(Counts):
     valid_until: datetime | None
     low_stock_threshold: int | None
     redeem_unissued: bool = False
+    benefit: Benefit | None = None
+    customer_limit: int | None = None
+    limit_action: str = "repeat"
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
@@ -220,6 +237,31 @@ class RedeemIn(BaseModel):
 
     customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
     order_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ValidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ValidatedGroupOut(BaseModel):
+    id: int
+    name: str
+
+
+class ValidateOut(BaseModel):
+    """Whether the code can be redeemed now and, when not, why (``reason``: a stable
+    slug). ``valid_until`` is the earlier of the code's own expiry and its group's."""
+
+    code: str
+    valid: bool
+    reason: str | None
+    detail: str | None
+    group: ValidatedGroupOut | None
+    benefit: Benefit | None
+    valid_from: datetime | None
+    valid_until: datetime | None
 
 
 class RedeemOut(BaseModel):
