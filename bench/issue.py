@@ -562,6 +562,9 @@ class _MemorySource:
     def last_promocode(self, group_name: str) -> str | None:
         return None
 
+    def benefit(self, group_name: str) -> str:
+        return "10% off"
+
 
 @dataclass(frozen=True, slots=True)
 class RenderResult:

@@ -106,6 +106,7 @@ API: dict[tuple[str, str], Scope] = {
     ("POST", "/api/v1/groups/{group_id}/issue"): "issue",
     ("GET", "/api/v1/codes/{code}"): "read",
     ("POST", "/api/v1/codes/{code}/redeem"): "redeem",
+    ("POST", "/api/v1/codes/{code}/validate"): "read",
     ("POST", "/api/v1/codes/{code}/block"): "manage",
     ("POST", "/api/v1/codes/{code}/unblock"): "manage",
     ("DELETE", "/api/v1/codes/{code}/redemption"): "redeem",

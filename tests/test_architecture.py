@@ -65,6 +65,7 @@ SQL_COMPILERS = {"segments/filters.py", "segments/predicates.py"}
 # Pure: no database, no I/O; any layer may use them (parsing, rendering, rules).
 PURE = {
     "codes/code_text.py",  # what a code is
+    "codes/benefit.py",  # what a group's codes are worth
     "codes/importer.py",  # parsing uploads
     "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state

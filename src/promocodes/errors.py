@@ -117,3 +117,8 @@ class CodeNotRedeemed(Conflict):
 class WrongOrder(Conflict):
     slug = "wrong-order"
     title = "Code redeemed by another order"
+
+
+class CustomerLimitReached(Conflict):
+    slug = "customer-limit"
+    title = "The customer holds the group's limit of codes"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,31 @@ def test_missing_file(cli: Cli, tmp_path: Path) -> None:
     cli("groups", "create", "G")
     out = cli("codes", "upload", "G", str(tmp_path / "missing.txt"), code=1)
     assert "No such file" in out and "Traceback" not in out
+
+
+def test_codes_validate(cli: Cli, db: Database) -> None:
+    cli("groups", "create", "Flyer", "--redeem-unissued")
+    cli("codes", "upload", "Flyer", "-", input="VF1\nVF2\n")
+    assert "VF1: valid" in cli("codes", "validate", "VF1")
+    cli("codes", "block", "VF2")
+    out = cli("codes", "validate", "VF2", code=1)
+    assert "code-blocked" in out
+    answer = json.loads(cli("codes", "validate", "NOPE", "--json", code=1))
+    assert (answer["valid"], answer["reason"], answer["group"]) == (False, "code-not-found", None)
+    assert "does not exist" in cli("codes", "validate", "VF1", "--customer", "ghost", code=1)
+    assert counts(db, 1).blocked == 1
+
+
+def test_benefit_and_limit_from_the_cli(cli: Cli, db: Database) -> None:
+    cli("groups", "create", "Ten", "--benefit", "percent", "--benefit-value", "10", "--limit", "1")
+    shown = cli("groups", "show", "Ten")
+    assert "Benefit: 10% off" in shown and "At most 1 new codes per customer" in shown
+    bad = cli("groups", "create", "Bad", "--benefit", "amount", "--benefit-value", "5", code=1)
+    assert "benefit.currency" in bad and "needs a currency" in " ".join(bad.split())
+    assert "limit_action" in cli("groups", "edit", "Ten", "--limit-action", "never", code=1)
+    assert "customer_limit" in cli("groups", "edit", "Ten", "--limit", "0", code=1)
+    cli("groups", "edit", "Ten", "--benefit", "gift", "--limit-action", "skip")
+    assert "Benefit: A gift" in cli("groups", "show", "Ten")
+    cli("groups", "edit", "Ten", "--no-benefit", "--no-limit")
+    plain = cli("groups", "show", "Ten")
+    assert "Benefit" not in plain and "At most" not in plain

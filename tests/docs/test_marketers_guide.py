@@ -72,6 +72,9 @@ class Counting:
     def last_promocode(self, group_name: str) -> str | None:
         return None
 
+    def benefit(self, group_name: str) -> str:
+        return f"benefit of {group_name}"
+
 
 def test_one_code_per_group_per_message_and_only_rendered_branches_take_codes() -> None:
     blocks = re.findall(r"```jinja\n(.*?)```", GUIDE, re.S)

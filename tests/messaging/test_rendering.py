@@ -48,6 +48,10 @@ class FakeSource:
         self.calls.append(("last_promocode", group_name))
         return self.last.get(group_name)
 
+    def benefit(self, group_name: str) -> str:
+        self.calls.append(("benefit", group_name))
+        return f"benefit of {group_name}"
+
 
 def body(
     text: str, client: dict[str, object] | None = None, source: FakeSource | None = None

@@ -149,6 +149,9 @@ class UntouchedSource:
         self.calls.append(group_name)
         return None
 
+    def benefit(self, group_name: str) -> str:
+        return f"benefit of {group_name}"
+
 
 def test_there_are_enough_attempts() -> None:
     assert len(ATTEMPTS) >= 20

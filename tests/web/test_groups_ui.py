@@ -353,3 +353,58 @@ def test_generate_from_the_group_page_and_its_refusals(ui: Ui, db: Database) -> 
         == 403
     )
     assert counts(db, gid).active == 30
+
+
+def test_benefit_and_limit_set_in_the_form_shown_on_list_and_page(ui: Ui, db: Database) -> None:
+    bad = ui.post(
+        "/groups/new",
+        {
+            **FIELDS,
+            "name": "Autumn",
+            "benefit_type": "amount",
+            "benefit_value": "5.001",
+            "benefit_currency": "EURO",
+            "customer_limit": "0",
+        },
+    )
+    assert bad.status_code == 422
+    page = bad.text
+    assert "three letters" in page and "decimal" in page and "greater than or equal to 1" in page
+    assert 'value="5.001"' in page  # what was typed stays
+    ok = ui.post(
+        "/groups/new",
+        {
+            **FIELDS,
+            "name": "Autumn",
+            "benefit_type": "amount",
+            "benefit_value": "5",
+            "benefit_currency": "eur",
+            "customer_limit": "2",
+            "limit_action": "skip",
+        },
+    )
+    assert ok.status_code == 303, ok.text
+    location = ok.headers["location"]
+    shown = ui.get(location).text
+    assert "5 EUR off" in shown and "At most 2 new codes per customer" in shown
+    assert "client.benefit(&#39;Autumn&#39;)" in shown
+    assert "5 EUR off" in ui.get("/groups").text
+    gid = int(location.rsplit("/", 1)[1])
+    saved = ui.post(
+        f"/groups/{gid}",
+        {
+            **FIELDS,
+            "name": "Autumn",
+            "benefit_type": "other",
+            "benefit_value": "",
+            "benefit_currency": "",
+            "benefit_text": "Double points",
+            "customer_limit": "",
+            "limit_action": "repeat",
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    with db.read() as s:
+        group = service.to_out(s, service.get_group(s, gid))
+    assert group.benefit is not None and group.benefit.text == "Double points"
+    assert (group.customer_limit, group.limit_action) == (None, "repeat")

@@ -109,3 +109,17 @@ def test_delete_says_what_happens_first(ui: Ui, db: Database) -> None:
     assert f'href="/segments/{used}"' not in listing
     assert "Everyone (deleted since)" in ui.get(f"/mailings/{mid}").text
     assert ui.get(f"/segments/{used}").status_code == 404
+
+
+def test_preview_of_customers_at_a_groups_limit(ui: Ui, db: Database) -> None:
+    from promocodes.codes import service
+    from promocodes.codes.schemas import GroupUpdate
+
+    gid = world(db)
+    with db.write() as s:
+        service.update_group(s, gid, GroupUpdate(customer_limit=2))
+    tree = {"type": "reached_limit", "group_id": gid}
+    response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
+    assert 'data-count="1"' in response.text and "ann" in response.text
+    page = ui.get("/segments/new").text
+    assert "/static/js/segments.js" in page

@@ -1,7 +1,7 @@
 """What an API key may do: its scopes, and the scope each operation needs.
 
 - ``read``: every GET (groups, codes, customers, segments, mailings, reports), and the
-  previews and checks that change nothing;
+  previews and checks that change nothing (a checkout validating a code);
 - ``issue``: issuing codes (``POST …/issue``) and sending events (campaigns issue codes);
 - ``redeem``: redeeming, reversing a redemption, bulk redemption;
 - ``manage``: every other change (groups, uploads, customers, segments, mailings…).
@@ -38,6 +38,7 @@ _READ_BY_POST = frozenset(
         "mailings/{mailing_id}/check",
         "mailings/{mailing_id}/preview",
         "campaigns/{campaign_id}/preview",
+        "codes/{code}/validate",
     )
 )
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi import Path as PathParam
 
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Limit, Page
 from promocodes.audit.api import ApiActor
-from promocodes.codes import alerts, issuance, lookup, redemption, service, uploads
+from promocodes.codes import alerts, checkout, issuance, lookup, redemption, service, uploads
 from promocodes.codes.importer import read_list
 from promocodes.codes.schemas import (
     AlertOut,
@@ -28,6 +28,8 @@ from promocodes.codes.schemas import (
     StockOut,
     UnblockOut,
     UnredeemOut,
+    ValidateIn,
+    ValidateOut,
 )
 from promocodes.customers import service as customers
 from promocodes.db import Driver
@@ -175,6 +177,21 @@ def redeem_code(code: CodeParam, body: RedeemIn, key: Key, db: Db) -> RedeemOut:
         order_id=done.order_id,
         customer_id=done.customer_id,
     )
+
+
+@router.post("/codes/{code}/validate", tags=["codes"])
+def validate_code(
+    code: CodeParam,
+    key: Key,
+    db: Db,
+    body: Annotated[ValidateIn | None, Body()] = None,
+) -> ValidateOut:
+    """Whether the code can be redeemed now (by ``customer_id`` when given), and why not:
+    a checkout's question before the order. Changes nothing."""
+    with db.read() as s:
+        customer_id = body.customer_id if body else None
+        customer = customers.get(s, customer_id) if customer_id else None
+        return checkout.as_out(checkout.validate(s, code, customer=customer))
 
 
 @router.post("/codes/{code}/block", tags=["codes"])

@@ -20,8 +20,10 @@ from promocodes.codes.claim_repository import (
     HIDDEN,
     ISSUANCES,
     LAST_INITIAL,
+    LOCK_CUSTOMERS,
     NO_EXPIRY,
     ORDER,
+    STANDING_INITIALS,
     typed,
 )
 from promocodes.db import rowcount
@@ -97,6 +99,28 @@ def last_initials(
         for cid, (code_id, code, status) in latest.items()
         if status not in HIDDEN
     }
+
+
+_LOCK_CUSTOMERS = text(LOCK_CUSTOMERS.format(ids=":ids")).bindparams(
+    bindparam("ids", expanding=True)
+)
+_STANDING_INITIALS = text(STANDING_INITIALS.format(ids=":ids")).bindparams(
+    bindparam("ids", expanding=True)
+)
+
+
+def standing_initials(
+    session: Session, group_id: int, customer_ids: Sequence[int]
+) -> dict[int, int]:
+    """customer id -> the initial codes each holds from the group (standing ones), as a
+    per-customer limit counts them; on PostgreSQL the customers' rows are locked first
+    (in id order, as every claim for a limited group locks its customer's), so the count
+    stays true until the caller commits."""
+    ids = sorted(set(customer_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_CUSTOMERS, {"ids": ids})
+    rows = session.execute(_STANDING_INITIALS, {"group_id": group_id, "ids": ids})
+    return {int(customer_id): int(n) for customer_id, n in rows}
 
 
 # ``{0}`` stands for the driver's parameter mark (``?`` sqlite3, ``%s`` psycopg).

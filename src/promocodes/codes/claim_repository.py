@@ -75,7 +75,8 @@ _CUSTOMER = "SELECT id FROM customers WHERE external_id = :external_id"
 ISSUANCES = "issuances (key, group_id, kind, customer_id, code_id, source, source_ref, issued_at)"
 _LOOKUP = RawSQL.of(
     f"SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, {LIVE_SQL}, "
-    f"i.id, i.customer_id, i.issued_at, c.code, ({_CUSTOMER}) FROM (SELECT 1) one "
+    f"i.id, i.customer_id, i.issued_at, c.code, g.customer_limit, g.limit_action, "
+    f"({_CUSTOMER}) FROM (SELECT 1) one "
     "LEFT JOIN code_groups g ON g.id = :group_id AND g.archived_at IS NULL "
     "LEFT JOIN issuances i ON i.key = :key AND i.group_id = g.id AND i.kind = :kind "
     "LEFT JOIN codes c ON c.id = i.code_id"
@@ -107,14 +108,15 @@ _BUMP = RawSQL.of(
 # the UPDATE's WHERE, a stripe updated meanwhile by another claim was re-checked and
 # skipped, and the count was lost (the concurrency tests caught it).
 _PG_ISSUE = RawSQL.of(
-    "WITH g AS (SELECT name, valid_from, valid_until, has_code_expiry, "
-    f"  {LIVE_SQL} AS live FROM code_groups g WHERE id = :group_id AND archived_at IS NULL), "
+    "WITH g AS (SELECT name, valid_from, valid_until, has_code_expiry, customer_limit, "
+    f"  limit_action, {LIVE_SQL} AS live FROM code_groups g "
+    "  WHERE id = :group_id AND archived_at IS NULL), "
     "prior AS (SELECT i.id, i.customer_id, i.issued_at, c.code FROM issuances i "
     "  JOIN codes c ON c.id = i.code_id "
     "  WHERE i.key = :key AND i.group_id = :group_id AND i.kind = 'initial'), "
     f"cust AS ({_CUSTOMER}), "
     "go AS (SELECT has_code_expiry FROM g WHERE live AND NOT EXISTS (SELECT 1 FROM prior) "
-    "  AND EXISTS (SELECT 1 FROM cust)), "
+    "  AND EXISTS (SELECT 1 FROM cust) AND (customer_limit IS NULL OR :limit_checked)), "
     "early AS (SELECT id FROM codes WHERE group_id = :group_id AND status = 'available' "
     f"  AND {EXPIRING} AND EXISTS (SELECT 1 FROM go WHERE has_code_expiry) "
     f"  ORDER BY {ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED), "
@@ -137,10 +139,24 @@ _PG_ISSUE = RawSQL.of(
     "  AND NOT EXISTS (SELECT 1 FROM stripe)) "
     "SELECT g.name, g.valid_from, g.valid_until, g.has_code_expiry, g.live, "
     "  prior.id, prior.customer_id, prior.issued_at, prior.code, "
-    "  claimed.id, claimed.code, (SELECT id FROM ins), (SELECT id FROM cust) "
+    "  claimed.id, claimed.code, (SELECT id FROM ins), g.customer_limit, g.limit_action, "
+    "  (SELECT id FROM cust) "
     "FROM (SELECT 1) one LEFT JOIN g ON TRUE LEFT JOIN prior ON TRUE "
     "LEFT JOIN claimed ON TRUE"
 )
+# A group with a per-customer limit: its claims for one customer take turns on the
+# customer's row (PostgreSQL; SQLite has one writer at a time), so the count read next
+# includes every claim committed before. FOR NO KEY UPDATE leaves the FOR KEY SHARE of
+# the issuances' foreign key, and so every other customer's claims, unhindered.
+LOCK_CUSTOMERS = "SELECT id FROM customers WHERE id IN {ids} ORDER BY id FOR NO KEY UPDATE"
+_LOCK_CUSTOMER = RawSQL.of(LOCK_CUSTOMERS.format(ids="(:customer_id)"))
+# The initial codes a customer holds from a group, as a limit counts them: standing
+# ones (a voided issuance's message never arrived).
+STANDING_INITIALS = (
+    "SELECT customer_id, count(*) FROM issuances WHERE group_id = :group_id "
+    "AND kind = 'initial' AND voided_at IS NULL AND customer_id IN {ids} GROUP BY customer_id"
+)
+_STANDING_INITIALS = RawSQL.of(STANDING_INITIALS.format(ids="(:customer_id)"))
 # A code goes back to stock only from "issued": a code redeemed or blocked meanwhile is
 # history and stays. One statement, for one code (by id) or many (IN :ids).
 BACK_TO_STOCK = (
@@ -188,6 +204,13 @@ class KeyTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class AtLimit:
+    """The customer holds the group's limit of initial codes: nothing was claimed."""
+
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
 class Prior:
     """The issuance an earlier call with the same key made."""
 
@@ -220,7 +243,7 @@ class Attempt:
     group: GroupRow
     live: bool
     prior: Prior | None
-    result: Claimed | KeyTaken | None
+    result: Claimed | KeyTaken | AtLimit | None
 
 
 class NoCustomer:
@@ -252,7 +275,9 @@ class _Found:
     live: bool
     prior: Prior | None
 
-    def attempt(self, result: Claimed | KeyTaken | None, prior: Prior | None = None) -> Attempt:
+    def attempt(
+        self, result: Claimed | KeyTaken | AtLimit | None, prior: Prior | None = None
+    ) -> Attempt:
         return Attempt(self.customer_id, self.group, self.live, prior, result)
 
 
@@ -271,6 +296,7 @@ def _look_up(
         "source": request.source,
         "source_ref": request.source_ref,
         "now": db.bind_time(request.now),
+        "limit_checked": False,
     }
     row = db.first(on_postgres if db.postgres else _LOOKUP, params)
     assert row is not None, "the lookup returns one row, found or not"
@@ -280,26 +306,43 @@ def _look_up(
         return NoGroup()
     params["customer_id"] = customer_id = int(row[-1])
     group = GroupRow(
-        request.group_id, str(row[0]), db.read_time(row[1]), db.read_time(row[2]), bool(row[3])
+        request.group_id,
+        str(row[0]),
+        db.read_time(row[1]),
+        db.read_time(row[2]),
+        bool(row[3]),
+        None if row[-3] is None else int(row[-3]),
+        str(row[-2]),
     )
     return _Found(db, params, row, customer_id, group, bool(row[4]), _prior(db, row[5:9]))
 
 
 def attempt_initial(tx: Session | Driver, request: Request) -> Attempt | NoCustomer | NoGroup:
-    """Look up the customer, the group and the key and, when the group is live and the
-    key new, claim a code and record the initial issuance."""
+    """Look up the customer, the group and the key and, when the group is live, the key
+    new and the customer under the group's limit, claim a code and record the initial
+    issuance."""
     found = _look_up(tx, _PG_ISSUE, INITIAL, request)
     if not isinstance(found, _Found):
         return found
     db, row, prior = found.db, found.row, found.prior
+    limit = found.group.customer_limit
+    if limit is not None and prior is None and found.live:
+        # PostgreSQL's first statement claimed nothing for a limited group: count first.
+        if db.postgres:
+            db.execute(_LOCK_CUSTOMER, found.params)
+        counted = db.first(_STANDING_INITIALS, found.params)
+        held = 0 if counted is None else int(counted[1])
+        if held >= limit:
+            # A call with this key may have committed while we waited for the lock:
+            # then this is its retry, answered as it was.
+            again = prior_issue(db, request.key, request.group_id, INITIAL)
+            return found.attempt(None, again) if again else found.attempt(AtLimit(held))
+        if db.postgres:
+            row = db.first(_PG_ISSUE, {**found.params, "limit_checked": True})
+            assert row is not None, "the claim returns one row, found or not"
+            prior = _prior(db, row[5:9])  # a call with this key may have won meanwhile
     if db.postgres:
-        result: Claimed | KeyTaken | None = None
-        if row[9] is not None and row[11] is None:
-            db.execute(_UNCLAIM, {"id": row[9]})
-            result = KeyTaken()
-        elif row[9] is not None:
-            result = Claimed(int(row[9]), str(row[10]), int(row[11]))
-        return found.attempt(result, prior)
+        return found.attempt(_pg_result(db, row), prior)
     # SQLite: the write transaction (BEGIN IMMEDIATE) already excludes other claimers.
     if prior is not None or not found.live:
         return found.attempt(None, prior)
@@ -312,6 +355,18 @@ def attempt_initial(tx: Session | Driver, request: Request) -> Attempt | NoCusto
         db.execute(_BUMP, found.params)
         return found.attempt(Claimed(int(got[0]), str(got[1]), int(inserted[0])))
     return found.attempt(None)
+
+
+def _pg_result(db: Driver, row: Sequence[Any]) -> Claimed | KeyTaken | None:
+    """What PostgreSQL's claim statement did: claimed and recorded, claimed but the key
+    was taken meanwhile (the code goes back at once: we still hold its lock), or
+    nothing."""
+    if row[9] is not None and row[11] is None:
+        db.execute(_UNCLAIM, {"id": row[9]})
+        return KeyTaken()
+    if row[9] is not None:
+        return Claimed(int(row[9]), str(row[10]), int(row[11]))
+    return None
 
 
 def attempt_repeat(tx: Session | Driver, request: Request) -> Attempt | NoCustomer | NoGroup:

@@ -15,7 +15,15 @@ from rich.table import Table
 from promocodes import exports
 from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database, progress_bar
-from promocodes.codes import generation, redemption, redemption_cli, service, uploads
+from promocodes.codes import (
+    checkout_cli,
+    generation_cli,
+    redemption,
+    redemption_cli,
+    service,
+    uploads,
+)
+from promocodes.codes.benefit import public_text
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import (
@@ -52,6 +60,34 @@ def _groups_table(groups: list[GroupOut]) -> Table:
     return table
 
 
+# The benefit and the limit, as create and edit take them.
+BENEFIT_TYPE = typer.Option(
+    None, "--benefit", help="What a code gives: percent, amount, free_shipping, gift, other."
+)
+BENEFIT_VALUE = typer.Option(None, "--benefit-value", help="The percent, or the amount off.")
+CURRENCY = typer.Option(None, "--currency", help="ISO 4217 currency of an amount (EUR).")
+BENEFIT_TEXT = typer.Option(None, "--benefit-text", help="What customers are shown.")
+LIMIT = typer.Option(None, "--limit", help="At most this many new codes per customer.")
+LIMIT_ACTION = typer.Option(
+    None, "--limit-action", help="At the limit: repeat (the last code again) or skip."
+)
+
+
+def _rules(
+    kind: str | None,
+    value: str | None,
+    currency: str | None,
+    text: str | None,
+    limit: int | None,
+    action: str | None,
+) -> dict[str, object]:
+    """The benefit and limit options as the schema's fields (None: not given)."""
+    benefit = None
+    if kind is not None:
+        benefit = {"type": kind, "value": value, "currency": currency, "text": text}
+    return {"benefit": benefit, "customer_limit": limit, "limit_action": action}
+
+
 def _validated(model: type[GroupCreate] | type[GroupUpdate], **fields: object) -> object:
     from pydantic import ValidationError
 
@@ -85,6 +121,12 @@ def groups_create(
         "--redeem-unissued/--issued-only",
         help="Whether codes may be redeemed without being issued (printed flyers).",
     ),
+    benefit: str = BENEFIT_TYPE,
+    benefit_value: str = BENEFIT_VALUE,
+    currency: str = CURRENCY,
+    benefit_text: str = BENEFIT_TEXT,
+    limit: int = LIMIT,
+    limit_action: str = LIMIT_ACTION,
 ) -> None:
     """Create a group (by default its codes must be issued before they are redeemed)."""
     data = _validated(
@@ -95,6 +137,7 @@ def groups_create(
         valid_until=_utc(valid_until),
         low_stock_threshold=low_stock,
         redeem_unissued=redeem_unissued,
+        **_rules(benefit, benefit_value, currency, benefit_text, limit, limit_action),
     )
     assert isinstance(data, GroupCreate)
     with database().write() as session:
@@ -114,6 +157,11 @@ def groups_show(group: str) -> None:
         console.print(out.description)
     if out.redeem_unissued:
         console.print("Codes may be redeemed without being issued (printed flyers).")
+    if out.benefit:
+        console.print(f"Benefit: {public_text(out.benefit)}")
+    if out.customer_limit:
+        then = "the last code again" if out.limit_action == "repeat" else "nothing (skipped)"
+        console.print(f"At most {out.customer_limit} new codes per customer; then {then}.")
 
 
 @groups_app.command("edit")
@@ -130,9 +178,17 @@ def groups_edit(
         "--redeem-unissued/--issued-only",
         help="Whether codes may be redeemed without being issued (printed flyers).",
     ),
+    benefit: str = BENEFIT_TYPE,
+    benefit_value: str = BENEFIT_VALUE,
+    currency: str = CURRENCY,
+    benefit_text: str = BENEFIT_TEXT,
+    no_benefit: bool = typer.Option(False, "--no-benefit", help="Remove the benefit."),
+    limit: int = LIMIT,
+    limit_action: str = LIMIT_ACTION,
+    no_limit: bool = typer.Option(False, "--no-limit", help="Remove the per-customer limit."),
 ) -> None:
-    """Rename a group or change its description, validity, low-stock threshold or
-    whether its codes may be redeemed without being issued."""
+    """Rename a group or change its description, validity, low-stock threshold, benefit,
+    per-customer limit or whether its codes may be redeemed without being issued."""
     data = _validated(
         GroupUpdate,
         name=name,
@@ -141,8 +197,16 @@ def groups_edit(
         valid_until=_utc(valid_until),
         low_stock_threshold=low_stock,
         redeem_unissued=redeem_unissued,
+        **_rules(benefit, benefit_value, currency, benefit_text, limit, limit_action),
     )
     assert isinstance(data, GroupUpdate)
+    # "Remove" is an explicit null, which the options (None: not given) cannot say.
+    if no_benefit:
+        data = data.model_copy(update={"benefit": None})
+        data.model_fields_set.add("benefit")
+    if no_limit:
+        data = data.model_copy(update={"customer_limit": None})
+        data.model_fields_set.add("customer_limit")
     with database().write() as session:
         target = service.resolve_group(session, group)
         out = service.to_out(session, service.update_group(session, target.id, data))
@@ -248,41 +312,6 @@ def _upload(
     return report
 
 
-@codes_app.command("generate")
-@cli_errors
-def codes_generate(
-    group: str,
-    pattern: str = typer.Argument(
-        ..., help="# a digit, ? a letter, * either; other characters as written."
-    ),
-    count: int = typer.Argument(..., help="How many new codes."),
-) -> None:
-    """Generate COUNT new random codes of PATTERN (e.g. AUT-####-????) into a group.
-
-    Codes are unique across the platform (drawn again when one exists). Refused when
-    COUNT is more than 1 in 100 of the pattern's possible codes: they would be guessable.
-    """
-    with progress_bar() as bar:
-        task = bar.add_task("Generating", total=count, lines=0, rate=0.0)
-        with database().write() as session:
-            target = service.resolve_group(session, group)
-            done = generation.generate(
-                session,
-                target.id,
-                pattern,
-                count,
-                source="cli",
-                actor=Actor.cli(),
-                progress=lambda r: bar.update(task, completed=r.added, lines=r.received),
-            )
-    console.print(
-        f"Upload {done.upload_id}: {done.added:,} codes of {done.pattern} added to group "
-        f"{done.group_id} ({done.collisions:,} drawn again: they existed already)."
-    )
-    if done.added < done.requested:
-        console.print(f"Only {done.added:,} of {done.requested:,}: the pattern ran out of codes.")
-
-
 @codes_app.command("export")
 @cli_errors
 def codes_export(
@@ -317,7 +346,11 @@ def codes_block(codes: list[str]) -> None:
             console.print(f"{code}: blocked (was {previous})")
 
 
-for _name, _command in redemption_cli.COMMANDS:
+for _name, _command in (
+    *generation_cli.COMMANDS,
+    *redemption_cli.COMMANDS,
+    *checkout_cli.COMMANDS,
+):
     codes_app.command(_name)(_command)
 
 

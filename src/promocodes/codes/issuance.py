@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 from promocodes.codes import batch_repository as batch
 from promocodes.codes import claim_repository as claims
 from promocodes.codes import repository as repo
+from promocodes.codes.benefit import benefit_of, public_text
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup, closed_at, name_key
 from promocodes.codes.service import live_groups
 from promocodes.customers.service import CustomerNotFound
 from promocodes.db import Driver
 from promocodes.errors import (
+    CustomerLimitReached,
     GroupExhausted,
     GroupExpired,
     GroupNotFound,
@@ -88,6 +90,8 @@ def _answer(
     now, or the recorded issue. None when there was nothing to give."""
     group, result, prior = attempt.group, attempt.result, attempt.prior
     external_id = request.external_id
+    if isinstance(result, claims.AtLimit):
+        return None  # issue_initial decides: the last code again, or nothing
     if isinstance(result, claims.KeyTaken):
         # A concurrent call with this key committed first; answer as it did.
         prior = claims.prior_issue(tx, request.key, group.id, kind)
@@ -131,8 +135,19 @@ def issue_initial(
     now: datetime | None = None,
 ) -> Issued:
     """Give the customer (or the customer with this external id) a new code from the
-    group, once per ``key``."""
-    attempt, _, issued = _issue(tx, INITIAL, customer, group_id, key, source, source_ref, now)
+    group, once per ``key``. A customer at the group's limit gets their last code again,
+    recorded as a repeat (``kind`` says so), or, when the group says ``skip`` or there
+    is no code to show, CustomerLimitReached."""
+    attempt, request, issued = _issue(tx, INITIAL, customer, group_id, key, source, source_ref, now)
+    if isinstance(attempt.result, claims.AtLimit):
+        shown = None
+        if attempt.group.limit_action == REPEAT:
+            shown = issue_repeat(
+                tx, customer, group_id, key=key, source=source, source_ref=source_ref, now=now
+            )
+        if shown is not None and shown.code is not None:
+            return shown
+        raise limit_reached(attempt.group.name, attempt.group.customer_limit, request.external_id)
     if issued is None:
         name = attempt.group.name
         raise GroupExhausted(f"group {name!r} has no codes left to issue", group_id=group_id)
@@ -153,6 +168,16 @@ def issue_repeat(
     as a repeat issuance; ``code`` is None (and nothing is recorded) when there is none."""
     _, request, issued = _issue(tx, REPEAT, customer, group_id, key, source, source_ref, now)
     return issued or Issued(None, REPEAT, group_id, request.external_id, None, None)
+
+
+def limit_reached(
+    group_name: str, limit: int | None, external_id: str | None
+) -> CustomerLimitReached:
+    who = "the customer" if external_id is None else f"customer {external_id!r}"
+    return CustomerLimitReached(
+        f"{who} already holds {limit} code{'s' if limit != 1 else ''} "
+        f"from group {group_name!r}, its limit per customer"
+    )
 
 
 # --- the codes of one message ----------------------------------------------------------
@@ -181,19 +206,30 @@ class GroupsByName:
             return found
         raise found.with_traceback(None)  # raised again for every message: no growing trace
 
+    def benefit(self, name: str) -> str:
+        """The live group's benefit in words (whatever its validity: it takes no code);
+        GroupNotFound when no live group has the name."""
+        group = self._live.get(name_key(name))
+        if group is None:
+            raise GroupNotFound(f"no group named {name!r}")
+        return public_text(benefit_of(group))
+
 
 # Why a group named in a message cannot give it a code: the message is skipped for it.
-CANNOT_GIVE = (GroupNotFound, GroupExpired, GroupNotYetValid, GroupExhausted)
+CANNOT_GIVE = (GroupNotFound, GroupExpired, GroupNotYetValid, GroupExhausted, CustomerLimitReached)
 
 
 class MessageCodes(Protocol):
     """The codes of one message: a new code from a group (``initial``) or the
     customer's last one from it (``repeat``, None when there is none). Both raise one of
-    ``CANNOT_GIVE`` when the group cannot give one."""
+    ``CANNOT_GIVE`` when the group cannot give one. ``benefit`` is the group's benefit in
+    words (it takes no code)."""
 
     def initial(self, group_name: str) -> str: ...
 
     def repeat(self, group_name: str) -> str | None: ...
+
+    def benefit(self, group_name: str) -> str: ...
 
 
 class IssuedCodes:
@@ -240,6 +276,9 @@ class IssuedCodes:
             source=self._source,
             source_ref=self._ref,
         ).code
+
+    def benefit(self, group_name: str) -> str:
+        return self._groups.benefit(group_name)
 
 
 def holders_of_last(

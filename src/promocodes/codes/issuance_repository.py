@@ -35,6 +35,10 @@ class GroupRow:
     valid_from: datetime | None
     valid_until: datetime | None
     has_code_expiry: bool
+    # At most this many standing initial codes per customer (None: no limit), and what
+    # an initial issue does at it (``models.LIMIT_ACTIONS``).
+    customer_limit: int | None = None
+    limit_action: str = "repeat"
 
 
 def mark_redeemed(session: Session, code_id: int, expected: str, now: datetime) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import (
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -31,6 +33,17 @@ ISSUED = "issued"
 REDEEMED = "redeemed"
 BLOCKED = "blocked"
 STATUSES = (AVAILABLE, ISSUED, REDEEMED, BLOCKED)
+
+# An issuance's kind: a new code (initial) or the customer's last one shown again.
+INITIAL = "initial"
+REPEAT = "repeat"
+
+# What a code of a group is worth.
+BENEFIT_TYPES = ("percent", "amount", "free_shipping", "gift", "other")
+# What an initial issue does for a customer at the group's limit: show their last code
+# again (recorded as a repeat), or give nothing (the message is skipped).
+SKIP = "skip"
+LIMIT_ACTIONS = (REPEAT, SKIP)
 
 # Counter stripes per group: single claims spread their counter updates over this many
 # rows so concurrent claimers do not queue on one hot row. A PostgreSQL claim holds its
@@ -106,6 +119,16 @@ class CodeGroup(Base):
     refill_pattern: Mapped[str | None] = mapped_column(String(64))
     refill_below: Mapped[int | None] = mapped_column(Integer)
     refill_count: Mapped[int | None] = mapped_column(Integer)
+    # What a code of the group is worth (``BENEFIT_TYPES``), shown to marketers, returned
+    # to checkouts and printed by ``client.benefit('G')``; all None when not described.
+    benefit_type: Mapped[str | None] = mapped_column(String(16))
+    benefit_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    benefit_currency: Mapped[str | None] = mapped_column(String(3))
+    benefit_text: Mapped[str | None] = mapped_column(String(200))
+    # At most this many standing initial codes per customer (None: no limit), and what a
+    # further initial issue does then (``LIMIT_ACTIONS``).
+    customer_limit: Mapped[int | None] = mapped_column(Integer)
+    limit_action: Mapped[str] = mapped_column(String(8), default=REPEAT, server_default=REPEAT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -205,10 +228,6 @@ class Code(Base):
         # Every extra index on this table slows uploads, so there is deliberately no other.
         Index("ix_codes_group_status", "group_id", "status", "valid_until", "id"),
     )
-
-
-INITIAL = "initial"
-REPEAT = "repeat"
 
 
 class Issuance(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from promocodes.codes import batch_repository as batch
 from promocodes.codes import repository as repo
-from promocodes.codes.issuance import GroupsByName
+from promocodes.codes.issuance import GroupsByName, limit_reached
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup
 from promocodes.errors import GroupExhausted
 
@@ -51,6 +51,8 @@ class Reservation:
         self._pools: dict[int, deque[tuple[int, str]]] = {}
         self._last: dict[int, dict[int, tuple[int, str]]] = {}
         self._rows: list[batch.IssuanceRow] = []
+        # group id -> customer id -> initial codes held, for groups with a limit.
+        self._held: dict[int, Counter[int]] = {}
         self._used: Counter[int] = Counter()
 
     def message(self, key: str, customer_id: int) -> ReservedCodes:
@@ -83,8 +85,20 @@ class Reservation:
             self._last[group.id] = batch.last_initials(self._session, group.id, self._customer_ids)
         return self._last[group.id].get(customer_id)
 
+    def at_limit(self, group: CodeGroup, customer_id: int) -> bool:
+        """Whether the customer holds the group's limit of initial codes (counted for
+        the whole batch on first use, their rows locked until the batch commits)."""
+        if group.customer_limit is None:
+            return False
+        if group.id not in self._held:
+            counted = batch.standing_initials(self._session, group.id, self._customer_ids)
+            self._held[group.id] = Counter(counted)
+        return self._held[group.id][customer_id] >= group.customer_limit
+
     def keep(self, key: str, customer_id: int, initial: list[Held], repeat: list[Held]) -> None:
         for group_id, code_id, _ in initial:
+            if group_id in self._held:
+                self._held[group_id][customer_id] += 1
             self._rows.append(
                 (key, group_id, INITIAL, customer_id, code_id, self._source, self._ref, self._time)
             )
@@ -119,9 +133,22 @@ class ReservedCodes:
 
     def initial(self, group_name: str) -> str:
         group = self._reservation.groups.open(group_name)
+        if self._reservation.at_limit(group, self._customer_id):
+            return self._at_limit(group)
         code_id, code = self._reservation.take(group)
         self._initial.append((group.id, code_id, code))
         return code
+
+    def _at_limit(self, group: CodeGroup) -> str:
+        """The customer's last code again (a repeat) when the group says so and there
+        is one; else the message is skipped (CustomerLimitReached)."""
+        found = None
+        if group.limit_action == REPEAT:
+            found = self._reservation.last_initial(group, self._customer_id)
+        if found is None:
+            raise limit_reached(group.name, group.customer_limit, None)
+        self._repeat.append((group.id, *found))
+        return found[1]
 
     def repeat(self, group_name: str) -> str | None:
         group = self._reservation.groups.open(group_name)
@@ -130,6 +157,9 @@ class ReservedCodes:
             return None
         self._repeat.append((group.id, *found))
         return found[1]
+
+    def benefit(self, group_name: str) -> str:
+        return self._reservation.groups.benefit(group_name)
 
     def keep(self) -> None:
         """The message is sent: its codes are issued to the customer."""

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from promocodes.codes.benefit import Benefit
 from promocodes.codes.pattern import MAX_GENERATE, check_count, parse
 from promocodes.errors import ValidationFailed
 from promocodes.text import Text, clean_name
@@ -43,6 +44,19 @@ class _Validity(BaseModel):
         return self
 
 
+LimitAction = Literal["repeat", "skip"]
+# The column is a 32-bit integer on both backends.
+MAX_CUSTOMER_LIMIT = 2_147_483_647
+
+
+class _Rules(_Validity):
+    """What create and edit share beyond the validity: the benefit and the limit."""
+
+    benefit: Benefit | None = None
+    customer_limit: int | None = Field(default=None, ge=1, le=MAX_CUSTOMER_LIMIT)
+    limit_action: LimitAction = "repeat"
+
+
 # The column is a 32-bit integer on both backends; a larger threshold was a server error.
 MAX_LOW_STOCK_THRESHOLD = 2_147_483_647
 REFILL_FIELDS = ("refill_pattern", "refill_below", "refill_count")
@@ -69,7 +83,7 @@ class _Refill(BaseModel):
         return self
 
 
-class GroupCreate(_Validity, _Refill):
+class GroupCreate(_Rules, _Refill):
     model_config = ConfigDict(extra="forbid")
 
     name: str
@@ -84,7 +98,7 @@ class GroupCreate(_Validity, _Refill):
         return clean_group_name(value)
 
 
-class GroupUpdate(_Validity, _Refill):
+class GroupUpdate(_Rules, _Refill):
     """Only the fields present in the request are changed (``model_fields_set``); the
     refill's three fields change together (null all three to stop refilling)."""
 
@@ -122,6 +136,9 @@ class GroupOut(Counts):
     refill_pattern: str | None = None
     refill_below: int | None = None
     refill_count: int | None = None
+    benefit: Benefit | None = None
+    customer_limit: int | None = None
+    limit_action: str = "repeat"
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
@@ -269,6 +286,31 @@ class RedeemIn(BaseModel):
 
     customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
     order_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ValidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ValidatedGroupOut(BaseModel):
+    id: int
+    name: str
+
+
+class ValidateOut(BaseModel):
+    """Whether the code can be redeemed now and, when not, why (``reason``: a stable
+    slug). ``valid_until`` is the earlier of the code's own expiry and its group's."""
+
+    code: str
+    valid: bool
+    reason: str | None
+    detail: str | None
+    group: ValidatedGroupOut | None
+    benefit: Benefit | None
+    valid_from: datetime | None
+    valid_until: datetime | None
 
 
 class RedeemOut(BaseModel):

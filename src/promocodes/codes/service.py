@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
+from promocodes.codes.benefit import benefit_columns, benefit_of, public_text
 from promocodes.codes.models import CodeGroup, closed_at, name_key
 from promocodes.codes.schemas import REFILL_FIELDS, Counts, GroupCreate, GroupOut, GroupUpdate
 from promocodes.errors import GroupNameTaken, GroupNotFound, ValidationFailed
@@ -57,12 +58,22 @@ def usable(session: Session, groups: Sequence[CodeGroup], now: datetime) -> dict
 
 def with_counts(session: Session, groups: Sequence[CodeGroup]) -> list[GroupOut]:
     counts = repo.counts(session, [g.id for g in groups])
-    return [GroupOut.model_validate(g).model_copy(update=counts[g.id].model_dump()) for g in groups]
+    return [
+        GroupOut.model_validate(g).model_copy(
+            update={**counts[g.id].model_dump(), "benefit": benefit_of(g)}
+        )
+        for g in groups
+    ]
 
 
 def live_groups(session: Session) -> dict[str, CodeGroup]:
     """The live (not archived) groups by name key: what a template macro names."""
     return {g.name_key: g for g in repo.all_live_groups(session)}
+
+
+def benefit_texts(session: Session) -> dict[str, str]:
+    """What ``client.benefit('G')`` prints for each live group, by name key."""
+    return {key: public_text(benefit_of(g)) for key, g in live_groups(session).items()}
 
 
 def get_group(session: Session, group_id: int) -> CodeGroup:
@@ -107,6 +118,9 @@ def create_group(session: Session, data: GroupCreate) -> CodeGroup:
         refill_pattern=data.refill_pattern,
         refill_below=data.refill_below,
         refill_count=data.refill_count,
+        customer_limit=data.customer_limit,
+        limit_action=data.limit_action,
+        **benefit_columns(data.benefit),
     )
     try:
         # The partial unique index is the last line of defence against a concurrent
@@ -133,12 +147,17 @@ def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGrou
         "valid_until",
         "low_stock_threshold",
         "redeem_unissued",
+        "customer_limit",
+        "limit_action",
     ):
         if field in fields:
             setattr(group, field, getattr(data, field))
     if fields & set(REFILL_FIELDS):  # the three change together (the schema checked them)
         for field in REFILL_FIELDS:
             setattr(group, field, getattr(data, field))
+    if "benefit" in fields:
+        for column, value in benefit_columns(data.benefit).items():
+            setattr(group, column, value)
     if group.valid_from and group.valid_until and group.valid_from >= group.valid_until:
         raise ValidationFailed("valid_until must be later than valid_from")
     group.updated_at = utcnow()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes import issuance
 from promocodes.codes import service as codes
 from promocodes.codes.models import CodeGroup, name_key
-from promocodes.codes.service import live_groups
+from promocodes.codes.service import benefit_texts, live_groups
 from promocodes.messaging.models import Mailing
 from promocodes.messaging.rendering import MessageTemplate, RenderSkip, preview
 from promocodes.messaging.templates import client_of, require_valid
@@ -77,10 +77,11 @@ def check(session: Session, mailing: Mailing) -> Check:
     holders = issuance.holders_of_last(session, [g.id for g in named], [c.id for c in sample])
     result = Check(recipients=recipients, sample=len(sample))
     drawing: Counter[str] = Counter()
+    benefits = benefit_texts(session)
     for customer in sample:
         last = {g.name_key for g in named if customer.id in holders[g.id]}
         try:
-            rendered = preview(template, client_of(customer), last=last)
+            rendered = preview(template, client_of(customer), last=last, benefits=benefits)
         except RenderSkip as skip:
             result.skipped[skip.reason, skip.summary] += 1
             continue

@@ -106,6 +106,10 @@ class CodeSource(Protocol):
         """Repeat issue; None when the customer never got a code from the group."""
         ...
 
+    def benefit(self, group_name: str) -> str:
+        """The group's benefit in words; takes no code."""
+        ...
+
 
 @dataclass(frozen=True)
 class MessageTemplate:
@@ -160,6 +164,17 @@ class _Client(Exposed):
         # '' when never issued: prints nothing and is falsy in {% if %}.
         return self._issue("repeat", group_name) or ""
 
+    def benefit(self, group_name: str) -> str:
+        # What a code of the group gives, in words: no code is taken or recorded.
+        if not isinstance(group_name, str):
+            raise TypeError("the group name must be text, e.g. client.benefit('Summer 10%')")
+        try:
+            return self._source.benefit(group_name)
+        except RenderSkip:
+            raise
+        except Exception as exc:
+            raise _SourceFailure(exc) from exc
+
     def _issue(self, kind: str, group_name: object) -> str | None:
         if not isinstance(group_name, str):
             raise TypeError("the group name must be text, e.g. client.promocode('Summer 10%')")
@@ -192,7 +207,7 @@ def _exposed_names(fields: tuple[str, ...]) -> frozenset[str]:
     # Every recipient of a mailing has the same fields: one set for all of them. A
     # field named like a private attribute would expose that attribute, not the field.
     public = (name for name in fields if not name.startswith("_"))
-    return frozenset({*public, "attributes", "promocode", "last_promocode"})
+    return frozenset({*public, "attributes", "promocode", "last_promocode", "benefit"})
 
 
 class _PreviewSource:
@@ -204,8 +219,9 @@ class _PreviewSource:
     every group. ``notes`` say what the placeholders stand for and why a macro is empty.
     """
 
-    def __init__(self, last: Container[str] | None) -> None:
+    def __init__(self, last: Container[str] | None, benefits: Mapping[str, str]) -> None:
         self._last = last
+        self._benefits = benefits
         self.notes: list[str] = []
         self.drawn: list[str] = []
 
@@ -230,6 +246,10 @@ class _PreviewSource:
         code = f"PREVIEW-{_slug(group_name)}-LAST"
         self._note(f"{code} stands for the customer's last code from '{group_name}'.")
         return code
+
+    def benefit(self, group_name: str) -> str:
+        # The real text: a benefit is the same for every customer and takes no code.
+        return self._benefits.get(name_key(group_name), "")
 
 
 def _slug(group_name: str) -> str:
@@ -327,13 +347,18 @@ def render(template: MessageTemplate, client: Mapping[str, object], source: Code
 
 
 def preview(
-    template: MessageTemplate, client: Mapping[str, object], *, last: Container[str] | None = None
+    template: MessageTemplate,
+    client: Mapping[str, object],
+    *,
+    last: Container[str] | None = None,
+    benefits: Mapping[str, str] | None = None,
 ) -> Rendered:
     """Render with placeholder codes ``PREVIEW-<GROUP>-<4 hex>`` / ``PREVIEW-<GROUP>-LAST``;
     no code is issued or recorded. ``last``: the name keys of the groups a real customer
     holds a last code from (None: the sample customer, who holds every one), so the
     preview is the message that would be sent, codes aside. Unknown groups get
-    placeholders too (validation is what reports them). Raises like :func:`render`."""
-    source = _PreviewSource(last)
+    placeholders too (validation is what reports them). ``benefits``: each group's
+    benefit in words by name key, printed as sent. Raises like :func:`render`."""
+    source = _PreviewSource(last, benefits or {})
     rendered = render(template, client, source)
     return replace(rendered, notes=tuple(source.notes), drawn=tuple(source.drawn))

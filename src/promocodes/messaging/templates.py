@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes import issuance
 from promocodes.codes.issuance import CANNOT_GIVE, MessageCodes
 from promocodes.codes.models import name_key
-from promocodes.codes.service import live_groups
+from promocodes.codes.service import benefit_texts, live_groups
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CUSTOMER_FIELDS
 from promocodes.errors import DomainError, ValidationFailed
@@ -70,7 +70,7 @@ def preview_for(session: Session, template: MessageTemplate, customer_id: str | 
         client = client_of(customer)
         last = _held_groups(session, template, customer.id)
     try:
-        rendered = preview(template, client, last=last)
+        rendered = preview(template, client, last=last, benefits=benefit_texts(session))
     except RenderSkip as skip:
         raise RenderFailed(skip) from None
     if customer_id is None:
@@ -113,6 +113,12 @@ class _Source:
     def last_promocode(self, group_name: str) -> str | None:
         try:
             return self._codes.repeat(group_name)
+        except CANNOT_GIVE as exc:
+            raise RenderSkip(exc.slug, exc.detail) from None
+
+    def benefit(self, group_name: str) -> str:
+        try:
+            return self._codes.benefit(group_name)
         except CANNOT_GIVE as exc:
             raise RenderSkip(exc.slug, exc.detail) from None
 

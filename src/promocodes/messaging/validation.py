@@ -26,7 +26,7 @@ from promocodes.messaging.sandbox import (
 
 # --- validation (when a template is saved) ---------------------------------------------
 
-_MACROS = ("promocode", "last_promocode")
+_MACROS = ("promocode", "last_promocode", "benefit")
 _MAX_PROBLEMS = 100
 _TOO_MANY = f"too many problems: only the first {_MAX_PROBLEMS} are listed"
 _LITERAL_HINT = (
@@ -35,7 +35,8 @@ _LITERAL_HINT = (
 _QUOTES = "‘’‚‛“”„‟«»‹›＇＂`´′″"
 # A typographic quote opening or closing a macro argument (word processors "fix" them).
 _CURLY = re.compile(
-    rf"promocode\s*\(\s*(?P<open>[{_QUOTES}])|promocode\s*\(\s*'[^'\n]*?(?P<close>[{_QUOTES}])\s*\)"
+    rf"(?:promocode|benefit)\s*\(\s*(?P<open>[{_QUOTES}])"
+    rf"|(?:promocode|benefit)\s*\(\s*'[^'\n]*?(?P<close>[{_QUOTES}])\s*\)"
 )
 # Cyrillic/Greek letters that look Latin (after casefold): a name typed on the wrong
 # keyboard layout should still get a "did you mean".

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, and_, distinct, false, func, not_, or_, select, true
 
-from promocodes.codes.models import REDEEMED, Code, Issuance
+from promocodes.codes.models import INITIAL, REDEEMED, Code, CodeGroup, Issuance
 from promocodes.customers.models import Customer
 from promocodes.segments.predicates import attribute_predicate, field_predicate
 from promocodes.segments.tree import (
@@ -61,6 +61,7 @@ from promocodes.segments.tree import (
     IssuedFromGroup,
     Not,
     Or,
+    ReachedLimit,
     limits_problem,
     walk,
 )
@@ -114,7 +115,24 @@ class _Members:
 
 
 def _touches_issuances(f: Filter) -> bool:
-    return any(isinstance(n, IssuedCount | IssuedFromGroup) for _, _, n in walk(f))
+    return any(isinstance(n, IssuedCount | IssuedFromGroup | ReachedLimit) for _, _, n in walk(f))
+
+
+def _at_limit(f: ReachedLimit) -> _Members:
+    """Customers whose standing initial codes from the group reach its limit, read when
+    the query runs (a changed limit changes the segment; no limit: no one)."""
+    limit = select(CodeGroup.customer_limit).where(CodeGroup.id == f.group_id).scalar_subquery()
+    held = (
+        select(Issuance.customer_id)
+        .where(
+            Issuance.group_id == f.group_id,
+            Issuance.kind == INITIAL,
+            Issuance.voided_at.is_(None),
+        )
+        .group_by(Issuance.customer_id)
+        .having(func.count() >= limit)
+    )
+    return _Members(held, grouped=True)
 
 
 class _Compiler:
@@ -131,6 +149,8 @@ class _Compiler:
                 return or_(false(), *parts)
             case Not():
                 return not_(self.node(f.filter))
+            case ReachedLimit():
+                return self.member_of(_at_limit(f))
             case IssuedCount() | IssuedFromGroup():
                 members = self.members(f)
                 if isinstance(members, bool):

@@ -38,6 +38,7 @@ from promocodes.segments.tree import (
     Filter,
     IssuedCount,
     IssuedFromGroup,
+    ReachedLimit,
     dump_filter,
     load_filter,
     walk,
@@ -151,7 +152,8 @@ def validate_references(session: Session, tree: Filter) -> None:
     refs = [
         (f"{path}.group_id" if path else "group_id", node.group_id)
         for path, _, node in walk(tree)
-        if isinstance(node, IssuedCount | IssuedFromGroup) and node.group_id is not None
+        if isinstance(node, IssuedCount | IssuedFromGroup | ReachedLimit)
+        and node.group_id is not None
     ]
     live = repo.live_group_ids(session, (gid for _, gid in refs))
     problems = [

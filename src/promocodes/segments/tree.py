@@ -8,6 +8,7 @@ A tree is a Pydantic discriminated union on ``type``::
     issued_count  {"type": "issued_count", "op": "gte", "value": 2, "group_id": 7,
                    "kind": "initial", "issued_after": "...Z", "issued_before": null}
     issued_from_group {"type": "issued_from_group", "group_id": 7, "redeemed": false}
+    reached_limit {"type": "reached_limit", "group_id": 7}
     field         {"type": "field", "field": "email", "op": "ends_with", "value": "@x.io"}
     attribute     {"type": "attribute", "name": "city", "op": "eq", "value": "Berlin"}
 
@@ -155,6 +156,14 @@ class IssuedFromGroup(_Node):
     redeemed: Annotated[bool, Field(strict=True)] | None = None
 
 
+class ReachedLimit(_Node):
+    """Customers holding as many initial codes from the group as its per-customer limit
+    allows (no one while the group has no limit)."""
+
+    type: Literal["reached_limit"]
+    group_id: GroupId
+
+
 def _scalar_problem(value: Any, op: str, timed: bool) -> str | None:
     """Why ``value`` cannot be compared with ``op`` (None when it can)."""
     if timed:
@@ -258,10 +267,10 @@ class AttributeFilter(_Node):
 
 
 Filter = Annotated[
-    And | Or | Not | IssuedCount | IssuedFromGroup | FieldFilter | AttributeFilter,
+    And | Or | Not | IssuedCount | IssuedFromGroup | ReachedLimit | FieldFilter | AttributeFilter,
     Field(discriminator="type"),
 ]
-Leaf = IssuedCount | IssuedFromGroup | FieldFilter | AttributeFilter
+Leaf = IssuedCount | IssuedFromGroup | ReachedLimit | FieldFilter | AttributeFilter
 for _model in (And, Or, Not):
     _model.model_rebuild()
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from promocodes.codes import export, redemption, service, uploads
+from promocodes.codes.benefit import Benefit, public_text
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import (
@@ -40,7 +41,15 @@ FIELDS = (
     "low_stock_threshold",
     "redeem_unissued",
     *REFILL_FIELDS,
+    "benefit_type",
+    "benefit_value",
+    "benefit_currency",
+    "benefit_text",
+    "customer_limit",
+    "limit_action",
 )
+# The form fields of the group's benefit, which the schema takes as one object.
+BENEFIT_FIELDS = ("benefit_type", "benefit_value", "benefit_currency", "benefit_text")
 
 
 def badges(group: GroupOut) -> list[tuple[str, str]]:
@@ -83,7 +92,7 @@ def list_groups(
         "groups/list.html",
         {
             "section": "groups",
-            "groups": [(g, badges(g)) for g in groups],
+            "groups": [(g, badges(g), public_text(g.benefit)) for g in groups],
             "q": search,
             "after": after,
             "next_cursor": encode_cursor(groups[-1].id) if more else None,
@@ -118,7 +127,31 @@ def _data(values: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
             data[name] = kit.parse_int(values[name])
         except ValueError as exc:
             errors[name] = str(exc)
+    try:
+        data["customer_limit"] = kit.parse_int(values["customer_limit"])
+    except ValueError as exc:
+        errors["customer_limit"] = str(exc)
+    data["limit_action"] = values["limit_action"] or "repeat"
+    data["benefit"] = _benefit(values)
     return data
+
+
+def _benefit(values: Mapping[str, str]) -> dict[str, str | None] | None:
+    """The benefit fields as the schema takes them (it checks them); None without a type.
+    Each field keeps its own name in the errors (``_errors``)."""
+    if not values["benefit_type"].strip():
+        return None
+    return {name.removeprefix("benefit_"): values[name].strip() or None for name in BENEFIT_FIELDS}
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    """The schema's errors by form field: ``benefit.value`` is the ``benefit_value`` box."""
+    out: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        name = "_".join(loc[:2]) if loc[:1] == ["benefit"] and len(loc) > 1 else "".join(loc[:1])
+        out.setdefault(name, err["msg"].removeprefix("Value error, "))
+    return out
 
 
 def _domain_errors(exc: DomainError, errors: dict[str, str]) -> None:
@@ -135,7 +168,12 @@ def new_group(request: Request, user: User) -> Response:
     return kit.page(
         request,
         "groups/new.html",
-        {"section": "groups", "values": dict.fromkeys(FIELDS, ""), "codes": "", "errors": {}},
+        {
+            "section": "groups",
+            "values": {**dict.fromkeys(FIELDS, ""), "limit_action": "repeat"},
+            "codes": "",
+            "errors": {},
+        },
     )
 
 
@@ -149,7 +187,7 @@ def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Conf
     try:
         body = GroupCreate(**data)
     except ValidationError as exc:
-        errors.update({k: v for k, v in kit.errors_of(exc).items() if k not in errors})
+        errors.update({k: v for k, v in _errors(exc).items() if k not in errors})
     if body is not None and not errors:
         try:
             with db.write() as s:
@@ -201,6 +239,21 @@ def form_values(group: GroupOut) -> dict[str, str]:
         "refill_pattern": group.refill_pattern or "",
         "refill_below": "" if group.refill_below is None else str(group.refill_below),
         "refill_count": "" if group.refill_count is None else str(group.refill_count),
+        "customer_limit": "" if group.customer_limit is None else str(group.customer_limit),
+        "limit_action": group.limit_action,
+        **_benefit_values(group.benefit),
+    }
+
+
+def _benefit_values(benefit: Benefit | None) -> dict[str, str]:
+    if benefit is None:
+        return dict.fromkeys(BENEFIT_FIELDS, "")
+    value = "" if benefit.value is None else f"{benefit.value.normalize():f}"
+    return {
+        "benefit_type": benefit.type,
+        "benefit_value": value,
+        "benefit_currency": benefit.currency or "",
+        "benefit_text": benefit.text or "",
     }
 
 
@@ -245,6 +298,7 @@ def edit_page(
             "section": "groups",
             "group": group,
             "badges": badges(group),
+            "benefit": public_text(group.benefit),
             "values": values or form_values(group),
             "errors": errors or {},
             "history": history,
@@ -287,14 +341,16 @@ def update_group(request: Request, group_id: kit.Id, user: User, form: Form, db:
     data = _data(values, errors)
     # Only what the user changed: a datetime shown to the second must not overwrite a
     # stored one that has microseconds, an untouched field must not be rewritten.
-    changed = {k: v for k, v in data.items() if values[k] != before[k]}
+    changed = {k: v for k, v in data.items() if k != "benefit" and values[k] != before[k]}
     if changed.keys() & set(REFILL_FIELDS):  # the refill's three fields go together
         changed.update({k: data.get(k) for k in REFILL_FIELDS})
+    if any(values[k] != before[k] for k in BENEFIT_FIELDS):
+        changed["benefit"] = data["benefit"]
     body: GroupUpdate | None = None
     try:
         body = GroupUpdate(**changed)
     except ValidationError as exc:
-        errors.update({k: v for k, v in kit.errors_of(exc).items() if k not in errors})
+        errors.update({k: v for k, v in _errors(exc).items() if k not in errors})
     if body is not None and not errors:
         try:
             with db.write() as s:

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from promocodes import __version__
 from promocodes.apikit import database as database
 from promocodes.apikit import settings as settings
+from promocodes.codes.benefit import BENEFIT_LABELS
 from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError, PayloadTooLarge
@@ -91,6 +92,7 @@ def _env() -> Environment:
     env.filters["input_dt"] = fmt_input_dt
     env.filters["num"] = fmt_num
     env.globals["macro"] = macro
+    env.globals["benefit_labels"] = BENEFIT_LABELS
     env.globals["version"] = __version__
     return env
 

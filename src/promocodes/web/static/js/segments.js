@@ -16,6 +16,7 @@
   const LABELS = {
     issued_count: "Quantity of issued promo codes",
     issued_from_group: "Promo codes issued from the group",
+    reached_limit: "Reached the limit of the group",
     field: "Customer field",
     attribute: "Customer attribute",
   };
@@ -38,7 +39,7 @@
         const inner = node.filter;
         if (inner.type === "or") return { id: newId(), kind: "group", mode: "none", children: inner.filters.map(toModel) };
         if (inner.type === "not") return toModel(inner.filter);
-        if (inner.type === "issued_from_group") return { id: newId(), kind: "cond", node: { ...inner }, negate: true };
+        if (inner.type === "issued_from_group" || inner.type === "reached_limit") return { id: newId(), kind: "cond", node: { ...inner }, negate: true };
         return { id: newId(), kind: "group", mode: "none", children: [toModel(inner)] };
       }
       case undefined: return { id: newId(), kind: "group", mode: "all", children: [] };
@@ -196,6 +197,22 @@
     ];
   }
 
+  function limitEditor(m) {
+    const n = m.node;
+    const id = m.id;
+    if (n.group_id === undefined && groups.length) n.group_id = groups[0].id;
+    return [
+      labelled(`${id}-neg`, "Limit", select(`${id}-neg`, [["0", "reached the limit"], ["1", "did not reach the limit"]], m.negate ? "1" : "0", (v) => {
+        m.negate = v === "1";
+        sync();
+      }), true),
+      labelled(`${id}-group`, "of the group", select(`${id}-group`, groupOptions(null), n.group_id, (v) => {
+        n.group_id = Number(v);
+        sync();
+      })),
+    ];
+  }
+
   function valueControl(id, n, timed, kind) {
     if (n.op === "exists") {
       return labelled(`${id}-value`, "Present", select(`${id}-value`, [["true", "yes"], ["false", "no"]], n.value === false ? "false" : "true", (v) => {
@@ -287,10 +304,11 @@
     ];
   }
 
-  const EDITORS = { issued_count: countEditor, issued_from_group: fromGroupEditor, field: fieldEditor, attribute: attributeEditor };
+  const EDITORS = { issued_count: countEditor, issued_from_group: fromGroupEditor, reached_limit: limitEditor, field: fieldEditor, attribute: attributeEditor };
   const DEFAULTS = {
     issued_count: () => ({ type: "issued_count", op: "gte", value: 1 }),
     issued_from_group: () => ({ type: "issued_from_group", group_id: groups.length ? groups[0].id : undefined }),
+    reached_limit: () => ({ type: "reached_limit", group_id: groups.length ? groups[0].id : undefined }),
     field: () => ({ type: "field", field: "email", op: "ends_with", value: "" }),
     attribute: () => ({ type: "attribute", name: "", op: "eq", value: "" }),
   };
@@ -326,7 +344,7 @@
       list.append(el("li", { class: "muted empty-hint", text: depth === 0 ? "No conditions: every customer matches." : "Empty group." }));
     }
     const adders = el("div", { class: "adders" });
-    for (const type of ["issued_count", "issued_from_group", "field", "attribute"]) {
+    for (const type of ["issued_count", "issued_from_group", "reached_limit", "field", "attribute"]) {
       adders.append(el("button", {
         type: "button", class: "secondary outline small", text: `+ ${LABELS[type]}`,
         onclick: () => {

@@ -1,8 +1,8 @@
 """Generated codes and their refill, erased customers, events that bring their customer.
 
-Revision ID: 0016_generated_codes_and_erasure
-Revises: 0015_roles_and_scopes
-Create Date: 2026-12-07 10:00
+Revision ID: 0017_generated_codes_and_erasure
+Revises: 0016_benefits_and_limits
+Create Date: 2026-12-06 22:00
 
 - ``uploads.pattern``: the pattern of a generated upload (null for a file or a list).
 - ``code_groups.refill_*``: when active codes fall below ``refill_below``, the worker
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_generated_codes_and_erasure"
-down_revision = "0015_roles_and_scopes"
+revision = "0017_generated_codes_and_erasure"
+down_revision = "0016_benefits_and_limits"
 branch_labels = None
 depends_on = None
 
