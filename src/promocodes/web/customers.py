@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from promocodes.codes import lookup
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CustomerOut
+from promocodes.messaging import names
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.segments import service as segments
 from promocodes.segments.tree import parse_filter
@@ -85,8 +86,13 @@ def profile(
         rows = lookup.customer_history(
             s, customer, before_id=decode_cursor(before), limit=HISTORY_PAGE + 1
         )
-    more = len(rows) > HISTORY_PAGE
-    rows = rows[:HISTORY_PAGE]
+        more = len(rows) > HISTORY_PAGE
+        rows = rows[:HISTORY_PAGE]
+        # The history keeps a mailing's or a campaign's id; the page shows its name.
+        source_names = {
+            kind: read(s, [r.source_ref for r in rows if r.source == kind])
+            for kind, read in (("mailing", names.mailings), ("campaign", names.campaigns))
+        }
     return kit.page(
         request,
         "customers/profile.html",
@@ -94,6 +100,7 @@ def profile(
             "section": "customers",
             "customer": out,
             "history": rows,
+            "source_names": source_names,
             "before": before,
             "next_cursor": encode_cursor(rows[-1].issuance_id) if more else None,
         },

@@ -30,6 +30,7 @@ from promocodes.db import Database
 from promocodes.errors import DomainError
 from promocodes.users import service as users
 from promocodes.users.service import Active
+from promocodes.web import wording
 
 SESSION_COOKIE = "pc_session"
 LOGIN_CSRF_COOKIE = "pc_login_csrf"
@@ -89,6 +90,10 @@ def _env() -> Environment:
     env.filters["input_dt"] = fmt_input_dt
     env.filters["num"] = fmt_num
     env.globals["macro"] = macro
+    env.filters["label"] = wording.label
+    env.filters["lower_label"] = wording.lower
+    env.filters["words"] = wording.value
+    env.filters["sentence"] = wording.sentence
     env.globals["version"] = __version__
     return env
 
