@@ -119,7 +119,7 @@ def test_create_keeps_everything_on_a_validation_error(ui: Ui, db: Database) -> 
         },
     )
     assert response.status_code == 422
-    assert "valid_until must be later than valid_from" in response.text
+    assert "“valid until” must be later than “valid from”" in response.text
 
 
 def test_edit_changes_only_what_was_changed(ui: Ui, db: Database) -> None:

@@ -74,6 +74,12 @@ def find_live_group(session: Session, key: str) -> CodeGroup | None:
     )
 
 
+def archived_name_keys(session: Session) -> set[str]:
+    """The name keys of archived groups (a template naming one is told so)."""
+    stmt = select(CodeGroup.name_key).where(CodeGroup.archived_at.is_not(None)).distinct()
+    return set(session.scalars(stmt))
+
+
 def all_group_ids(session: Session) -> list[int]:
     """Every group's id, archived ones included."""
     return list(session.scalars(select(CodeGroup.id).order_by(CodeGroup.id)))

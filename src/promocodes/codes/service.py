@@ -65,8 +65,20 @@ def live_groups(session: Session) -> dict[str, CodeGroup]:
     return {g.name_key: g for g in repo.all_live_groups(session)}
 
 
+def archived_name_keys(session: Session) -> set[str]:
+    return repo.archived_name_keys(session)
+
+
 def get_group(session: Session, group_id: int) -> CodeGroup:
     group = repo.get_group(session, group_id)
+    if group is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    return group
+
+
+def get_any_group(session: Session, group_id: int) -> CodeGroup:
+    """A group, archived or not: an archived group stays readable (its history)."""
+    group = repo.get_group(session, group_id, live=False)
     if group is None:
         raise GroupNotFound(f"group {group_id} does not exist")
     return group

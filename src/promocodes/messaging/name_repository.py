@@ -1,5 +1,6 @@
-"""SQL that reads the names of mailings and campaigns, for pages that mention them by id
-(a code's history, the audit log)."""
+"""SQL that reads mailings and campaigns for pages about something else: their names
+by id (a code's history, the audit log), and the mailings not sent yet (what uses a
+group)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,9 @@ def campaign_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
         return {}
     rows = session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(ids)))
     return {row.id: row.name for row in rows}
+
+
+def waiting_mailings(session: Session) -> list[Mailing]:
+    """Drafts and scheduled mailings: what archiving a group or a segment would strand."""
+    stmt = select(Mailing).where(Mailing.status.in_(("draft", "scheduled")))
+    return list(session.scalars(stmt.order_by(Mailing.id)))

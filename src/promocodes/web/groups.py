@@ -16,6 +16,7 @@ from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import GroupCreate, GroupOut, GroupUpdate, UploadReport
 from promocodes.codes.stock import state_of
 from promocodes.errors import DomainError, GroupNameTaken, ValidationFailed
+from promocodes.messaging import usage
 from promocodes.models import utcnow
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.web import kit
@@ -39,6 +40,8 @@ FIELDS = (
 def badges(group: GroupOut) -> list[tuple[str, str]]:
     """(css class, text) of the warnings a group deserves on the list and its page: its
     stock state (codes/stock.py), in words."""
+    if group.archived_at is not None:
+        return [("archived", "Archived")]
     state = state_of(group, active=group.active, total=group.total, now=utcnow())
     out: list[tuple[str, str]] = []
     if state.expired:
@@ -206,7 +209,8 @@ def edit_page(
     if status not in STATUSES:
         status = None
     with db.read() as s:
-        group = service.to_out(s, service.get_group(s, group_id))
+        # An archived group is shown too, read-only: profiles and mailings link to it.
+        group = service.to_out(s, service.get_any_group(s, group_id))
         history = uploads.list_uploads(s, group_id, limit=20)
         rows = export.page(
             s, group_id, status=status, after_id=decode_cursor(after), limit=CODES_PAGE + 1
@@ -227,6 +231,7 @@ def edit_page(
             "section": "groups",
             "group": group,
             "badges": badges(group),
+            "archived": group.archived_at is not None,
             "values": values or form_values(group),
             "errors": errors or {},
             "history": history,
@@ -303,8 +308,11 @@ def confirm_delete(request: Request, group_id: kit.Id, user: User, db: Db) -> Re
         group = service.get_group(s, group_id)
         outcome = service.delete_outcome(s, group)
         out = service.to_out(s, group)
+        used_by = usage.of_group(s, group.id, group.name)
     return kit.page(
-        request, "groups/delete.html", {"section": "groups", "group": out, "outcome": outcome}
+        request,
+        "groups/delete.html",
+        {"section": "groups", "group": out, "outcome": outcome, "used_by": used_by},
     )
 
 

@@ -275,6 +275,10 @@ def _send_page(
             "stock": stock,
             "short": stock.short if stock else [],
             "error": error,
+            # Send stays off, with the reason, while the template names a group that
+            # cannot give a code (archived, unknown, closed): it would only skip people.
+            "blocked": [g for g in stock.groups if g.closed] if stock else [],
+            "unchecked": stock is None,
             "send_at": send_at or kit.fmt_input_dt(mailing.send_at),
         },
         status_code=status_code,
