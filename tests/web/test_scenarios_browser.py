@@ -94,3 +94,33 @@ def test_archiving_a_group_in_use_asks_names_it_everywhere_and_strands_nothing(
     page.goto(f"/mailings/{draft}/send")
     expect(page.locator("#send-blocked")).to_have_count(0)
     expect(page.get_by_role("button", name="Send now")).to_be_enabled()
+
+
+def test_a_refused_form_says_what_is_wrong_at_the_top_focuses_it_and_keeps_the_typing(
+    page: Page,
+) -> None:
+    # A phone's height: the wrong field is far below the top of the form.
+    page.set_viewport_size({"width": 390, "height": 700})
+    page.goto("/groups/new")
+    page.get_by_label("Name").fill("Dates")
+    page.get_by_label("Valid from").fill("2027-02-01T00:00")
+    page.get_by_label("Valid until").fill("2027-01-01T00:00")
+    page.get_by_label("Upload promo codes").fill("ONE\nTWO")
+    page.get_by_role("button", name="Create group").click()
+
+    summary = page.locator("#error-summary")
+    expect(summary).to_contain_text("Nothing was saved yet")
+    expect(summary).to_contain_text("Valid until: “valid until” must be later than “valid from”")
+    # At the top of the page, above the form; the focus (and the scroll) is on the field.
+    top = summary.bounding_box()
+    form = page.locator("main form").first.bounding_box()
+    assert top is not None and form is not None and top["y"] < form["y"]
+    expect(page.get_by_label("Valid until")).to_be_focused()
+    expect(page.get_by_label("Name")).to_have_value("Dates")
+    expect(page.get_by_label("Upload promo codes")).to_have_value("ONE\nTWO")
+
+    # Its line leads to the field; corrected, the group is created.
+    summary.get_by_role("link", name="Valid until").click()
+    page.get_by_label("Valid until").fill("2027-03-01T00:00")
+    page.get_by_role("button", name="Create group").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Dates")

@@ -139,7 +139,7 @@ def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Conf
     try:
         body = GroupCreate(**data)
     except ValidationError as exc:
-        errors.update({k: v for k, v in kit.errors_of(exc).items() if k not in errors})
+        errors.update({k: v for k, v in kit.errors_of(exc, FIELDS).items() if k not in errors})
     if body is not None and not errors:
         try:
             with db.write() as s:
@@ -277,7 +277,7 @@ def update_group(request: Request, group_id: kit.Id, user: User, form: Form, db:
     try:
         body = GroupUpdate(**changed)
     except ValidationError as exc:
-        errors.update({k: v for k, v in kit.errors_of(exc).items() if k not in errors})
+        errors.update({k: v for k, v in kit.errors_of(exc, FIELDS).items() if k not in errors})
     if body is not None and not errors:
         try:
             with db.write() as s:

@@ -9,7 +9,7 @@ autoescaping on. Marketer templates go through ``messaging.rendering``'s sandbox
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
@@ -78,6 +78,12 @@ def fmt_num(value: int | None) -> str:
     return f"{value:,}" if value is not None else ""
 
 
+def first_error(errors: Mapping[str, str]) -> str:
+    """The field a refused form's focus goes to: its first wrong field, in form order
+    (the errors are collected in that order)."""
+    return next((name for name in errors if name), "")
+
+
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("promocodes.web", "templates"),
@@ -90,6 +96,7 @@ def _env() -> Environment:
     env.filters["input_dt"] = fmt_input_dt
     env.filters["num"] = fmt_num
     env.globals["macro"] = macro
+    env.globals["first_error"] = first_error
     env.filters["label"] = wording.label
     env.filters["lower_label"] = wording.lower
     env.filters["words"] = wording.value
@@ -174,12 +181,16 @@ def is_htmx(request: Request) -> bool:
 # --- forms --------------------------------------------------------------------------------
 
 
-def errors_of(exc: ValidationError) -> dict[str, str]:
-    """Pydantic errors by the form field they belong to ("" for the form itself)."""
+def errors_of(exc: ValidationError, fields: Collection[str] = ()) -> dict[str, str]:
+    """Pydantic errors by the form field they belong to ("" for the form itself). A
+    rule about the whole form that begins with one of ``fields`` ("valid_until must be
+    later than valid_from") belongs to that field: it is the one to correct."""
     out: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         name = str(err["loc"][0]) if err["loc"] else ""
         message = err["msg"].removeprefix("Value error, ")
+        if not name and message.split(" ", 1)[0] in fields:
+            name = message.split(" ", 1)[0]
         out.setdefault(name, message)
     return out
 

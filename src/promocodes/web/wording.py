@@ -105,7 +105,12 @@ def place(loc: Sequence[str | int]) -> str:
     return ", ".join(parts)
 
 
-_PATH = re.compile(r"(?:filters|children)(?:\[\d+\])+(?:\.[a-z_]+)*|\b[a-z]+(?:_[a-z]+)+\b")
+# Whole phrases the rules say for the API's callers, as the page says them.
+PHRASES: dict[str, str] = {
+    "send with allow_partial": "tick “Send anyway”",
+    "with allow_partial": "with “Send anyway” ticked",
+}
+_PATH = re.compile(r"(?:filters|children)\[\d+\](?:\.[a-z_]+|\[\d+\])*|\b[a-z]+(?:_[a-z]+)+\b")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
@@ -125,4 +130,6 @@ def sentence(message: str) -> str:
     """A message from the rules, with identifiers said in words: ``filters[2].value:
     must not be empty for ends_with`` → "Condition 3, value: must not be empty for “ends
     with”". Words already plain pass through unchanged."""
+    for phrase, said in PHRASES.items():
+        message = message.replace(phrase, said)
     return _PATH.sub(_spoken_path, message)
