@@ -114,6 +114,8 @@ def test_send_shows_progress_until_the_report(ui: Ui, db: Database) -> None:
     assert counts(db, gid).active == 0
     listing = ui.get("/mailings").text
     assert "Spring sale" in listing and "100%" in listing
+    assert 'data-count="sent">3<' in listing and 'data-count="skipped">2<' in listing
+    assert 'data-count="failed">0<' in listing
 
 
 def test_cancel_asks_first(ui: Ui, db: Database) -> None:

@@ -24,21 +24,29 @@ SEARCHED_FIELDS = ("email", "first_name", "last_name", "phone")
 
 
 def _search_tree(text: str) -> Any:
-    """Customers whose email, name or phone contains ``text``, in any case — evaluated by
+    """Customers whose email, name or phone contains each word of ``text``, in any case
+    ("greta richter": "greta" in the first name, "richter" in the last) — evaluated by
     the segments service as one query (the customers service has no text search of its
     own)."""
+    words = text.split()[:8] or [text]
     return parse_filter(
         {
-            "type": "or",
+            "type": "and",
             "filters": [
                 {
-                    "type": "field",
-                    "field": name,
-                    "op": "contains",
-                    "value": text,
-                    "ignore_case": True,
+                    "type": "or",
+                    "filters": [
+                        {
+                            "type": "field",
+                            "field": name,
+                            "op": "contains",
+                            "value": word,
+                            "ignore_case": True,
+                        }
+                        for name in SEARCHED_FIELDS
+                    ],
                 }
-                for name in SEARCHED_FIELDS
+                for word in words
             ],
         }
     )
