@@ -151,6 +151,9 @@ def test_campaigns_create_pause_resume(ui: Ui, db: Database) -> None:
         (campaign,) = campaigns.list_campaigns(s)
     listing = ui.get("/campaigns").text
     assert "Welcome" in listing and "signup" in listing and ">active<" in listing
+    own = ui.get(f"/campaigns/{campaign.id}").text  # its page: its figures and messages
+    assert 'id="count-sent">0<' in own and 'id="count-failed">0<' in own
+    assert f'href="/campaigns/{campaign.id}/messages"' in own
     ui.post(f"/campaigns/{campaign.id}/pause")
     assert ">paused<" in ui.get("/campaigns").text
     ui.post(f"/campaigns/{campaign.id}/resume")

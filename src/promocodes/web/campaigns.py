@@ -66,6 +66,8 @@ def _form(
         errors = {"": exc.detail}
     with db.read() as s:
         groups = group_choices(s)
+        # Its figures, on its own page: what it has sent so far, by status.
+        figures = campaigns.stats(s, [campaign_id]).get(campaign_id, {}) if campaign_id else {}
     return kit.page(
         request,
         "campaigns/form.html",
@@ -77,6 +79,7 @@ def _form(
             "problems": problems,
             "groups": groups,
             "channels": CHANNELS,
+            "figures": figures,
         },
         status_code=status_code,
     )
@@ -110,7 +113,9 @@ def create_campaign(request: Request, user: User, form: Form, db: Db) -> Respons
             campaign_id = campaigns.create(s, body).id
     except (ValidationError, DomainError) as exc:
         return _form(request, db, campaign_id=None, values=values, exc=exc, status_code=422)
-    return kit.redirect(request, "/campaigns", flash=f"Campaign #{campaign_id} created.")
+    return kit.redirect(
+        request, f"/campaigns/{campaign_id}", flash=f"Campaign “{body.name}” created."
+    )
 
 
 @router.get("/campaigns/{campaign_id}")
