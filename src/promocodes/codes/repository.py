@@ -274,6 +274,23 @@ def recent_alerts(session: Session, limit: int) -> list[Alert]:
     return list(session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)))
 
 
+def alerts_with_groups(
+    session: Session, *, group_id: int | None, kind: str | None, open_only: bool, limit: int
+) -> list[tuple[Alert, str, bool]]:
+    """(alert, its group's name, whether the group is archived), newest first."""
+    stmt = select(Alert, CodeGroup.name, CodeGroup.archived_at.is_not(None)).join(
+        CodeGroup, CodeGroup.id == Alert.group_id
+    )
+    if group_id is not None:
+        stmt = stmt.where(Alert.group_id == group_id)
+    if kind is not None:
+        stmt = stmt.where(Alert.kind == kind)
+    if open_only:
+        stmt = stmt.where(Alert.acknowledged_at.is_(None))
+    rows = session.execute(stmt.order_by(Alert.id.desc()).limit(limit))
+    return [(a, name, bool(archived)) for a, name, archived in rows]
+
+
 def expired_available(session: Session, group_ids: Sequence[int], now: datetime) -> dict[int, int]:
     """group id -> its available codes whose own expiry has passed (still counted as
     active, never issued): an index range over the expired ones only."""

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from promocodes.web import (
+    alerts,
     audit,
     auth,
     campaigns,
@@ -41,6 +42,7 @@ ROUTERS = (
     settings.router,
     users.router,
     audit.router,
+    alerts.router,
 )
 
 
