@@ -274,7 +274,7 @@ def test_the_send_page_runs_the_template_over_a_sample_first(ui: Ui, db: Databas
     # p3 and p5 take a code; p1 and p4 fail on line 3 (no visits to add to).
     assert re.search(r'<td class="num">\s*2\s*</td>', page), page
     assert "<strong>2 of 6</strong> would be skipped" in page
-    assert "Template error" in page and "body_text line 3" in page
+    assert "Template error" in page and "“text body” line 3" in page
 
 
 def test_the_web_resend_button(ui: Ui, db: Database) -> None:
