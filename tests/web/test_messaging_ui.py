@@ -207,11 +207,11 @@ def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
         assert campaigns.list_campaigns(s) == []
         assert campaigns.handle_event(s, customer, "signup") == []  # it never sends again
     assert counts(db, gid).issued == 1
-    # A profile's link to the campaign lands on its messages, which stay readable.
-    landing = ui.get(f"/campaigns/{cid}", follow_redirects=False)
-    assert (
-        landing.status_code == 303 and landing.headers["location"] == f"/campaigns/{cid}/messages"
-    )
+    # A profile's link to the campaign still opens it: read-only, badged, with its figures.
+    landing = ui.get(f"/campaigns/{cid}").text
+    assert 'id="archived-campaign"' in landing and "Archived</span>" in landing
+    assert "<fieldset disabled" in landing and "Save campaign" not in landing
+    assert 'id="count-sent">' in landing and f'href="/campaigns/{cid}/messages"' in landing
     messages = ui.get(f"/campaigns/{cid}/messages").text
     assert "Welcome (deleted)" in messages and "Code: S1" in messages
     assert ui.get(f"/campaigns/{cid}/delete").status_code == 404

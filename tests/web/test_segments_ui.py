@@ -108,4 +108,7 @@ def test_delete_says_what_happens_first(ui: Ui, db: Database) -> None:
     assert "still name it on their reports" in listing  # the flash
     assert f'href="/segments/{used}"' not in listing
     assert "Everyone (deleted since)" in ui.get(f"/mailings/{mid}").text
-    assert ui.get(f"/segments/{used}").status_code == 404
+    # The mailing's link still opens it: read-only, badged, nothing to save or delete.
+    kept = ui.get(f"/segments/{used}").text
+    assert 'id="archived-segment"' in kept and "Archived</span>" in kept
+    assert "Save segment" not in kept and f'href="/segments/{used}/delete"' not in kept

@@ -5,6 +5,7 @@ posts on every change."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -76,6 +77,7 @@ def _builder(
     tree: Any,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    archived_at: datetime | None = None,
 ) -> Response:
     with db.read() as s:
         groups = group_choices(s)
@@ -90,6 +92,7 @@ def _builder(
             "tree_json": json.dumps(tree, ensure_ascii=False),
             "builder_data": {"groups": groups + archived},
             "archived": [g["archived"] for g in archived],
+            "archived_at": archived_at,
             "errors": errors or {},
         },
         status_code=status_code,
@@ -111,9 +114,13 @@ def new_segment(request: Request, user: User, db: Db) -> Response:
 @router.get("/segments/{segment_id}")
 def edit_segment(request: Request, segment_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
-        segment = segments.get(s, segment_id)
+        # A deleted (archived) segment stays readable: a sent mailing's page links to it.
+        segment = segments.get_any(s, segment_id)
         name, tree = segment.name, dump_filter(segments.tree_of(segment))
-    return _builder(request, db, segment_id=segment_id, name=name, tree=tree)
+        archived_at = segment.archived_at
+    return _builder(
+        request, db, segment_id=segment_id, name=name, tree=tree, archived_at=archived_at
+    )
 
 
 def _save(request: Request, db: Db, form: Any, segment_id: int | None) -> Response:
