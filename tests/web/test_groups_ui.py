@@ -277,6 +277,9 @@ def test_delete_says_whether_it_archives_or_removes(ui: Ui, db: Database) -> Non
     assert response.status_code == 303
     listing = ui.get("/groups").text
     assert "Group “Used” archived." in listing and ">Used</a>" not in listing
+    archived = ui.get("/groups", params={"show": "archived"}).text
+    assert f'href="/groups/{used}"' in archived and "Archived</span>" in archived
+    assert ">Unused</a>" not in archived
     assert ui.post(f"/groups/{unused}/delete").status_code == 303
     gone = ui.get(f"/groups/{unused}")
     assert gone.status_code == 404 and "Group not found" in gone.text

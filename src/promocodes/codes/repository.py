@@ -90,9 +90,16 @@ def all_live_groups(session: Session) -> list[CodeGroup]:
 
 
 def list_live_groups(
-    session: Session, *, after_id: int | None, limit: int, search: str | None = None
+    session: Session,
+    *,
+    after_id: int | None,
+    limit: int,
+    search: str | None = None,
+    archived: bool = False,
 ) -> list[CodeGroup]:
-    stmt = select(CodeGroup).where(CodeGroup.archived_at.is_(None))
+    """A page of live groups by id; with ``archived``, of archived ones instead."""
+    gone = CodeGroup.archived_at.is_not(None) if archived else CodeGroup.archived_at.is_(None)
+    stmt = select(CodeGroup).where(gone)
     if after_id is not None:
         stmt = stmt.where(CodeGroup.id > after_id)
     if search:

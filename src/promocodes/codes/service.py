@@ -157,11 +157,17 @@ def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGrou
 
 
 def list_groups(
-    session: Session, *, after_id: int | None = None, limit: int = 50, search: str | None = None
+    session: Session,
+    *,
+    after_id: int | None = None,
+    limit: int = 50,
+    search: str | None = None,
+    archived: bool = False,
 ) -> list[GroupOut]:
-    return with_counts(
-        session, repo.list_live_groups(session, after_id=after_id, limit=limit, search=search)
+    groups = repo.list_live_groups(
+        session, after_id=after_id, limit=limit, search=search, archived=archived
     )
+    return with_counts(session, groups)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,12 +65,17 @@ def home() -> Response:
 
 @router.get("/groups")
 def list_groups(
-    request: Request, user: User, db: Db, q: str = "", after: str | None = None
+    request: Request, user: User, db: Db, q: str = "", after: str | None = None, show: str = ""
 ) -> Response:
     search = q.strip()[:200]
+    archived = show == "archived"  # archived groups are listed apart, read-only
     with db.read() as s:
         groups = service.list_groups(
-            s, after_id=decode_cursor(after), limit=PAGE + 1, search=search or None
+            s,
+            after_id=decode_cursor(after),
+            limit=PAGE + 1,
+            search=search or None,
+            archived=archived,
         )
     more = len(groups) > PAGE
     groups = groups[:PAGE]
@@ -81,6 +86,7 @@ def list_groups(
             "section": "groups",
             "groups": [(g, badges(g)) for g in groups],
             "q": search,
+            "show": "archived" if archived else "",
             "after": after,
             "next_cursor": encode_cursor(groups[-1].id) if more else None,
         },
