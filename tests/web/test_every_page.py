@@ -80,7 +80,12 @@ def ids(db: Database) -> dict[str, list[str]]:
         "segment_id": column("SELECT id FROM segments ORDER BY id LIMIT 2"),
         "mailing_id": column("SELECT id FROM mailings ORDER BY id DESC LIMIT 2"),
         "campaign_id": column("SELECT id FROM campaigns ORDER BY id LIMIT 2"),
-        "customer_id:path": column("SELECT external_id FROM customers ORDER BY id LIMIT 1"),
+        # The first customer, and one who got a code through the API (its key is named).
+        "customer_id:path": column("SELECT external_id FROM customers ORDER BY id LIMIT 1")
+        + column(
+            "SELECT c.external_id FROM customers c JOIN issuances i ON i.customer_id = c.id"
+            " WHERE i.source = 'api' ORDER BY c.id LIMIT 1"
+        ),
         "upload_id": column("SELECT id FROM uploads ORDER BY id LIMIT 1"),
         "key_id": column("SELECT id FROM api_keys ORDER BY id LIMIT 1"),
         "user_id": column("SELECT id FROM users ORDER BY id DESC LIMIT 1"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from promocodes.apikeys import service as apikeys
 from promocodes.codes import lookup
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CustomerOut
@@ -101,6 +102,8 @@ def profile(
             kind: read(s, [r.source_ref for r in rows if r.source == kind])
             for kind, read in (("mailing", names.mailings), ("campaign", names.campaigns))
         }
+        if any(r.source == "api" for r in rows):  # "api-key:3" is said as the key's name
+            source_names["api"] = {f"api-key:{k.id}": k.name for k in apikeys.list_keys(s)}
     return kit.page(
         request,
         "customers/profile.html",

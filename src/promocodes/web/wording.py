@@ -27,6 +27,8 @@ LABELS: dict[str, str] = {
     "scopes": "Allowed to",
     "role": "Role",
     "api_key": "API key",
+    "api": "API",
+    "web": "web",
     "cli": "command line",
     "system": "system",
     "user": "user",
