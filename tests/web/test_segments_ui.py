@@ -45,7 +45,7 @@ def test_preview_of_an_unfinished_tree_says_what_is_missing(ui: Ui) -> None:
     tree = {"type": "and", "filters": [{"type": "issued_from_group", "group_id": 999}]}
     response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
     assert response.status_code == 200
-    assert "filters[0].group_id: group 999 does not exist or is archived" in response.text
+    assert "Condition 1, group: group 999 does not exist or is archived" in response.text
     response = ui.htmx("/segments/preview", {"filter": "{not json"})
     assert "not valid JSON" in response.text
 
