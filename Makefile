@@ -39,8 +39,8 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The CLI reference is rendered from the command tree; tests/docs fails when it is stale.
-# The README's screenshot is taken by the browser test (chromium needed), only here, so
-# that a test run leaves the working tree as it found it.
+# The README's screenshots (a laptop's and a phone's width) are taken by the browser test
+# (chromium needed), only here, so that a test run leaves the working tree as it found it.
 docs: $(STAMP)
 	$(BIN)/python -m promocodes.clidoc docs/cli.md
 	PROMOCODES_DOCS_SCREENSHOT=1 $(BIN)/pytest -q tests/web/test_browser.py -k sqlite

@@ -92,6 +92,8 @@ WEB: dict[tuple[str, str], Role] = {
     ("GET", "/settings/password"): "viewer",
     ("POST", "/settings/password"): "viewer",
     ("GET", "/audit"): "viewer",
+    ("GET", "/alerts"): "viewer",
+    ("POST", "/alerts/{alert_id}/acknowledge"): "marketer",
 }
 # The decision for every API operation: the scope it needs.
 API: dict[tuple[str, str], Scope] = {

@@ -220,6 +220,12 @@ def test_a_marketers_day(db: Database, server: LiveServer, page: Page, tmp_path:
     shot(page, "groups")
     if os.environ.get("PROMOCODES_DOCS_SCREENSHOT") == "1":  # `make docs`: the README's
         shot(page, "groups", path=ROOT / "docs" / "screenshot-groups.png")
+        # And at a phone's width, its menu open.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.get_by_text("Menu", exact=True).click()
+        shot(page, "groups-phone", path=ROOT / "docs" / "screenshot-groups-phone.png")
+        page.get_by_text("Menu", exact=True).click()
+        page.set_viewport_size({"width": 1280, "height": 800})
 
     # --- build a segment with both promo code filters -----------------------------------
     nav(page, "Segments")

@@ -28,6 +28,10 @@ def test_list_and_search(ui: Ui, db: Database) -> None:
     assert "alice@shop.io" in shouted and "bob@other.io" not in shouted
     upper = ui.get("/customers", params={"q": "SHOP.IO"}).text
     assert "alice@shop.io" in upper and "c3@shop.io" in upper
+    # A full name: each word in some field ("alice" the first name, "liddell" the last).
+    full = ui.get("/customers", params={"q": "alice liddell"}).text
+    assert "alice@shop.io" in full and "bob@other.io" not in full
+    assert "No customer matches" in ui.get("/customers", params={"q": "alice bob"}).text
 
 
 def test_profile_lists_every_issued_code(ui: Ui, db: Database) -> None:

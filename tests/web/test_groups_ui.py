@@ -14,7 +14,7 @@ from promocodes.codes.schemas import GroupUpdate
 from promocodes.db import Database
 from promocodes.messaging.rendering import MessageTemplate
 from promocodes.messaging.templates import check
-from promocodes.web.kit import macro
+from promocodes.web.formats import macro
 from tests.factories import (
     assert_counters_exact,
     counts,
@@ -119,7 +119,7 @@ def test_create_keeps_everything_on_a_validation_error(ui: Ui, db: Database) -> 
         },
     )
     assert response.status_code == 422
-    assert "valid_until must be later than valid_from" in response.text
+    assert "“valid until” must be later than “valid from”" in response.text
 
 
 def test_edit_changes_only_what_was_changed(ui: Ui, db: Database) -> None:
@@ -277,6 +277,9 @@ def test_delete_says_whether_it_archives_or_removes(ui: Ui, db: Database) -> Non
     assert response.status_code == 303
     listing = ui.get("/groups").text
     assert "Group “Used” archived." in listing and ">Used</a>" not in listing
+    archived = ui.get("/groups", params={"show": "archived"}).text
+    assert f'href="/groups/{used}"' in archived and "Archived</span>" in archived
+    assert ">Unused</a>" not in archived
     assert ui.post(f"/groups/{unused}/delete").status_code == 303
     gone = ui.get(f"/groups/{unused}")
     assert gone.status_code == 404 and "Group not found" in gone.text

@@ -114,6 +114,8 @@ def test_send_shows_progress_until_the_report(ui: Ui, db: Database) -> None:
     assert counts(db, gid).active == 0
     listing = ui.get("/mailings").text
     assert "Spring sale" in listing and "100%" in listing
+    assert 'data-count="sent">3<' in listing and 'data-count="skipped">2<' in listing
+    assert 'data-count="failed">0<' in listing
 
 
 def test_cancel_asks_first(ui: Ui, db: Database) -> None:
@@ -149,6 +151,9 @@ def test_campaigns_create_pause_resume(ui: Ui, db: Database) -> None:
         (campaign,) = campaigns.list_campaigns(s)
     listing = ui.get("/campaigns").text
     assert "Welcome" in listing and "signup" in listing and ">active<" in listing
+    own = ui.get(f"/campaigns/{campaign.id}").text  # its page: its figures and messages
+    assert 'id="count-sent">0<' in own and 'id="count-failed">0<' in own
+    assert f'href="/campaigns/{campaign.id}/messages"' in own
     ui.post(f"/campaigns/{campaign.id}/pause")
     assert ">paused<" in ui.get("/campaigns").text
     ui.post(f"/campaigns/{campaign.id}/resume")
@@ -202,11 +207,11 @@ def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
         assert campaigns.list_campaigns(s) == []
         assert campaigns.handle_event(s, customer, "signup") == []  # it never sends again
     assert counts(db, gid).issued == 1
-    # A profile's link to the campaign lands on its messages, which stay readable.
-    landing = ui.get(f"/campaigns/{cid}", follow_redirects=False)
-    assert (
-        landing.status_code == 303 and landing.headers["location"] == f"/campaigns/{cid}/messages"
-    )
+    # A profile's link to the campaign still opens it: read-only, badged, with its figures.
+    landing = ui.get(f"/campaigns/{cid}").text
+    assert 'id="archived-campaign"' in landing and "Archived</span>" in landing
+    assert "<fieldset disabled" in landing and "Save campaign" not in landing
+    assert 'id="count-sent">' in landing and f'href="/campaigns/{cid}/messages"' in landing
     messages = ui.get(f"/campaigns/{cid}/messages").text
     assert "Welcome (deleted)" in messages and "Code: S1" in messages
     assert ui.get(f"/campaigns/{cid}/delete").status_code == 404
@@ -269,7 +274,7 @@ def test_the_send_page_runs_the_template_over_a_sample_first(ui: Ui, db: Databas
     # p3 and p5 take a code; p1 and p4 fail on line 3 (no visits to add to).
     assert re.search(r'<td class="num">\s*2\s*</td>', page), page
     assert "<strong>2 of 6</strong> would be skipped" in page
-    assert "Template error" in page and "body_text line 3" in page
+    assert "Template error" in page and "“text body” line 3" in page
 
 
 def test_the_web_resend_button(ui: Ui, db: Database) -> None:

@@ -4,6 +4,7 @@ are served with the app, and errors are HTML pages (or fragments for htmx)."""
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from typing import Any
 
 from promocodes.db import Database
 from promocodes.messaging import campaigns
@@ -111,3 +112,18 @@ def test_errors_are_pages_and_fragments(ui: Ui) -> None:
     assert ui.get("/mailings/999").status_code == 404
     assert ui.get("/segments/999").status_code == 404
     assert ui.get("/campaigns/999").status_code == 404
+
+
+def test_an_unknown_address_is_a_page_for_browsers_and_json_for_the_api(ui: Ui) -> None:
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    page = ui.get("/no/such/page", headers=browser)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Page not found" in page.text
+    api = ui.get("/api/v1/no-such-thing", headers=browser)
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/")
+    assert ui.get("/no/such/page").headers["content-type"].startswith("application/")
+
+
+def test_the_login_page_points_to_the_administrator(anon: Any) -> None:
+    text = anon.get("/login").text
+    assert "administrator" in text and "promocodes users create" not in text

@@ -45,7 +45,7 @@ def test_preview_of_an_unfinished_tree_says_what_is_missing(ui: Ui) -> None:
     tree = {"type": "and", "filters": [{"type": "issued_from_group", "group_id": 999}]}
     response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
     assert response.status_code == 200
-    assert "filters[0].group_id: group 999 does not exist or is archived" in response.text
+    assert "Condition 1, group: group 999 does not exist or is archived" in response.text
     response = ui.htmx("/segments/preview", {"filter": "{not json"})
     assert "not valid JSON" in response.text
 
@@ -108,7 +108,10 @@ def test_delete_says_what_happens_first(ui: Ui, db: Database) -> None:
     assert "still name it on their reports" in listing  # the flash
     assert f'href="/segments/{used}"' not in listing
     assert "Everyone (deleted since)" in ui.get(f"/mailings/{mid}").text
-    assert ui.get(f"/segments/{used}").status_code == 404
+    # The mailing's link still opens it: read-only, badged, nothing to save or delete.
+    kept = ui.get(f"/segments/{used}").text
+    assert 'id="archived-segment"' in kept and "Archived</span>" in kept
+    assert "Save segment" not in kept and f'href="/segments/{used}/delete"' not in kept
 
 
 def test_preview_of_customers_at_a_groups_limit(ui: Ui, db: Database) -> None:

@@ -115,3 +115,38 @@ def delivered(session: Session, alert_id: int) -> None:
 def recent(session: Session, limit: int = 100) -> list[Alert]:
     """The newest alerts first."""
     return repo.recent_alerts(session, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An alert as the alerts page lists it: with its group's name and state."""
+
+    alert: Alert
+    group_name: str
+    group_archived: bool
+
+
+def listing(
+    session: Session,
+    *,
+    group_id: int | None = None,
+    kind: str | None = None,
+    open_only: bool = False,
+    limit: int = 200,
+) -> list[Listed]:
+    """The newest alerts first, of one group and one kind when given; ``open_only``
+    keeps those nobody has acknowledged yet."""
+    rows = repo.alerts_with_groups(
+        session, group_id=group_id, kind=kind, open_only=open_only, limit=limit
+    )
+    return [Listed(a, name, archived) for a, name, archived in rows]
+
+
+def acknowledge(session: Session, alert_id: int, who: str) -> Alert | None:
+    """Mark an alert seen (once: the first acknowledgement is the one kept)."""
+    alert = repo.get_alert(session, alert_id)
+    if alert is not None and alert.acknowledged_at is None:
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = who
+        session.flush()
+    return alert

@@ -74,6 +74,12 @@ def find_live_group(session: Session, key: str) -> CodeGroup | None:
     )
 
 
+def archived_name_keys(session: Session) -> set[str]:
+    """The name keys of archived groups (a template naming one is told so)."""
+    stmt = select(CodeGroup.name_key).where(CodeGroup.archived_at.is_not(None)).distinct()
+    return set(session.scalars(stmt))
+
+
 def all_group_ids(session: Session) -> list[int]:
     """Every group's id, archived ones included."""
     return list(session.scalars(select(CodeGroup.id).order_by(CodeGroup.id)))
@@ -84,9 +90,16 @@ def all_live_groups(session: Session) -> list[CodeGroup]:
 
 
 def list_live_groups(
-    session: Session, *, after_id: int | None, limit: int, search: str | None = None
+    session: Session,
+    *,
+    after_id: int | None,
+    limit: int,
+    search: str | None = None,
+    archived: bool = False,
 ) -> list[CodeGroup]:
-    stmt = select(CodeGroup).where(CodeGroup.archived_at.is_(None))
+    """A page of live groups by id; with ``archived``, of archived ones instead."""
+    gone = CodeGroup.archived_at.is_not(None) if archived else CodeGroup.archived_at.is_(None)
+    stmt = select(CodeGroup).where(gone)
     if after_id is not None:
         stmt = stmt.where(CodeGroup.id > after_id)
     if search:
@@ -266,6 +279,23 @@ def undelivered_alerts(session: Session, limit: int) -> list[Alert]:
 
 def recent_alerts(session: Session, limit: int) -> list[Alert]:
     return list(session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)))
+
+
+def alerts_with_groups(
+    session: Session, *, group_id: int | None, kind: str | None, open_only: bool, limit: int
+) -> list[tuple[Alert, str, bool]]:
+    """(alert, its group's name, whether the group is archived), newest first."""
+    stmt = select(Alert, CodeGroup.name, CodeGroup.archived_at.is_not(None)).join(
+        CodeGroup, CodeGroup.id == Alert.group_id
+    )
+    if group_id is not None:
+        stmt = stmt.where(Alert.group_id == group_id)
+    if kind is not None:
+        stmt = stmt.where(Alert.kind == kind)
+    if open_only:
+        stmt = stmt.where(Alert.acknowledged_at.is_(None))
+    rows = session.execute(stmt.order_by(Alert.id.desc()).limit(limit))
+    return [(a, name, bool(archived)) for a, name, archived in rows]
 
 
 def expired_available(session: Session, group_ids: Sequence[int], now: datetime) -> dict[int, int]:

@@ -76,8 +76,20 @@ def benefit_texts(session: Session) -> dict[str, str]:
     return {key: public_text(benefit_of(g)) for key, g in live_groups(session).items()}
 
 
+def archived_name_keys(session: Session) -> set[str]:
+    return repo.archived_name_keys(session)
+
+
 def get_group(session: Session, group_id: int) -> CodeGroup:
     group = repo.get_group(session, group_id)
+    if group is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    return group
+
+
+def get_any_group(session: Session, group_id: int) -> CodeGroup:
+    """A group, archived or not: an archived group stays readable (its history)."""
+    group = repo.get_group(session, group_id, live=False)
     if group is None:
         raise GroupNotFound(f"group {group_id} does not exist")
     return group
@@ -170,11 +182,17 @@ def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGrou
 
 
 def list_groups(
-    session: Session, *, after_id: int | None = None, limit: int = 50, search: str | None = None
+    session: Session,
+    *,
+    after_id: int | None = None,
+    limit: int = 50,
+    search: str | None = None,
+    archived: bool = False,
 ) -> list[GroupOut]:
-    return with_counts(
-        session, repo.list_live_groups(session, after_id=after_id, limit=limit, search=search)
+    groups = repo.list_live_groups(
+        session, after_id=after_id, limit=limit, search=search, archived=archived
     )
+    return with_counts(session, groups)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from promocodes.codes import issuance
 from promocodes.codes.issuance import CANNOT_GIVE, MessageCodes
 from promocodes.codes.models import name_key
-from promocodes.codes.service import benefit_texts, live_groups
+from promocodes.codes.service import archived_name_keys, benefit_texts, live_groups
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CUSTOMER_FIELDS
 from promocodes.errors import DomainError, ValidationFailed
@@ -91,6 +91,7 @@ def check(session: Session, template: MessageTemplate) -> Validation:
         template,
         known_groups=[g.name for g in live_groups(session).values()],
         customer_fields=CUSTOMER_FIELDS,
+        archived_groups=archived_name_keys(session),
     )
 
 

@@ -91,6 +91,7 @@ def _did_you_mean(name: str, by_fold: dict[str, str]) -> str:
 class _Checker:
     def __init__(self, known_groups: Collection[str], customer_fields: Collection[str]) -> None:
         self.known = {name_key(name): name for name in known_groups}
+        self.archived: set[str] = set()
         self.fields = {*customer_fields, "attributes"}
         self.group_folds, self.field_folds = _folds(known_groups), _folds(self.fields)
         self.problems: list[Problem] = []
@@ -247,6 +248,9 @@ class _Checker:
         if key not in self.known:
             written = name.replace("\\", "\\\\").replace("'", "\\'")
             column = self.column(line, f"'{written}'") or self.column(line, macro, word=True)
+            if key in self.archived:
+                message = f"the promo code group '{name}' is archived: choose a live group"
+                return self.add(line, column, message)
             hint = self.hint(name, group=True)
             self.add(line, column, f"unknown promo code group '{name}'{hint}")
 
@@ -260,16 +264,20 @@ def validate(
     *,
     known_groups: Collection[str],
     customer_fields: Collection[str],
+    archived_groups: Collection[str] = (),
 ) -> Validation:
     """Check a template when it is saved; nothing may be sent while problems remain.
 
     ``known_groups`` are the live group names; a macro's group matches one when equal
     after trimming and casefolding (``client.promocode('summer 10%')`` finds "Summer
     10%"). ``customer_fields`` are the fields ``client.<name>`` may use (besides
-    ``attributes`` and the two macros). Lines and columns are 1-based; the column is a
-    best effort (Jinja reports only lines) and None when unknown.
+    ``attributes`` and the two macros). ``archived_groups`` are name keys of archived
+    groups: a macro naming one is told the group is archived, not that it is unknown.
+    Lines and columns are 1-based; the column is a best effort (Jinja reports only
+    lines) and None when unknown.
     """
     checker = _Checker(known_groups, customer_fields)
+    checker.archived = set(archived_groups)
     for field in ("subject", "body_text", "body_html"):
         source = getattr(template, field)
         if source is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -55,6 +56,7 @@ def _form(
     values: dict[str, Any],
     exc: Exception | None = None,
     status_code: int = 200,
+    archived_at: datetime | None = None,
 ) -> Response:
     errors: dict[str, str] = {}
     problems: dict[str, list[str]] = {}
@@ -66,6 +68,8 @@ def _form(
         errors = {"": exc.detail}
     with db.read() as s:
         groups = group_choices(s)
+        # Its figures, on its own page: what it has sent so far, by status.
+        figures = campaigns.stats(s, [campaign_id]).get(campaign_id, {}) if campaign_id else {}
     return kit.page(
         request,
         "campaigns/form.html",
@@ -77,6 +81,8 @@ def _form(
             "problems": problems,
             "groups": groups,
             "channels": CHANNELS,
+            "figures": figures,
+            "archived_at": archived_at,
         },
         status_code=status_code,
     )
@@ -110,21 +116,19 @@ def create_campaign(request: Request, user: User, form: Form, db: Db) -> Respons
             campaign_id = campaigns.create(s, body).id
     except (ValidationError, DomainError) as exc:
         return _form(request, db, campaign_id=None, values=values, exc=exc, status_code=422)
-    return kit.redirect(request, "/campaigns", flash=f"Campaign #{campaign_id} created.")
+    return kit.redirect(
+        request, f"/campaigns/{campaign_id}", flash=f"Campaign “{body.name}” created."
+    )
 
 
 @router.get("/campaigns/{campaign_id}")
 def edit_campaign(request: Request, campaign_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
+        # A deleted campaign stays readable (a profile links to the codes it gave).
         campaign = campaigns.get_any(s, campaign_id)
-        if campaign.archived_at is not None:  # e.g. a profile's link to an old issue
-            return kit.redirect(
-                request,
-                f"/campaigns/{campaign_id}/messages",
-                flash=f"Campaign “{campaign.name}” was deleted; its messages stay here.",
-            )
+        archived_at = campaign.archived_at
         values = _values_of(campaign)
-    return _form(request, db, campaign_id=campaign_id, values=values)
+    return _form(request, db, campaign_id=campaign_id, values=values, archived_at=archived_at)
 
 
 @router.get("/campaigns/{campaign_id}/delete")

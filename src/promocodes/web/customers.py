@@ -8,9 +8,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 
 from promocodes import erasure
+from promocodes.apikeys import service as apikeys
 from promocodes.codes import lookup
 from promocodes.customers import service as customers
 from promocodes.customers.schemas import CustomerOut
+from promocodes.messaging import names
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.segments import service as segments
 from promocodes.segments.tree import parse_filter
@@ -26,21 +28,29 @@ SEARCHED_FIELDS = ("email", "first_name", "last_name", "phone")
 
 
 def _search_tree(text: str) -> Any:
-    """Customers whose email, name or phone contains ``text``, in any case — evaluated by
+    """Customers whose email, name or phone contains each word of ``text``, in any case
+    ("greta richter": "greta" in the first name, "richter" in the last) — evaluated by
     the segments service as one query (the customers service has no text search of its
     own)."""
+    words = text.split()[:8] or [text]
     return parse_filter(
         {
-            "type": "or",
+            "type": "and",
             "filters": [
                 {
-                    "type": "field",
-                    "field": name,
-                    "op": "contains",
-                    "value": text,
-                    "ignore_case": True,
+                    "type": "or",
+                    "filters": [
+                        {
+                            "type": "field",
+                            "field": name,
+                            "op": "contains",
+                            "value": word,
+                            "ignore_case": True,
+                        }
+                        for name in SEARCHED_FIELDS
+                    ],
                 }
-                for name in SEARCHED_FIELDS
+                for word in words
             ],
         }
     )
@@ -107,8 +117,15 @@ def profile(
         rows = lookup.customer_history(
             s, customer, before_id=decode_cursor(before), limit=HISTORY_PAGE + 1
         )
-    more = len(rows) > HISTORY_PAGE
-    rows = rows[:HISTORY_PAGE]
+        more = len(rows) > HISTORY_PAGE
+        rows = rows[:HISTORY_PAGE]
+        # The history keeps a mailing's or a campaign's id; the page shows its name.
+        source_names = {
+            kind: read(s, [r.source_ref for r in rows if r.source == kind])
+            for kind, read in (("mailing", names.mailings), ("campaign", names.campaigns))
+        }
+        if any(r.source == "api" for r in rows):  # "api-key:3" is said as the key's name
+            source_names["api"] = {f"api-key:{k.id}": k.name for k in apikeys.list_keys(s)}
     return kit.page(
         request,
         "customers/profile.html",
@@ -117,6 +134,7 @@ def profile(
             "customer": out,
             "erased": customer.erased_at is not None,
             "history": rows,
+            "source_names": source_names,
             "before": before,
             "next_cursor": encode_cursor(rows[-1].issuance_id) if more else None,
         },

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
-from starlette.datastructures import FormData
 
 from promocodes.codes import export, redemption, service, uploads
-from promocodes.codes.benefit import Benefit, public_text
+from promocodes.codes.benefit import public_text
 from promocodes.codes.importer import read_text
 from promocodes.codes.models import STATUSES
 from promocodes.codes.schemas import (
@@ -22,10 +18,11 @@ from promocodes.codes.schemas import (
     UploadReport,
 )
 from promocodes.codes.stock import state_of
-from promocodes.errors import DomainError, GroupNameTaken, ValidationFailed
+from promocodes.errors import DomainError
+from promocodes.messaging import usage
 from promocodes.models import utcnow
 from promocodes.pagination import decode_cursor, encode_cursor
-from promocodes.web import kit
+from promocodes.web import group_form, kit
 from promocodes.web.audit import UiActor
 from promocodes.web.kit import Config, Db, Form, User
 
@@ -33,28 +30,13 @@ router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 PAGE = 50
 CODES_PAGE = 50
-FIELDS = (
-    "name",
-    "description",
-    "valid_from",
-    "valid_until",
-    "low_stock_threshold",
-    "redeem_unissued",
-    *REFILL_FIELDS,
-    "benefit_type",
-    "benefit_value",
-    "benefit_currency",
-    "benefit_text",
-    "customer_limit",
-    "limit_action",
-)
-# The form fields of the group's benefit, which the schema takes as one object.
-BENEFIT_FIELDS = ("benefit_type", "benefit_value", "benefit_currency", "benefit_text")
 
 
 def badges(group: GroupOut) -> list[tuple[str, str]]:
     """(css class, text) of the warnings a group deserves on the list and its page: its
     stock state (codes/stock.py), in words."""
+    if group.archived_at is not None:
+        return [("archived", "Archived")]
     state = state_of(group, active=group.active, total=group.total, now=utcnow())
     out: list[tuple[str, str]] = []
     if state.expired:
@@ -78,12 +60,17 @@ def home() -> Response:
 
 @router.get("/groups")
 def list_groups(
-    request: Request, user: User, db: Db, q: str = "", after: str | None = None
+    request: Request, user: User, db: Db, q: str = "", after: str | None = None, show: str = ""
 ) -> Response:
     search = q.strip()[:200]
+    archived = show == "archived"  # archived groups are listed apart, read-only
     with db.read() as s:
         groups = service.list_groups(
-            s, after_id=decode_cursor(after), limit=PAGE + 1, search=search or None
+            s,
+            after_id=decode_cursor(after),
+            limit=PAGE + 1,
+            search=search or None,
+            archived=archived,
         )
     more = len(groups) > PAGE
     groups = groups[:PAGE]
@@ -94,6 +81,7 @@ def list_groups(
             "section": "groups",
             "groups": [(g, badges(g), public_text(g.benefit)) for g in groups],
             "q": search,
+            "show": "archived" if archived else "",
             "after": after,
             "next_cursor": encode_cursor(groups[-1].id) if more else None,
         },
@@ -103,66 +91,6 @@ def list_groups(
 # --- create -------------------------------------------------------------------------------
 
 
-def _values(form: FormData) -> dict[str, str]:
-    return {name: kit.field(form, name) for name in FIELDS}
-
-
-def _data(values: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
-    """Form text to the schema's types; problems go to ``errors`` by field."""
-    data: dict[str, Any] = {"name": values["name"]}
-    data["description"] = values["description"].strip() or None
-    for name in ("valid_from", "valid_until"):
-        try:
-            data[name] = kit.parse_datetime(values[name])
-        except ValueError as exc:
-            errors[name] = str(exc)
-    try:
-        data["low_stock_threshold"] = kit.parse_int(values["low_stock_threshold"])
-    except ValueError as exc:
-        errors["low_stock_threshold"] = str(exc)
-    data["redeem_unissued"] = values["redeem_unissued"] == "1"  # an unticked box is absent
-    data["refill_pattern"] = values["refill_pattern"].strip() or None
-    for name in ("refill_below", "refill_count"):
-        try:
-            data[name] = kit.parse_int(values[name])
-        except ValueError as exc:
-            errors[name] = str(exc)
-    try:
-        data["customer_limit"] = kit.parse_int(values["customer_limit"])
-    except ValueError as exc:
-        errors["customer_limit"] = str(exc)
-    data["limit_action"] = values["limit_action"] or "repeat"
-    data["benefit"] = _benefit(values)
-    return data
-
-
-def _benefit(values: Mapping[str, str]) -> dict[str, str | None] | None:
-    """The benefit fields as the schema takes them (it checks them); None without a type.
-    Each field keeps its own name in the errors (``_errors``)."""
-    if not values["benefit_type"].strip():
-        return None
-    return {name.removeprefix("benefit_"): values[name].strip() or None for name in BENEFIT_FIELDS}
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    """The schema's errors by form field: ``benefit.value`` is the ``benefit_value`` box."""
-    out: dict[str, str] = {}
-    for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        name = "_".join(loc[:2]) if loc[:1] == ["benefit"] and len(loc) > 1 else "".join(loc[:1])
-        out.setdefault(name, err["msg"].removeprefix("Value error, "))
-    return out
-
-
-def _domain_errors(exc: DomainError, errors: dict[str, str]) -> None:
-    if isinstance(exc, GroupNameTaken):
-        errors["name"] = exc.detail
-    elif isinstance(exc, ValidationFailed) and "valid_until" in exc.detail:
-        errors["valid_until"] = exc.detail
-    else:
-        errors[""] = exc.detail
-
-
 @router.get("/groups/new")
 def new_group(request: Request, user: User) -> Response:
     return kit.page(
@@ -170,7 +98,7 @@ def new_group(request: Request, user: User) -> Response:
         "groups/new.html",
         {
             "section": "groups",
-            "values": {**dict.fromkeys(FIELDS, ""), "limit_action": "repeat"},
+            "values": {**dict.fromkeys(group_form.FIELDS, ""), "limit_action": "repeat"},
             "codes": "",
             "errors": {},
         },
@@ -179,15 +107,15 @@ def new_group(request: Request, user: User) -> Response:
 
 @router.post("/groups/new")
 def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Config) -> Response:
-    values = _values(form)
+    values = group_form.values_of(form)
     codes = kit.field(form, "codes")
     errors: dict[str, str] = {}
-    data = _data(values, errors)
+    data = group_form.data_of(values, errors)
     body: GroupCreate | None = None
     try:
         body = GroupCreate(**data)
     except ValidationError as exc:
-        errors.update({k: v for k, v in _errors(exc).items() if k not in errors})
+        errors.update({k: v for k, v in group_form.form_errors(exc).items() if k not in errors})
     if body is not None and not errors:
         try:
             with db.write() as s:
@@ -205,7 +133,7 @@ def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Conf
                         report_limit=cfg.upload_report_limit,
                     )
         except DomainError as exc:
-            _domain_errors(exc, errors)
+            group_form.domain_errors(exc, errors)
         else:
             if report is not None:
                 return kit.redirect(
@@ -223,38 +151,6 @@ def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Conf
 
 
 # --- edit ---------------------------------------------------------------------------------
-
-
-def form_values(group: GroupOut) -> dict[str, str]:
-    """The group as its edit form shows it (also what "unchanged" means on save)."""
-    return {
-        "name": group.name,
-        "description": group.description or "",
-        "valid_from": kit.fmt_input_dt(group.valid_from),
-        "valid_until": kit.fmt_input_dt(group.valid_until),
-        "low_stock_threshold": ""
-        if group.low_stock_threshold is None
-        else str(group.low_stock_threshold),
-        "redeem_unissued": "1" if group.redeem_unissued else "",
-        "refill_pattern": group.refill_pattern or "",
-        "refill_below": "" if group.refill_below is None else str(group.refill_below),
-        "refill_count": "" if group.refill_count is None else str(group.refill_count),
-        "customer_limit": "" if group.customer_limit is None else str(group.customer_limit),
-        "limit_action": group.limit_action,
-        **_benefit_values(group.benefit),
-    }
-
-
-def _benefit_values(benefit: Benefit | None) -> dict[str, str]:
-    if benefit is None:
-        return dict.fromkeys(BENEFIT_FIELDS, "")
-    value = "" if benefit.value is None else f"{benefit.value.normalize():f}"
-    return {
-        "benefit_type": benefit.type,
-        "benefit_value": value,
-        "benefit_currency": benefit.currency or "",
-        "benefit_text": benefit.text or "",
-    }
 
 
 def edit_page(
@@ -277,16 +173,15 @@ def edit_page(
     if status not in STATUSES:
         status = None
     with db.read() as s:
-        group = service.to_out(s, service.get_group(s, group_id))
+        # An archived group is shown too, read-only: profiles and mailings link to it.
+        group = service.to_out(s, service.get_any_group(s, group_id))
         history = uploads.list_uploads(s, group_id, limit=20)
         rows = export.page(
             s, group_id, status=status, after_id=decode_cursor(after), limit=CODES_PAGE + 1
         )
+        shown = uploads.get_upload(s, upload_id) if upload_id is not None else None
+    if shown is not None and shown.group_id != group_id:
         shown = None
-        if upload_id is not None:
-            shown = uploads.get_upload(s, upload_id)
-            if shown.group_id != group_id:
-                shown = None
     more = len(rows) > CODES_PAGE
     rows = rows[:CODES_PAGE]
     if report is None and shown is not None and shown.status == "done":
@@ -299,7 +194,8 @@ def edit_page(
             "group": group,
             "badges": badges(group),
             "benefit": public_text(group.benefit),
-            "values": values or form_values(group),
+            "archived": group.archived_at is not None,
+            "values": values or group_form.form_values(group),
             "errors": errors or {},
             "history": history,
             "codes": rows,
@@ -334,29 +230,29 @@ def edit_group(
 
 @router.post("/groups/{group_id}")
 def update_group(request: Request, group_id: kit.Id, user: User, form: Form, db: Db) -> Response:
-    values = _values(form)
+    values = group_form.values_of(form)
     with db.read() as s:
-        before = form_values(service.to_out(s, service.get_group(s, group_id)))
+        before = group_form.form_values(service.to_out(s, service.get_group(s, group_id)))
     errors: dict[str, str] = {}
-    data = _data(values, errors)
+    data = group_form.data_of(values, errors)
     # Only what the user changed: a datetime shown to the second must not overwrite a
     # stored one that has microseconds, an untouched field must not be rewritten.
     changed = {k: v for k, v in data.items() if k != "benefit" and values[k] != before[k]}
     if changed.keys() & set(REFILL_FIELDS):  # the refill's three fields go together
         changed.update({k: data.get(k) for k in REFILL_FIELDS})
-    if any(values[k] != before[k] for k in BENEFIT_FIELDS):
+    if any(values[k] != before[k] for k in group_form.BENEFIT_FIELDS):
         changed["benefit"] = data["benefit"]
     body: GroupUpdate | None = None
     try:
         body = GroupUpdate(**changed)
     except ValidationError as exc:
-        errors.update({k: v for k, v in _errors(exc).items() if k not in errors})
+        errors.update({k: v for k, v in group_form.form_errors(exc).items() if k not in errors})
     if body is not None and not errors:
         try:
             with db.write() as s:
                 service.update_group(s, group_id, body)
         except DomainError as exc:
-            _domain_errors(exc, errors)
+            group_form.domain_errors(exc, errors)
         else:
             return kit.redirect(request, f"/groups/{group_id}", flash="Group saved.")
     return edit_page(request, db, group_id, values=values, errors=errors, status_code=422)
@@ -381,8 +277,11 @@ def confirm_delete(request: Request, group_id: kit.Id, user: User, db: Db) -> Re
         group = service.get_group(s, group_id)
         outcome = service.delete_outcome(s, group)
         out = service.to_out(s, group)
+        used_by = usage.of_group(s, group.id, group.name)
     return kit.page(
-        request, "groups/delete.html", {"section": "groups", "group": out, "outcome": outcome}
+        request,
+        "groups/delete.html",
+        {"section": "groups", "group": out, "outcome": outcome, "used_by": used_by},
     )
 
 

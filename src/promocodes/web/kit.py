@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
@@ -33,6 +33,8 @@ from promocodes.db import Database
 from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.users import service as users
 from promocodes.users.service import Active
+from promocodes.web import wording
+from promocodes.web.formats import fmt_dt, fmt_input_dt, fmt_num, macro
 
 SESSION_COOKIE = "pc_session"
 LOGIN_CSRF_COOKIE = "pc_login_csrf"
@@ -60,24 +62,10 @@ SECURITY_HEADERS = {
 # --- templates ----------------------------------------------------------------------------
 
 
-def macro(kind: str, group_name: str) -> str:
-    """The template macro for a group, its name as a Jinja single-quoted literal:
-    backslash and apostrophe escaped (SPEC §2: an apostrophe is written ``\\'``)."""
-    literal = group_name.replace("\\", "\\\\").replace("'", "\\'")
-    return "{{client.%s('%s')}}" % (kind, literal)  # noqa: UP031 - braces are literal
-
-
-def fmt_dt(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-def fmt_input_dt(value: datetime | None) -> str:
-    """The value of a ``datetime-local`` input (UTC, to the second)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
-
-
-def fmt_num(value: int | None) -> str:
-    return f"{value:,}" if value is not None else ""
+def first_error(errors: Mapping[str, str]) -> str:
+    """The field a refused form's focus goes to: its first wrong field, in form order
+    (the errors are collected in that order)."""
+    return next((name for name in errors if name), "")
 
 
 def _env() -> Environment:
@@ -93,6 +81,11 @@ def _env() -> Environment:
     env.filters["num"] = fmt_num
     env.globals["macro"] = macro
     env.globals["benefit_labels"] = BENEFIT_LABELS
+    env.globals["first_error"] = first_error
+    env.filters["label"] = wording.label
+    env.filters["lower_label"] = wording.lower
+    env.filters["words"] = wording.value
+    env.filters["sentence"] = wording.sentence
     env.globals["version"] = __version__
     return env
 
@@ -222,12 +215,16 @@ def is_htmx(request: Request) -> bool:
 # --- forms --------------------------------------------------------------------------------
 
 
-def errors_of(exc: ValidationError) -> dict[str, str]:
-    """Pydantic errors by the form field they belong to ("" for the form itself)."""
+def errors_of(exc: ValidationError, fields: Collection[str] = ()) -> dict[str, str]:
+    """Pydantic errors by the form field they belong to ("" for the form itself). A
+    rule about the whole form that begins with one of ``fields`` ("valid_until must be
+    later than valid_from") belongs to that field: it is the one to correct."""
     out: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         name = str(err["loc"][0]) if err["loc"] else ""
         message = err["msg"].removeprefix("Value error, ")
+        if not name and message.split(" ", 1)[0] in fields:
+            name = message.split(" ", 1)[0]
         out.setdefault(name, message)
     return out
 

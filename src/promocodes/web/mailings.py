@@ -17,7 +17,7 @@ from promocodes.messaging.models import CHANNELS, Mailing
 from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdate, TestSendIn
 from promocodes.messaging.templates import RenderFailed, preview_for
 from promocodes.segments import service as segments
-from promocodes.web import kit
+from promocodes.web import formats, kit
 from promocodes.web.compose import TEMPLATE_FIELDS, problems_by_field, template_of
 from promocodes.web.kit import Config, Db, Form, User
 from promocodes.web.segments import group_choices
@@ -275,7 +275,11 @@ def _send_page(
             "stock": stock,
             "short": stock.short if stock else [],
             "error": error,
-            "send_at": send_at or kit.fmt_input_dt(mailing.send_at),
+            # Send stays off, with the reason, while the template names a group that
+            # cannot give a code (archived, unknown, closed): it would only skip people.
+            "blocked": [g for g in stock.groups if g.closed] if stock else [],
+            "unchecked": stock is None,
+            "send_at": send_at or formats.fmt_input_dt(mailing.send_at),
         },
         status_code=status_code,
     )
@@ -306,7 +310,7 @@ def send(
     except (ValueError, ValidationFailed) as exc:
         detail = exc.detail if isinstance(exc, ValidationFailed) else str(exc)
         return _send_page(request, db, mailing_id, error=detail, send_at=raw, status_code=422)
-    flash = f"Scheduled for {kit.fmt_dt(scheduled)}." if scheduled else "Sending started."
+    flash = f"Scheduled for {formats.fmt_dt(scheduled)}." if scheduled else "Sending started."
     return kit.redirect(request, f"/mailings/{mailing_id}", flash=flash)
 
 

@@ -5,14 +5,15 @@ posts on every change."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from promocodes.codes.service import live_groups
-from promocodes.errors import DomainError, ValidationFailed
+from promocodes.codes.service import get_any_group, live_groups
+from promocodes.errors import DomainError, GroupNotFound, ValidationFailed
 from promocodes.messaging import mailings
 from promocodes.segments import service as segments
 from promocodes.segments.schemas import SegmentCreate, SegmentUpdate
@@ -30,6 +31,32 @@ def group_choices(session: Session) -> list[dict[str, Any]]:
     """Live groups for pickers, by name."""
     groups = sorted(live_groups(session).values(), key=lambda g: g.name.casefold())
     return [{"id": g.id, "name": g.name} for g in groups]
+
+
+def _group_ids(tree: Any) -> set[int]:
+    """Every ``group_id`` a filter tree (as the builder sends it) names."""
+    if isinstance(tree, list):
+        return set().union(*(_group_ids(t) for t in tree)) if tree else set()
+    if not isinstance(tree, dict):
+        return set()
+    found = {tree["group_id"]} if isinstance(tree.get("group_id"), int) else set()
+    return found.union(*(_group_ids(v) for v in tree.values() if isinstance(v, list | dict)))
+
+
+def archived_choices(
+    session: Session, tree: Any, live: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Groups the tree names that are no longer live, by name and marked archived: the
+    picker shows them as they are instead of silently choosing another group."""
+    shown = {g["id"] for g in live}
+    out = []
+    for group_id in sorted(_group_ids(tree) - shown):
+        try:
+            name = get_any_group(session, group_id).name
+        except GroupNotFound:
+            name = "a deleted group"
+        out.append({"id": group_id, "name": f"{name} (archived)", "archived": name})
+    return out
 
 
 def _decode(raw: str) -> Any:
@@ -50,9 +77,11 @@ def _builder(
     tree: Any,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    archived_at: datetime | None = None,
 ) -> Response:
     with db.read() as s:
         groups = group_choices(s)
+        archived = archived_choices(s, tree, groups)
     return kit.page(
         request,
         "segments/builder.html",
@@ -61,7 +90,9 @@ def _builder(
             "segment_id": segment_id,
             "name": name,
             "tree_json": json.dumps(tree, ensure_ascii=False),
-            "builder_data": {"groups": groups},
+            "builder_data": {"groups": groups + archived},
+            "archived": [g["archived"] for g in archived],
+            "archived_at": archived_at,
             "errors": errors or {},
         },
         status_code=status_code,
@@ -83,9 +114,13 @@ def new_segment(request: Request, user: User, db: Db) -> Response:
 @router.get("/segments/{segment_id}")
 def edit_segment(request: Request, segment_id: kit.Id, user: User, db: Db) -> Response:
     with db.read() as s:
-        segment = segments.get(s, segment_id)
+        # A deleted (archived) segment stays readable: a sent mailing's page links to it.
+        segment = segments.get_any(s, segment_id)
         name, tree = segment.name, dump_filter(segments.tree_of(segment))
-    return _builder(request, db, segment_id=segment_id, name=name, tree=tree)
+        archived_at = segment.archived_at
+    return _builder(
+        request, db, segment_id=segment_id, name=name, tree=tree, archived_at=archived_at
+    )
 
 
 def _save(request: Request, db: Db, form: Any, segment_id: int | None) -> Response:

@@ -1,0 +1,40 @@
+"""The stock alerts page: the list, its filters, and acknowledging an alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from promocodes.codes import alerts, service
+from promocodes.codes.schemas import GroupUpdate
+from promocodes.db import Database
+from tests.factories import group_with_codes
+from tests.web.conftest import EMAIL, Ui
+
+
+def table(ui: Ui, **params: str) -> str:
+    """The alerts table of the page (the filters above it name every group)."""
+    return ui.get("/alerts", params=params).text.partition('id="alerts"')[2]
+
+
+def test_alerts_are_listed_filtered_and_acknowledged(ui: Ui, db: Database) -> None:
+    low = group_with_codes(db, "Winter 15%", [f"W{i}" for i in range(3)])
+    out = group_with_codes(db, "Ending soon", [f"E{i}" for i in range(50)])
+    with db.write() as s:
+        service.update_group(s, low, GroupUpdate(low_stock_threshold=10))
+        soon = datetime.now(UTC) + timedelta(days=3)
+        service.update_group(s, out, GroupUpdate(valid_until=soon))
+        raised = alerts.scan(s)
+    assert {a.group_id for a in raised} == {low, out}
+    page = table(ui)
+    assert "Winter 15%" in page and "Low stock" in page and "Expiring soon" in page
+    only_low = table(ui, kind="low-stock")
+    assert "Winter 15%" in only_low and "Ending soon" not in only_low
+    assert "Winter 15%" not in table(ui, group=str(out))
+
+    (alert,) = [a for a in raised if a.group_id == low]
+    done = ui.post(f"/alerts/{alert.id}/acknowledge", {"next": "/alerts?show=all"})
+    assert done.status_code == 303 and done.headers["location"] == "/alerts?show=all"
+    assert "Winter 15%" not in table(ui)  # no longer waiting for anyone
+    everything = table(ui, show="all")
+    assert "Winter 15%" in everything and f"by {EMAIL}" in everything
+    assert ui.post("/alerts/999999/acknowledge").status_code == 404

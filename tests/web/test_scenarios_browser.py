@@ -1,0 +1,126 @@
+"""Scenarios of the web UI in a real browser, each as a marketer would live it: a group
+archived while a segment and a draft mailing still use it. SQLite only, one browser for
+the module."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from promocodes.db import Database
+from tests.factories import group_with_codes, issue
+from tests.live import LiveServer, live_server
+from tests.messaging.test_mailings import mailing, people, segment
+from tests.web.conftest import EMAIL, PASSWORD, make_user
+from tests.web.test_browser import browser as browser
+
+with contextlib.suppress(ImportError):  # the browser fixture reports a missing install
+    from playwright.sync_api import Browser, Page, expect
+
+
+@pytest.fixture
+def server(sqlite_db: Database) -> Iterator[LiveServer]:
+    make_user(sqlite_db)
+    with live_server(sqlite_db) as live:
+        yield live
+
+
+@pytest.fixture
+def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/groups$"))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors in the page: {errors}"
+
+
+def test_archiving_a_group_in_use_asks_names_it_everywhere_and_strands_nothing(
+    sqlite_db: Database, page: Page
+) -> None:
+    db = sqlite_db
+    people(db, 5)
+    autumn = group_with_codes(db, "Autumn 5%", [f"AUT{i}" for i in range(10)])
+    group_with_codes(db, "Winter 10%", [f"WIN{i}" for i in range(10)])
+    issue(db, "p0", autumn, key="k0")  # history: deleting archives the group
+    tree = {"type": "issued_from_group", "group_id": autumn}
+    seg = segment(db, "Had autumn", {"type": "not", "filter": tree})
+    draft = mailing(db, seg, "Your code: {{client.promocode('Autumn 5%')}}", name="Autumn reminder")
+
+    # Archiving lists what uses the group, and asks.
+    page.goto(f"/groups/{autumn}/delete")
+    used = page.locator("#used-by")
+    expect(used).to_contain_text("Had autumn")
+    expect(used).to_contain_text("Autumn reminder")
+    page.get_by_role("button", name="Archive group anyway").click()
+    expect(page.locator(".flash")).to_contain_text("Group “Autumn 5%” archived.")
+
+    # The profile's link to it still opens the group: read-only, badged, with its history.
+    page.goto("/customers/p0")
+    page.locator("#promo-codes").get_by_role("link", name="Autumn 5%").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Autumn 5%")
+    expect(page.locator(".badge.archived")).to_have_text("Archived")
+    expect(page.get_by_test_id("archived-notice")).to_be_visible()
+    expect(page.get_by_role("button", name="Upload", exact=True)).to_have_count(0)
+
+    # The segment shows the archived group by name, not another one in its place.
+    page.goto(f"/segments/{seg}")
+    expect(page.locator("#archived-groups")).to_contain_text("Autumn 5%")
+    picker = page.locator(".cond.issued_from_group").get_by_label("from the group")
+    expect(picker.locator("option:checked")).to_have_text("Autumn 5% (archived)")
+    picker.select_option(label="Winter 10%")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.locator(".flash")).to_contain_text("saved")
+
+    # The draft cannot be sent while its template names the archived group, and says why.
+    page.goto(f"/mailings/{draft}/send")
+    expect(page.locator("#send-blocked")).to_contain_text("Edit the mailing")
+    expect(page.get_by_role("button", name="Send now")).to_be_disabled()
+    page.goto(f"/mailings/{draft}")
+    expect(page.locator("#problems-body_text")).to_contain_text("is archived: choose a live group")
+    page.get_by_label("Text body").fill("Your code: {{client.promocode('Winter 10%')}}")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".flash")).to_contain_text("saved")
+    page.goto(f"/mailings/{draft}/send")
+    expect(page.locator("#send-blocked")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send now")).to_be_enabled()
+
+
+def test_a_refused_form_says_what_is_wrong_at_the_top_focuses_it_and_keeps_the_typing(
+    page: Page,
+) -> None:
+    # A phone's height: the wrong field is far below the top of the form.
+    page.set_viewport_size({"width": 390, "height": 700})
+    page.goto("/groups/new")
+    page.get_by_label("Name").fill("Dates")
+    page.get_by_label("Valid from").fill("2027-02-01T00:00")
+    page.get_by_label("Valid until").fill("2027-01-01T00:00")
+    page.get_by_label("Upload promo codes").fill("ONE\nTWO")
+    page.get_by_role("button", name="Create group").click()
+
+    summary = page.locator("#error-summary")
+    expect(summary).to_contain_text("Nothing was saved yet")
+    expect(summary).to_contain_text("Valid until: “valid until” must be later than “valid from”")
+    # At the top of the page, above the form; the focus (and the scroll) is on the field.
+    top = summary.bounding_box()
+    form = page.locator("main form").first.bounding_box()
+    assert top is not None and form is not None and top["y"] < form["y"]
+    expect(page.get_by_label("Valid until")).to_be_focused()
+    expect(page.get_by_label("Name")).to_have_value("Dates")
+    expect(page.get_by_label("Upload promo codes")).to_have_value("ONE\nTWO")
+
+    # Its line leads to the field; corrected, the group is created.
+    summary.get_by_role("link", name="Valid until").click()
+    page.get_by_label("Valid until").fill("2027-03-01T00:00")
+    page.get_by_role("button", name="Create group").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Dates")
