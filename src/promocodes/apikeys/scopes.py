@@ -8,7 +8,7 @@
 
 A checkout needs ``redeem`` (and ``read`` to look codes up), a CRM ``issue``; neither
 can empty a group or read the customer base unless given more. The rule is read from the
-method and route; ``tests/api/test_scopes_matrix.py`` holds every operation's decision.
+method and route; ``tests/test_access_matrix.py`` holds every operation's decision.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 The rule is read from the request's method and route, so a new page falls under it
 without a line of its own: reading needs ``viewer``, changing needs ``marketer``, and
-the administrative sections need ``admin``. ``tests/web/test_roles_matrix.py`` holds
+the administrative sections need ``admin``. ``tests/test_access_matrix.py`` holds
 every route's decision, so a new route must be decided there too.
 """
 
