@@ -121,13 +121,3 @@ def test_serve_with_two_worker_processes_on_postgresql(pg_url: str) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-
-
-def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
-    env = {**os.environ, "PROMOCODES_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}
-    exe = Path(sys.executable).parent / "promocodes"
-    done = subprocess.run(
-        [str(exe), "serve", "--workers", "2"], env=env, capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 1
-    assert "PostgreSQL" in done.stderr and "--workers" in done.stderr
