@@ -40,6 +40,7 @@ from promocodes.models import utcnow
 # client's multiprocess mode, read when it is imported: set before the processes start).
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # Only the figures; a ``_created`` timestamp series per label set is noise here.
+# (prometheus-client leaves these two functions unannotated: hence the ignores.)
 disable_created_metrics()  # type: ignore[no-untyped-call]
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

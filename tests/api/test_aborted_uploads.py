@@ -8,7 +8,7 @@ from __future__ import annotations
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -92,9 +92,9 @@ def _files(folder: Path) -> list[Path]:
     return list(folder.iterdir()) if folder.exists() else []
 
 
-def _wait_until(what: str, done: object) -> None:
+def _wait_until(what: str, done: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 10
-    while not done():  # type: ignore[operator]
+    while not done():
         assert time.monotonic() < deadline, what
         time.sleep(0.02)
 
@@ -104,7 +104,7 @@ def _abort_at(server: LiveServer, folder: Path, target: Target, share: float) ->
     sock = _connect(server, target, len(target.body))
     sock.sendall(target.body[: int(len(target.body) * share)])
     if target.spools_at_once:
-        _wait_until(f"{target.name}: nothing spooled", lambda: _files(folder))
+        _wait_until(f"{target.name}: nothing spooled", lambda: bool(_files(folder)))
     else:
         time.sleep(0.3)
     sock.close()

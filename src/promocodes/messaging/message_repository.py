@@ -11,6 +11,7 @@ from sqlalchemy import Select, bindparam, func, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from promocodes.customers.models import Customer
+from promocodes.db import rowcount
 from promocodes.messaging.models import MESSAGE_STATUSES, Message
 from promocodes.messaging.worker_repository import STALE_HOLDER
 from promocodes.models import UTCDateTime
@@ -201,4 +202,4 @@ def redact_customer(session: Session, customer_id: int) -> int:
         .values(recipient=None, subject=None, body_text=None, body_html=None, error=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
