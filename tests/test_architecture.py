@@ -70,6 +70,7 @@ PURE = {
     "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state
     "codes/pattern.py",  # patterns of generated codes and their draw
+    "analytics/chart.py",  # redemptions by day as an SVG chart
     "segments/tree.py",  # filter trees
     "segments/limits.py",  # how large a filter tree may be
     "messaging/rendering.py",  # rendering a template

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from promocodes import __version__, apidocs, logs, metrics, migrate
+from promocodes.analytics import api as analytics_api
 from promocodes.apikit import BodyLimit, install_error_handlers
 from promocodes.audit import api as audit_api
 from promocodes.codes import api as codes_api
@@ -35,6 +36,7 @@ ROUTERS = (
     customers_api.router,
     segments_api.router,
     messaging_api.router,
+    analytics_api.router,
     audit_api.router,
 )
 

@@ -37,6 +37,9 @@ STATUSES = (AVAILABLE, ISSUED, REDEEMED, BLOCKED)
 # An issuance's kind: a new code (initial) or the customer's last one shown again.
 INITIAL = "initial"
 REPEAT = "repeat"
+# The issuances counted as codes sent (redemption analytics): new codes whose message was
+# not refused. Also the WHERE of the indexes that find them.
+SENT_SQL = "kind = 'initial' AND voided_at IS NULL"
 
 # What a code of a group is worth.
 BENEFIT_TYPES = ("percent", "amount", "free_shipping", "gift", "other")
@@ -255,6 +258,25 @@ class Issuance(Base):
         # The profile history and "last initial code from this group" both start here.
         Index("ix_issuances_customer", "customer_id", "group_id", "kind", "id"),
         Index("ix_issuances_code", "code_id"),
+        # Redemption analytics: the codes a mailing or campaign (source, source_ref) or a
+        # group sent, read from the index alone (docs/marketers.md, "Did it work?").
+        Index(
+            "ix_issuances_sent_by_source",
+            "source",
+            "source_ref",
+            "code_id",
+            "issued_at",
+            sqlite_where=text(SENT_SQL),
+            postgresql_where=text(SENT_SQL),
+        ),
+        Index(
+            "ix_issuances_sent_by_group",
+            "group_id",
+            "code_id",
+            "issued_at",
+            sqlite_where=text(SENT_SQL),
+            postgresql_where=text(SENT_SQL),
+        ),
     )
 
 

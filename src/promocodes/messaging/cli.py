@@ -22,6 +22,7 @@ from promocodes.messaging.schemas import MailingCreate
 from promocodes.pagination import status_filter
 
 mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
+campaigns_app = typer.Typer(help="Campaigns: messages sent on events.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Stored messages of mailings and campaigns.", no_args_is_help=True)
 
 

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from promocodes.analytics import service as analytics
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.messaging import campaigns
 from promocodes.messaging.models import CHANNELS, Campaign
 from promocodes.messaging.schemas import CampaignIn, CampaignUpdate
 from promocodes.web import kit
+from promocodes.web.analytics import panel
 from promocodes.web.compose import TEMPLATE_FIELDS, problems_by_field
 from promocodes.web.kit import Db, Form, User
 from promocodes.web.segments import group_choices
@@ -70,6 +72,7 @@ def _form(
         groups = group_choices(s)
         # Its figures, on its own page: what it has sent so far, by status.
         figures = campaigns.stats(s, [campaign_id]).get(campaign_id, {}) if campaign_id else {}
+        found = analytics.of_campaign(s, campaign_id) if campaign_id else None
     return kit.page(
         request,
         "campaigns/form.html",
@@ -83,6 +86,7 @@ def _form(
             "channels": CHANNELS,
             "figures": figures,
             "archived_at": archived_at,
+            "analytics": panel(found) if found else None,
         },
         status_code=status_code,
     )

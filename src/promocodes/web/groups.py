@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
+from promocodes.analytics import service as analytics
 from promocodes.codes import export, redemption, service, uploads
 from promocodes.codes.benefit import public_text
 from promocodes.codes.importer import read_text
-from promocodes.codes.models import STATUSES
+from promocodes.codes.models import STATUSES, Upload
 from promocodes.codes.schemas import (
     REFILL_FIELDS,
     GroupCreate,
@@ -23,6 +25,7 @@ from promocodes.messaging import usage
 from promocodes.models import utcnow
 from promocodes.pagination import decode_cursor, encode_cursor
 from promocodes.web import group_form, kit
+from promocodes.web.analytics import panel
 from promocodes.web.audit import UiActor
 from promocodes.web.kit import Config, Db, Form, User
 
@@ -153,6 +156,12 @@ def create_group(request: Request, actor: UiActor, form: Form, db: Db, cfg: Conf
 # --- edit ---------------------------------------------------------------------------------
 
 
+def _upload_of(s: Session, group_id: int, upload_id: int | None) -> Upload | None:
+    """The upload the page was asked to show, when it is one of this group's."""
+    shown = uploads.get_upload(s, upload_id) if upload_id is not None else None
+    return shown if shown is not None and shown.group_id == group_id else None
+
+
 def edit_page(
     request: Request,
     db: Db,
@@ -176,12 +185,11 @@ def edit_page(
         # An archived group is shown too, read-only: profiles and mailings link to it.
         group = service.to_out(s, service.get_any_group(s, group_id))
         history = uploads.list_uploads(s, group_id, limit=20)
+        found = analytics.of_group(s, group_id)
         rows = export.page(
             s, group_id, status=status, after_id=decode_cursor(after), limit=CODES_PAGE + 1
         )
-        shown = uploads.get_upload(s, upload_id) if upload_id is not None else None
-    if shown is not None and shown.group_id != group_id:
-        shown = None
+        shown = _upload_of(s, group_id, upload_id)
     more = len(rows) > CODES_PAGE
     rows = rows[:CODES_PAGE]
     if report is None and shown is not None and shown.status == "done":
@@ -210,6 +218,7 @@ def edit_page(
             "report": report,
             "running": shown if shown is not None and shown.status != "done" else None,
             "max_upload": request.app.state.settings.max_upload_bytes,
+            "analytics": panel(found),
         },
         status_code=status_code,
     )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from promocodes.analytics import service as analytics
 from promocodes.errors import Conflict, DomainError, ValidationFailed
 from promocodes.messaging import delivery, mailings, resend
 from promocodes.messaging.check import Check
@@ -18,6 +19,7 @@ from promocodes.messaging.schemas import MailingCreate, MailingOut, MailingUpdat
 from promocodes.messaging.templates import RenderFailed, preview_for
 from promocodes.segments import service as segments
 from promocodes.web import formats, kit
+from promocodes.web.analytics import panel
 from promocodes.web.compose import TEMPLATE_FIELDS, problems_by_field, template_of
 from promocodes.web.kit import Config, Db, Form, User
 from promocodes.web.segments import group_choices
@@ -165,7 +167,9 @@ def show_mailing(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Re
         shown = segments.get_any(s, mailing.segment_id)
         segment = shown.name + (" (deleted since)" if shown.archived_at else "")
         details = mailings.skip_details(s, mailing_id) if out.skipped else []
-    if out.status == "draft":
+        # A draft shows its form; a mailing that went out, what came back.
+        figures = None if out.status == "draft" else analytics.of_mailing(s, mailing_id)
+    if figures is None:
         return _compose(request, db, mailing=out, values=values)
     causes: dict[str, list[mailings.SkipDetail]] = {}
     for d in details:
@@ -180,6 +184,7 @@ def show_mailing(request: Request, mailing_id: kit.Id, user: User, db: Db) -> Re
             "segment": segment,
             "percent": percent(out),
             "causes": causes,
+            "analytics": panel(figures),
         },
     )
 
