@@ -1,12 +1,18 @@
-"""The SQL of redemption analytics: set-based, read-only, one pass per figure.
+"""The SQL of redemption analytics: set-based, read-only; no row reaches Python but the
+figures.
 
 What is counted (docs/marketers.md, "Did it work?"): the initial issuances that were not
-voided (``SENT_SQL``, the WHERE of the partial indexes that find them), of a mailing or
-campaign (``source``, ``source_ref``) or of a group; a sent code is redeemed when its
-code has a redemption. Two statements: the sent codes by day of redemption (the row
-without a day is the unredeemed rest, so one scan gives sent, redeemed and the days),
-then the median time to redeem — ``percentile_cont`` on PostgreSQL, the middle one or two
-rows by ``ORDER BY … LIMIT … OFFSET`` on SQLite. No row reaches Python but the figures.
+voided (``SENT_SQL``, the WHERE of the partial indexes that find them) of a mailing or
+a campaign (``source``, ``source_ref``) or of a group; a sent code is redeemed when its
+code has a redemption. The statements, each measured against the others in
+``bench/analytics.py``:
+
+- the codes sent: a count of the index alone, no join;
+- the redeemed ones, driven from the sent codes (never a scan of every redemption) and
+  joined to their redemption by primary key: on PostgreSQL one statement gives the days
+  and, as its grand total row (``GROUPING SETS``), the median by ``percentile_cont``; on
+  SQLite, which has no median, the days, then the middle one or two times to redeem by
+  ``ORDER BY … LIMIT … OFFSET`` (the count is known from the days).
 """
 
 from __future__ import annotations
@@ -29,8 +35,12 @@ _SCOPES: dict[Of, str] = {
     "campaign": "i.source = 'campaign' AND i.source_ref = :ref",
     "group": "i.group_id = :id",
 }
-_FROM = "FROM issuances i {join} redemptions r ON r.code_id = i.code_id WHERE {scope} AND {sent}"
-
+# SQLite's CROSS JOIN keeps the sent codes as the outer loop: its planner would otherwise
+# rather scan every redemption of the database when a mailing is large.
+_JOIN = {
+    "postgresql": "FROM issuances i JOIN redemptions r ON r.code_id = i.code_id WHERE ",
+    "sqlite": "FROM issuances i CROSS JOIN redemptions r WHERE r.code_id = i.code_id AND ",
+}
 _DAY = {
     "postgresql": "(r.redeemed_at AT TIME ZONE 'UTC')::date",
     # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff': the day is its first ten.
@@ -43,10 +53,9 @@ _SECONDS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Counts:
-    sent: int
-    redeemed: int
-    by_day: list[tuple[date, int]]  # days with redemptions, in order
+class Redeemed:
+    by_day: list[tuple[date, int]]  # UTC days with redemptions, in order
+    median_seconds: float | None  # None when nothing was redeemed
 
 
 def _dialect(session: Session) -> str:
@@ -57,38 +66,34 @@ def _params(of: Of, id_: int) -> dict[str, object]:
     return {"id": id_} if of == "group" else {"ref": str(id_)}
 
 
-def counts(session: Session, of: Of, id_: int) -> Counts:
-    """Sent, redeemed and redemptions by day (UTC) in one scan of the sent codes."""
-    dialect = _dialect(session)
-    where = _FROM.format(join="LEFT JOIN", scope=_SCOPES[of], sent=_SENT)
-    sql = f"SELECT {_DAY[dialect]} AS day, count(*) {where} GROUP BY 1 ORDER BY 1"
-    sent = redeemed = 0
-    by_day: list[tuple[date, int]] = []
-    for day, n in session.execute(text(sql), _params(of, id_)):
-        sent += n
-        if day is None:
-            continue
-        redeemed += n
-        by_day.append((day if isinstance(day, date) else date.fromisoformat(day), n))
-    return Counts(sent, redeemed, by_day)
+def sent(session: Session, of: Of, id_: int) -> int:
+    """How many codes were sent: the partial index's entries, counted."""
+    sql = f"SELECT count(*) FROM issuances i WHERE {_SCOPES[of]} AND {_SENT}"  # noqa: S608
+    return int(session.execute(text(sql), _params(of, id_)).scalar_one())
 
 
-def median_seconds(session: Session, of: Of, id_: int, redeemed: int) -> float | None:
-    """The median of redeemed_at - issued_at over the ``redeemed`` sent codes that were
-    redeemed (the caller counted them): None when there are none."""
-    if redeemed == 0:
-        return None
+def redeemed(session: Session, of: Of, id_: int) -> Redeemed:
+    """The sent codes that were redeemed: by day, and the median time to redeem."""
     dialect = _dialect(session)
-    where = _FROM.format(join="JOIN", scope=_SCOPES[of], sent=_SENT)
-    seconds = _SECONDS[dialect]
+    where = f"{_JOIN[dialect]}{_SCOPES[of]} AND {_SENT}"
+    day, seconds = _DAY[dialect], _SECONDS[dialect]
     params = _params(of, id_)
     if dialect == "postgresql":
-        sql = f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) {where}"
-    else:
-        # The middle row (odd count) or the two middle rows (even), averaged. Only our
-        # constants are formatted in; the ids travel as parameters.
-        middle = "ORDER BY s LIMIT :take OFFSET :skip"
-        sql = f"SELECT avg(s) FROM (SELECT {seconds} AS s {where} {middle})"  # noqa: S608
-        params |= {"take": 2 - redeemed % 2, "skip": (redeemed - 1) // 2}
-    value = session.execute(text(sql), params).scalar()
-    return None if value is None else float(value)
+        sql = (
+            f"SELECT {day} AS day, count(*), percentile_cont(0.5) WITHIN GROUP "
+            f"(ORDER BY {seconds}) {where} GROUP BY GROUPING SETS ((1), ()) ORDER BY 1"
+        )
+        rows = session.execute(text(sql), params).all()
+        by_day = [(d, n) for d, n, _ in rows if d is not None]
+        median = next((m for d, _, m in rows if d is None), None)
+        return Redeemed(by_day, None if median is None else float(median))
+    sql = f"SELECT {day} AS day, count(*) {where} GROUP BY 1 ORDER BY 1"
+    by_day = [(date.fromisoformat(d), n) for d, n in session.execute(text(sql), params)]
+    count = sum(n for _, n in by_day)
+    if count == 0:
+        return Redeemed(by_day, None)
+    # The middle row (odd count) or the two middle rows (even), averaged.
+    middle = "ORDER BY s LIMIT :take OFFSET :skip"
+    sql = f"SELECT avg(s) FROM (SELECT {seconds} AS s {where} {middle})"  # noqa: S608
+    params |= {"take": 2 - count % 2, "skip": (count - 1) // 2}
+    return Redeemed(by_day, float(session.execute(text(sql), params).scalar_one()))

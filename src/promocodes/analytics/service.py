@@ -50,10 +50,16 @@ def of_group(session: Session, group_id: int) -> Analytics:
 
 
 def _figures(session: Session, of: Of, id_: int) -> Analytics:
-    counts = repo.counts(session, of, id_)
-    median = repo.median_seconds(session, of, id_, counts.redeemed)
-    seconds = None if median is None else round(median)
-    return Analytics(of, id_, counts.sent, counts.redeemed, seconds, counts.by_day)
+    came_back = repo.redeemed(session, of, id_)
+    median = came_back.median_seconds
+    return Analytics(
+        of,
+        id_,
+        repo.sent(session, of, id_),
+        sum(n for _, n in came_back.by_day),
+        None if median is None else round(median),
+        came_back.by_day,
+    )
 
 
 def as_out(a: Analytics) -> AnalyticsOut:
