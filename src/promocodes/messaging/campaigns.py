@@ -58,11 +58,15 @@ def create(session: Session, data: CampaignIn) -> Campaign:
     return repo.add_campaign(session, Campaign(**data.model_dump()))
 
 
+# Fields a campaign always has: a null in an update leaves them as they are.
+_REQUIRED = ("name", "event", "channel", "subject", "active", "creates_customers")
+
+
 def update(session: Session, campaign_id: int, data: CampaignUpdate) -> Campaign:
     campaign = get(session, campaign_id)
     for field in data.model_fields_set:
         value = getattr(data, field)
-        if value is None and field in ("name", "event", "channel", "subject", "active"):
+        if value is None and field in _REQUIRED:
             continue
         setattr(campaign, field, value)
     require_valid(
@@ -101,6 +105,7 @@ def to_outs(session: Session, campaigns: Sequence[Campaign]) -> list[CampaignOut
             body_text=c.body_text,
             body_html=c.body_html,
             active=c.active,
+            creates_customers=c.creates_customers,
             created_at=c.created_at,
             stats=counted[c.id],
         )
@@ -139,12 +144,15 @@ def handle_event(
     event: str,
     *,
     event_id: str | None = None,
+    on_event: Sequence[Campaign] | None = None,
 ) -> list[Message]:
-    """Render and queue the message of every active campaign on ``event``. With an
-    ``event_id`` a repeated event returns the messages made the first time."""
+    """Render and queue the message of every active campaign on ``event`` (``on_event``:
+    those campaigns, when the caller has read them already). With an ``event_id`` a
+    repeated event returns the messages made the first time."""
     made = []
     groups = GroupsByName(session, utcnow())
-    for campaign in repo.active_campaigns_on(session, event):
+    live = repo.active_campaigns_on(session, event) if on_event is None else on_event
+    for campaign in live:
         key = message_key(campaign.id, customer.id, event_id)
         existing = messages.by_key(session, key)
         if existing is None and event_id is not None:
