@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from promocodes.codes.issuance import GroupsByName, IssuedCodes
@@ -176,7 +177,7 @@ def _new_message(
     )
     if campaign.channel == "smtp" and not customer.email:
         row.status, row.skip_reason = "skipped", "no-email"
-        return messages.add(session, row)
+        return _store(session, row)
     codes = IssuedCodes(
         session, customer, key=key, source="campaign", source_ref=str(campaign.id), groups=groups
     )
@@ -197,4 +198,19 @@ def _new_message(
             row.status, row.sent_at = "sent", utcnow()
         else:
             row.status, row.next_attempt_at = "queued", utcnow()
-    return messages.add(session, row)
+    return _store(session, row)
+
+
+def _store(session: Session, row: Message) -> Message:
+    """Store the message, or hand back the one of its key that a concurrent request (the
+    same event, retried at once) stored first: on PostgreSQL both may have found no
+    message, and the second insert waits for the first to commit, then collides. The
+    codes they carry were issued under the same key, so they are the same."""
+    try:
+        with session.begin_nested():
+            return messages.add(session, row)
+    except IntegrityError:
+        existing = messages.by_key(session, row.key)
+        if existing is None:
+            raise
+        return existing
