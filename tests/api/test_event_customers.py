@@ -136,6 +136,11 @@ def test_an_erased_customer_takes_no_data_from_an_event(api: TestClient, db: Dat
     assert pseudonym is not None
     _problem(_event(api, pseudonym, customer={"email": "back@x.io"}), 409, "customer-erased")
     assert _count(db, Message) == 0
+    # The original id is unknown from then on: the person comes back as a new customer.
+    back = _event(api, "gone", customer={"email": "back@x.io"}).json()
+    assert back["customer_change"] == "created"
+    assert api.get("/api/v1/customers/gone").json()["email"] == "back@x.io"
+    assert _count(db, Customer) == 2
 
 
 BAD_BODIES = [
