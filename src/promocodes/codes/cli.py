@@ -18,6 +18,7 @@ from promocodes.clikit import cli_errors, console, database, progress_bar
 from promocodes.codes import (
     checkout_cli,
     generation_cli,
+    issue_cli,
     redemption,
     redemption_cli,
     service,
@@ -36,7 +37,9 @@ from promocodes.errors import ValidationFailed
 from promocodes.pagination import status_filter
 
 groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
-codes_app = typer.Typer(help="Upload, export, block and redeem codes.", no_args_is_help=True)
+codes_app = typer.Typer(
+    help="Upload, export, issue, look up, block and redeem codes.", no_args_is_help=True
+)
 uploads_app = typer.Typer(help="Upload history; withdraw a wrong upload.", no_args_is_help=True)
 
 
@@ -347,6 +350,7 @@ def codes_block(codes: list[str]) -> None:
 
 
 for _name, _command in (
+    *issue_cli.COMMANDS,
     *generation_cli.COMMANDS,
     *redemption_cli.COMMANDS,
     *checkout_cli.COMMANDS,

@@ -13,6 +13,7 @@ from promocodes.codes import issuance_repository as history
 from promocodes.codes import repository as repo
 from promocodes.codes.issuance import CustomerLike
 from promocodes.codes.issuance_repository import HistoryRow
+from promocodes.codes.schemas import CodeLookupOut, IssuanceOut
 from promocodes.errors import CodeNotFound
 
 
@@ -49,6 +50,30 @@ def lookup(session: Session, code: str, *, actor: Actor = SYSTEM) -> Lookup:
         issuances=history.code_history(session, row.id),
         redeemed_at=row.redeemed_at,
         order_id=redemption.order_id if redemption else None,
+    )
+
+
+def as_out(found: Lookup) -> CodeLookupOut:
+    """A look-up as the API answers it (and ``codes lookup --json`` prints it)."""
+    return CodeLookupOut(
+        code=found.code,
+        status=found.status,
+        group_id=found.group_id,
+        group_name=found.group_name,
+        valid_until=found.valid_until,
+        redeemed_at=found.redeemed_at,
+        order_id=found.order_id,
+        issuances=[
+            IssuanceOut(
+                customer_id=h.customer_id,
+                kind=h.kind,
+                issued_at=h.issued_at,
+                source=h.source,
+                source_ref=h.source_ref,
+                voided=h.voided_at is not None,
+            )
+            for h in found.issuances
+        ],
     )
 
 

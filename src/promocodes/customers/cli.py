@@ -11,7 +11,7 @@ from rich.table import Table
 
 from promocodes import erasure
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
@@ -73,7 +73,9 @@ def customers_show(customer_id: str) -> None:
 
 @customers_app.command("erase")
 @cli_errors
-def customers_erase(customer_id: str, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+def customers_erase(
+    customer_id: str, yes: bool = typer.Option(False, "--yes", "-y"), as_json: bool = JSON_OPTION
+) -> None:
     """Erase a customer's personal data (the right to be forgotten): fields, attributes
     and their messages' addresses and bodies. Their promo code history stays, under a
     pseudonymous id."""
@@ -81,6 +83,9 @@ def customers_erase(customer_id: str, yes: bool = typer.Option(False, "--yes", "
         typer.confirm(f"Erase customer {customer_id!r} for good?", abort=True)
     with database().write() as session:
         done = erasure.erase(session, customer_id, actor=Actor.cli())
+    if as_json:
+        print_json(done)
+        return
     if done.already:
         console.print(f"{done.customer_id} was already erased; nothing changed.")
         return

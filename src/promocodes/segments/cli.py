@@ -1,15 +1,18 @@
-"""CLI commands for segments (``promocodes segments preview``)."""
+"""CLI commands for segments (``promocodes segments preview|export``)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from promocodes import exports
+from promocodes.audit.service import Actor
 from promocodes.clikit import cli_errors, console, database
 from promocodes.errors import ValidationFailed
 from promocodes.segments import service
@@ -48,3 +51,20 @@ def segments_preview(
         attributes = ", ".join(f"{k}={v}" for k, v in sorted(c.attributes.items()))
         table.add_row(c.customer_id, c.email or "", name, attributes)
     console.print(table)
+
+
+@segments_app.command("export")
+@cli_errors
+def segments_export(
+    segment_id: int,
+    output: str = typer.Option("-", "--output", "-o", help="File to write; - for stdout."),
+) -> None:
+    """Export a saved segment's customers as CSV (safe to open in a spreadsheet; audited,
+    since customers are personal data)."""
+    with ExitStack() as stack:
+        target = (
+            sys.stdout if output == "-" else stack.enter_context(Path(output).open("w", newline=""))
+        )
+        done = exports.segment_customers(database(), segment_id, actor=Actor.cli())
+        for chunk in done.chunks:
+            target.write(chunk)
