@@ -58,7 +58,9 @@ def segment_customers(db: Database, segment_id: int, *, actor: Actor) -> Export:
     with db.write() as s:
         started = segment_export.start(s, segment_id, actor=actor)
     pages = db.pages(
-        lambda s, after: segment_export.page(s, started.tree, after_id=after),
+        lambda s, after: segment_export.page(
+            s, started.tree, after_id=after, limit=segment_export.PAGE
+        ),
         size=segment_export.PAGE,
     )
     return Export(segment_export.filename(segment_id), segment_export.csv_chunks(pages))
