@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
+from promocodes.audit.models import AuditEntry
 from promocodes.codes import alerts
 from promocodes.codes.schemas import (
     AlertOut,
@@ -21,12 +23,12 @@ from promocodes.codes.schemas import (
 from promocodes.db import Database
 from promocodes.messaging import campaigns
 from promocodes.messaging.schemas import CampaignIn, CampaignOut, EventOut
-from tests.audit.common import only
+from tests.audit.common import entries, only
 from tests.codes.conftest import Cli
 from tests.factories import assert_counters_exact, counts, make_customer
 
 
-def _keys(model: type) -> set[str]:
+def _keys(model: type[BaseModel]) -> set[str]:
     return set(model.model_fields)
 
 
@@ -91,9 +93,7 @@ def test_lookup_tells_who_got_a_code_and_is_audited(cli: Cli, db: Database) -> N
     assert len(entries) == 2 and all(e.actor_kind == "cli" for e in entries)
 
 
-def _looked_up(db: Database) -> list:  # type: ignore[type-arg]
-    from tests.audit.common import entries
-
+def _looked_up(db: Database) -> list[AuditEntry]:
     return entries(db, "code.looked_up")
 
 
