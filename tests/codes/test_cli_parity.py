@@ -15,11 +15,14 @@ from promocodes.codes import alerts
 from promocodes.codes.schemas import (
     AlertOut,
     CodeLookupOut,
+    GroupOut,
     IssueOut,
     RedeemOut,
     RedemptionReport,
+    UnredeemOut,
     ValidateOut,
 )
+from promocodes.customers.schemas import CustomerOut, PromoCodeOut
 from promocodes.db import Database
 from promocodes.messaging import campaigns
 from promocodes.messaging.schemas import CampaignIn, CampaignOut, EventOut
@@ -215,3 +218,39 @@ def test_customers_erase_json(cli: Cli, db: Database) -> None:
     again = json.loads(cli("customers", "erase", done["customer_id"], "--yes", "--json"))
     assert again["already"] is True
     assert "customer 'alice' does not exist" in cli("customers", "erase", "alice", "--yes", code=1)
+
+
+def test_every_daily_answer_has_json(cli: Cli, db: Database, tmp_path: Path) -> None:
+    _world(cli, db)
+    groups = json.loads(cli("groups", "list", "--json"))
+    assert [(g["name"], g["total"]) for g in groups] == [("Promo", 3)]
+    assert set(groups[0]) == _keys(GroupOut)
+    assert json.loads(cli("groups", "show", "Promo", "--json")) == groups[0]
+    code = json.loads(cli("codes", "issue", "Promo", "alice", "--json"))["code"]
+    profile = json.loads(cli("customers", "show", "alice", "--json"))
+    assert set(profile) == {"customer", "promo_codes"}
+    assert set(profile["customer"]) == _keys(CustomerOut)
+    assert [(p["code"], p["status"]) for p in profile["promo_codes"]] == [(code, "issued")]
+    assert all(set(p) == _keys(PromoCodeOut) for p in profile["promo_codes"])
+    blocked = json.loads(cli("codes", "block", code, "P3", "--json"))
+    assert [(b["code"], b["previous_status"]) for b in blocked] == [
+        (code, "issued"),
+        ("P3", "available"),
+    ]
+    back = json.loads(cli("codes", "unblock", code, "--json"))
+    assert back == [{"code": code, "status": "issued", "previous_status": "blocked"}]
+    cli("codes", "redeem", "--code", code, "--order-id", "o-1")
+    reversed_ = json.loads(cli("codes", "unredeem", code, "--order-id", "o-1", "--json"))
+    assert set(reversed_) == _keys(UnredeemOut) and reversed_["status"] == "issued"
+    tree = tmp_path / "tree.json"
+    tree.write_text('{"type": "field", "field": "email", "op": "exists"}')
+    preview = json.loads(cli("segments", "preview", str(tree), "--json"))
+    assert preview["count"] == 1 and preview["sample"][0]["customer_id"] == "alice"
+    assert_counters_exact(db, 1)
+
+
+def test_several_codes_are_all_or_none(cli: Cli, db: Database) -> None:
+    _world(cli, db)
+    out = cli("codes", "block", "P1", "NOPE", code=1)
+    assert "code 'NOPE' does not exist" in out and "P1: blocked" not in out
+    assert counts(db, 1).blocked == 0

@@ -14,6 +14,7 @@ from promocodes.codes import repository as repo
 from promocodes.codes.issuance import CustomerLike
 from promocodes.codes.issuance_repository import HistoryRow
 from promocodes.codes.schemas import CodeLookupOut, IssuanceOut
+from promocodes.customers.schemas import PromoCodeOut
 from promocodes.errors import CodeNotFound
 
 
@@ -82,3 +83,18 @@ def customer_history(
 ) -> list[HistoryRow]:
     """A customer's issuances, newest first (keyset on the issuance id)."""
     return history.customer_history(session, customer.id, before_id=before_id, limit=limit)
+
+
+def promo_code_out(h: HistoryRow) -> PromoCodeOut:
+    """One of a customer's codes as the API's ``/promo-codes`` and ``customers show``
+    give it (a voided issuance says so instead of the code's status)."""
+    return PromoCodeOut(
+        code=h.code,
+        group_id=h.group_id,
+        group_name=h.group_name,
+        kind=h.kind,
+        issued_at=h.issued_at,
+        source=h.source,
+        source_ref=h.source_ref,
+        status="voided" if h.voided_at else h.status,
+    )

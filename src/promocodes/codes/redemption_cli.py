@@ -1,7 +1,8 @@
-"""CLI commands that change a code after issuing, besides blocking: lift a block,
-reverse a redemption, redeem one code or a file of codes
-(``promocodes codes unblock|unredeem|redeem``, registered on the ``codes`` command group
-by ``codes/cli.py``)."""
+"""CLI commands that change a code after issuing: block it, lift a block, redeem one
+code or a file of codes, reverse a redemption (``promocodes codes
+block|unblock|redeem|unredeem``, registered on the ``codes`` command group by
+``codes/cli.py``). Several codes in one command are one transaction: all or none, and
+what is printed is what was committed."""
 
 from __future__ import annotations
 
@@ -18,31 +19,63 @@ from rich.table import Table
 from promocodes.audit.service import Actor
 from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json, progress_bar
 from promocodes.codes import bulk_redemption, redemption
+from promocodes.codes.models import BLOCKED, REDEEMED
 from promocodes.codes.redemption_file import MAX_FILE_BYTES, RedemptionReader
-from promocodes.codes.schemas import RedeemIn, RedemptionReport
+from promocodes.codes.schemas import BlockOut, RedeemIn, RedemptionReport, UnblockOut, UnredeemOut
 from promocodes.customers import service as customers
 from promocodes.errors import ValidationFailed
 
 
 @cli_errors
-def codes_unblock(codes: list[str]) -> None:
+def codes_block(codes: list[str], as_json: bool = JSON_OPTION) -> None:
+    """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
+    with database().write() as session:
+        done = [
+            BlockOut(
+                code=code,
+                status=BLOCKED,
+                previous_status=redemption.block(session, code, actor=Actor.cli()),
+            )
+            for code in codes
+        ]
+    if as_json:
+        print_json(done)
+        return
+    for out in done:
+        console.print(f"{out.code}: blocked (was {out.previous_status})")
+
+
+@cli_errors
+def codes_unblock(codes: list[str], as_json: bool = JSON_OPTION) -> None:
     """Lift a block: a code goes back to its holder, or to the group's stock."""
+    done = []
     with database().write() as session:
         for code in codes:
             previous, status = redemption.unblock(session, code, actor=Actor.cli())
-            verb = "unblocked, now" if previous != status else "not blocked; still"
-            console.print(f"{code}: {verb} {status}")
+            done.append(UnblockOut(code=code, status=status, previous_status=previous))
+    if as_json:
+        print_json(done)
+        return
+    for out in done:
+        verb = "unblocked, now" if out.previous_status != out.status else "not blocked; still"
+        console.print(f"{out.code}: {verb} {out.status}")
 
 
 @cli_errors
 def codes_unredeem(
     code: str,
     order_id: str = typer.Option(None, "--order-id", help="The order that redeemed it."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Reverse a redemption (a cancelled order): the code goes back to its holder, or to
     the group's stock."""
     with database().write() as session:
         status = redemption.unredeem(session, code, order_id=order_id, actor=Actor.cli())
+    if as_json:
+        print_json(
+            UnredeemOut(code=code, status=status, previous_status=REDEEMED, order_id=order_id)
+        )
+        return
     console.print(f"{code}: redemption reversed, now {status}")
 
 
@@ -149,6 +182,7 @@ def print_redemptions(report: RedemptionReport) -> None:
 
 # (name, command), in the order ``promocodes codes --help`` lists them.
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("block", codes_block),
     ("unblock", codes_unblock),
     ("redeem", codes_redeem),
     ("unredeem", codes_unredeem),

@@ -51,12 +51,19 @@ def customers_import(
 
 @customers_app.command("show")
 @cli_errors
-def customers_show(customer_id: str) -> None:
-    """A customer's profile and the promo codes they were issued."""
+def customers_show(customer_id: str, as_json: bool = JSON_OPTION) -> None:
+    """A customer's profile and the promo codes they were issued (newest first; with
+    --json, ``{"customer": …, "promo_codes": […]}`` in the API's shapes)."""
     with database().read() as session:
         customer = service.get(session, customer_id)
         out = service.to_out(customer)
-        history = lookup.customer_history(session, customer, limit=1_000)
+        history = [
+            lookup.promo_code_out(h)
+            for h in lookup.customer_history(session, customer, limit=1_000)
+        ]
+    if as_json:
+        print_json({"customer": out, "promo_codes": history})
+        return
     console.print(f"[bold]{out.customer_id}[/] {out.first_name or ''} {out.last_name or ''}")
     for label, value in (("email", out.email), ("phone", out.phone)):
         if value:
@@ -65,9 +72,10 @@ def customers_show(customer_id: str) -> None:
         console.print(f"{key}: {value}")
     table = Table("code", "group", "kind", "issued", "source", "status", title="Promo codes")
     for h in history:
-        status = "voided" if h.voided_at else h.status
         source = f"{h.source} {h.source_ref}" if h.source_ref else h.source
-        table.add_row(h.code, h.group_name, h.kind, f"{h.issued_at:%Y-%m-%d %H:%M}", source, status)
+        table.add_row(
+            h.code, h.group_name, h.kind, f"{h.issued_at:%Y-%m-%d %H:%M}", source, h.status
+        )
     console.print(table if history else "No promo codes issued yet.")
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from promocodes import exports
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 from promocodes.errors import ValidationFailed
 from promocodes.segments import service
 from promocodes.segments.schemas import DEFAULT_SAMPLE, MAX_SAMPLE
@@ -37,11 +37,15 @@ def segments_preview(
     sample: int = typer.Option(
         DEFAULT_SAMPLE, min=0, max=MAX_SAMPLE, help="How many matching customers to show."
     ),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Count the customers a filter selects and show the first few, without saving it."""
     tree = parse_filter(_read_json(file))
     with console.status("Counting customers…"), database().read() as session:
         result = service.preview(session, tree, sample_size=sample)
+    if as_json:
+        print_json(result)
+        return
     console.print(f"[bold]{result.count:,}[/] customers match.")
     if not result.sample:
         return
