@@ -46,7 +46,8 @@ def codes_issue(
     idempotency_key: str = typer.Option(
         None,
         "--idempotency-key",
-        help="Issue at most once per key: running again with it answers the same code.",
+        help="Issue at most once per key (and group): running again with it answers the "
+        "same code; the same key for another customer is refused.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
