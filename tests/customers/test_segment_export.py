@@ -71,6 +71,7 @@ def check(db: Database, segment_id: int, text: str, actor_kind: str) -> None:
     assert by_id["c01"]["first_name"] == "'=cmd|' /C calc'!A0"  # text, not a formula
     assert by_id["c02"]["email"] == "c2@example.com"
     assert by_id["c02"]["attributes"] == '{"city": "Oslo", "n": 2}'
+    assert by_id["c02"]["created_at"].endswith("+00:00") and by_id["c02"]["phone"] == ""
     entry = only(db, "export.customers")
     assert (entry.target_type, entry.target_id, entry.target_name) == (
         "segment",

@@ -77,20 +77,8 @@ def start(session: Session, segment_id: int, *, actor: Actor = SYSTEM) -> Starte
 def page(session: Session, tree: Filter, *, after_id: int | None, limit: int = PAGE) -> list[Row]:
     """Up to ``limit`` of the filter's customers after ``after_id``, in id order."""
     where = to_sql(tree, session.get_bind().dialect.name)
-    return [
-        Row(
-            c.id,
-            c.external_id,
-            c.email,
-            c.phone,
-            c.first_name,
-            c.last_name,
-            dict(c.attributes or {}),
-            c.created_at,
-            c.updated_at,
-        )
-        for c in repo.customers_after(session, where, after_id=after_id, limit=limit)
-    ]
+    rows = repo.customer_rows_after(session, where, after_id=after_id, limit=limit)
+    return [Row(*r[:6], dict(r[6] or {}), r[7], r[8]) for r in rows]
 
 
 def filename(segment_id: int) -> str:
