@@ -208,6 +208,37 @@ def test_events_send(cli: Cli, db: Database, campaign: int) -> None:
     assert counts(db, 1).issued == 1
 
 
+def test_events_send_with_the_customer(cli: Cli, db: Database) -> None:
+    _world(cli, db)
+    with db.write() as s:
+        campaigns.create(
+            s,
+            CampaignIn(
+                name="Join",
+                event="joined",
+                subject="Hi",
+                body_text="{{ client.first_name }}: {{ client.promocode('Promo') }}",
+                creates_customers=True,
+            ),
+        )
+    fields = '{"first_name": "Dora", "attributes": {"city": "Oslo"}}'
+    sent = json.loads(
+        cli("events", "send", "joined", "dora", "--customer-fields", fields, "--json")
+    )
+    assert sent["customer_change"] == "created" and sent["customer_id"] == "dora"
+    assert sent["messages"][0]["body_text"].startswith("Dora: P")
+    shown = json.loads(cli("customers", "show", "dora", "--json"))
+    assert shown["customer"]["attributes"] == {"city": "Oslo"}
+    for bad, message in [
+        ("{not json", "--customer-fields is not valid JSON"),
+        ('{"colour": "red"}', "customer.colour"),
+        ('["a"]', "customer"),
+    ]:
+        out = cli("events", "send", "joined", "erin", "--customer-fields", bad, code=1)
+        assert message in " ".join(out.split()) and "Traceback" not in out, bad
+    assert "customer 'erin' does not exist" in cli("customers", "show", "erin", code=1)
+
+
 def test_customers_erase_json(cli: Cli, db: Database) -> None:
     _world(cli, db)
     done = json.loads(cli("customers", "erase", "alice", "--yes", "--json"))

@@ -3,17 +3,27 @@ campaign reads and its event door, through the same services."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 from rich.table import Table
 
 from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 from promocodes.config import Settings
-from promocodes.customers import service as customers
-from promocodes.messaging import campaigns, outbox
+from promocodes.errors import ValidationFailed
+from promocodes.messaging import campaigns, events, outbox
 from promocodes.messaging.schemas import CampaignOut, EventIn, EventOut
 
 campaigns_app = typer.Typer(help="Campaigns: a message sent on an event.", no_args_is_help=True)
 events_app = typer.Typer(help="Events that campaigns answer.", no_args_is_help=True)
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"--customer-fields is not valid JSON: {exc}") from None
 
 
 def _stats(counts: dict[str, int]) -> str:
@@ -68,21 +78,34 @@ def events_send(
         "--event-id",
         help="Your id of the event: sending it again answers the same messages.",
     ),
+    fields: str = typer.Option(
+        None,
+        "--customer-fields",
+        help="The customer as the event knows them, a JSON object (as PUT /customers takes: "
+        '{"email": …, "attributes": {…}}); applied only where a campaign on the event '
+        "adds customers.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Send an event for a customer, as `POST /api/v1/events`: every active campaign on it
     renders and queues its message (issuing its codes)."""
     given = {"event": event, "customer_id": customer, "event_id": event_id}
+    if fields is not None:
+        given["customer"] = _json_object(fields)
     body = EventIn.model_validate({k: v for k, v in given.items() if v is not None})
     domain = Settings().message_id_domain
     with database().write() as session:
-        holder = customers.get(session, body.customer_id)
-        made = campaigns.handle_event(session, holder, body.event, event_id=body.event_id)
-        items = [outbox.out(m, holder.external_id, domain) for m in made]
-    out = EventOut(event=body.event, customer_id=body.customer_id, messages=items)
+        done = events.receive(session, body)
+        external_id = done.customer.external_id
+        items = [outbox.out(m, external_id, domain) for m in done.messages]
+    out = EventOut(
+        event=body.event, customer_id=external_id, customer_change=done.change, messages=items
+    )
     if as_json:
         print_json(out)
         return
+    if done.change is not None:
+        console.print(f"Customer {external_id}: {done.change}.", highlight=False)
     if not items:
         console.print(f"No active campaign answers {body.event!r}.", highlight=False)
         return

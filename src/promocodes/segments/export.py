@@ -78,7 +78,20 @@ def page(session: Session, tree: Filter, *, after_id: int | None, limit: int = P
     """Up to ``limit`` of the filter's customers after ``after_id``, in id order."""
     where = to_sql(tree, session.get_bind().dialect.name)
     rows = repo.customer_rows_after(session, where, after_id=after_id, limit=limit)
-    return [Row(*r[:6], dict(r[6] or {}), r[7], r[8]) for r in rows]
+    return [
+        Row(
+            r.id,
+            r.external_id,
+            r.email,
+            r.phone,
+            r.first_name,
+            r.last_name,
+            dict(r.attributes or {}),
+            r.created_at,
+            r.updated_at,
+        )
+        for r in rows
+    ]
 
 
 def filename(segment_id: int) -> str:

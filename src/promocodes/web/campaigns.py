@@ -26,6 +26,7 @@ FIELDS = ("name", "event", "channel", *TEMPLATE_FIELDS)
 def _values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {name: kit.field(form, name) for name in FIELDS}
     values["active"] = kit.field(form, "active") == "1"
+    values["creates_customers"] = kit.field(form, "creates_customers") == "1"
     return values
 
 
@@ -38,11 +39,14 @@ def _values_of(c: Campaign) -> dict[str, Any]:
         "body_text": c.body_text or "",
         "body_html": c.body_html or "",
         "active": c.active,
+        "creates_customers": c.creates_customers,
     }
 
 
 def _data(values: dict[str, Any]) -> dict[str, Any]:
-    data = {k: values[k] for k in ("name", "event", "channel", "subject", "active")}
+    data = {
+        k: values[k] for k in ("name", "event", "channel", "subject", "active", "creates_customers")
+    }
     data["body_text"] = values["body_text"] or None
     data["body_html"] = values["body_html"] or None
     return data
@@ -103,7 +107,7 @@ def list_campaigns(request: Request, user: User, db: Db) -> Response:
 @router.get("/campaigns/new")
 def new_campaign(request: Request, user: User, db: Db) -> Response:
     values: dict[str, Any] = dict.fromkeys(FIELDS, "")
-    values.update(channel="outbox", active=True)
+    values.update(channel="outbox", active=True, creates_customers=False)
     return _form(request, db, campaign_id=None, values=values)
 
 
