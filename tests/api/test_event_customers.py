@@ -50,7 +50,9 @@ def _count(db: Database, model: type, **where: Any) -> int:
 
 
 def _event(api: TestClient, customer_id: str, **extra: Any) -> httpx.Response:
-    return api.post("/api/v1/events", json={"customer_id": customer_id, "event": "signup", **extra})
+    body = {"customer_id": customer_id, "event": "signup", **extra}
+    response: httpx.Response = api.post("/api/v1/events", json=body)
+    return response
 
 
 def test_off_by_default_unknown_is_404_and_the_object_is_ignored(

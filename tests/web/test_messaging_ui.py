@@ -234,6 +234,13 @@ def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
     assert "Welcome (deleted)" in messages and "Code: S1" in messages
     assert ui.get(f"/campaigns/{cid}/delete").status_code == 404
     assert ui.post(f"/campaigns/{cid}/delete").status_code == 404
+    # The Archived tab lists it, badged, with its figures and no pause/resume.
+    assert 'href="/campaigns?show=archived"' in listing
+    tab = ui.get("/campaigns", params={"show": "archived"}).text.partition('id="campaigns"')[2]
+    assert f'href="/campaigns/{cid}"' in tab and "Archived</span>" in tab
+    assert "Pause" not in tab and "Resume" not in tab
+    with db.write() as s:
+        assert [c.id for c in campaigns.list_campaigns(s, archived=True)] == [cid]
 
 
 def test_schedule_a_mailing_for_later(ui: Ui, db: Database) -> None:

@@ -33,6 +33,7 @@ TargetType = Literal[
     "mailing",
     "campaign",
     "customer",
+    "alert",
     "segment",
 ]
 

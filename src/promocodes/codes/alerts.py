@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from promocodes import webhooks
+from promocodes.audit.service import Actor, Target, record
 from promocodes.codes import issuance_repository as history
 from promocodes.codes import repository as repo
 from promocodes.codes.models import Alert, AlertState, CodeGroup
@@ -153,11 +154,16 @@ def listing(
     return [Listed(a, name, archived) for a, name, archived in rows]
 
 
-def acknowledge(session: Session, alert_id: int, who: str) -> Alert | None:
-    """Mark an alert seen (once: the first acknowledgement is the one kept)."""
+def acknowledge(session: Session, alert_id: int, actor: Actor) -> Alert | None:
+    """Mark an alert seen (once: the first acknowledgement is the one kept, and the only
+    one audited — a repeat changes nothing)."""
     alert = repo.get_alert(session, alert_id)
     if alert is not None and alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
-        alert.acknowledged_by = who
+        alert.acknowledged_by = actor.name
+        group = repo.get_group(session, alert.group_id, live=False)
+        name = group.name if group is not None else None
+        details = {"group_id": alert.group_id, "group_name": name, "kind": alert.kind}
+        record(session, actor, "alert.acknowledged", Target("alert", alert.id, name), details)
         session.flush()
     return alert

@@ -26,6 +26,7 @@ from promocodes.codes import (
 from promocodes.codes.benefit import public_text
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
+from promocodes.codes.report_cli import print_report
 from promocodes.codes.schemas import (
     GroupCreate,
     GroupOut,
@@ -248,33 +249,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def print_report(report: UploadReport) -> None:
-    title = "Dry run: nothing was written" if report.dry_run else f"Upload {report.upload_id}"
-    table = Table("", "count", title=title)
-    for label, value in (
-        ("lines received", report.received),
-        ("codes added" if not report.dry_run else "codes that would be added", report.added),
-        ("duplicates within the upload", report.duplicates_in_upload),
-        ("already in this group", report.already_in_group),
-        ("already in another group", report.in_other_groups),
-        ("invalid lines", report.invalid_count),
-    ):
-        table.add_row(label, f"{value:,}")
-    console.print(table)
-    if report.invalid:
-        bad = Table("line", "value", "reason", title="Invalid lines")
-        for item in report.invalid:
-            bad.add_row(str(item.line), item.value, item.reason)
-        console.print(bad)
-        if report.invalid_count > len(report.invalid):
-            console.print(f"… and {report.invalid_count - len(report.invalid):,} more")
-    if report.other_groups:
-        other = Table("line", "code", "group", title="Codes that belong to another group")
-        for c in report.other_groups:
-            other.add_row(str(c.line), c.code, f"{c.group_id}: {c.group_name}")
-        console.print(other)
 
 
 @codes_app.command("upload")

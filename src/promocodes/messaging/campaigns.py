@@ -114,9 +114,10 @@ def to_outs(session: Session, campaigns: Sequence[Campaign]) -> list[CampaignOut
     ]
 
 
-def list_campaigns(session: Session) -> list[Campaign]:
-    """The campaigns not deleted."""
-    return repo.live_campaigns(session)
+def list_campaigns(session: Session, *, archived: bool = False) -> list[Campaign]:
+    """The campaigns not deleted; with ``archived``, the deleted ones (kept, read-only,
+    with their figures and messages)."""
+    return repo.archived_campaigns(session) if archived else repo.live_campaigns(session)
 
 
 def message_key(campaign_id: int, customer_id: int, event_id: str | None) -> str:

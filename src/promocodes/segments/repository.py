@@ -27,8 +27,12 @@ def by_id(session: Session, segment_id: int, *, lock: bool = False) -> Segment |
     return session.scalar(stmt)
 
 
-def all_segments(session: Session) -> list[Segment]:
-    """The live segments (an archived one exists only for the mailings that used it)."""
+def all_segments(session: Session, *, archived: bool = False) -> list[Segment]:
+    """The live segments by name; with ``archived``, the archived ones (kept only for the
+    mailings that used them), the latest archived first."""
+    if archived:
+        stmt = select(Segment).where(Segment.archived_at.is_not(None))
+        return list(session.scalars(stmt.order_by(Segment.archived_at.desc(), Segment.id)))
     stmt = select(Segment).where(Segment.archived_at.is_(None))
     return list(session.scalars(stmt.order_by(Segment.name, Segment.id)))
 

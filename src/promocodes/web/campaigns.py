@@ -93,14 +93,19 @@ def _form(
 
 
 @router.get("/campaigns")
-def list_campaigns(request: Request, user: User, db: Db) -> Response:
+def list_campaigns(request: Request, user: User, db: Db, show: str = "") -> Response:
+    archived = show == "archived"  # deleted campaigns are listed apart, read-only
     with db.read() as s:
-        rows = campaigns.list_campaigns(s)
+        rows = campaigns.list_campaigns(s, archived=archived)
         stats = campaigns.stats(s, [c.id for c in rows])
     return kit.page(
         request,
         "campaigns/list.html",
-        {"section": "campaigns", "campaigns": [(c, stats.get(c.id, {})) for c in rows]},
+        {
+            "section": "campaigns",
+            "campaigns": [(c, stats.get(c.id, {})) for c in rows],
+            "show": "archived" if archived else "",
+        },
     )
 
 
