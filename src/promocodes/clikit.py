@@ -1,13 +1,15 @@
-"""Shared plumbing of the CLI: the database handle, one-line errors, rich output."""
+"""Shared plumbing of the CLI: the database handle, one-line errors, rich output, and
+``--json`` output for scripts."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_core import to_json
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -44,6 +46,19 @@ def database() -> Database:
             migrate.upgrade(db.engine)
         _databases[url] = db
     return _databases[url]
+
+
+# The option every command with a script-readable answer takes, said alike everywhere.
+JSON_OPTION = typer.Option(
+    False, "--json", help="Print the answer as JSON (the API's shape) instead of a table."
+)
+
+
+def print_json(value: Any) -> None:
+    """One line of JSON on standard output: a model as the API answers it, a dataclass,
+    or a list of them (times in ISO 8601). Errors still go to standard error as one
+    sentence with exit code 1, so a script reads either an answer or a failure."""
+    typer.echo(to_json(value).decode())
 
 
 def progress_bar() -> Progress:

@@ -34,6 +34,7 @@ TargetType = Literal[
     "campaign",
     "customer",
     "alert",
+    "segment",
 ]
 
 

@@ -22,7 +22,7 @@ from promocodes.audit.service import Actor, Target, record
 from promocodes.codes import issuance_repository as history
 from promocodes.codes import repository as repo
 from promocodes.codes.models import Alert, AlertState, CodeGroup
-from promocodes.codes.schemas import StockOut
+from promocodes.codes.schemas import AlertOut, StockOut
 from promocodes.codes.stock import CONDITIONS, state_of
 from promocodes.config import Settings
 from promocodes.models import utcnow
@@ -116,6 +116,17 @@ def delivered(session: Session, alert_id: int) -> None:
 def recent(session: Session, limit: int = 100) -> list[Alert]:
     """The newest alerts first."""
     return repo.recent_alerts(session, limit)
+
+
+def as_out(alert: Alert) -> AlertOut:
+    """An alert as the API answers it (and ``alerts list --json`` prints it)."""
+    return AlertOut(
+        id=alert.id,
+        group_id=alert.group_id,
+        kind=alert.kind,
+        created_at=alert.created_at,
+        delivered_at=alert.delivered_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from rich.table import Table
 
 from promocodes import exports
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database, progress_bar
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json, progress_bar
 from promocodes.codes import (
     checkout_cli,
     generation_cli,
-    redemption,
+    issue_cli,
     redemption_cli,
     service,
     uploads,
@@ -37,7 +37,9 @@ from promocodes.errors import ValidationFailed
 from promocodes.pagination import status_filter
 
 groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
-codes_app = typer.Typer(help="Upload, export, block and redeem codes.", no_args_is_help=True)
+codes_app = typer.Typer(
+    help="Upload, export, issue, look up, block and redeem codes.", no_args_is_help=True
+)
 uploads_app = typer.Typer(help="Upload history; withdraw a wrong upload.", no_args_is_help=True)
 
 
@@ -102,11 +104,17 @@ def _validated(model: type[GroupCreate] | type[GroupUpdate], **fields: object) -
 
 @groups_app.command("list")
 @cli_errors
-def groups_list(search: str = typer.Option(None, help="Only names containing this.")) -> None:
+def groups_list(
+    search: str = typer.Option(None, help="Only names containing this."),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """List live groups with their counts."""
     with database().read() as session:
         groups = service.list_groups(session, limit=10_000, search=search)
-    console.print(_groups_table(groups))
+    if as_json:
+        print_json(groups)
+    else:
+        console.print(_groups_table(groups))
 
 
 @groups_app.command("create")
@@ -149,10 +157,13 @@ def groups_create(
 
 @groups_app.command("show")
 @cli_errors
-def groups_show(group: str) -> None:
+def groups_show(group: str, as_json: bool = JSON_OPTION) -> None:
     """Show one group (by id or exact name)."""
     with database().read() as session:
         out = service.to_out(session, service.resolve_group(session, group))
+    if as_json:
+        print_json(out)
+        return
     console.print(_groups_table([out]))
     if out.description:
         console.print(out.description)
@@ -310,17 +321,8 @@ def _export(group: str, status: str | None, target_file: TextIO) -> None:
         target_file.write(chunk)
 
 
-@codes_app.command("block")
-@cli_errors
-def codes_block(codes: list[str]) -> None:
-    """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
-    with database().write() as session:
-        for code in codes:
-            previous = redemption.block(session, code, actor=Actor.cli())
-            console.print(f"{code}: blocked (was {previous})")
-
-
 for _name, _command in (
+    *issue_cli.COMMANDS,
     *generation_cli.COMMANDS,
     *redemption_cli.COMMANDS,
     *checkout_cli.COMMANDS,

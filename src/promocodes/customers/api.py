@@ -107,17 +107,4 @@ def customer_promo_codes(
             s, customer, before_id=decode_cursor(cursor), limit=limit + 1
         )
     rows, next_cursor = split_page(rows, limit, lambda h: h.issuance_id)
-    items = [
-        PromoCodeOut(
-            code=h.code,
-            group_id=h.group_id,
-            group_name=h.group_name,
-            kind=h.kind,
-            issued_at=h.issued_at,
-            source=h.source,
-            source_ref=h.source_ref,
-            status="voided" if h.voided_at else h.status,
-        )
-        for h in rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=[lookup.promo_code_out(h) for h in rows], next_cursor=next_cursor)
