@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -95,6 +97,12 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
         except SQLAlchemyError as exc:
             raise fail(f"database error: {str(exc).splitlines()[0]}") from None
+        except BrokenPipeError:
+            # The reader went away (``| head``): no error line for what it chose not to
+            # read, but exit 1 as the output is incomplete. Python would still flush
+            # the rest to the closed pipe at exit and complain: stdout goes nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=1) from None
         except OSError as exc:
             raise fail(str(exc)) from None
 
