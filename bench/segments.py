@@ -14,9 +14,10 @@ hand-written query for the same question on the raw driver (psycopg / sqlite3) a
 the same database: what someone who knows the schema would type, using whatever shortcut
 the question allows (e.g. counting distinct customer ids straight from ``issuances``).
 Each is the median of 3 runs after a warm-up; the counts must agree. Five segments are
-typical; the sixth, ``largest_legal_lists``, is the largest filter the size budget
-allows (``segments/limits.py``): an ``or`` of three ``in`` lists holding 2,960 values
-(a city, an email, an age), exactly ``MAX_COST``. ``ratio`` =
+typical; the last two are the largest filters the limits allow (``segments/limits.py``):
+``largest_legal_lists``, an ``or`` of three ``in`` lists holding 2,960 values (a city,
+an email, an age), exactly ``MAX_COST``; ``largest_legal_history``, an ``or`` of
+``MAX_HISTORY`` conditions on issued codes of the costliest kinds. ``ratio`` =
 project_s / floor_s. Targets: ratio ≤ 1.5 and every project count ≤ 2 s on PostgreSQL at
 N = 1,000,000.
 
@@ -44,7 +45,7 @@ from promocodes.codes.schemas import GroupCreate
 from promocodes.db import Database
 from promocodes.models import sqlite_timestamp
 from promocodes.segments import service
-from promocodes.segments.limits import MAX_COST
+from promocodes.segments.limits import MAX_COST, MAX_HISTORY
 from promocodes.segments.tree import parse_filter
 
 GROUPS = 20
@@ -151,6 +152,26 @@ _segment(
     f"SELECT count(*) FROM customers WHERE json_extract(attributes, '$.city') IN "
     f"({_quoted(_CITIES)}) OR email IN ({_quoted(_EMAILS)}) OR "
     f"json_extract(attributes, '$.age') IN ({', '.join(map(str, _AGES))})",
+)
+
+# The largest legal filter on the issuance history: ``MAX_HISTORY`` conditions, the
+# costliest kinds (a join with the codes, a count over every group, a count in a window),
+# under an ``or`` so that none can be skipped.
+_HISTORY = [
+    {"type": "issued_from_group", "group_id": 5, "redeemed": False},
+    {"type": "issued_count", "op": "between", "value": [4, 6], "kind": "initial"},
+    {"type": "issued_count", "op": "gte", "value": 2, "issued_after": RECENT.isoformat()},
+]
+assert len(_HISTORY) == MAX_HISTORY
+_redeemable_5 = (
+    "SELECT i.customer_id FROM issuances i JOIN codes c ON c.id = i.code_id "
+    f"WHERE i.group_id = 5 AND i.{_LIVE} AND c.status <> 'redeemed'"
+)
+_segment(
+    "largest_legal_history",
+    {"type": "or", "filters": _HISTORY},
+    # What someone who knows the schema would type: one union of the three sets.
+    f"SELECT count(*) FROM ({_redeemable_5} UNION {_loyal} UNION {_recent_2}) u",
 )
 
 # --- data -------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ WEB: dict[tuple[str, str], Role] = {
     ("GET", "/segments/{segment_id}/delete"): "viewer",
     ("POST", "/segments/{segment_id}/delete"): "marketer",
     ("POST", "/segments/{segment_id}"): "marketer",
+    ("GET", "/segments/{segment_id}/customers.csv"): "marketer",
     ("POST", "/templates/check"): "viewer",
     ("POST", "/templates/preview"): "viewer",
     ("GET", "/mailings"): "viewer",

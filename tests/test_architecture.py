@@ -67,6 +67,8 @@ PURE = {
     "codes/code_text.py",  # what a code is
     "codes/benefit.py",  # what a group's codes are worth
     "codes/importer.py",  # parsing uploads
+    "codes/report.py",  # the shape of an upload's report
+    "codes/sniff.py",  # what an uploaded file is: text or not, its separator, its header
     "codes/redemption_file.py",  # parsing redemption files
     "codes/stock.py",  # a group's stock state
     "codes/pattern.py",  # patterns of generated codes and their draw

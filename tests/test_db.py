@@ -110,3 +110,14 @@ def test_a_writer_of_the_same_process_waits_no_longer_than_the_busy_timeout(
     with db.write() as s:  # and the lock is free again afterwards
         assert s.execute(text("SELECT 1")).scalar() == 1
     db.dispose()
+
+
+def test_postgresql_connections_do_not_compile_queries(pg_url: str) -> None:
+    # JIT compiling a segment count over a million customers took longer than the count
+    # (docs/performance.md, "The largest legal filter on issued codes").
+    database = Database(pg_url)
+    try:
+        with database.read() as s:
+            assert s.execute(text("SHOW jit")).scalar() == "off"
+    finally:
+        database.dispose()

@@ -169,6 +169,20 @@ def test_the_command_at_full_size_then_refuses_to_run_again(tmp_path: Path) -> N
     assert again.stderr.strip().startswith("Error: the database already holds data (5 groups")
     assert len(again.stderr.strip().splitlines()) == 1, again.stderr
 
+    # A reader that stops early (``| head -1``) is no error: nothing on stderr, exit 1 as
+    # the export is incomplete. (It printed "Error: [Errno 32] Broken pipe".)
+    export = subprocess.Popen(
+        [str(exe), "segments", "export", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert export.stdout is not None and export.stderr is not None
+    assert export.stdout.readline().startswith(b"customer_id,email,")
+    export.stdout.close()
+    assert export.stderr.read() == b""
+    assert export.wait(timeout=60) == 1
+
 
 def test_force_never_touches_customers_already_there(db: Database) -> None:
     from promocodes.customers import service as customers

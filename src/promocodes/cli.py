@@ -16,12 +16,14 @@ from promocodes import demo, logs, metrics, migrate
 from promocodes.analytics import cli as analytics_cli
 from promocodes.apikeys.cli import apikeys_app
 from promocodes.clikit import cli_errors, console, database
+from promocodes.codes.alerts_cli import alerts_app
 from promocodes.codes.cli import codes_app, groups_app, uploads_app
 from promocodes.config import Settings
 from promocodes.customers.cli import customers_app
 from promocodes.db import Database
 from promocodes.errors import DomainError
-from promocodes.messaging.cli import campaigns_app, mailings_app, outbox_app
+from promocodes.messaging.campaign_cli import campaigns_app, events_app
+from promocodes.messaging.cli import mailings_app, outbox_app
 from promocodes.segments.cli import segments_app
 from promocodes.users.bootstrap import FirstAdmin, ensure_first_admin
 from promocodes.users.cli import users_app
@@ -37,11 +39,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(groups_app, name="groups")
 app.add_typer(codes_app, name="codes")
 app.add_typer(uploads_app, name="uploads")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(customers_app, name="customers")
 app.add_typer(segments_app, name="segments")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(mailings_app, name="mailings")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(events_app, name="events")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(users_app, name="users")
 app.command("demo")(demo.command)

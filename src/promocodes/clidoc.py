@@ -24,10 +24,13 @@ HEADER = """\
      tests/docs/test_cli_reference.py fails when this file is stale. -->
 
 `promocodes` manages the database, groups, codes, uploads, customers, segments, API keys,
-mailings and web UI users, and runs the server and workers. It reads its settings from
-`PROMOCODES_*` environment variables (the database is `PROMOCODES_DATABASE_URL`, by default
-an SQLite file under `./var`). Every command accepts `--help`; errors are printed as one
-line on standard error with exit code 1.
+mailings, campaigns and web UI users, and runs the server and workers. It reads its
+settings from `PROMOCODES_*` environment variables (the database is
+`PROMOCODES_DATABASE_URL`, by default an SQLite file under `./var`). Every command accepts
+`--help`; errors are printed as one line on standard error with exit code 1. Commands
+that answer with data take `--json` for scripts: one line of JSON on standard output, in
+the shape the API answers the same question (`codes issue --json` prints what
+`POST /api/v1/groups/{id}/issue` returns).
 """
 
 # A help record's first half is "--opt, -o <type>"; the type is shown in its own column.

@@ -1,13 +1,17 @@
-"""Shared plumbing of the CLI: the database handle, one-line errors, rich output."""
+"""Shared plumbing of the CLI: the database handle, one-line errors, rich output, and
+``--json`` output for scripts."""
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_core import to_json
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -46,6 +50,19 @@ def database() -> Database:
     return _databases[url]
 
 
+# The option every command with a script-readable answer takes, said alike everywhere.
+JSON_OPTION = typer.Option(
+    False, "--json", help="Print the answer as JSON (the API's shape) instead of a table."
+)
+
+
+def print_json(value: Any) -> None:
+    """One line of JSON on standard output: a model as the API answers it, a dataclass,
+    or a list of them (times in ISO 8601). Errors still go to standard error as one
+    sentence with exit code 1, so a script reads either an answer or a failure."""
+    typer.echo(to_json(value).decode())
+
+
 def progress_bar() -> Progress:
     """The bar of long work (an upload, a file of redemptions): bytes read, lines, rate."""
     return Progress(
@@ -80,6 +97,12 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
         except SQLAlchemyError as exc:
             raise fail(f"database error: {str(exc).splitlines()[0]}") from None
+        except BrokenPipeError:
+            # The reader went away (``| head``): no error line for what it chose not to
+            # read, but exit 1 as the output is incomplete. Python would still flush
+            # the rest to the closed pipe at exit and complain: stdout goes nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=1) from None
         except OSError as exc:
             raise fail(str(exc)) from None
 

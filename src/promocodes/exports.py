@@ -1,7 +1,8 @@
 """Streaming CSV exports, as every face runs them (API, web UI, CLI): audited in a short
 write before the first row, then read page by page, each page its own short read
 (``Database.pages``), so millions of rows never sit in memory or hold a transaction.
-What the rows and columns are is the domains' (``codes/export.py``, ``messaging/outbox``).
+What the rows and columns are is the domains' (``codes/export.py``, ``messaging/outbox``,
+``segments/export.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from promocodes.audit.service import Actor
 from promocodes.codes import export, service
 from promocodes.db import Database
 from promocodes.messaging import outbox
+from promocodes.segments import export as segment_export
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,20 @@ def messages(
     )
     suffix = f"-{status}" if status else ""
     return Export(f"{source.label}-messages{suffix}.csv", outbox.csv_chunks(pages))
+
+
+def segment_customers(db: Database, segment_id: int, *, actor: Actor) -> Export:
+    """A saved segment's customers (personal data: marketers and admins, the ``read``
+    scope), as its filter stood when the export began."""
+    with db.write() as s:
+        started = segment_export.start(s, segment_id, actor=actor)
+    pages = db.pages(
+        lambda s, after: segment_export.page(
+            s, started.tree, after_id=after, limit=segment_export.PAGE
+        ),
+        size=segment_export.PAGE,
+    )
+    return Export(segment_export.filename(segment_id), segment_export.csv_chunks(pages))
 
 
 def response(done: Export) -> StreamingResponse:

@@ -163,3 +163,19 @@ def test_benefit_and_limit_from_the_cli(cli: Cli, db: Database) -> None:
     cli("groups", "edit", "Ten", "--no-benefit", "--no-limit")
     plain = cli("groups", "show", "Ten")
     assert "Benefit" not in plain and "At most" not in plain
+
+
+def test_upload_of_a_workbook_is_refused_and_a_semicolon_table_reports_lines(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    cli("groups", "create", "G")
+    workbook = tmp_path / "codes.xlsx"
+    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
+    out = cli("codes", "upload", "G", str(workbook), code=1)
+    assert "This file is not a text file (it looks like an Excel workbook" in out
+    assert "Upload" not in cli("uploads", "list")  # nothing recorded
+    table = tmp_path / "codes.csv"
+    table.write_text("code;valid_until\nC1;2031-01-31\nC2;2020-01-31\nC1;2031-01-31\n")
+    out = cli("codes", "upload", "G", str(table))
+    assert "expired on 2020-01-31" in out and "same as line 2" in out
+    assert counts(db, 1).total == 1

@@ -26,6 +26,7 @@ from promocodes.codes.importer import (
     CodeReader,
     read_text,
 )
+from promocodes.codes.sniff import SNIFF_BYTES, NotText
 
 ALLOWED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 # Strippable characters that do not end a line (CR/LF would create new physical lines).
@@ -167,12 +168,63 @@ def test_utf32_bom_is_not_mistaken_for_utf16() -> None:
     assert summary(read_bytes(data)) == [(1, "AB"), (2, "CD")]
 
 
-def test_nul_bytes() -> None:
-    items = read_bytes(b"GOOD\nAB\x00CD\n\x00\n")
-    assert items[1:] == [
-        InvalidLine(2, "AB\\x00CD", "contains a NUL byte"),
-        InvalidLine(3, "\\x00", "contains a NUL byte"),
+def test_nul_bytes_past_the_first_block_are_invalid_lines() -> None:
+    start = b"GOOD\n" * (SNIFF_BYTES // 5 + 1)  # the first block is clean text
+    items = read_bytes(start + b"AB\x00CD\n\x00\n")
+    lines = SNIFF_BYTES // 5 + 1
+    assert items[lines:] == [
+        InvalidLine(lines + 1, "AB\\x00CD", "contains a NUL byte"),
+        InvalidLine(lines + 2, "\\x00", "contains a NUL byte"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "Excel workbook"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "old Excel workbook"),
+        (b"%PDF-1.7\n", "PDF"),
+        (b"GOOD\nAB\x00CD\n", "NUL bytes"),
+        (bytes(range(128, 256)) * 40, "not letters"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["text", "csv"])
+def test_a_file_that_is_not_text_is_refused_in_one_sentence(
+    data: bytes, why: str, fmt: str
+) -> None:
+    with pytest.raises(NotText) as refused:
+        CodeReader(io.BytesIO(data), fmt=fmt)
+    said = refused.value.detail
+    assert said.startswith("This file is not a text file (") and why in said
+    assert said.endswith("save it as CSV or plain text and upload again.")
+
+
+def test_text_in_another_encoding_or_with_a_bom_is_still_text() -> None:
+    assert summary(read_bytes("\ufeffA1\nA2\n".encode("utf-16"))) == [(1, "A1"), (2, "A2")]
+    latin = read_bytes("caf\xe9\nA2\n".encode("latin-1"))  # one bad line, not a refusal
+    assert summary(latin) == [(1, "!"), (2, "A2")]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("fmt", ["csv", "text"])
+def test_separators_are_sniffed_and_the_header_recognised(sep: str, fmt: str) -> None:
+    rows = ["valid_until", "code"], ["2031-01-31", "A1"], ["", "A2"], ["2031-02-01", "A3"]
+    data = "".join(sep.join(row) + "\r\n" for row in rows).encode()
+    items = read_bytes(data, fmt=fmt)
+    assert [(i.line, i.code, i.valid_until) for i in items if isinstance(i, ParsedCode)] == [
+        (2, "A1", datetime(2031, 1, 31, 23, 59, 59, 999999, UTC)),
+        (3, "A2", None),
+        (4, "A3", datetime(2031, 2, 1, 23, 59, 59, 999999, UTC)),
+    ]
+    pasted = list(read_text(data.decode()))
+    assert [i.line for i in pasted] == [2, 3, 4]
+
+
+def test_plain_text_without_a_header_stays_one_code_per_line() -> None:
+    # A separator alone does not make a table: "A1,A2" is one bad line, as it always was.
+    items = read_bytes(b"A1,A2\nA3\n", fmt="text")
+    assert summary(items) == [(1, "!"), (2, "A3")]
+    assert summary(list(read_text("codes\nA3"))) == [(1, "codes"), (2, "A3")]
 
 
 def test_invalid_utf8_line_among_good_ones() -> None:
@@ -357,12 +409,13 @@ def test_csv_quoted_fields_and_multiline_records() -> None:
 
 
 def test_csv_line_problems_keep_numbering() -> None:
-    data = b"code\nAB1\nX\xffY\nC\x00D\n" + b"Z" * 20_000 + b"\nEF2\n"
+    # The NUL comes after the first block (a NUL in it refuses the whole file).
+    data = b"code\nAB1\nX\xffY\n" + b"Z" * 20_000 + b"\nC\x00D\nEF2\n"
     items = read_bytes(data, fmt="csv")
     assert summary(items) == [(2, "AB1"), (3, "!"), (4, "!"), (5, "!"), (6, "EF2")]
     reasons = [item.reason for item in items if isinstance(item, InvalidLine)]
-    assert reasons == ["not valid UTF-8", "contains a NUL byte", reasons[2]]
-    assert reasons[2].startswith("line too long")
+    assert reasons == ["not valid UTF-8", reasons[1], "contains a NUL byte"]
+    assert reasons[1].startswith("line too long")
 
 
 def test_csv_error_reports_line_and_continues() -> None:
@@ -403,7 +456,10 @@ def _line_by_line(text: str) -> list[ImportItem]:
 
 _LINES = st.one_of(
     st.text(alphabet="ABCxyz019_-", min_size=1, max_size=70),
-    st.sampled_from(["", " ", "\t", "A B", "Ä", "\u200bCODE", "\x00", "A" * (MAX_LINE_CHARS + 3)]),
+    # No NUL: one in the first block refuses the file (test_a_file_that_is_not_text_…).
+    st.sampled_from(
+        ["", " ", "\t", "A B", "Ä", "\u200bCODE", "A\x7fB", "A" * (MAX_LINE_CHARS + 3)]
+    ),
 )
 
 

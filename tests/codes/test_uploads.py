@@ -35,7 +35,12 @@ def _codes(db: Database) -> dict[str, int]:
 def _balanced(r: UploadReport) -> bool:
     """Every non-blank line lands in exactly one bucket of the report."""
     return r.received == (
-        r.added + r.duplicates_in_upload + r.already_in_group + r.in_other_groups + r.invalid_count
+        r.added
+        + r.duplicates_in_upload
+        + r.already_in_group
+        + r.in_other_groups
+        + r.invalid_count
+        + r.expired_count
     )
 
 
@@ -369,3 +374,62 @@ def test_a_group_removed_during_an_upload_takes_the_uploaded_codes_with_it(db: D
         )
     assert orphans == 0
     assert _codes(db) == {}
+
+
+def test_a_code_past_its_own_date_is_a_warning_and_left_out(db: Database) -> None:
+    text = (
+        "code;valid_until\n"
+        "PAST1;2020-01-31\n"
+        "FUTURE1;2031-01-31\n"
+        "PAST2;2021-03-01T10:30:00Z\n"
+        "PLAIN1;\n"
+    )
+    with db.write() as s:
+        group = make_group(s, "Spring")
+        report = uploads.upload_codes(
+            s, group.id, CodeReader(io.BytesIO(text.encode()), fmt="csv"), source="cli"
+        )
+    assert (report.added, report.expired_count, report.invalid_count) == (2, 2, 0)
+    assert [(w.line, w.value) for w in report.expired] == [(2, "PAST1"), (4, "PAST2")]
+    assert (
+        report.expired[0].reason
+        == "expired on 2020-01-31: not added, as it could no longer be used"
+    )
+    assert report.expired[1].reason.startswith("expired on 2021-03-01 10:30 UTC")
+    assert _balanced(report)
+    assert sorted(_codes(db)) == ["FUTURE1", "PLAIN1"]
+    assert_counters_exact(db, group.id)
+    with db.read() as s:
+        kept = uploads.report_of(uploads.get_upload(s, report.upload_id or 0))
+    assert kept == report  # the history shows the same warnings
+
+
+def test_duplicates_are_listed_by_line_and_all_counted(db: Database) -> None:
+    with db.write() as s:
+        group = make_group(s, "Main")
+        upload(s, group.id, ["OLD1", "OLD2"])
+    lines = ["A1", "A2", "A1", "OLD1", "A3", "A2", "A1", "OLD2"]
+    with db.write() as s:
+        report = upload(s, group.id, lines)
+    assert (report.duplicates_in_upload, report.already_in_group) == (3, 2)
+    listed = [(d.line, d.code, d.kind, d.first_line) for d in report.duplicates]
+    assert listed == [
+        (3, "A1", "in_upload", 1),
+        (4, "OLD1", "in_group", None),
+        (6, "A2", "in_upload", 2),
+        (7, "A1", "in_upload", 1),
+        (8, "OLD2", "in_group", None),
+    ]
+    many = [f"R{i % 10}" for i in range(40)]  # 30 repeats
+    with db.write() as s:
+        capped = uploads.upload_codes(
+            s,
+            group.id,
+            CodeReader(io.BytesIO("\n".join(many).encode())),
+            source="cli",
+            report_limit=12,
+            batch_size=7,
+        )
+    assert capped.duplicates_in_upload == 30 and len(capped.duplicates) == 12
+    assert all(d.kind == "in_upload" for d in capped.duplicates)
+    assert _balanced(capped)

@@ -173,3 +173,9 @@ def test_resend_labels_are_the_pages() -> None:
     from promocodes.messaging import delivery
 
     assert "(its codes went back to stock)" in Path(delivery.__file__).read_text()
+
+
+def test_the_campaign_checkbox_is_named_as_on_the_page() -> None:
+    form = (TEMPLATES / "campaigns" / "form.html").read_text(encoding="utf-8")
+    assert "**Add new customers from the event**" in GUIDE
+    assert "> Add new customers from the event</label>" in form

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,8 @@ def test_mailing_commands(db: Database, tmp_path: Path, monkeypatch: pytest.Monk
     run_until(db, Settings(database_url=db.url), timeout=60)
     status = run(app, ["mailings", "status", "1"]).output
     assert "sent" in status and "4" in status
+    report = json.loads(run(app, ["mailings", "status", "1", "--json"]).output)
+    assert (report["id"], report["status"], report["total"], report["sent"]) == (1, "sent", 4, 4)
     assert counts(db, gid).issued == 4
     assert run(app, ["mailings", "cancel", "1"]).exit_code == 1  # already sent
 

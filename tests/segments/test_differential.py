@@ -18,6 +18,7 @@ from promocodes.customers.models import Customer
 from promocodes.db import Database
 from promocodes.segments import service
 from promocodes.segments.filters import to_sql
+from promocodes.segments.limits import HISTORY_TYPES, MAX_HISTORY
 from promocodes.segments.tree import TEXT_OPS, parse_filter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -165,7 +166,19 @@ trees = st.recursive(
         st.builds(lambda f: {"type": "not", "filter": f}, children),
     ),
     max_leaves=6,
-)
+).filter(lambda tree: _history_conditions(tree) <= MAX_HISTORY)
+
+
+def _history_conditions(tree: Any) -> int:
+    """How many conditions on issued codes a raw tree holds (``limits.MAX_HISTORY``)."""
+    if isinstance(tree, list):
+        return sum(_history_conditions(t) for t in tree)
+    if not isinstance(tree, dict):
+        return 0
+    own = tree.get("type") in HISTORY_TYPES
+    return (
+        own + _history_conditions(tree.get("filters", [])) + _history_conditions(tree.get("filter"))
+    )
 
 
 def bind_groups(tree: Any, ids: list[int]) -> Any:

@@ -11,7 +11,7 @@ import pytest
 from promocodes.db import Database
 from promocodes.errors import ValidationFailed
 from promocodes.segments import service
-from promocodes.segments.limits import MAX_COST, MAX_IN_VALUES, MAX_NODES, NODE_COST
+from promocodes.segments.limits import MAX_COST, MAX_HISTORY, MAX_IN_VALUES, MAX_NODES, NODE_COST
 from promocodes.segments.models import Segment
 from promocodes.segments.tree import AttributeFilter, Or, parse_filter
 
@@ -59,3 +59,25 @@ def test_trees_built_in_python_and_saved_trees_meet_the_budget(db: Database) -> 
         with pytest.raises(ValidationFailed, match=r"^filters\[2\]\.value: "):
             service.segment_customers(s, segment.id, cursor=None)
         assert time.perf_counter() - started < 1.0
+
+
+HISTORY = [
+    {"type": "issued_from_group", "group_id": 1, "redeemed": False},
+    {"type": "issued_count", "op": "gte", "value": 2},
+    {"type": "reached_limit", "group_id": 1},
+]
+
+
+def test_conditions_on_issued_codes_are_few() -> None:
+    # Each reads the issuance history (bench/segments.py: largest_legal_history): their
+    # number, not their size, is what bounds the time of a count.
+    assert len(HISTORY) == MAX_HISTORY
+    assert parse_filter({"type": "or", "filters": [*HISTORY, in_list(MAX_IN_VALUES)]})
+    one_more = {"type": "not", "filter": {"type": "issued_from_group", "group_id": 2}}
+    with pytest.raises(ValidationFailed) as caught:
+        parse_filter({"type": "and", "filters": [in_list(1), *HISTORY, one_more]})
+    assert caught.value.detail == (
+        f"filters[4].filter: a segment has at most {MAX_HISTORY} conditions on issued promo "
+        "codes (each one reads the whole history of issued codes); split the segment or "
+        "combine these conditions into fewer"
+    )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from promocodes.codes import alerts, service
 from promocodes.codes.schemas import GroupUpdate
 from promocodes.db import Database
+from tests.audit.common import entries, only
 from tests.factories import group_with_codes
 from tests.web.conftest import EMAIL, Ui
 
@@ -38,3 +39,23 @@ def test_alerts_are_listed_filtered_and_acknowledged(ui: Ui, db: Database) -> No
     everything = table(ui, show="all")
     assert "Winter 15%" in everything and f"by {EMAIL}" in everything
     assert ui.post("/alerts/999999/acknowledge").status_code == 404
+
+
+def test_acknowledging_an_alert_is_audited_once(ui: Ui, db: Database) -> None:
+    low = group_with_codes(db, "Spring 10%", ["S1", "S2"])
+    with db.write() as s:
+        service.update_group(s, low, GroupUpdate(low_stock_threshold=10))
+        (alert,) = alerts.scan(s)
+    assert entries(db, "alert.acknowledged") == []
+    ui.post(f"/alerts/{alert.id}/acknowledge")
+    ui.post(f"/alerts/{alert.id}/acknowledge")  # a repeat changes nothing: not recorded again
+    entry = only(db, "alert.acknowledged")
+    assert (entry.actor_kind, entry.actor_name) == ("user", EMAIL)
+    assert (entry.target_type, entry.target_id, entry.target_name) == (
+        "alert",
+        str(alert.id),
+        "Spring 10%",
+    )
+    assert entry.details == {"group_id": low, "group_name": "Spring 10%", "kind": "low-stock"}
+    shown = ui.get("/audit", params={"action": "alert.acknowledged"}).text
+    assert "Spring 10%" in shown

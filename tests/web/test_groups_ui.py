@@ -9,7 +9,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-from promocodes.codes import service
+from promocodes.codes import service, uploads
 from promocodes.codes.schemas import GroupUpdate
 from promocodes.db import Database
 from promocodes.messaging.rendering import MessageTemplate
@@ -84,6 +84,7 @@ def test_create_a_group_with_pasted_codes_shows_the_report(ui: Ui, db: Database)
         "already": "0",
         "other-groups": "0",
         "invalid": "2",
+        "expired": "0",
     }
     assert "<td>11</td>" in page and "<td>501</td>" in page  # invalid lines by number
     assert count_of(page, "total") == "998" and count_of(page, "active") == "998"
@@ -160,6 +161,7 @@ def test_check_is_a_dry_run_and_upload_adds(ui: Ui, db: Database) -> None:
         "already": "1",
         "other-groups": "1",
         "invalid": "1",
+        "expired": "0",
     }
     assert f'href="/groups/{other}">Other</a>' in checked.text
     assert counts(db, gid).total == 1
@@ -198,6 +200,28 @@ def test_upload_a_file_and_the_errors_of_an_empty_or_double_upload(ui: Ui, db: D
         headers={"HX-Request": "true", "X-CSRF-Token": ui.token},
     )
     assert both.status_code == 422 and "not both" in both.text
+
+
+def test_a_file_that_is_not_text_is_refused_above_the_form(ui: Ui, db: Database) -> None:
+    gid = group_with_codes(db, "G", ["A1"])
+    image = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    for htmx in (False, True):
+        sent = ui.client.post(
+            f"/groups/{gid}/upload",
+            data={"csrf_token": ui.token, "action": "upload", "codes": ""},
+            files={"file": ("photo.txt", image, "text/plain")},
+            headers={"HX-Request": "true"} if htmx else {},
+            follow_redirects=False,
+        )
+        assert sent.status_code == 422
+        assert "This file is not a text file (it looks like an image)" in sent.text
+        if htmx:  # swapped in at the top of the form, not in the report below it
+            assert sent.headers["HX-Retarget"] == "#upload-error"
+        else:
+            form = sent.text.partition('id="upload-form"')[2]
+            assert form.index("not a text file") < form.index('id="codes"')
+    with db.read() as s:
+        assert uploads.count(s) == 1  # only the group's first codes
 
 
 def test_a_large_file_uploads_in_the_background_with_progress(db: Database) -> None:

@@ -168,6 +168,24 @@ def test_campaigns_create_pause_resume(ui: Ui, db: Database) -> None:
     assert 'value="Hello"' in ui.get(f"/campaigns/{campaign.id}").text
 
 
+def test_the_campaign_form_sets_whether_events_add_customers(ui: Ui, db: Database) -> None:
+    group_with_codes(db, "Spring", ["S1"])
+    fresh = ui.get("/campaigns/new").text
+    assert "Add new customers from the event" in fresh
+    assert 'name="creates_customers" value="1" aria-describedby' in fresh  # unticked
+    assert ui.post("/campaigns/new", {**CAMPAIGN, "creates_customers": "1"}).status_code == 303
+    with db.read() as s:
+        (campaign,) = campaigns.list_campaigns(s)
+        assert campaign.creates_customers is True
+    page = ui.get(f"/campaigns/{campaign.id}").text
+    assert 'aria-describedby="creates-customers-help" checked' in page
+    # Saved without the box: off again, the rest kept.
+    assert ui.post(f"/campaigns/{campaign.id}", CAMPAIGN).status_code == 303
+    with db.read() as s:
+        saved = campaigns.get(s, campaign.id)
+        assert (saved.creates_customers, saved.name) == (False, CAMPAIGN["name"])
+
+
 def test_smtp_errors_are_shown_clearly(db: Database) -> None:
     from tests.live import free_port
 
@@ -216,6 +234,13 @@ def test_deleting_a_campaign_keeps_its_messages(ui: Ui, db: Database) -> None:
     assert "Welcome (deleted)" in messages and "Code: S1" in messages
     assert ui.get(f"/campaigns/{cid}/delete").status_code == 404
     assert ui.post(f"/campaigns/{cid}/delete").status_code == 404
+    # The Archived tab lists it, badged, with its figures and no pause/resume.
+    assert 'href="/campaigns?show=archived"' in listing
+    tab = ui.get("/campaigns", params={"show": "archived"}).text.partition('id="campaigns"')[2]
+    assert f'href="/campaigns/{cid}"' in tab and "Archived</span>" in tab
+    assert "Pause" not in tab and "Resume" not in tab
+    with db.write() as s:
+        assert [c.id for c in campaigns.list_campaigns(s, archived=True)] == [cid]
 
 
 def test_schedule_a_mailing_for_later(ui: Ui, db: Database) -> None:

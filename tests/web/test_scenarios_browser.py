@@ -1,5 +1,6 @@
 """Scenarios of the web UI in a real browser, each as a marketer would live it: a group
-archived while a segment and a draft mailing still use it. SQLite only, one browser for
+archived while a segment and a draft mailing still use it; a spreadsheet's file uploaded,
+and a workbook refused. SQLite only, one browser for
 the module."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from promocodes.codes import uploads
 from promocodes.db import Database
 from tests.factories import group_with_codes, issue
 from tests.live import LiveServer, live_server
@@ -124,3 +126,63 @@ def test_a_refused_form_says_what_is_wrong_at_the_top_focuses_it_and_keeps_the_t
     page.get_by_label("Valid until").fill("2027-03-01T00:00")
     page.get_by_role("button", name="Create group").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Dates")
+
+
+def test_uploading_a_spreadsheet_file_warns_lists_repeats_and_refuses_a_workbook(
+    sqlite_db: Database, page: Page
+) -> None:
+    spring = group_with_codes(sqlite_db, "Spring 10%", ["OLD-1"])
+    table = (
+        "code;valid_until\r\n"
+        "SPR-1;2031-05-31\r\n"
+        "SPR-2;2020-05-31\r\n"  # past its date: a warning, not added
+        "SPR-3;\r\n"
+        "SPR-1;2031-05-31\r\n"  # the same as line 2
+        "OLD-1;\r\n"  # already in the group
+    )
+    page.goto(f"/groups/{spring}")
+    history = page.locator("section[aria-labelledby=history-h] tbody tr")
+    expect(history).to_have_count(1)
+    file = page.get_by_label(re.compile(r"^File"))
+    file.set_input_files({"name": "spring.csv", "mimeType": "text/csv", "buffer": table.encode()})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    report = page.locator("#report")
+    expect(report).to_contain_text("Upload report")
+    expect(report.get_by_test_id("added")).to_have_text("2")
+    expect(report.get_by_test_id("expired")).to_have_text("1")
+    expect(report.get_by_test_id("duplicates")).to_have_text("1")
+    expect(report.get_by_test_id("already")).to_have_text("1")
+    expect(report.get_by_test_id("invalid")).to_have_text("0")
+    warning = page.locator("#expired-lines tbody tr")
+    expect(warning).to_have_count(1)
+    expect(warning).to_contain_text("3")
+    expect(warning).to_contain_text("SPR-2")
+    expect(warning).to_contain_text("expired on 2020-05-31: not added")
+    page.locator("#duplicate-lines summary").click()
+    repeats = page.locator("#duplicate-lines tbody tr")
+    expect(repeats).to_have_count(2)
+    expect(repeats.nth(0)).to_contain_text("SPR-1")
+    expect(repeats.nth(0)).to_contain_text("Same as line 2")
+    expect(repeats.nth(1)).to_contain_text("OLD-1")
+    expect(repeats.nth(1)).to_contain_text("Already in this group")
+    expect(page.locator("#count-total")).to_have_text("3")
+    expect(history).to_have_count(2)
+
+    # A workbook saved as .xlsx (and renamed .csv) is refused above the form, in one
+    # sentence, and leaves nothing in the history.
+    workbook = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + bytes(500)
+    file.set_input_files({"name": "spring.csv", "mimeType": "text/csv", "buffer": workbook})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    refused = page.locator("#upload-error")
+    expect(refused).to_have_text(
+        "This file is not a text file (it looks like an Excel workbook or another ZIP "
+        "archive): save it as CSV or plain text and upload again."
+    )
+    said = refused.bounding_box()
+    codes = page.get_by_label("Codes, one per line").bounding_box()
+    assert said is not None and codes is not None and said["y"] < codes["y"]
+    page.reload()
+    expect(history).to_have_count(2)
+    expect(page.locator("#count-total")).to_have_text("3")
+    with sqlite_db.read() as s:
+        assert uploads.count(s) == 2

@@ -112,6 +112,11 @@ def test_delete_says_what_happens_first(ui: Ui, db: Database) -> None:
     kept = ui.get(f"/segments/{used}").text
     assert 'id="archived-segment"' in kept and "Archived</span>" in kept
     assert "Save segment" not in kept and f'href="/segments/{used}/delete"' not in kept
+    # The Archived tab leads to it, badged; the live list does not.
+    assert 'href="/segments?show=archived"' in listing
+    tab = ui.get("/segments", params={"show": "archived"}).text.partition('id="segments"')[2]
+    assert f'href="/segments/{used}"' in tab and "Archived</span>" in tab
+    assert "Unused" not in tab  # removed for good: nothing to keep
 
 
 def test_preview_of_customers_at_a_groups_limit(ui: Ui, db: Database) -> None:
@@ -126,3 +131,14 @@ def test_preview_of_customers_at_a_groups_limit(ui: Ui, db: Database) -> None:
     assert 'data-count="1"' in response.text and "ann" in response.text
     page = ui.get("/segments/new").text
     assert "/static/js/segments.js" in page
+
+
+def test_a_fourth_condition_on_issued_codes_is_refused_in_words(ui: Ui, db: Database) -> None:
+    gid = world(db)
+    condition = {"type": "issued_from_group", "group_id": gid}
+    tree = {"type": "or", "filters": [condition] * 4}
+    response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
+    assert response.status_code == 200
+    assert (
+        "Condition 4: a segment has at most 3 conditions on issued promo codes" in response.text
+    ), response.text

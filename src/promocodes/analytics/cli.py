@@ -6,31 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from promocodes.analytics import service
 from promocodes.analytics.chart import duration
-from promocodes.clikit import cli_errors, console, database
-
-_JSON = typer.Option(False, "--json", help="Print the API's JSON answer.")
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 
 
 @cli_errors
-def mailing_analytics(mailing_id: int, as_json: bool = _JSON) -> None:
+def mailing_analytics(mailing_id: int, as_json: bool = JSON_OPTION) -> None:
     """Codes a mailing sent → redeemed, the rate, the median time to redeem, by day."""
     _show(service.of_mailing, mailing_id, as_json)
 
 
 @cli_errors
-def campaign_analytics(campaign_id: int, as_json: bool = _JSON) -> None:
+def campaign_analytics(campaign_id: int, as_json: bool = JSON_OPTION) -> None:
     """Codes a campaign's messages gave → redeemed, the rate, the median time, by day."""
     _show(service.of_campaign, campaign_id, as_json)
 
 
 @cli_errors
-def group_analytics(group_id: int, as_json: bool = _JSON) -> None:
+def group_analytics(group_id: int, as_json: bool = JSON_OPTION) -> None:
     """Codes a group gave (whatever sent them) → redeemed, the rate, the median time."""
     _show(service.of_group, group_id, as_json)
 
@@ -39,7 +36,7 @@ def _show(figures: Callable[[Session, int], service.Analytics], id_: int, as_jso
     with database().read() as session:
         found = figures(session, id_)
     if as_json:
-        typer.echo(service.as_out(found).model_dump_json())
+        print_json(service.as_out(found))
         return
     table = Table("", "", title=f"{found.of} {found.id}: redemptions")
     table.add_row("codes sent", f"{found.sent:,}")

@@ -33,6 +33,8 @@ TargetType = Literal[
     "mailing",
     "campaign",
     "customer",
+    "alert",
+    "segment",
 ]
 
 

@@ -18,10 +18,11 @@ import httpx
 from sqlalchemy.orm import Session
 
 from promocodes import webhooks
+from promocodes.audit.service import Actor, Target, record
 from promocodes.codes import issuance_repository as history
 from promocodes.codes import repository as repo
 from promocodes.codes.models import Alert, AlertState, CodeGroup
-from promocodes.codes.schemas import StockOut
+from promocodes.codes.schemas import AlertOut, StockOut
 from promocodes.codes.stock import CONDITIONS, state_of
 from promocodes.config import Settings
 from promocodes.models import utcnow
@@ -117,6 +118,17 @@ def recent(session: Session, limit: int = 100) -> list[Alert]:
     return repo.recent_alerts(session, limit)
 
 
+def as_out(alert: Alert) -> AlertOut:
+    """An alert as the API answers it (and ``alerts list --json`` prints it)."""
+    return AlertOut(
+        id=alert.id,
+        group_id=alert.group_id,
+        kind=alert.kind,
+        created_at=alert.created_at,
+        delivered_at=alert.delivered_at,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Listed:
     """An alert as the alerts page lists it: with its group's name and state."""
@@ -142,11 +154,16 @@ def listing(
     return [Listed(a, name, archived) for a, name, archived in rows]
 
 
-def acknowledge(session: Session, alert_id: int, who: str) -> Alert | None:
-    """Mark an alert seen (once: the first acknowledgement is the one kept)."""
+def acknowledge(session: Session, alert_id: int, actor: Actor) -> Alert | None:
+    """Mark an alert seen (once: the first acknowledgement is the one kept, and the only
+    one audited — a repeat changes nothing)."""
     alert = repo.get_alert(session, alert_id)
     if alert is not None and alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
-        alert.acknowledged_by = who
+        alert.acknowledged_by = actor.name
+        group = repo.get_group(session, alert.group_id, live=False)
+        name = group.name if group is not None else None
+        details = {"group_id": alert.group_id, "group_name": name, "kind": alert.kind}
+        record(session, actor, "alert.acknowledged", Target("alert", alert.id, name), details)
         session.flush()
     return alert

@@ -20,7 +20,6 @@ from promocodes.codes.schemas import (
     GroupIn,
     GroupOut,
     GroupUpdate,
-    IssuanceOut,
     IssueIn,
     IssueOut,
     RedeemIn,
@@ -82,16 +81,7 @@ def group_stock(group_id: Id, key: Key, db: Db) -> StockOut:
 def list_alerts(key: Key, db: Db) -> list[AlertOut]:
     """Recent stock alerts (low stock, exhausted, expiring soon), newest first."""
     with db.read() as s:
-        return [
-            AlertOut(
-                id=a.id,
-                group_id=a.group_id,
-                kind=a.kind,
-                created_at=a.created_at,
-                delivered_at=a.delivered_at,
-            )
-            for a in alerts.recent(s)
-        ]
+        return [alerts.as_out(a) for a in alerts.recent(s)]
 
 
 @router.patch("/groups/{group_id}", tags=["groups"])
@@ -126,13 +116,7 @@ def issue_code(
             source="api",
             source_ref=f"api-key:{key.id}",
         )
-        return IssueOut(
-            code=got.code,
-            kind=got.kind,
-            group_id=got.group_id,
-            customer_id=got.customer_id,
-            issued_at=got.issued_at,
-        )
+        return issuance.as_out(got)
 
     return idempotent(db, key.id, idempotency_key, request.url.path, body, IssueOut, run)
 
@@ -141,42 +125,16 @@ def issue_code(
 def lookup_code(code: CodeParam, actor: ApiActor, db: Db) -> CodeLookupOut:
     # A write: the look-up is audited in the same transaction.
     with db.write() as s:
-        found = lookup.lookup(s, code, actor=actor)
-    return CodeLookupOut(
-        code=found.code,
-        status=found.status,
-        group_id=found.group_id,
-        group_name=found.group_name,
-        valid_until=found.valid_until,
-        redeemed_at=found.redeemed_at,
-        order_id=found.order_id,
-        issuances=[
-            IssuanceOut(
-                customer_id=h.customer_id,
-                kind=h.kind,
-                issued_at=h.issued_at,
-                source=h.source,
-                source_ref=h.source_ref,
-                voided=h.voided_at is not None,
-            )
-            for h in found.issuances
-        ],
-    )
+        return lookup.as_out(lookup.lookup(s, code, actor=actor))
 
 
 @router.post("/codes/{code}/redeem", tags=["codes"])
 def redeem_code(code: CodeParam, body: RedeemIn, key: Key, db: Db) -> RedeemOut:
     with db.write() as s:
         customer = customers.get(s, body.customer_id) if body.customer_id else None
-        done = redemption.redeem(s, code, customer=customer, order_id=body.order_id)
-    return RedeemOut(
-        code=done.code,
-        status="redeemed",
-        group_id=done.group_id,
-        redeemed_at=done.redeemed_at,
-        order_id=done.order_id,
-        customer_id=done.customer_id,
-    )
+        return redemption.as_out(
+            redemption.redeem(s, code, customer=customer, order_id=body.order_id)
+        )
 
 
 @router.post("/codes/{code}/validate", tags=["codes"])

@@ -22,7 +22,7 @@ from promocodes import spool
 from promocodes.audit.service import Actor
 from promocodes.codes import service, uploads
 from promocodes.codes.code_text import ImportItem
-from promocodes.codes.importer import CodeReader, format_of, read_json
+from promocodes.codes.importer import CodeReader, format_of, read_head, read_json
 from promocodes.codes.schemas import UploadReport
 from promocodes.config import Settings
 from promocodes.db import Database
@@ -65,6 +65,12 @@ def receive(
     in the background and this returns at once; a dry run never does (its report is the
     answer)."""
     fmt = format_of(file.filename, file.content_type)
+    try:
+        with file.path.open("rb") as stream:
+            read_head(stream)  # a file that is not text: refused before anything is recorded
+    except BaseException:
+        spool.remove(file.path)
+        raise
     if not dry_run and file.path.stat().st_size > settings.upload_background_bytes:
         return Started(_start(db, settings, group_id, file, fmt, source, actor))
     try:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from promocodes.clikit import cli_errors, console, database
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 from promocodes.codes import checkout
 from promocodes.codes.benefit import public_text
 from promocodes.codes.schemas import ValidateOut
@@ -22,7 +22,7 @@ def codes_validate(
     customer: str = typer.Option(
         None, "--customer", help="The customer (external id) at checkout."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the API's JSON answer."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Whether a code can be redeemed now, and why not; changes nothing. Exits 0 when it
     can, 1 when it cannot."""
@@ -30,7 +30,7 @@ def codes_validate(
         found = customers.get(session, customer) if customer else None
         out = checkout.as_out(checkout.validate(session, code, customer=found))
     if as_json:
-        typer.echo(out.model_dump_json())
+        print_json(out)
     else:
         console.print(_table(out))
     if not out.valid:

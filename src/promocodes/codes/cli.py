@@ -14,11 +14,11 @@ from rich.table import Table
 
 from promocodes import exports
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database, progress_bar
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json, progress_bar
 from promocodes.codes import (
     checkout_cli,
     generation_cli,
-    redemption,
+    issue_cli,
     redemption_cli,
     service,
     uploads,
@@ -26,6 +26,7 @@ from promocodes.codes import (
 from promocodes.codes.benefit import public_text
 from promocodes.codes.importer import CodeReader
 from promocodes.codes.models import STATUSES
+from promocodes.codes.report_cli import print_report
 from promocodes.codes.schemas import (
     GroupCreate,
     GroupOut,
@@ -36,7 +37,9 @@ from promocodes.errors import ValidationFailed
 from promocodes.pagination import status_filter
 
 groups_app = typer.Typer(help="Groups of promo codes.", no_args_is_help=True)
-codes_app = typer.Typer(help="Upload, export, block and redeem codes.", no_args_is_help=True)
+codes_app = typer.Typer(
+    help="Upload, export, issue, look up, block and redeem codes.", no_args_is_help=True
+)
 uploads_app = typer.Typer(help="Upload history; withdraw a wrong upload.", no_args_is_help=True)
 
 
@@ -101,11 +104,17 @@ def _validated(model: type[GroupCreate] | type[GroupUpdate], **fields: object) -
 
 @groups_app.command("list")
 @cli_errors
-def groups_list(search: str = typer.Option(None, help="Only names containing this.")) -> None:
+def groups_list(
+    search: str = typer.Option(None, help="Only names containing this."),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """List live groups with their counts."""
     with database().read() as session:
         groups = service.list_groups(session, limit=10_000, search=search)
-    console.print(_groups_table(groups))
+    if as_json:
+        print_json(groups)
+    else:
+        console.print(_groups_table(groups))
 
 
 @groups_app.command("create")
@@ -148,10 +157,13 @@ def groups_create(
 
 @groups_app.command("show")
 @cli_errors
-def groups_show(group: str) -> None:
+def groups_show(group: str, as_json: bool = JSON_OPTION) -> None:
     """Show one group (by id or exact name)."""
     with database().read() as session:
         out = service.to_out(session, service.resolve_group(session, group))
+    if as_json:
+        print_json(out)
+        return
     console.print(_groups_table([out]))
     if out.description:
         console.print(out.description)
@@ -239,33 +251,6 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def print_report(report: UploadReport) -> None:
-    title = "Dry run: nothing was written" if report.dry_run else f"Upload {report.upload_id}"
-    table = Table("", "count", title=title)
-    for label, value in (
-        ("lines received", report.received),
-        ("codes added" if not report.dry_run else "codes that would be added", report.added),
-        ("duplicates within the upload", report.duplicates_in_upload),
-        ("already in this group", report.already_in_group),
-        ("already in another group", report.in_other_groups),
-        ("invalid lines", report.invalid_count),
-    ):
-        table.add_row(label, f"{value:,}")
-    console.print(table)
-    if report.invalid:
-        bad = Table("line", "value", "reason", title="Invalid lines")
-        for item in report.invalid:
-            bad.add_row(str(item.line), item.value, item.reason)
-        console.print(bad)
-        if report.invalid_count > len(report.invalid):
-            console.print(f"… and {report.invalid_count - len(report.invalid):,} more")
-    if report.other_groups:
-        other = Table("line", "code", "group", title="Codes that belong to another group")
-        for c in report.other_groups:
-            other.add_row(str(c.line), c.code, f"{c.group_id}: {c.group_name}")
-        console.print(other)
-
-
 @codes_app.command("upload")
 @cli_errors
 def codes_upload(
@@ -336,17 +321,8 @@ def _export(group: str, status: str | None, target_file: TextIO) -> None:
         target_file.write(chunk)
 
 
-@codes_app.command("block")
-@cli_errors
-def codes_block(codes: list[str]) -> None:
-    """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
-    with database().write() as session:
-        for code in codes:
-            previous = redemption.block(session, code, actor=Actor.cli())
-            console.print(f"{code}: blocked (was {previous})")
-
-
 for _name, _command in (
+    *issue_cli.COMMANDS,
     *generation_cli.COMMANDS,
     *redemption_cli.COMMANDS,
     *checkout_cli.COMMANDS,

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import repository as repo
+from promocodes.codes.batcher import Batcher
 from promocodes.codes.models import AlertState, CodeGroup, Upload
 from promocodes.codes.pattern import check_count, draw, parse
 from promocodes.codes.schemas import GenerateReport, UploadReport
-from promocodes.codes.uploads import DEFAULT_BATCH, Batcher, record_upload, settle
+from promocodes.codes.uploads import DEFAULT_BATCH, record_upload, settle
 from promocodes.errors import GroupNotFound
 from promocodes.models import utcnow
 

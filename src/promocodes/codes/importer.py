@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import ijson
 
+from promocodes.codes import sniff
 from promocodes.codes.code_text import (
     MAX_CODE_LENGTH,
     CodeRun,
@@ -166,10 +167,12 @@ def expand(pieces: Iterable[Piece]) -> Iterator[ImportItem]:
             yield piece
 
 
-def _csv_row(number: int, cells: list[str], code_col: int, until_col: int | None) -> ImportItem:
+def _csv_row(
+    number: int, cells: list[str], code_col: int, until_col: int | None, sep: str
+) -> ImportItem:
     code = cells[code_col] if code_col < len(cells) else ""
     if not code:
-        return InvalidLine(number, safe_display(",".join(cells)), "missing code")
+        return InvalidLine(number, safe_display(sep.join(cells)), "missing code")
     until_raw = cells[until_col] if until_col is not None and until_col < len(cells) else ""
     until = parse_until(until_raw) if until_raw else None
     if until_raw and until is None and invalid_reason(code) is None:
@@ -182,7 +185,8 @@ def _csv_row(number: int, cells: list[str], code_col: int, until_col: int | None
     return check(number, code, until)
 
 
-def _csv_items(lines: Iterable[_Line]) -> Iterator[ImportItem]:
+def _csv_items(lines: Iterable[_Line], sep: str = ",") -> Iterator[ImportItem]:
+    """Rows of a table whose columns are separated by ``sep`` (``,`` ``;`` or tab)."""
     pending: list[ImportItem] = []  # line-level problems found while csv pulls lines
     last = ""
 
@@ -197,7 +201,7 @@ def _csv_items(lines: Iterable[_Line]) -> Iterator[ImportItem]:
             last = line
             yield line + "\n"
 
-    reader = csv.reader(feed())
+    reader = csv.reader(feed(), delimiter=sep)
     code_col: int | None = None
     until_col: int | None = None
     start = 1
@@ -218,7 +222,7 @@ def _csv_items(lines: Iterable[_Line]) -> Iterator[ImportItem]:
                 until_col = names.index("valid_until") if "valid_until" in names else None
             elif any(cells):
                 code_col = code_col or 0  # no header: the first column is the code
-                pending.append(_csv_row(start, cells, code_col, until_col))
+                pending.append(_csv_row(start, cells, code_col, until_col, sep))
         pending.sort(key=lambda item: item.line)  # stable; keeps output in line order
         yield from pending
         pending.clear()
@@ -258,6 +262,22 @@ def format_of(filename: str | None, content_type: str | None) -> str:
     return "text"
 
 
+def read_head(stream: BinaryIO) -> tuple[bytes, int, str, str]:
+    """The first block of a file without its byte order mark, the bytes read, the codec
+    and its name. Raises ``NotText`` when the file is not text: it is refused before
+    anything of it is read further or recorded."""
+    head = b""
+    while len(head) < sniff.SNIFF_BYTES and (more := stream.read(sniff.SNIFF_BYTES - len(head))):
+        head += more  # raw streams may return short reads
+    size, encoding, label = len(head), "utf-8", "UTF-8"
+    for bom, codec, name in _BOMS:
+        if head.startswith(bom):
+            head, encoding, label = head[len(bom) :], codec, name
+            break
+    sniff.refuse_binary(head, encoding)
+    return head, size, encoding, label
+
+
 class CodeReader:
     """Iterates ImportItems from a binary stream; never reads it whole. Iterate once."""
 
@@ -275,37 +295,45 @@ class CodeReader:
             fmt = format_of(filename, None)
         if fmt not in ("text", "csv"):
             raise ValueError(f"unknown format {fmt!r} (expected 'text' or 'csv')")
-        self._fmt = fmt
         self._block_chars = block_chars
-        self.bytes_read = 0
         self._stream = stream
+        head, self.bytes_read, self._encoding, self._label = read_head(stream)
+        self._head = head
+        start = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head)
+        self._fmt, self._sep = _layout(fmt, sniff.first_lines(start))
 
     def __iter__(self) -> Iterator[ImportItem]:
         return expand(self.pieces())
 
     def pieces(self) -> Iterator[Piece]:
         """The items, with runs of clean plain-text lines kept together (the fast path)."""
-        head = b""
-        while len(head) < 4 and (more := self._stream.read(4 - len(head))):
-            head += more  # raw streams may return short reads
-        self.bytes_read += len(head)
-        encoding, label = "utf-8", "UTF-8"
-        for bom, codec, name in _BOMS:
-            if head.startswith(bom):
-                head, encoding, label = head[len(bom) :], codec, name
-                break
         # Universal newlines give CRLF, LF and lone CR for free; bad bytes are marked, not fatal.
-        buffered = io.BufferedReader(_Source(self._stream, head, self))
+        buffered = io.BufferedReader(_Source(self._stream, self._head, self))
+        encoding, label = self._encoding, self._label
         text = io.TextIOWrapper(buffered, encoding=encoding, errors=_MARK_ERRORS, newline=None)
         if self._fmt == "csv":
-            yield from _csv_items(_scan(text, label))
+            yield from _csv_items(_scan(text, label), self._sep)
         else:
             yield from _text_pieces(text, label, self._block_chars)
 
 
+def _layout(fmt: str, lines: list[str]) -> tuple[str, str]:
+    """The format and separator to read with: a CSV's separator is sniffed from its first
+    lines; a plain-text file whose first line is a header (``code;valid_until``) is
+    read as that table."""
+    sep = sniff.separator(lines)
+    if fmt == "text" and not (lines and sniff.is_header(lines[0], sep)):
+        return fmt, sep
+    return "csv", sep
+
+
 def read_text(text: str) -> Iterator[ImportItem]:
     """Items from pasted text; same rules and line numbering as a .txt upload."""
-    return expand(_text_pieces(io.StringIO(text, newline=None), None))
+    fmt, sep = _layout("text", sniff.first_lines(text[: sniff.SNIFF_BYTES]))
+    stream = io.StringIO(text, newline=None)
+    if fmt == "csv":
+        return _csv_items(_scan(stream, None), sep)
+    return expand(_text_pieces(stream, None))
 
 
 def read_list(codes: Iterable[str]) -> Iterator[ImportItem]:

@@ -23,6 +23,7 @@ from promocodes.codes import claim_repository as claims
 from promocodes.codes import repository as repo
 from promocodes.codes.benefit import benefit_of, public_text
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup, closed_at, name_key
+from promocodes.codes.schemas import IssueOut
 from promocodes.codes.service import live_groups
 from promocodes.customers.service import CustomerNotFound
 from promocodes.db import Driver
@@ -36,7 +37,7 @@ from promocodes.errors import (
 )
 from promocodes.models import utcnow
 
-SOURCES = ("api", "mailing", "campaign")
+SOURCES = ("api", "cli", "mailing", "campaign")
 
 
 class CustomerLike(Protocol):
@@ -58,6 +59,17 @@ class Issued:
     customer_id: str
     issued_at: datetime | None
     issuance_id: int | None
+
+
+def as_out(got: Issued) -> IssueOut:
+    """An issue as the API answers it (and ``codes issue --json`` prints it)."""
+    return IssueOut(
+        code=got.code,
+        kind=got.kind,
+        group_id=got.group_id,
+        customer_id=got.customer_id,
+        issued_at=got.issued_at,
+    )
 
 
 def _replay(

@@ -13,6 +13,8 @@ from promocodes.codes import issuance_repository as history
 from promocodes.codes import repository as repo
 from promocodes.codes.issuance import CustomerLike
 from promocodes.codes.issuance_repository import HistoryRow
+from promocodes.codes.schemas import CodeLookupOut, IssuanceOut
+from promocodes.customers.schemas import PromoCodeOut
 from promocodes.errors import CodeNotFound
 
 
@@ -52,8 +54,47 @@ def lookup(session: Session, code: str, *, actor: Actor = SYSTEM) -> Lookup:
     )
 
 
+def as_out(found: Lookup) -> CodeLookupOut:
+    """A look-up as the API answers it (and ``codes lookup --json`` prints it)."""
+    return CodeLookupOut(
+        code=found.code,
+        status=found.status,
+        group_id=found.group_id,
+        group_name=found.group_name,
+        valid_until=found.valid_until,
+        redeemed_at=found.redeemed_at,
+        order_id=found.order_id,
+        issuances=[
+            IssuanceOut(
+                customer_id=h.customer_id,
+                kind=h.kind,
+                issued_at=h.issued_at,
+                source=h.source,
+                source_ref=h.source_ref,
+                voided=h.voided_at is not None,
+            )
+            for h in found.issuances
+        ],
+    )
+
+
 def customer_history(
     session: Session, customer: CustomerLike, *, before_id: int | None = None, limit: int = 100
 ) -> list[HistoryRow]:
     """A customer's issuances, newest first (keyset on the issuance id)."""
     return history.customer_history(session, customer.id, before_id=before_id, limit=limit)
+
+
+def promo_code_out(h: HistoryRow) -> PromoCodeOut:
+    """One of a customer's codes as the API's ``/promo-codes`` and ``customers show``
+    give it (a voided issuance says so instead of the code's status)."""
+    return PromoCodeOut(
+        code=h.code,
+        group_id=h.group_id,
+        group_name=h.group_name,
+        kind=h.kind,
+        issued_at=h.issued_at,
+        source=h.source,
+        source_ref=h.source_ref,
+        status="voided" if h.voided_at else h.status,
+    )

@@ -19,6 +19,7 @@ from promocodes.codes import issuance_repository as history
 from promocodes.codes import repository as repo
 from promocodes.codes.issuance import CustomerLike
 from promocodes.codes.models import AVAILABLE, BLOCKED, ISSUED, REDEEMED
+from promocodes.codes.schemas import RedeemOut
 from promocodes.errors import (
     CodeAlreadyRedeemed,
     CodeBlocked,
@@ -38,6 +39,18 @@ class Redeemed:
     redeemed_at: datetime
     order_id: str | None
     customer_id: str | None
+
+
+def as_out(done: Redeemed) -> RedeemOut:
+    """A redemption as the API answers it (and ``codes redeem --code --json`` prints it)."""
+    return RedeemOut(
+        code=done.code,
+        status=REDEEMED,
+        group_id=done.group_id,
+        redeemed_at=done.redeemed_at,
+        order_id=done.order_id,
+        customer_id=done.customer_id,
+    )
 
 
 def redeem(

@@ -1,6 +1,8 @@
-"""CLI commands that change a code after issuing, besides blocking: lift a block,
-reverse a redemption, redeem a file of codes (``promocodes codes unblock|unredeem|redeem``,
-registered on the ``codes`` command group by ``codes/cli.py``)."""
+"""CLI commands that change a code after issuing: block it, lift a block, redeem one
+code or a file of codes, reverse a redemption (``promocodes codes
+block|unblock|redeem|unredeem``, registered on the ``codes`` command group by
+``codes/cli.py``). Several codes in one command are one transaction: all or none, and
+what is printed is what was committed."""
 
 from __future__ import annotations
 
@@ -15,44 +17,94 @@ import typer
 from rich.table import Table
 
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database, progress_bar
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json, progress_bar
 from promocodes.codes import bulk_redemption, redemption
+from promocodes.codes.models import BLOCKED, REDEEMED
 from promocodes.codes.redemption_file import MAX_FILE_BYTES, RedemptionReader
-from promocodes.codes.schemas import RedemptionReport
+from promocodes.codes.schemas import BlockOut, RedeemIn, RedemptionReport, UnblockOut, UnredeemOut
+from promocodes.customers import service as customers
 from promocodes.errors import ValidationFailed
 
 
 @cli_errors
-def codes_unblock(codes: list[str]) -> None:
+def codes_block(codes: list[str], as_json: bool = JSON_OPTION) -> None:
+    """Block codes (e.g. leaked): they are never issued or redeemed afterwards."""
+    with database().write() as session:
+        done = [
+            BlockOut(
+                code=code,
+                status=BLOCKED,
+                previous_status=redemption.block(session, code, actor=Actor.cli()),
+            )
+            for code in codes
+        ]
+    if as_json:
+        print_json(done)
+        return
+    for out in done:
+        console.print(f"{out.code}: blocked (was {out.previous_status})")
+
+
+@cli_errors
+def codes_unblock(codes: list[str], as_json: bool = JSON_OPTION) -> None:
     """Lift a block: a code goes back to its holder, or to the group's stock."""
+    done = []
     with database().write() as session:
         for code in codes:
             previous, status = redemption.unblock(session, code, actor=Actor.cli())
-            verb = "unblocked, now" if previous != status else "not blocked; still"
-            console.print(f"{code}: {verb} {status}")
+            done.append(UnblockOut(code=code, status=status, previous_status=previous))
+    if as_json:
+        print_json(done)
+        return
+    for out in done:
+        verb = "unblocked, now" if out.previous_status != out.status else "not blocked; still"
+        console.print(f"{out.code}: {verb} {out.status}")
 
 
 @cli_errors
 def codes_unredeem(
     code: str,
     order_id: str = typer.Option(None, "--order-id", help="The order that redeemed it."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Reverse a redemption (a cancelled order): the code goes back to its holder, or to
     the group's stock."""
     with database().write() as session:
         status = redemption.unredeem(session, code, order_id=order_id, actor=Actor.cli())
+    if as_json:
+        print_json(
+            UnredeemOut(code=code, status=status, previous_status=REDEEMED, order_id=order_id)
+        )
+        return
     console.print(f"{code}: redemption reversed, now {status}")
 
 
 @cli_errors
 def codes_redeem(
-    file: str = typer.Argument(..., help="A CSV, JSON-lines or one-code-a-line file; - for stdin."),
-    order_id: str = typer.Option(
-        None, "--order-id", help="The order of lines that give none (a file of codes alone)."
+    file: str = typer.Argument(
+        None, help="A CSV, JSON-lines or one-code-a-line file; - for stdin."
     ),
+    code: str = typer.Option(None, "--code", help="Redeem this one code instead of a file."),
+    order_id: str = typer.Option(
+        None,
+        "--order-id",
+        help="The order: of --code, or of a file's lines that give none (a file of codes alone).",
+    ),
+    customer: str = typer.Option(
+        None, "--customer", help="With --code: the customer it must have been issued to."
+    ),
+    as_json: bool = JSON_OPTION,
 ) -> None:
-    """Redeem a file of codes (columns code,order_id,redeemed_at,customer_id); running it
-    again changes nothing."""
+    """Redeem one code (--code, as `POST /api/v1/codes/{code}/redeem`) or a file of codes
+    (columns code,order_id,redeemed_at,customer_id); running either again with the same
+    order changes nothing."""
+    if (file is None) == (code is None):
+        raise ValidationFailed("give either a FILE of codes or --code CODE (one of the two)")
+    if code is not None:
+        _redeem_one(code, order_id, customer, as_json)
+        return
+    if customer is not None:
+        raise ValidationFailed("--customer goes with --code; a file names customers per line")
     with ExitStack() as stack:
         if file == "-":
             stream, size = sys.stdin.buffer, None
@@ -62,7 +114,26 @@ def codes_redeem(
                 raise ValidationFailed(f"the file is larger than {MAX_FILE_BYTES:,} bytes")
             stream = stack.enter_context(Path(file).open("rb"))
         report = _redeem(stream, size, order_id, None if file == "-" else file)
-    print_redemptions(report)
+    if as_json:
+        print_json(report)
+    else:
+        print_redemptions(report)
+
+
+def _redeem_one(code: str, order_id: str | None, customer: str | None, as_json: bool) -> None:
+    """One code, through the service the API's redeem calls."""
+    given = {"order_id": order_id, "customer_id": customer}
+    body = RedeemIn.model_validate({k: v for k, v in given.items() if v is not None})
+    with database().write() as session:
+        holder = customers.get(session, body.customer_id) if body.customer_id else None
+        out = redemption.as_out(
+            redemption.redeem(session, code, customer=holder, order_id=body.order_id)
+        )
+    if as_json:
+        print_json(out)
+        return
+    order = f" by order {out.order_id}" if out.order_id else ""
+    console.print(f"{out.code}: redeemed{order} at {out.redeemed_at:%Y-%m-%d %H:%M UTC}")
 
 
 def _redeem(
@@ -111,6 +182,7 @@ def print_redemptions(report: RedemptionReport) -> None:
 
 # (name, command), in the order ``promocodes codes --help`` lists them.
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("block", codes_block),
     ("unblock", codes_unblock),
     ("redeem", codes_redeem),
     ("unredeem", codes_unredeem),

@@ -16,6 +16,7 @@ from pydantic import (
 
 from promocodes.codes.benefit import Benefit
 from promocodes.codes.pattern import MAX_GENERATE, check_count, parse
+from promocodes.codes.report import UploadReport as UploadReport  # re-exported: its home
 from promocodes.errors import ValidationFailed
 from promocodes.text import Text, clean_name
 
@@ -142,34 +143,6 @@ class GroupOut(Counts):
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
-
-
-class InvalidLineOut(BaseModel):
-    line: int
-    value: str
-    reason: str
-
-
-class ConflictOut(BaseModel):
-    """A code of the upload that already exists in another group."""
-
-    line: int
-    code: str
-    group_id: int
-    group_name: str
-
-
-class UploadReport(BaseModel):
-    received: int = 0
-    added: int = 0
-    duplicates_in_upload: int = 0
-    already_in_group: int = 0
-    in_other_groups: int = 0
-    invalid_count: int = 0
-    invalid: list[InvalidLineOut] = Field(default_factory=list)
-    other_groups: list[ConflictOut] = Field(default_factory=list)
-    dry_run: bool = False
-    upload_id: int | None = None
 
 
 class GenerateIn(BaseModel):

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
 from promocodes import erasure
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Key, Limit, Page, spooled_body
@@ -52,10 +51,7 @@ _FORMATS = {
 
 @router.put("/customers/{customer_id}")
 def upsert_customer(customer_id: CustomerId, body: CustomerFields, key: Key, db: Db) -> CustomerOut:
-    try:
-        data = CustomerIn(customer_id=customer_id, **body.model_dump(exclude_unset=True))
-    except ValidationError as exc:
-        raise ValidationFailed(f"customer_id: {exc.errors()[0]['msg']}") from None
+    data = body.upsert_for(customer_id)
     with db.write() as s:
         customer, _ = service.upsert(s, data)
         return service.to_out(customer)
@@ -111,17 +107,4 @@ def customer_promo_codes(
             s, customer, before_id=decode_cursor(cursor), limit=limit + 1
         )
     rows, next_cursor = split_page(rows, limit, lambda h: h.issuance_id)
-    items = [
-        PromoCodeOut(
-            code=h.code,
-            group_id=h.group_id,
-            group_name=h.group_name,
-            kind=h.kind,
-            issued_at=h.issued_at,
-            source=h.source,
-            source_ref=h.source_ref,
-            status="voided" if h.voided_at else h.status,
-        )
-        for h in rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=[lookup.promo_code_out(h) for h in rows], next_cursor=next_cursor)

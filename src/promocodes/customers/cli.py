@@ -11,7 +11,7 @@ from rich.table import Table
 
 from promocodes import erasure
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 from promocodes.codes import lookup
 from promocodes.customers import service
 from promocodes.customers.importer import read_customers
@@ -51,12 +51,19 @@ def customers_import(
 
 @customers_app.command("show")
 @cli_errors
-def customers_show(customer_id: str) -> None:
-    """A customer's profile and the promo codes they were issued."""
+def customers_show(customer_id: str, as_json: bool = JSON_OPTION) -> None:
+    """A customer's profile and the promo codes they were issued (newest first; with
+    --json, ``{"customer": …, "promo_codes": […]}`` in the API's shapes)."""
     with database().read() as session:
         customer = service.get(session, customer_id)
         out = service.to_out(customer)
-        history = lookup.customer_history(session, customer, limit=1_000)
+        history = [
+            lookup.promo_code_out(h)
+            for h in lookup.customer_history(session, customer, limit=1_000)
+        ]
+    if as_json:
+        print_json({"customer": out, "promo_codes": history})
+        return
     console.print(f"[bold]{out.customer_id}[/] {out.first_name or ''} {out.last_name or ''}")
     for label, value in (("email", out.email), ("phone", out.phone)):
         if value:
@@ -65,15 +72,18 @@ def customers_show(customer_id: str) -> None:
         console.print(f"{key}: {value}")
     table = Table("code", "group", "kind", "issued", "source", "status", title="Promo codes")
     for h in history:
-        status = "voided" if h.voided_at else h.status
         source = f"{h.source} {h.source_ref}" if h.source_ref else h.source
-        table.add_row(h.code, h.group_name, h.kind, f"{h.issued_at:%Y-%m-%d %H:%M}", source, status)
+        table.add_row(
+            h.code, h.group_name, h.kind, f"{h.issued_at:%Y-%m-%d %H:%M}", source, h.status
+        )
     console.print(table if history else "No promo codes issued yet.")
 
 
 @customers_app.command("erase")
 @cli_errors
-def customers_erase(customer_id: str, yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+def customers_erase(
+    customer_id: str, yes: bool = typer.Option(False, "--yes", "-y"), as_json: bool = JSON_OPTION
+) -> None:
     """Erase a customer's personal data (the right to be forgotten): fields, attributes
     and their messages' addresses and bodies. Their promo code history stays, under a
     pseudonymous id."""
@@ -81,6 +91,9 @@ def customers_erase(customer_id: str, yes: bool = typer.Option(False, "--yes", "
         typer.confirm(f"Erase customer {customer_id!r} for good?", abort=True)
     with database().write() as session:
         done = erasure.erase(session, customer_id, actor=Actor.cli())
+    if as_json:
+        print_json(done)
+        return
     if done.already:
         console.print(f"{done.customer_id} was already erased; nothing changed.")
         return

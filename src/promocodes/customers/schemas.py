@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from promocodes.errors import ValidationFailed
 from promocodes.text import Text, check_json
 
 # Fields a template may read as ``client.<field>`` (besides ``attributes``).
@@ -104,6 +105,15 @@ class CustomerFields(BaseModel):
     _lines = field_validator("phone", "first_name", "last_name")(
         classmethod(lambda cls, v: check_line(v))
     )
+
+    def upsert_for(self, customer_id: str) -> CustomerIn:
+        """The upsert of the customer ``customer_id`` (given apart: a path, an event)
+        with these fields; only the fields sent, so the others keep their values. A bad
+        id is a ``ValidationFailed`` naming ``customer_id``."""
+        try:
+            return CustomerIn(customer_id=customer_id, **self.model_dump(exclude_unset=True))
+        except ValidationError as exc:
+            raise ValidationFailed(f"customer_id: {exc.errors()[0]['msg']}") from None
 
 
 class PromoCodeOut(BaseModel):

@@ -18,9 +18,8 @@ from promocodes.apikit import (
     Page,
     status_query,
 )
-from promocodes.customers import service as customers
 from promocodes.idempotency import idempotent_session
-from promocodes.messaging import campaigns, delivery, mailings, outbox, resend
+from promocodes.messaging import campaigns, delivery, events, mailings, outbox, resend
 from promocodes.messaging.rendering import MessageTemplate, Rendered
 from promocodes.messaging.schemas import (
     CampaignIn,
@@ -280,8 +279,14 @@ def campaign_messages(
 
 @router.post("/events", tags=["campaigns"])
 def post_event(body: EventIn, key: Key, db: Db, cfg: Config) -> EventOut:
+    """Every active campaign on the event sends its message to the customer. The
+    ``customer`` object creates or updates the customer only when one of those campaigns
+    allows it (``creates_customers``); otherwise it is ignored, and an unknown customer
+    is a 404."""
     with db.write() as s:
-        customer = customers.get(s, body.customer_id)
-        made = campaigns.handle_event(s, customer, body.event, event_id=body.event_id)
-        items = [outbox.out(m, customer.external_id, cfg.message_id_domain) for m in made]
-    return EventOut(event=body.event, customer_id=body.customer_id, messages=items)
+        done = events.receive(s, body)
+        external_id = done.customer.external_id
+        items = [outbox.out(m, external_id, cfg.message_id_domain) for m in done.messages]
+    return EventOut(
+        event=body.event, customer_id=external_id, customer_change=done.change, messages=items
+    )

@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from promocodes.codes.issuance import GroupsByName, IssuedCodes
@@ -58,11 +59,15 @@ def create(session: Session, data: CampaignIn) -> Campaign:
     return repo.add_campaign(session, Campaign(**data.model_dump()))
 
 
+# Fields a campaign always has: a null in an update leaves them as they are.
+_REQUIRED = ("name", "event", "channel", "subject", "active", "creates_customers")
+
+
 def update(session: Session, campaign_id: int, data: CampaignUpdate) -> Campaign:
     campaign = get(session, campaign_id)
     for field in data.model_fields_set:
         value = getattr(data, field)
-        if value is None and field in ("name", "event", "channel", "subject", "active"):
+        if value is None and field in _REQUIRED:
             continue
         setattr(campaign, field, value)
     require_valid(
@@ -101,6 +106,7 @@ def to_outs(session: Session, campaigns: Sequence[Campaign]) -> list[CampaignOut
             body_text=c.body_text,
             body_html=c.body_html,
             active=c.active,
+            creates_customers=c.creates_customers,
             created_at=c.created_at,
             stats=counted[c.id],
         )
@@ -108,9 +114,10 @@ def to_outs(session: Session, campaigns: Sequence[Campaign]) -> list[CampaignOut
     ]
 
 
-def list_campaigns(session: Session) -> list[Campaign]:
-    """The campaigns not deleted."""
-    return repo.live_campaigns(session)
+def list_campaigns(session: Session, *, archived: bool = False) -> list[Campaign]:
+    """The campaigns not deleted; with ``archived``, the deleted ones (kept, read-only,
+    with their figures and messages)."""
+    return repo.archived_campaigns(session) if archived else repo.live_campaigns(session)
 
 
 def message_key(campaign_id: int, customer_id: int, event_id: str | None) -> str:
@@ -139,12 +146,15 @@ def handle_event(
     event: str,
     *,
     event_id: str | None = None,
+    on_event: Sequence[Campaign] | None = None,
 ) -> list[Message]:
-    """Render and queue the message of every active campaign on ``event``. With an
-    ``event_id`` a repeated event returns the messages made the first time."""
+    """Render and queue the message of every active campaign on ``event`` (``on_event``:
+    those campaigns, when the caller has read them already). With an ``event_id`` a
+    repeated event returns the messages made the first time."""
     made = []
     groups = GroupsByName(session, utcnow())
-    for campaign in repo.active_campaigns_on(session, event):
+    live = repo.active_campaigns_on(session, event) if on_event is None else on_event
+    for campaign in live:
         key = message_key(campaign.id, customer.id, event_id)
         existing = messages.by_key(session, key)
         if existing is None and event_id is not None:
@@ -168,7 +178,7 @@ def _new_message(
     )
     if campaign.channel == "smtp" and not customer.email:
         row.status, row.skip_reason = "skipped", "no-email"
-        return messages.add(session, row)
+        return _store(session, row)
     codes = IssuedCodes(
         session, customer, key=key, source="campaign", source_ref=str(campaign.id), groups=groups
     )
@@ -189,4 +199,19 @@ def _new_message(
             row.status, row.sent_at = "sent", utcnow()
         else:
             row.status, row.next_attempt_at = "queued", utcnow()
-    return messages.add(session, row)
+    return _store(session, row)
+
+
+def _store(session: Session, row: Message) -> Message:
+    """Store the message, or hand back the one of its key that a concurrent request (the
+    same event, retried at once) stored first: on PostgreSQL both may have found no
+    message, and the second insert waits for the first to commit, then collides. The
+    codes they carry were issued under the same key, so they are the same."""
+    try:
+        with session.begin_nested():
+            return messages.add(session, row)
+    except IntegrityError:
+        existing = messages.by_key(session, row.key)
+        if existing is None:
+            raise
+        return existing

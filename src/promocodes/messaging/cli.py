@@ -13,7 +13,7 @@ from rich.table import Table
 
 from promocodes import exports
 from promocodes.audit.service import Actor
-from promocodes.clikit import cli_errors, console, database
+from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json
 from promocodes.config import Settings
 from promocodes.errors import ValidationFailed
 from promocodes.messaging import mailings, outbox, resend
@@ -22,7 +22,6 @@ from promocodes.messaging.schemas import MailingCreate
 from promocodes.pagination import status_filter
 
 mailings_app = typer.Typer(help="Mass mailings.", no_args_is_help=True)
-campaigns_app = typer.Typer(help="Campaigns: messages sent on events.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Stored messages of mailings and campaigns.", no_args_is_help=True)
 
 
@@ -170,9 +169,14 @@ def mailings_resend(
 
 @mailings_app.command("status")
 @cli_errors
-def mailings_status(mailing_id: int) -> None:
+def mailings_status(mailing_id: int, as_json: bool = JSON_OPTION) -> None:
     """Progress and report."""
-    _print_status(mailing_id)
+    if not as_json:
+        _print_status(mailing_id)
+        return
+    with database().read() as s:
+        out = mailings.to_out(s, mailings.get(s, mailing_id))
+    print_json(out)
 
 
 @mailings_app.command("cancel")

@@ -361,6 +361,12 @@ def live_campaigns(session: Session) -> list[Campaign]:
     return list(session.scalars(stmt.order_by(Campaign.id)))
 
 
+def archived_campaigns(session: Session) -> list[Campaign]:
+    """The deleted (archived) campaigns, the latest deleted first."""
+    stmt = select(Campaign).where(Campaign.archived_at.is_not(None))
+    return list(session.scalars(stmt.order_by(Campaign.archived_at.desc(), Campaign.id)))
+
+
 def active_campaigns_on(session: Session, event: str) -> list[Campaign]:
     stmt = select(Campaign).where(
         Campaign.event == event, Campaign.active.is_(True), Campaign.archived_at.is_(None)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promocodes.customers.schemas import CustomerFields
 from promocodes.messaging.models import Channel
 from promocodes.text import Text
 
@@ -172,6 +173,9 @@ class CampaignIn(TemplateIn):
     event: Text = Field(min_length=1, max_length=100)
     channel: Channel = "outbox"
     active: bool = True
+    # An event for an unknown customer creates it (from the event's ``customer``), and
+    # the ``customer`` of an event updates a known one; off, the object is ignored.
+    creates_customers: bool = False
 
 
 class CampaignUpdate(BaseModel):
@@ -184,6 +188,7 @@ class CampaignUpdate(BaseModel):
     body_text: Text | None = Field(default=None, max_length=100_000)
     body_html: Text | None = Field(default=None, max_length=100_000)
     active: bool | None = None
+    creates_customers: bool | None = None
 
 
 class CampaignOut(BaseModel):
@@ -195,6 +200,7 @@ class CampaignOut(BaseModel):
     body_text: str | None
     body_html: str | None
     active: bool
+    creates_customers: bool
     created_at: datetime
     stats: dict[str, int]
 
@@ -206,9 +212,18 @@ class EventIn(BaseModel):
     event: Text = Field(min_length=1, max_length=100)
     event_id: Text | None = Field(default=None, min_length=1, max_length=200)
     attributes: dict[str, Any] | None = None
+    # The customer as the event knows them: the same fields and rules as
+    # ``PUT /customers/{customer_id}``. Applied only when a campaign on the event allows it.
+    customer: CustomerFields | None = None
+
+
+# What the event did to its customer: created or updated them from its ``customer``, or
+# ignored that object (no active campaign on the event allows it); null: left as it was.
+CustomerChange = Literal["created", "updated", "ignored"]
 
 
 class EventOut(BaseModel):
     event: str
     customer_id: str
+    customer_change: CustomerChange | None = None
     messages: list[MessageOut]

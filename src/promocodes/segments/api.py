@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
+from promocodes import exports
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Page
+from promocodes.audit.api import ApiActor
 from promocodes.customers.schemas import CustomerOut
 from promocodes.messaging import mailings
 from promocodes.segments import service
@@ -58,14 +61,23 @@ def delete_segment(segment_id: Id, key: Key, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/segments/{segment_id}/customers")
+@router.get(
+    "/segments/{segment_id}/customers",
+    response_model=Page[CustomerOut],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def segment_customers(
     segment_id: Id,
-    key: Key,
+    request: Request,
+    actor: ApiActor,
     db: Db,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Cursor = None,
-) -> Page[CustomerOut]:
+) -> Page[CustomerOut] | StreamingResponse:
+    """A page of the segment's customers; with ``Accept: text/csv``, all of them as one
+    streamed CSV file (audited: customers are personal data)."""
+    if "text/csv" in request.headers.get("accept", ""):
+        return exports.response(exports.segment_customers(db, segment_id, actor=actor))
     with db.read() as s:
         page = service.segment_customers(s, segment_id, cursor=cursor, limit=limit)
     return Page(items=page.customers, next_cursor=page.next_cursor)

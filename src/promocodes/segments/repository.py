@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from promocodes.codes.models import CodeGroup
@@ -26,8 +27,12 @@ def by_id(session: Session, segment_id: int, *, lock: bool = False) -> Segment |
     return session.scalar(stmt)
 
 
-def all_segments(session: Session) -> list[Segment]:
-    """The live segments (an archived one exists only for the mailings that used it)."""
+def all_segments(session: Session, *, archived: bool = False) -> list[Segment]:
+    """The live segments by name; with ``archived``, the archived ones (kept only for the
+    mailings that used them), the latest archived first."""
+    if archived:
+        stmt = select(Segment).where(Segment.archived_at.is_not(None))
+        return list(session.scalars(stmt.order_by(Segment.archived_at.desc(), Segment.id)))
     stmt = select(Segment).where(Segment.archived_at.is_(None))
     return list(session.scalars(stmt.order_by(Segment.name, Segment.id)))
 
@@ -55,6 +60,31 @@ def customers_after(
     if after_id is not None:
         stmt = stmt.where(Customer.id > after_id)
     return list(session.scalars(stmt))
+
+
+# What an export writes of a customer: plain columns, not entities (a million rows
+# through the ORM's identity map cost twice the time).
+EXPORT_COLUMNS = (
+    Customer.id,
+    Customer.external_id,
+    Customer.email,
+    Customer.phone,
+    Customer.first_name,
+    Customer.last_name,
+    Customer.attributes,
+    Customer.created_at,
+    Customer.updated_at,
+)
+
+
+def customer_rows_after(
+    session: Session, where: ColumnElement[bool], *, after_id: int | None, limit: int
+) -> list[Row[Any]]:
+    """``customers_after`` as rows of ``EXPORT_COLUMNS``."""
+    stmt = select(*EXPORT_COLUMNS).where(where).order_by(Customer.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Customer.id > after_id)
+    return list(session.execute(stmt))
 
 
 def count(session: Session, stmt: Select[int]) -> int:

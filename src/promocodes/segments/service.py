@@ -105,9 +105,10 @@ def get_any(session: Session, segment_id: int) -> Segment:
     return segment
 
 
-def list_segments(session: Session) -> list[Segment]:
-    """Every saved segment, by name (there are few: they are made by hand)."""
-    return repo.all_segments(session)
+def list_segments(session: Session, *, archived: bool = False) -> list[Segment]:
+    """Every saved segment, by name (there are few: they are made by hand); with
+    ``archived``, the deleted ones kept for the mailings sent to them."""
+    return repo.all_segments(session, archived=archived)
 
 
 def update(session: Session, segment_id: int, data: SegmentUpdate) -> Segment:

@@ -292,7 +292,7 @@ def walk(tree: Filter, path: str = "") -> Iterator[tuple[str, int, Filter]]:
 def _parts(tree: Filter) -> Iterator[Part]:
     for path, depth, node in walk(tree):
         value = getattr(node, "value", None)
-        yield path, depth, len(value) if isinstance(value, list | tuple) else 0
+        yield path, depth, len(value) if isinstance(value, list | tuple) else 0, node.type
 
 
 def check_limits(tree: Filter) -> Filter:

@@ -2,8 +2,9 @@
 
 - ``admin``: everything, and alone manages users, API keys and settings;
 - ``marketer``: groups, uploads, customers, segments, mailings, campaigns;
-- ``viewer``: reads every page, changes nothing and exports no codes (an export of codes
-  or of messages, which carry them, hands out what a viewer must not hold).
+- ``viewer``: reads every page, changes nothing and downloads no exports: codes,
+  messages (which carry codes) and a segment's customers (personal data in bulk) hand
+  out what a viewer must not hold.
 
 The rule is read from the request's method and route, so a new page falls under it
 without a line of its own: reading needs ``viewer``, changing needs ``marketer``, and
@@ -27,7 +28,7 @@ ANYONE = frozenset(
     {"/login", "/logout", "/settings/password", "/segments/preview", "/templates/check",
      "/templates/preview"}
 )  # fmt: skip
-# Downloads of codes, or of messages (which carry codes).
+# Downloads of codes, of messages (which carry codes) or of customers (personal data).
 CODE_EXPORTS = ".csv"
 
 

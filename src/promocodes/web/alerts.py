@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from promocodes.codes import alerts
 from promocodes.codes.stock import CONDITIONS, EXHAUSTED, EXPIRING, LOW_STOCK
 from promocodes.web import kit
+from promocodes.web.audit import UiActor
 from promocodes.web.kit import Db, Form, User
 from promocodes.web.segments import group_choices
 
@@ -52,9 +53,9 @@ def alerts_page(
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge(request: Request, alert_id: kit.Id, user: User, form: Form, db: Db) -> Response:
+def acknowledge(request: Request, alert_id: kit.Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
-        alert = alerts.acknowledge(s, alert_id, user.email)
+        alert = alerts.acknowledge(s, alert_id, actor)
     if alert is None:
         return kit.error_page(request, 404, "Alert not found", "This alert no longer exists.")
     back = kit.safe_next(kit.field(form, "next") or "/alerts")

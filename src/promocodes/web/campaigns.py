@@ -28,6 +28,7 @@ FIELDS = ("name", "event", "channel", *TEMPLATE_FIELDS)
 def _values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {name: kit.field(form, name) for name in FIELDS}
     values["active"] = kit.field(form, "active") == "1"
+    values["creates_customers"] = kit.field(form, "creates_customers") == "1"
     return values
 
 
@@ -40,11 +41,14 @@ def _values_of(c: Campaign) -> dict[str, Any]:
         "body_text": c.body_text or "",
         "body_html": c.body_html or "",
         "active": c.active,
+        "creates_customers": c.creates_customers,
     }
 
 
 def _data(values: dict[str, Any]) -> dict[str, Any]:
-    data = {k: values[k] for k in ("name", "event", "channel", "subject", "active")}
+    data = {
+        k: values[k] for k in ("name", "event", "channel", "subject", "active", "creates_customers")
+    }
     data["body_text"] = values["body_text"] or None
     data["body_html"] = values["body_html"] or None
     return data
@@ -93,21 +97,26 @@ def _form(
 
 
 @router.get("/campaigns")
-def list_campaigns(request: Request, user: User, db: Db) -> Response:
+def list_campaigns(request: Request, user: User, db: Db, show: str = "") -> Response:
+    archived = show == "archived"  # deleted campaigns are listed apart, read-only
     with db.read() as s:
-        rows = campaigns.list_campaigns(s)
+        rows = campaigns.list_campaigns(s, archived=archived)
         stats = campaigns.stats(s, [c.id for c in rows])
     return kit.page(
         request,
         "campaigns/list.html",
-        {"section": "campaigns", "campaigns": [(c, stats.get(c.id, {})) for c in rows]},
+        {
+            "section": "campaigns",
+            "campaigns": [(c, stats.get(c.id, {})) for c in rows],
+            "show": "archived" if archived else "",
+        },
     )
 
 
 @router.get("/campaigns/new")
 def new_campaign(request: Request, user: User, db: Db) -> Response:
     values: dict[str, Any] = dict.fromkeys(FIELDS, "")
-    values.update(channel="outbox", active=True)
+    values.update(channel="outbox", active=True, creates_customers=False)
     return _form(request, db, campaign_id=None, values=values)
 
 

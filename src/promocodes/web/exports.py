@@ -1,4 +1,5 @@
-"""CSV export of a group's codes (optionally one status), safe to open in a spreadsheet."""
+"""CSV exports safe to open in a spreadsheet: a group's codes (optionally one status), a
+segment's customers."""
 
 from __future__ import annotations
 
@@ -18,3 +19,10 @@ def export_codes(group_id: kit.Id, actor: UiActor, db: Db, status: str | None = 
     # A link with a status that does not exist exports every code (as the page shows).
     wanted = status if status in STATUSES else None
     return exports.response(exports.codes(db, group_id, status=wanted, actor=actor))
+
+
+@router.get("/segments/{segment_id}/customers.csv")
+def export_segment_customers(segment_id: kit.Id, actor: UiActor, db: Db) -> Response:
+    # Customers are personal data: like codes, a download for marketers and admins
+    # (users/roles.py: a route ending in .csv), audited before its first row.
+    return exports.response(exports.segment_customers(db, segment_id, actor=actor))

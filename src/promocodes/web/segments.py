@@ -100,10 +100,15 @@ def _builder(
 
 
 @router.get("/segments")
-def list_segments(request: Request, user: User, db: Db) -> Response:
+def list_segments(request: Request, user: User, db: Db, show: str = "") -> Response:
+    archived = show == "archived"  # archived segments are listed apart, read-only
     with db.read() as s:
-        saved = segments.list_segments(s)
-    return kit.page(request, "segments/list.html", {"section": "segments", "segments": saved})
+        saved = segments.list_segments(s, archived=archived)
+    return kit.page(
+        request,
+        "segments/list.html",
+        {"section": "segments", "segments": saved, "show": "archived" if archived else ""},
+    )
 
 
 @router.get("/segments/new")

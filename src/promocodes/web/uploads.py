@@ -85,8 +85,14 @@ def _answer(
     request: Request, db: Db, group_id: int, *, pasted: str, error: str, status_code: int
 ) -> Response:
     if kit.is_htmx(request):
+        # Shown at the top of the form (not in the report area below it), where the eye
+        # starts; the previous report is left as it was.
         return kit.fragment(
-            request, "partials/form_error.html", {"message": error}, status_code=status_code
+            request,
+            "partials/form_error.html",
+            {"message": error},
+            status_code=status_code,
+            headers={"HX-Retarget": "#upload-error", "HX-Reswap": "innerHTML"},
         )
     return edit_page(
         request, db, group_id, pasted=pasted, upload_error=error, status_code=status_code

@@ -19,6 +19,7 @@ LABELS: dict[str, str] = {
     "already_in_group": "Already in the group",
     "in_other_groups": "In other groups",
     "invalid_count": "Invalid lines",
+    "expired_count": "Past their date (not added)",
     "received": "Lines received",
     "added": "Added",
     "removed": "Removed",

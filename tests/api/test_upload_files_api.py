@@ -1,0 +1,88 @@
+"""Uploaded files through the API as a marketer's spreadsheet makes them: a file that is
+not text is refused in one sentence and leaves no trace; `;` and tab tables with a header
+are read; codes past their own date are warnings; repeats are listed by line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promocodes.codes import uploads
+from promocodes.db import Database
+from tests.api.conftest import client_for
+from tests.audit.common import entries
+
+XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + bytes(300)
+
+
+def _uploads(db: Database) -> int:
+    with db.read() as s:
+        return uploads.count(s)
+
+
+@pytest.mark.parametrize(
+    ("data", "how"),
+    [
+        (XLSX, "multipart"),
+        (XLSX, "text/csv"),
+        (b"GOOD1\nGOOD2\n\x00\x00\x00\x01\x02binary", "text/plain"),
+        (bytes(range(128, 256)) * 200, "multipart"),
+    ],
+)
+def test_a_file_that_is_not_text_is_refused_and_leaves_no_history(
+    db: Database, tmp_path: Path, data: bytes, how: str
+) -> None:
+    spool = tmp_path / "spool"
+    # Any file over 100 bytes would go to the background: the refusal comes before.
+    with client_for(db, upload_background_bytes=100, upload_temp_dir=str(spool)) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Spring"}).json()["id"]
+        url = f"/api/v1/groups/{gid}/codes"
+        if how == "multipart":
+            sent = api.post(url, files={"file": ("codes.xlsx", data, "application/octet-stream")})
+        else:
+            sent = api.post(url, content=data, headers={"Content-Type": how})
+        assert sent.status_code == 422, sent.text
+        assert sent.headers["content-type"].startswith("application/problem+json")
+        problem = sent.json()
+        assert problem["type"] == "not-a-text-file" and problem["title"] == "Not a text file"
+        assert problem["detail"].startswith("This file is not a text file (")
+        assert problem["detail"].endswith("save it as CSV or plain text and upload again.")
+        assert api.get(f"/api/v1/groups/{gid}").json()["total"] == 0
+    assert _uploads(db) == 0 and entries(db, "upload.created") == []
+    assert list(spool.iterdir()) == []
+
+
+def test_a_semicolon_table_with_expired_codes_and_repeats(db: Database) -> None:
+    table = (
+        "code;valid_until\r\n"
+        "SPR-1;2031-05-31\r\n"
+        "SPR-2;2020-05-31\r\n"  # past: a warning, not added
+        "SPR-3;\r\n"
+        "SPR-1;2031-05-31\r\n"  # repeats line 2
+        "OLD-1;\r\n"  # already in the group
+    )
+    with client_for(db) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Spring", "codes": ["OLD-1"]}).json()["id"]
+        url = f"/api/v1/groups/{gid}/codes"
+        report = api.post(url, files={"file": ("codes.csv", table.encode(), "text/csv")}).json()
+        assert (report["received"], report["added"], report["expired_count"]) == (5, 2, 1)
+        assert (report["duplicates_in_upload"], report["already_in_group"]) == (1, 1)
+        assert report["expired"] == [
+            {
+                "line": 3,
+                "value": "SPR-2",
+                "reason": "expired on 2020-05-31: not added, as it could no longer be used",
+            }
+        ]
+        assert report["duplicates"] == [
+            {"line": 5, "code": "SPR-1", "kind": "in_upload", "first_line": 2},
+            {"line": 6, "code": "OLD-1", "kind": "in_group", "first_line": None},
+        ]
+        again = api.get(f"/api/v1/uploads/{report['upload_id']}").json()["report"]
+        assert again == report  # the history keeps the same lines
+        tabbed = "code\tvalid_until\nTAB-1\t2031-01-01\n"
+        sent = api.post(url, content=tabbed, headers={"Content-Type": "text/plain"}).json()
+        assert (sent["added"], sent["invalid_count"]) == (1, 0)
+        codes = api.get(url, params={"limit": 10}).json()["items"]
+        assert {c["code"] for c in codes} == {"OLD-1", "SPR-1", "SPR-3", "TAB-1"}
