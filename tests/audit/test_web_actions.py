@@ -97,10 +97,14 @@ def test_audit_page_lists_filters_and_offers_no_change(ui: Ui, db: Database) -> 
     page = ui.get("/audit")
     assert page.status_code == 200
     assert 'href="/audit" aria-current="page"' in page.text
-    assert "upload.created" in page.text and "apikey.created" in page.text
+    # Actions read as words; the raw name stays on the row for admins (its title).
+    assert 'data-action="upload.created"' in page.text and ">Codes uploaded<" in page.text
+    assert 'title="apikey.created"' in page.text and ">API key created<" in page.text
     assert EMAIL in page.text and "Page &lt;b&gt;" in page.text  # escaped
     only_keys = ui.get("/audit", params={"action": "apikey.created"})
-    assert "apikey.created" in only_keys.text and "upload.created" not in only_keys.text
+    assert 'data-action="apikey.created"' in only_keys.text
+    assert 'data-action="upload.created"' not in only_keys.text
+    assert '<option value="apikey.created" title="apikey.created" selected>' in only_keys.text
     nobody = ui.get("/audit", params={"actor": "someone@else"})
     assert "No entries match these filters" in nobody.text
     bad = ui.get("/audit", params={"since": "yesterday"})

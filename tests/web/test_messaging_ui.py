@@ -151,6 +151,12 @@ def test_campaigns_create_pause_resume(ui: Ui, db: Database) -> None:
         (campaign,) = campaigns.list_campaigns(s)
     listing = ui.get("/campaigns").text
     assert "Welcome" in listing and "signup" in listing and ">active<" in listing
+    # The channel as the mailing form says it; the intro in words, not an API path.
+    assert "<td>Outbox (stored, exportable)</td>" in listing and "<td>outbox</td>" not in listing
+    assert "events your shop sends through the API" in listing and "POST /api" not in listing
+    form_page = ui.get("/campaigns/new").text
+    assert '<option value="smtp">Email (SMTP)</option>' in form_page
+    assert '<option value="outbox" selected>Outbox (stored, exportable)</option>' in form_page
     own = ui.get(f"/campaigns/{campaign.id}").text  # its page: its figures and messages
     assert 'id="count-sent">0<' in own and 'id="count-failed">0<' in own
     assert f'href="/campaigns/{campaign.id}/messages"' in own

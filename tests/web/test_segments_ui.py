@@ -45,7 +45,10 @@ def test_preview_of_an_unfinished_tree_says_what_is_missing(ui: Ui) -> None:
     tree = {"type": "and", "filters": [{"type": "issued_from_group", "group_id": 999}]}
     response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
     assert response.status_code == 200
-    assert "Condition 1, group: group 999 does not exist or is archived" in response.text
+    # Said next to the builder (out of band), naming the node to highlight, not a number.
+    problem = "The highlighted condition — Group: group 999 does not exist or is archived"
+    assert problem in response.text and 'id="tree-problems"' in response.text
+    assert '["filters[0]"]' in response.text and "Condition 1" not in response.text
     response = ui.htmx("/segments/preview", {"filter": "{not json"})
     assert "not valid JSON" in response.text
 
@@ -139,6 +142,23 @@ def test_a_fourth_condition_on_issued_codes_is_refused_in_words(ui: Ui, db: Data
     tree = {"type": "or", "filters": [condition] * 4}
     response = ui.htmx("/segments/preview", {"filter": json.dumps(tree)})
     assert response.status_code == 200
-    assert (
-        "Condition 4: a segment has at most 3 conditions on issued promo codes" in response.text
-    ), response.text
+    said = "The highlighted condition — a segment has at most 3 conditions on issued promo codes"
+    assert said in response.text and '["filters[3]"]' in response.text, response.text
+    assert response.text.count("at most 3 conditions") == 1  # once, next to the builder
+
+
+def test_a_refused_tree_is_said_once_under_the_builder_and_the_summary_links_there(
+    ui: Ui, db: Database
+) -> None:
+    gid = world(db)
+    condition = {"type": "issued_from_group", "group_id": gid}
+    nested = {"type": "and", "filters": [{"type": "or", "filters": [condition] * 4}]}
+    response = ui.post("/segments/new", {"name": "Too many", "filter": json.dumps(nested)})
+    assert response.status_code == 422
+    assert response.text.count("at most 3 conditions") == 1
+    assert '<a href="#conditions">Conditions</a>: see the problem shown under them' in (
+        response.text
+    )
+    assert 'id="conditions" tabindex="-1" aria-invalid="true"' in response.text
+    assert "data-nodes='[\"filters[0].filters[3]\"]'" in response.text
+    assert "Condition " not in response.text and 'href="#filter"' not in response.text

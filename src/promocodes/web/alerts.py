@@ -8,15 +8,17 @@ import json
 from fastapi import APIRouter, Request, Response
 
 from promocodes.codes import alerts
-from promocodes.codes.stock import CONDITIONS, EXHAUSTED, EXPIRING, LOW_STOCK
-from promocodes.web import kit
+from promocodes.codes.service import get_any_group
+from promocodes.codes.stock import CONDITIONS
+from promocodes.errors import GroupNotFound
+from promocodes.web import kit, wording
 from promocodes.web.audit import UiActor
 from promocodes.web.kit import Db, Form, User
 from promocodes.web.segments import group_choices
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
-KINDS = {LOW_STOCK: "Low stock", EXHAUSTED: "Out of codes", EXPIRING: "Expiring soon"}
+KINDS = wording.ALERT_KINDS
 
 
 def _active(payload: str) -> int | None:
@@ -56,7 +58,14 @@ def alerts_page(
 def acknowledge(request: Request, alert_id: kit.Id, actor: UiActor, form: Form, db: Db) -> Response:
     with db.write() as s:
         alert = alerts.acknowledge(s, alert_id, actor)
-    if alert is None:
-        return kit.error_page(request, 404, "Alert not found", "This alert no longer exists.")
+        if alert is None:
+            return kit.error_page(request, 404, "Alert not found", "This alert no longer exists.")
+        try:
+            group = f"“{get_any_group(s, alert.group_id).name}”"
+        except GroupNotFound:
+            group = "a deleted group"
+        kind = KINDS.get(alert.kind, wording.label(alert.kind))
     back = kit.safe_next(kit.field(form, "next") or "/alerts")
-    return kit.redirect(request, back, flash="Alert acknowledged.")
+    # Which alert: a list of several is left behind, and the flash says which one it was.
+    flash = f"Alert “{kind}” of {group} acknowledged."
+    return kit.redirect(request, back, flash=flash)

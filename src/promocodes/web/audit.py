@@ -13,7 +13,7 @@ from promocodes.audit import service as audit
 from promocodes.audit.schemas import Filters
 from promocodes.audit.service import Actor, TargetType
 from promocodes.pagination import decode_cursor, encode_cursor
-from promocodes.web import kit
+from promocodes.web import kit, wording
 from promocodes.web.kit import Db, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
@@ -79,6 +79,7 @@ def audit_page(
             "values": values,
             "errors": errors,
             "target_types": TARGET_TYPES,
+            "actions": wording.ACTIONS,
             "after": after,
             "next_cursor": encode_cursor(rows[-1].id) if more else None,
         },

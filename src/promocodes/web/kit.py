@@ -85,6 +85,9 @@ def _env() -> Environment:
     env.filters["label"] = wording.label
     env.filters["lower_label"] = wording.lower
     env.filters["words"] = wording.value
+    env.filters["detail"] = wording.detail
+    env.filters["action"] = wording.action
+    env.filters["channel"] = wording.channel
     env.filters["sentence"] = wording.sentence
     env.globals["version"] = __version__
     return env

@@ -5,6 +5,7 @@ posts on every change."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -16,15 +17,44 @@ from promocodes.codes.service import get_any_group, live_groups
 from promocodes.errors import DomainError, GroupNotFound, ValidationFailed
 from promocodes.messaging import mailings
 from promocodes.segments import service as segments
+from promocodes.segments.limits import HISTORY_TYPES, MAX_HISTORY
 from promocodes.segments.schemas import SegmentCreate, SegmentUpdate
 from promocodes.segments.tree import dump_filter, parse_filter
-from promocodes.web import kit
+from promocodes.web import kit, wording
 from promocodes.web.kit import Db, Form, User
 
 router = APIRouter(route_class=kit.UiRoute, include_in_schema=False)
 
 EVERYONE: dict[str, Any] = {"type": "and", "filters": []}
 MAX_TREE_CHARS = 100_000
+# The part of a problem's path that names a node of the tree ("filters[0].filters[2]"),
+# before the field of that node it is about (".value").
+_NODE = re.compile(r"(?:filters\[\d+\]|filter)(?:\.(?:filters\[\d+\]|filter))*")
+# What the summary at the top of a refused page says: the message itself is shown once,
+# next to the conditions.
+SHOWN_BY_THE_BUILDER = "see the problem shown under them"
+
+
+def tree_problems(exc: DomainError) -> list[dict[str, str]]:
+    """A tree's problems as the builder shows them: the node each is about (its path in
+    the tree, which the script highlights) and the message in words. The builder never
+    numbers its conditions, so the message says "the highlighted condition" instead of
+    "Condition 3"."""
+    problems: list[dict[str, str]] = []
+    for message in exc.extra.get("errors") or [exc.detail]:
+        where, sep, text = str(message).partition(": ")
+        found = _NODE.match(where) if sep else None
+        if found is None:
+            problems.append({"node": "", "text": wording.sentence(str(message))})
+            continue
+        node = "" if found.group(0) == "filter" else found.group(0)
+        said = wording.sentence(text)
+        field = where[found.end() :].lstrip(".").split("[")[0]
+        if field:
+            said = f"{wording.label(field)}: {said}"
+        lead = "The highlighted condition" if node else "The conditions"
+        problems.append({"node": node, "text": f"{lead} — {said}"})
+    return problems
 
 
 def group_choices(session: Session) -> list[dict[str, Any]]:
@@ -78,6 +108,7 @@ def _builder(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     archived_at: datetime | None = None,
+    problems: list[dict[str, str]] | None = None,
 ) -> Response:
     with db.read() as s:
         groups = group_choices(s)
@@ -90,7 +121,12 @@ def _builder(
             "segment_id": segment_id,
             "name": name,
             "tree_json": json.dumps(tree, ensure_ascii=False),
-            "builder_data": {"groups": groups + archived},
+            "builder_data": {
+                "groups": groups + archived,
+                "max_history": MAX_HISTORY,
+                "history_types": sorted(HISTORY_TYPES),
+            },
+            "tree_problems": problems or [],
             "archived": [g["archived"] for g in archived],
             "archived_at": archived_at,
             "errors": errors or {},
@@ -132,6 +168,7 @@ def _save(request: Request, db: Db, form: Any, segment_id: int | None) -> Respon
     name = kit.field(form, "name")
     raw = kit.field(form, "filter")
     errors: dict[str, str] = {}
+    problems: list[dict[str, str]] = []
     tree: Any = EVERYONE
     try:
         tree = _decode(raw)
@@ -144,10 +181,14 @@ def _save(request: Request, db: Db, form: Any, segment_id: int | None) -> Respon
             saved_id = saved.id
     except ValidationError as exc:
         errors.update(kit.errors_of(exc))
+        if "filter" in errors:  # said next to the conditions, like the tree's own problems
+            problems = [{"node": "", "text": wording.sentence(errors.pop("filter"))}]
+            errors["conditions"] = SHOWN_BY_THE_BUILDER
     except segments.SegmentNameTaken as exc:
         errors["name"] = exc.detail
     except DomainError as exc:
-        errors["filter"] = exc.detail
+        errors["conditions"] = SHOWN_BY_THE_BUILDER
+        problems = tree_problems(exc)
     else:
         return kit.redirect(request, f"/segments/{saved_id}", flash=f"Segment “{name}” saved.")
     shown = raw if raw.strip() else json.dumps(EVERYONE)
@@ -156,7 +197,14 @@ def _save(request: Request, db: Db, form: Any, segment_id: int | None) -> Respon
     except json.JSONDecodeError:
         tree = EVERYONE
     return _builder(
-        request, db, segment_id=segment_id, name=name, tree=tree, errors=errors, status_code=422
+        request,
+        db,
+        segment_id=segment_id,
+        name=name,
+        tree=tree,
+        errors=errors,
+        status_code=422,
+        problems=problems,
     )
 
 
@@ -174,8 +222,9 @@ def preview(request: Request, user: User, form: Form, db: Db) -> Response:
         with db.read() as s:
             result = segments.preview(s, tree)
     except DomainError as exc:
-        return kit.fragment(request, "segments/preview.html", {"error": exc.detail})
-    return kit.fragment(request, "segments/preview.html", {"error": None, "result": result})
+        problems = tree_problems(exc)
+        return kit.fragment(request, "segments/preview.html", {"tree_problems": problems})
+    return kit.fragment(request, "segments/preview.html", {"tree_problems": [], "result": result})
 
 
 @router.get("/segments/{segment_id}/delete")

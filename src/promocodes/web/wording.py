@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from promocodes.codes.stock import EXHAUSTED, EXPIRING, LOW_STOCK
+
 # Audit details, segment fields, anything keyed by an identifier.
 LABELS: dict[str, str] = {
     "group_id": "Group",
@@ -29,11 +31,11 @@ LABELS: dict[str, str] = {
     "role": "Role",
     "api_key": "API key",
     "api": "API",
-    "web": "web",
-    "cli": "command line",
-    "system": "system",
-    "user": "user",
-    "redemptions": "redemption file",
+    "web": "Web",
+    "cli": "Command line",
+    "system": "System",
+    "user": "User",
+    "redemptions": "Redemption file",
     "issued_count": "Quantity of issued promo codes",
     "issued_from_group": "Promo codes issued from the group",
     "field": "Customer field",
@@ -57,6 +59,45 @@ LABELS: dict[str, str] = {
 }
 _WORDS = re.compile(r"[_.]+")
 
+# Every action the audit log records (each ``record(…)`` call names one), in words.
+ACTIONS: dict[str, str] = {
+    "alert.acknowledged": "Alert acknowledged",
+    "apikey.created": "API key created",
+    "apikey.revoked": "API key revoked",
+    "code.blocked": "Code blocked",
+    "code.looked_up": "Code looked up",
+    "code.unblocked": "Code unblocked",
+    "code.unredeemed": "Redemption undone",
+    "codes.redeemed": "Redemption file applied",
+    "customer.erased": "Customer erased",
+    "export.codes": "Codes exported",
+    "export.customers": "Customers exported",
+    "export.messages": "Messages exported",
+    "group.archived": "Group archived",
+    "group.deleted": "Group deleted",
+    "group.refilled": "Group refilled",
+    "upload.created": "Codes uploaded",
+    "upload.withdrawn": "Upload withdrawn",
+    "user.created": "User created",
+    "user.deleted": "User deleted",
+    "user.password_changed": "Password changed",
+    "user.role_changed": "Role changed",
+}
+
+# Stock alert kinds, as the alerts page and the audit log both say them.
+ALERT_KINDS: dict[str, str] = {
+    LOW_STOCK: "Low stock",
+    EXHAUSTED: "Out of codes",
+    EXPIRING: "Expiring soon",
+}
+
+# Delivery channels of mailings and campaigns.
+CHANNELS: dict[str, str] = {
+    "outbox": "Outbox (stored, exportable)",
+    "smtp": "Email (SMTP)",
+    "webhook": "Webhook",
+}
+
 
 def label(key: object) -> str:
     """A key in words: its catalogue entry, else the key with spaces for underscores."""
@@ -72,6 +113,22 @@ def lower(key: object) -> str:
     """``label`` in the middle of a sentence (an acronym like API keeps its case)."""
     text = label(key)
     return text if text[:3].isupper() else text[:1].lower() + text[1:]
+
+
+def action(name: object) -> str:
+    """An audit action in words; one without an entry yet reads as its words."""
+    return ACTIONS.get(str(name)) or label(name)
+
+
+def channel(name: object) -> str:
+    return CHANNELS.get(str(name)) or label(name)
+
+
+def detail(item: object, key: object) -> str:
+    """An audit detail's value in words: an alert's kind as the alerts page says it."""
+    if key == "kind" and isinstance(item, str) and item in ALERT_KINDS:
+        return ALERT_KINDS[item]
+    return value(item)
 
 
 def value(item: object) -> str:

@@ -3,7 +3,11 @@
  * fieldset), on which htmx posts the form for a live count and sample.
  *
  * The editor shows groups ("all of" = and, "any of" = or, "none of" = not(or)) holding
- * conditions and nested groups; "did not receive" on a group condition is not(…). */
+ * conditions and nested groups; "did not receive" on a group condition is not(…).
+ *
+ * A tree's problems (the server's, in #tree-problems under the builder, replaced by each
+ * preview) name a node by its path in the tree ("filters[0].filters[2]"): every node
+ * carries its paths (data-paths) so that the one named is highlighted. */
 (() => {
   "use strict";
   const form = document.getElementById("segment-form");
@@ -11,7 +15,12 @@
   const root = document.getElementById("builder");
   const dataEl = document.getElementById("builder-data");
   if (!form || !hidden || !root || !dataEl) return;
-  const groups = JSON.parse(dataEl.textContent).groups;
+  const data = JSON.parse(dataEl.textContent);
+  const groups = data.groups;
+  // Conditions on issued codes each read the whole issuance history: a segment holds a
+  // few (segments/limits.py); past that their adders are disabled, and say why.
+  const MAX_HISTORY = data.max_history;
+  const HISTORY = new Set(data.history_types);
 
   const LABELS = {
     issued_count: "Quantity of issued promo codes",
@@ -58,15 +67,27 @@
     return out;
   }
 
-  function toTree(m) {
+  // The tree of a model node at ``path`` (the server's way of naming a node); each model
+  // node keeps the paths of the JSON nodes it becomes (a "none" group or a negated
+  // condition is two: the not and what is inside it).
+  const join = (path, part) => (path ? `${path}.${part}` : part);
+  function toTree(m, path = "") {
     if (m.kind === "group") {
-      const filters = m.children.map(toTree);
+      const base = m.mode === "none" ? join(path, "filter") : path;
+      m.paths = m.mode === "none" ? [path, base] : [path];
+      const filters = m.children.map((c, i) => toTree(c, join(base, `filters[${i}]`)));
       if (m.mode === "all") return { type: "and", filters };
       if (m.mode === "any") return { type: "or", filters };
       return { type: "not", filter: { type: "or", filters } };
     }
+    m.paths = m.negate ? [path, join(path, "filter")] : [path];
     const node = clean(m.node);
     return m.negate ? { type: "not", filter: node } : node;
+  }
+
+  function historyCount(m) {
+    if (m.kind === "group") return m.children.reduce((n, c) => n + historyCount(c), 0);
+    return HISTORY.has(m.node.type) ? 1 : 0;
   }
 
   let model;
@@ -327,7 +348,7 @@
   function condition(parent, m) {
     const editor = EDITORS[m.node.type];
     const body = editor ? editor(m) : [el("code", { text: JSON.stringify(m.node) })];
-    return el("fieldset", { class: `node cond ${m.node.type}` },
+    return el("fieldset", { class: `node cond ${m.node.type}`, "data-paths": JSON.stringify(m.paths || []) },
       el("legend", { class: "cond-label", text: LABELS[m.node.type] || m.node.type }),
       el("div", { class: "cond-row" },
         el("span", { class: "cond-body" }, ...body),
@@ -344,9 +365,13 @@
       list.append(el("li", { class: "muted empty-hint", text: depth === 0 ? "No conditions: every customer matches." : "Empty group." }));
     }
     const adders = el("div", { class: "adders" });
+    const full = historyCount(model) >= MAX_HISTORY;
+    const noteId = `${id}-history-full`;
     for (const type of ["issued_count", "issued_from_group", "reached_limit", "field", "attribute"]) {
+      const refused = full && HISTORY.has(type);
       adders.append(el("button", {
         type: "button", class: "secondary outline small", text: `+ ${LABELS[type]}`,
+        disabled: refused, "aria-describedby": refused ? noteId : null,
         onclick: () => {
           m.children.push({ id: newId(), kind: "cond", node: DEFAULTS[type](), negate: false });
           render();
@@ -364,18 +389,25 @@
         },
       }));
     }
+    if (full) {
+      adders.append(el("p", {
+        class: "limit-note", id: noteId,
+        text: `A segment can hold ${MAX_HISTORY} promo code conditions: remove one to add another.`,
+      }));
+    }
     const head = el("div", { class: "group-head" },
       labelled(`${id}-mode`, "Match", select(`${id}-mode`, [["all", "all of these"], ["any", "any of these"], ["none", "none of these"]], m.mode, (v) => {
         m.mode = v;
         sync();
       })),
       parent ? removeButton(parent, m, "group") : null);
-    return el("fieldset", { class: `node group depth-${depth}` },
+    return el("fieldset", { class: `node group depth-${depth}`, "data-paths": JSON.stringify(m.paths || []) },
       el("legend", { class: "visually-hidden", text: depth ? "Group of conditions" : "Conditions" }),
       head, list, adders);
   }
 
   function render(focusId) {
+    toTree(model);  // the paths of new nodes
     const active = focusId || (document.activeElement && root.contains(document.activeElement) ? document.activeElement.id : null);
     root.replaceChildren(groupBox(null, model, 0));
     if (active) {
@@ -384,6 +416,37 @@
     }
   }
 
+  // Highlight the nodes the problems under the builder name; once none is left (the tree
+  // is valid again), the summary's line about the conditions goes too.
+  function showProblems() {
+    const box = document.getElementById("tree-problems");
+    let nodes = [];
+    try {
+      nodes = JSON.parse((box && box.dataset.nodes) || "[]");
+    } catch (e) { /* none */ }
+    const named = new Set(nodes.filter(Boolean));
+    for (const node of root.querySelectorAll("[data-paths]")) {
+      const hit = JSON.parse(node.dataset.paths).some((p) => named.has(p));
+      node.classList.toggle("problem", hit);
+      if (hit) node.setAttribute("aria-describedby", "tree-problems");
+      else node.removeAttribute("aria-describedby");
+    }
+    const conditions = document.getElementById("conditions");
+    if (nodes.length) {
+      if (conditions) conditions.setAttribute("aria-invalid", "true");
+      return;
+    }
+    if (conditions) conditions.removeAttribute("aria-invalid");
+    const summary = document.getElementById("error-summary");
+    const link = summary && summary.querySelector('a[href="#conditions"]');
+    if (link) {
+      link.closest("li").remove();
+      if (!summary.querySelector("li")) summary.remove();
+    }
+  }
+
   render();
   hidden.value = JSON.stringify(toTree(model));
+  showProblems();
+  document.body.addEventListener("htmx:afterSettle", showProblems);
 })();
