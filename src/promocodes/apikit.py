@@ -32,7 +32,7 @@ from promocodes.apikeys import service as apikeys
 from promocodes.apikeys.models import ApiKey
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.errors import DomainError, PayloadTooLarge
+from promocodes.errors import DomainError, PayloadTooLarge, ValidationFailed, field_of
 from promocodes.keycache import KeyCache
 from promocodes.pagination import CURSOR_PATTERN
 from promocodes.ratelimit import RateLimiter
@@ -168,20 +168,30 @@ def status_query(statuses: Sequence[str]) -> Any:
 Config = Annotated[Settings, Depends(settings)]
 
 
-def _field_of(error: Any) -> str:
-    """Where a validation error is: its location in the body, and below it the path a
-    validator names in the error's context (a segment's filter limits name the node,
-    e.g. ``filter.filters[3].value``)."""
-    field = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
-    inner = (error.get("ctx") or {}).get("path")
-    return f"{field}.{inner}" if isinstance(inner, str) and inner else field
+# A service's refusal names its field first ("customer_id: must not be empty").
+_NAMED = re.compile(r"([A-Za-z_][\w.\[\]-]*): (.+)", re.DOTALL)
+
+
+def error_of(detail: str) -> dict[str, str]:
+    """The ``errors`` item of a problem a service gave as text: the field the text starts
+    with, or ``body`` (as for a request's whole-body error) when it names none."""
+    named = _NAMED.fullmatch(detail)
+    return (
+        {"field": named[1], "message": named[2]} if named else {"field": "body", "message": detail}
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        extra = exc.extra
+        if exc.slug == ValidationFailed.slug:
+            # Every validation problem lists {field, message}: a service may name its
+            # problems as "field: message" lines, or give its detail alone.
+            listed = extra.get("errors") or [exc.detail]
+            extra = {**extra, "errors": [error_of(e) if isinstance(e, str) else e for e in listed]}
         response = problem_response(
-            exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+            exc.status, exc.slug, exc.title, exc.detail, request.url.path, **extra
         )
         # 429 (rate limit) and 503 (database busy) say when to try again.
         retry_after: int | None = getattr(exc, "retry_after", None)
@@ -191,7 +201,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field_of(e), "message": e["msg"]} for e in exc.errors()]
+        errors = [{"field": field_of(e), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(
             422, "validation-error", "Validation failed", detail, request.url.path, errors=errors

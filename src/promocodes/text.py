@@ -3,9 +3,11 @@ surrogates (not encodable as UTF-8). Every free-text input goes through ``Text``
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 
 def check_text(value: str) -> str:
@@ -31,17 +33,26 @@ def clean_name(value: str, max_chars: int) -> str:
     return name
 
 
-def check_json(value: Any) -> Any:
-    """The same rule for every string (keys included) inside a JSON value."""
+NON_FINITE = "numbers must be finite (NaN and Infinity are not numbers JSON can store)"
+
+
+def check_json(value: Any, path: str = "") -> Any:
+    """The same rule for every string (keys included) inside a JSON value, and numbers
+    JSON can store: Python's parser takes ``NaN`` and ``Infinity``, but stored they make
+    the column invalid JSON (SQLite's JSON functions then fail, PostgreSQL refuses them).
+    A non-finite number is refused naming where it is (``path`` in the error's context,
+    e.g. ``n`` or ``list[2].x``), as the API's and the importer's field names read it."""
     if isinstance(value, str):
         check_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", NON_FINITE, {"path": path})
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(str(key))
-            check_json(item)
+            check_json(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
-        for item in value:
-            check_json(item)
+        for index, item in enumerate(value):
+            check_json(item, f"{path}[{index}]")
     return value
 
 

@@ -96,7 +96,7 @@ def test_a_campaign_that_allows_it_creates_then_updates_the_customer(
     }
     # A retry: the same message, the same (one) customer and code.
     again = _event(api, "new-1", event_id="e-1", customer=ANN).json()
-    assert again["messages"] == body["messages"] and again["customer_change"] == "updated"
+    assert again["messages"] == body["messages"] and again["customer_change"] is None
     assert _count(db, Customer, external_id="new-1") == 1
     assert _count(db, Issuance) == 1
     # A later event updates the known customer: fields sent replace, attributes merge.
@@ -225,8 +225,11 @@ def test_concurrent_events_for_one_new_customer_create_one(db: Database) -> None
             # The same event retried at once: one customer, one message, one code.
             same = _race(server, f"same-{round_}", ["e", "e"])
             assert [r.status_code for r in same] == [200, 200], [r.text for r in same]
-            changes = sorted(r.json()["customer_change"] for r in same)
-            assert changes == ["created", "updated"]
+            # The later one applied its object ("updated") when both got past the retry
+            # check at once, or, coming after the first was stored, is a retry: null.
+            changes = [r.json()["customer_change"] for r in same]
+            assert changes.count("created") == 1, changes
+            assert set(changes) - {"created"} <= {"updated", None}, changes
             assert len({r.json()["messages"][0]["id"] for r in same}) == 1
             # Two different events: one customer, a message each.
             two = _race(server, f"two-{round_}", ["a", "b"])

@@ -32,7 +32,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
@@ -64,13 +64,14 @@ def _pick(condition: str, lock: str = "") -> str:
 
 # --- a single issue, on the driver connection -----------------------------------------
 #
-# One lookup answers "which group, is it live, did this key issue before, who is the
-# customer": the group row, whether it is valid now, the earlier issuance of the key with
-# its code, and (last) the customer's id from its external id. The customer is found in
-# the same statement: a round trip of its own cost a PostgreSQL issue about a tenth of its
-# time. The row exists even when the group or the customer does not (NULLs tell which).
+# One lookup answers "which group, is it live, did this key issue before (its code), who
+# is the customer" (last: the id of the external id). The customer is found in the same
+# statement: a round trip of its own cost a PostgreSQL issue about a tenth of its time.
+# The row exists even when the group or the customer does not (NULLs tell which).
 
-_CUSTOMER = "SELECT id FROM customers WHERE external_id = :external_id"
+# An erased customer takes no new code (``NoCustomer.erased``, off the hot path, says so).
+_CUSTOMER = "SELECT id FROM customers WHERE external_id = :external_id AND erased_at IS NULL"
+_ERASED = RawSQL.of(_CUSTOMER.replace("IS NULL", "IS NOT NULL"))
 # Every statement that records issuances writes these columns, in this order.
 ISSUANCES = "issuances (key, group_id, kind, customer_id, code_id, source, source_ref, issued_at)"
 _LOOKUP = RawSQL.of(
@@ -246,8 +247,10 @@ class Attempt:
     result: Claimed | KeyTaken | AtLimit | None
 
 
-class NoCustomer:
-    """No customer has the external id."""
+class NoCustomer(NamedTuple):
+    """No customer has the external id, or (``erased``) an erased one."""
+
+    erased: bool = False
 
 
 class NoGroup:
@@ -284,8 +287,8 @@ class _Found:
 def _look_up(
     tx: Session | Driver, on_postgres: RawSQL, kind: str, request: Request
 ) -> _Found | NoCustomer | NoGroup:
-    """Run an issue's first statement (the lookup; ``on_postgres`` may be PostgreSQL's
-    whole claim), and tell an unknown customer (first) or group from a found one."""
+    """Run an issue's first statement (``on_postgres`` may be PostgreSQL's whole claim);
+    tell an unknown customer (first) or group from a found one."""
     db = Driver.of(tx)
     params = {
         "slot": random.randrange(COUNTER_STRIPES),
@@ -301,7 +304,7 @@ def _look_up(
     row = db.first(on_postgres if db.postgres else _LOOKUP, params)
     assert row is not None, "the lookup returns one row, found or not"
     if row[-1] is None:
-        return NoCustomer()
+        return NoCustomer(db.first(_ERASED, {"external_id": request.external_id}) is not None)
     if row[0] is None:
         return NoGroup()
     params["customer_id"] = customer_id = int(row[-1])

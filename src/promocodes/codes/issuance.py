@@ -25,7 +25,7 @@ from promocodes.codes.benefit import benefit_of, public_text
 from promocodes.codes.models import INITIAL, REPEAT, CodeGroup, closed_at, name_key
 from promocodes.codes.schemas import IssueOut
 from promocodes.codes.service import live_groups
-from promocodes.customers.service import CustomerNotFound
+from promocodes.customers.service import CustomerErased, CustomerNotFound
 from promocodes.db import Driver
 from promocodes.errors import (
     CustomerLimitReached,
@@ -87,6 +87,8 @@ def _known(
     found: claims.Attempt | claims.NoCustomer | claims.NoGroup, request: claims.Request
 ) -> claims.Attempt:
     """The attempt, once the customer (first) and the group are known to exist."""
+    if isinstance(found, claims.NoCustomer) and found.erased:
+        raise CustomerErased(f"customer {request.external_id!r} was erased: they get no codes")
     if isinstance(found, claims.NoCustomer):
         raise CustomerNotFound(f"customer {request.external_id!r} does not exist")
     if isinstance(found, claims.NoGroup):

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from pydantic import ValidationError
 
 from promocodes.customers.schemas import CustomerIn, LineError
-from promocodes.errors import ValidationFailed
+from promocodes.errors import ValidationFailed, field_of
 
 _COLUMNS = ("customer_id", "email", "phone", "first_name", "last_name")
 MAX_LINE_BYTES = 64 * 1024
@@ -26,8 +26,7 @@ CustomerItem = tuple[int, CustomerIn] | LineError
 def _error_text(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "record"
-        parts.append(f"{field}: {err['msg']}")
+        parts.append(f"{field_of(err, 'record')}: {err['msg']}")
     return "; ".join(parts)
 
 

@@ -156,11 +156,30 @@ def handle_event(
     live = repo.active_campaigns_on(session, event) if on_event is None else on_event
     for campaign in live:
         key = message_key(campaign.id, customer.id, event_id)
-        existing = messages.by_key(session, key)
-        if existing is None and event_id is not None:
-            existing = _legacy_message(session, campaign.id, customer.id, event_id)
+        existing = _made_before(session, campaign.id, customer.id, key, event_id)
         made.append(existing or _new_message(session, campaign, customer, key, groups))
     return made
+
+
+def is_retry(
+    session: Session, customer: Customer, event_id: str, on_event: Sequence[Campaign]
+) -> bool:
+    """Whether a campaign of ``on_event`` already answered this ``event_id`` from the
+    customer: the event is a retry, and gets the first answer back."""
+    return any(
+        _made_before(session, c.id, customer.id, message_key(c.id, customer.id, event_id), event_id)
+        is not None
+        for c in on_event
+    )
+
+
+def _made_before(
+    session: Session, campaign_id: int, customer_id: int, key: str, event_id: str | None
+) -> Message | None:
+    existing = messages.by_key(session, key)
+    if existing is None and event_id is not None:
+        existing = _legacy_message(session, campaign_id, customer_id, event_id)
+    return existing
 
 
 def _new_message(

@@ -326,16 +326,16 @@ def chunk_totals(session: Session, mailing_ids: Sequence[int]) -> dict[int, Chun
 # --- recipients -------------------------------------------------------------------------
 
 _RECIPIENTS = RawSQL.of(
-    "SELECT c.id, c.external_id, c.email, c.phone, c.first_name, c.last_name, c.attributes "
-    "FROM mailing_recipients r JOIN customers c ON c.id = r.customer_id "
+    "SELECT c.id, c.external_id, c.email, c.phone, c.first_name, c.last_name, c.attributes, "
+    "c.erased_at IS NOT NULL FROM mailing_recipients r JOIN customers c ON c.id = r.customer_id "
     "WHERE r.mailing_id = :mailing_id AND r.seq BETWEEN :first AND :last ORDER BY r.seq"
 )
 
 
 def recipients(session: Session, chunk: MailingChunk) -> list[Any]:
     """The chunk's customers as plain tuples (id, external id, email, phone, first and
-    last name, attributes): a chunk only reads them, and ORM objects (even SQLAlchemy
-    rows) cost about as much to load as rendering a message."""
+    last name, attributes, whether erased): a chunk only reads them, and ORM objects
+    (even SQLAlchemy rows) cost about as much to load as rendering a message."""
     return Driver.of(session).all(
         _RECIPIENTS,
         {"mailing_id": chunk.mailing_id, "first": chunk.first_seq, "last": chunk.last_seq},

@@ -76,14 +76,17 @@ class Recipient:
     first_name: str | None
     last_name: str | None
     attributes: dict[str, Any] | None
+    erased: bool
 
     @staticmethod
     def of(row: tuple[Any, ...]) -> Recipient:
-        customer_id, external_id, email, phone, first_name, last_name, attributes = row
+        customer_id, external_id, email, phone, first_name, last_name, attributes, erased = row
         # JSON text on SQLite; psycopg may already have decoded it.
         if isinstance(attributes, str):
             attributes = json.loads(attributes) if attributes != "{}" else {}
-        return Recipient(customer_id, external_id, email, phone, first_name, last_name, attributes)
+        return Recipient(
+            customer_id, external_id, email, phone, first_name, last_name, attributes, bool(erased)
+        )
 
 
 @dataclass
@@ -116,7 +119,9 @@ def process_chunk(session: Session, chunk: MailingChunk, owner: str) -> ChunkRes
         key = f"{prefix}{customer.id}{suffix}"
         reason: str | None = None
         detail: str | None = None
-        if smtp and not customer.email:
+        if customer.erased:
+            reason = "customer-erased"  # a segment may select them; they get nothing new
+        elif smtp and not customer.email:
             reason = "no-email"
         elif cancelled:
             reason = "cancelled"
