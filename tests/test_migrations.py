@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -156,3 +157,23 @@ def test_adding_counter_stripes_and_taking_them_away_keeps_every_count(db: Datab
         issuance.issue_initial(s, make_customer(s, "c9"), gid, key="k9", source="api")
     assert counts(db, gid).issued == 4
     assert_counters_exact(db, gid)
+
+
+def test_attributes_stored_with_nan_become_valid_json(sqlite_db: Database) -> None:
+    migrate.downgrade(sqlite_db.engine, "0019_redemption_analytics")
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    with sqlite_db.write() as s:  # as an API call could store them before the check
+        s.execute(
+            text(
+                "INSERT INTO customers (external_id, attributes, created_at, updated_at) "
+                "VALUES ('nan', :a, :now, :now), ('ok', :b, :now, :now)"
+            ),
+            {"a": '{"n": NaN, "l": [1, -Infinity], "city": "Berlin"}', "b": '{"n": 1}', "now": now},
+        )
+    migrate.upgrade(sqlite_db.engine)
+    with sqlite_db.read() as s:
+        found = s.execute(text("SELECT external_id, attributes FROM customers")).all()
+        rows: dict[str, str] = {row[0]: row[1] for row in found}
+        assert s.scalar(text("SELECT count(*) FROM customers WHERE json_valid(attributes)")) == 2
+    assert json.loads(rows["nan"]) == {"n": None, "l": [1, None], "city": "Berlin"}
+    assert json.loads(rows["ok"]) == {"n": 1}
