@@ -76,8 +76,11 @@ def upload_codes(
             flash=f"{report.added:,} codes added.",
         )
     if kit.is_htmx(request):
-        # The form stays as it is (the chosen file too); only the report is swapped in.
-        return kit.fragment(request, "groups/report.html", {"report": report, "running": None})
+        # The form stays as it is (the chosen file too); the report is swapped in and an
+        # earlier refusal above the form removed.
+        return kit.fragment(
+            request, "groups/check_result.html", {"report": report, "running": None}
+        )
     return edit_page(request, db, group_id, pasted=pasted, report=report)
 
 
@@ -86,10 +89,10 @@ def _answer(
 ) -> Response:
     if kit.is_htmx(request):
         # Shown at the top of the form (not in the report area below it), where the eye
-        # starts; the previous report is left as it was.
+        # starts; the previous report is removed: it is not this submission's.
         return kit.fragment(
             request,
-            "partials/form_error.html",
+            "groups/upload_refused.html",
             {"message": error},
             status_code=status_code,
             headers={"HX-Retarget": "#upload-error", "HX-Reswap": "innerHTML"},
