@@ -10,7 +10,7 @@ import pytest
 
 from promocodes.codes.code_text import ImportItem, InvalidLine, ParsedCode
 from promocodes.codes.columns import UnknownColumns
-from promocodes.codes.importer import CodeReader, read_text
+from promocodes.codes.importer import CodeReader, format_of, read_text
 from promocodes.codes.sniff import charset_of
 from promocodes.errors import ValidationFailed
 
@@ -126,3 +126,10 @@ def test_undecodable_bytes_show_as_replacement_characters() -> None:
 def test_an_empty_file_is_refused(data: bytes) -> None:
     with pytest.raises(ValidationFailed, match=r"^The file is empty: nothing to upload\.$"):
         read(data)
+
+
+def test_a_tsv_file_is_a_table() -> None:
+    assert format_of("codes.TSV", None) == "csv"
+    assert format_of(None, "text/tab-separated-values") == "csv"
+    reader = CodeReader(io.BytesIO(b"PR-1\t2030-01-31\n"), filename="codes.tsv")
+    assert list(reader) == [ParsedCode(1, "PR-1", END_OF_JAN)]

@@ -244,11 +244,12 @@ class _Source(io.RawIOBase):
 
 
 def format_of(filename: str | None, content_type: str | None) -> str:
-    """An uploaded file's format: ``csv`` when it is named ``*.csv`` or sent as
-    ``text/csv``, ``json`` (``{"codes": [...]}``) when named ``*.json`` or sent as
-    ``application/json``, else ``text`` (one code per line)."""
+    """An uploaded file's format: ``csv`` when it is named ``*.csv`` or ``*.tsv`` or sent
+    as ``text/csv`` or ``text/tab-separated-values``, ``json`` (``{"codes": [...]}``)
+    when named ``*.json`` or sent as ``application/json``, else ``text`` (one code per
+    line)."""
     name, kind = (filename or "").lower(), content_type or ""
-    if name.endswith(".csv") or kind.startswith("text/csv"):
+    if name.endswith((".csv", ".tsv")) or kind.startswith(("text/csv", "text/tab-separated")):
         return "csv"
     if name.endswith(".json") or kind.startswith("application/json"):
         return "json"
