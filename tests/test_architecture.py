@@ -67,6 +67,8 @@ PURE = {
     "codes/code_text.py",  # what a code is
     "codes/benefit.py",  # what a group's codes are worth
     "codes/importer.py",  # parsing uploads
+    "codes/json_codes.py",  # parsing codes sent as JSON
+    "codes/columns.py",  # which columns of an uploaded table are read
     "codes/report.py",  # the shape of an upload's report
     "codes/sniff.py",  # what an uploaded file is: text or not, its separator, its header
     "codes/redemption_file.py",  # parsing redemption files

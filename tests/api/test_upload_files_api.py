@@ -86,3 +86,47 @@ def test_a_semicolon_table_with_expired_codes_and_repeats(db: Database) -> None:
         assert (sent["added"], sent["invalid_count"]) == (1, 0)
         codes = api.get(url, params={"limit": 10}).json()["items"]
         assert {c["code"] for c in codes} == {"OLD-1", "SPR-1", "SPR-3", "TAB-1"}
+
+
+def test_a_windows_1252_file_honours_its_charset_or_is_recognised(db: Database) -> None:
+    table = "code;Note\nCAFE-1;café\nCAFE-2;crème brûlée\n".encode("cp1252")
+    with client_for(db) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Paris"}).json()["id"]
+        url = f"/api/v1/groups/{gid}/codes?dry_run=true"
+        sent = api.post(
+            url, content=table, headers={"Content-Type": "text/csv; charset=windows-1252"}
+        )
+        assert sent.status_code == 200, sent.text
+        said = sent.json()
+        assert said["added"] == 2 and said["invalid_count"] == 0
+        assert said["warnings"] == ["column 'Note' is not read"]
+        guessed = api.post(url, content=table, headers={"Content-Type": "text/csv"}).json()
+        assert guessed["added"] == 2
+        assert "read as Windows-1252: the file is not UTF-8" in guessed["warnings"]
+        multipart = api.post(url, files={"file": ("paris.csv", table, "text/csv")}).json()
+        assert multipart["added"] == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"", "The file is empty: nothing to upload."),
+        (b"\r\n  \r\n", "The file is empty: nothing to upload."),
+        (b"promo x;Note\nPR-1;x\n", "No column of this file holds the codes"),
+    ],
+)
+def test_empty_files_and_unknown_headers_are_refused_without_history(
+    db: Database, data: bytes, said: str
+) -> None:
+    with client_for(db) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Spring"}).json()["id"]
+        sent = api.post(
+            f"/api/v1/groups/{gid}/codes", content=data, headers={"Content-Type": "text/csv"}
+        )
+        assert sent.status_code == 422, sent.text
+        assert sent.json()["detail"].startswith(said)
+        multipart = api.post(
+            f"/api/v1/groups/{gid}/codes", files={"file": ("x.csv", data, "text/csv")}
+        )
+        assert multipart.status_code == 422 and multipart.json()["detail"].startswith(said)
+    assert _uploads(db) == 0 and entries(db, "upload.created") == []

@@ -179,3 +179,18 @@ def test_upload_of_a_workbook_is_refused_and_a_semicolon_table_reports_lines(
     out = cli("codes", "upload", "G", str(table))
     assert "expired on 2020-01-31" in out and "same as line 2" in out
     assert counts(db, 1).total == 1
+
+
+def test_upload_warnings_and_an_empty_file(cli: Cli, db: Database, tmp_path: Path) -> None:
+    cli("groups", "create", "G")
+    file = tmp_path / "codes.csv"
+    file.write_text("Promo Code;Expires;Note\nPR-1;31.01.2030;hi\n")
+    out = cli("codes", "upload", "G", str(file))
+    assert "Warning: column 'Note' is not read" in out
+    assert counts(db, 1).total == 1
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n \n")
+    assert "The file is empty: nothing to upload." in cli(
+        "codes", "upload", "G", str(empty), code=1
+    )
+    assert counts(db, 1).total == 1

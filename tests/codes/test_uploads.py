@@ -433,3 +433,28 @@ def test_duplicates_are_listed_by_line_and_all_counted(db: Database) -> None:
     assert capped.duplicates_in_upload == 30 and len(capped.duplicates) == 12
     assert all(d.kind == "in_upload" for d in capped.duplicates)
     assert _balanced(capped)
+
+
+def test_a_repeat_never_points_at_a_line_that_is_itself_a_repeat(db: Database) -> None:
+    with db.write() as s:
+        group = make_group(s, "G")
+        # Batches of two: X and A | X (a repeat of line 1) and X again | Y
+        report = upload(s, group.id, ["X", "A", "X", "X", "Y"], batch_size=2)
+    assert report.duplicates_in_upload == 2
+    said = {d.line: d.first_line for d in report.duplicates}
+    assert said == {3: None, 4: None}  # "earlier in this upload", never "same as line 3"
+    with db.write() as s:
+        same_batch = upload(s, make_group(s, "H").id, ["P", "Q", "P"], batch_size=10)
+    assert [(d.line, d.first_line) for d in same_batch.duplicates] == [(3, 1)]
+
+
+def test_file_warnings_are_kept_with_the_upload(db: Database) -> None:
+    data = "code;Note\nPR-1;café\n".encode("cp1252")
+    with db.write() as s:
+        group = make_group(s, "G")
+        reader = CodeReader(io.BytesIO(data), fmt="csv")
+        report = uploads.upload_codes(s, group.id, reader, source="cli")
+    expected = ["column 'Note' is not read", "read as Windows-1252: the file is not UTF-8"]
+    assert report.added == 1 and report.warnings == expected
+    with db.read() as s:
+        assert uploads.report_of(uploads.get_upload(s, report.upload_id or 0)).warnings == expected

@@ -186,3 +186,70 @@ def test_uploading_a_spreadsheet_file_warns_lists_repeats_and_refuses_a_workbook
     expect(page.locator("#count-total")).to_have_text("3")
     with sqlite_db.read() as s:
         assert uploads.count(s) == 2
+
+
+def test_each_upload_submit_replaces_the_message_and_the_result_and_a_refusal_is_focused(
+    sqlite_db: Database, page: Page
+) -> None:
+    group = group_with_codes(sqlite_db, "Phone", ["OLD-1"])
+    page.set_viewport_size({"width": 390, "height": 700})  # a phone: the form is tall
+    page.goto(f"/groups/{group}")
+    file = page.get_by_label(re.compile(r"^File"))
+    report, refused = page.locator("#report"), page.locator("#upload-error")
+    old = "code;valid_until\nOLD-2;2020-01-31\n"
+    file.set_input_files({"name": "expired.csv", "mimeType": "text/csv", "buffer": old.encode()})
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(report).to_contain_text("Check result")
+
+    # Refused: the sentence at the top, focused and on screen; the earlier Check is gone.
+    workbook = b"PK\x03\x04\x14\x00\x06\x00" + bytes(500)
+    file.set_input_files({"name": "fake.xlsx", "mimeType": "application/zip", "buffer": workbook})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    alert = refused.get_by_role("alert")
+    expect(alert).to_contain_text("This file is not a text file")
+    expect(alert).to_be_focused()
+    expect(alert).to_be_in_viewport()
+    expect(report).to_be_empty()
+
+    # The reverse: a good Check after a refusal removes the refusal.
+    file.set_input_files({"name": "good.csv", "mimeType": "text/csv", "buffer": b"code\nNEW-1\n"})
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(report).to_contain_text("Check result")
+    expect(refused).to_be_empty()
+
+    # "Not both" replaces the result too.
+    page.get_by_label("Codes, one per line").fill("NEW-2")
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(refused).to_contain_text("Paste codes or choose a file, not both.")
+    expect(report).to_be_empty()
+
+
+def test_a_refusal_without_javascript_is_focused_on_a_phone(
+    browser: Browser, server: LiveServer
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 700}, base_url=server.url, java_script_enabled=False
+    )
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto("/groups/new")
+        page.get_by_label("Name").fill("NoJs")
+        page.get_by_role("button", name="Create group").click()
+        page.get_by_label(re.compile(r"^File")).set_input_files(
+            {
+                "name": "fake.xlsx",
+                "mimeType": "application/zip",
+                "buffer": b"PK\x03\x04" + bytes(99),
+            }
+        )
+        page.get_by_role("button", name="Upload", exact=True).click()
+        alert = page.locator("#upload-error").get_by_role("alert")
+        expect(alert).to_contain_text("This file is not a text file")
+        expect(alert).to_be_focused()
+        expect(alert).to_be_in_viewport()
+    finally:
+        context.close()

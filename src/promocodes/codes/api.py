@@ -11,7 +11,7 @@ from fastapi import Path as PathParam
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Limit, Page
 from promocodes.audit.api import ApiActor
 from promocodes.codes import alerts, checkout, issuance, lookup, redemption, service, uploads
-from promocodes.codes.importer import read_list
+from promocodes.codes.json_codes import read_list
 from promocodes.codes.schemas import (
     AlertOut,
     BlockOut,

@@ -22,8 +22,10 @@ from promocodes import spool
 from promocodes.audit.service import Actor
 from promocodes.codes import service, uploads
 from promocodes.codes.code_text import ImportItem
-from promocodes.codes.importer import CodeReader, format_of, read_head, read_json
+from promocodes.codes.importer import CodeReader, Reader, format_of
+from promocodes.codes.json_codes import read_json
 from promocodes.codes.schemas import UploadReport
+from promocodes.codes.sniff import charset_of, read_head
 from promocodes.config import Settings
 from promocodes.db import Database
 
@@ -67,7 +69,9 @@ def receive(
     fmt = format_of(file.filename, file.content_type)
     try:
         with file.path.open("rb") as stream:
-            read_head(stream)  # a file that is not text: refused before anything is recorded
+            # A file that is not text, is empty or has no code column: refused before
+            # anything is recorded.
+            _reader(stream, fmt, file)
     except BaseException:
         spool.remove(file.path)
         raise
@@ -78,7 +82,7 @@ def receive(
             return uploads.upload_codes(
                 session,
                 group_id,
-                _reader(stream, fmt, file.filename),
+                _reader(stream, fmt, file),
                 source=source,
                 actor=actor,
                 filename=file.filename,
@@ -90,10 +94,13 @@ def receive(
         spool.remove(file.path)
 
 
-def _reader(stream: BinaryIO, fmt: str, filename: str | None) -> Iterable[ImportItem] | CodeReader:
+def _reader(stream: BinaryIO, fmt: str, file: Received) -> Iterable[ImportItem] | Reader:
     if fmt == "json":
+        read_head(stream)  # not text or empty: refused at once, as other formats are
+        stream.seek(0)
         return read_json(stream)
-    return CodeReader(stream, fmt=fmt, filename=filename)
+    charset = charset_of(file.content_type)
+    return CodeReader(stream, fmt=fmt, filename=file.filename, charset=charset)
 
 
 def _start(
@@ -149,7 +156,7 @@ def _run(
             uploads.upload_codes(
                 session,
                 group_id,
-                _reader(stream, fmt, file.filename),
+                _reader(stream, fmt, file),
                 source=source,
                 actor=actor,
                 upload_id=upload_id,

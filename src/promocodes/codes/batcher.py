@@ -159,3 +159,14 @@ class Batcher:
         # existed when we tried, so it counts as already present.
         vanished = len(pending) - inserted - len(seen)
         self.report.already_in_group += vanished
+        self._unpoint({e.code: pending[e.code] for e in seen if e.upload_id == upload_id})
+
+    def _unpoint(self, repeats: dict[str, int]) -> None:
+        """Repeats within this batch were listed as "same as" the batch's first line of
+        their code; when that line itself repeats an earlier batch, it is not the first
+        occurrence, whose line is no longer known: they say "earlier in this upload"."""
+        if not repeats:
+            return
+        for listed in self.report.duplicates:
+            if listed.first_line is not None and repeats.get(listed.code) == listed.first_line:
+                listed.first_line = None

@@ -271,7 +271,6 @@ def codes_upload(
 def _upload(
     group: str, file: str, stream: BinaryIO, size: int | None, dry_run: bool
 ) -> UploadReport:
-    reader = CodeReader(stream, filename=None if file == "-" else file)
     started = time.monotonic()
     with progress_bar() as bar:
         task = bar.add_task("Uploading", total=size, lines=0, rate=0.0)
@@ -283,7 +282,8 @@ def _upload(
             )
 
         with database().write() as session:
-            target = service.resolve_group(session, group)
+            target = service.resolve_group(session, group)  # an unknown group first
+            reader = CodeReader(stream, filename=None if file == "-" else file)
             report = uploads.upload_codes(
                 session,
                 target.id,

@@ -23,6 +23,8 @@ _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 _STRIP = "".join(sorted(_SPACES | _INVISIBLE))
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*")
+# 31.01.2030 and 31/01/2030, as Excel writes dates in most of Europe: the day comes first.
+_DAY_FIRST = re.compile(r"([0-9]{1,2})[./]([0-9]{1,2})[./]([0-9]{4})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,9 @@ def parse_until(value: str) -> datetime | None:
         if _DATE.fullmatch(value):
             # A bare date means "through the end of that day", in UTC.
             return datetime.combine(date.fromisoformat(value), time.max, UTC)
+        if day_first := _DAY_FIRST.fullmatch(value):
+            day, month, year = (int(part) for part in day_first.groups())
+            return datetime.combine(date(year, month, day), time.max, UTC)
         if _DATETIME.fullmatch(value):
             parsed = datetime.fromisoformat(value)
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -11,11 +11,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
-import ijson
-
-from promocodes.codes import sniff
+from promocodes.codes import columns, sniff
 from promocodes.codes.code_text import (
     MAX_CODE_LENGTH,
     CodeRun,
@@ -29,7 +28,6 @@ from promocodes.codes.code_text import (
     parse_until,
     safe_display,
 )
-from promocodes.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -44,14 +42,6 @@ BLOCK_CHARS = 256 * 1024
 
 _VALID_LINES = re.compile(rf"(?:[A-Za-z0-9_-]{{1,{MAX_CODE_LENGTH}}}\n)+")
 _BAD_BYTE = re.compile("[\udc00-\udcff]")
-# UTF-32 LE must be tried before UTF-16 LE: its BOM starts with the UTF-16 LE one.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
-    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
-    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
-    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
-)
 # (line number, text without terminator, line-level problem)
 _Line = tuple[int, str, str | None]
 _MARK_ERRORS = "promocodes.importer.mark"
@@ -98,9 +88,10 @@ def _line_item(number: int, line: str, problem: str | None) -> ImportItem | None
 
 
 def _marked(line: str, encoding: str | None, problem: str | None) -> tuple[str, str | None]:
-    """Show undecodable bytes as ``\\xNN`` and say why the line is invalid."""
+    """Show undecodable bytes as the replacement character (the rest of the line stays
+    readable, as a text editor shows it) and say why the line is invalid."""
     if encoding is not None and _BAD_BYTE.search(line):
-        line = _BAD_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", line)
+        line = _BAD_BYTE.sub("\ufffd", line)
         problem = problem or f"not valid {encoding}"
     return line, problem
 
@@ -179,8 +170,9 @@ def _csv_row(
         return InvalidLine(
             number,
             safe_display(code),
-            f"invalid valid_until '{safe_display(until_raw, 40)}': expected an ISO 8601 date "
-            "like 2027-01-31 or datetime like 2027-01-31T23:59:59Z",
+            f"invalid valid_until '{safe_display(until_raw, 40)}': expected a date like "
+            "2027-01-31 (YYYY-MM-DD; 31.01.2027 and 31/01/2027 are read day first) or a "
+            "datetime like 2027-01-31T23:59:59Z",
         )
     return check(number, code, until)
 
@@ -216,13 +208,14 @@ def _csv_items(lines: Iterable[_Line], sep: str = ",") -> Iterator[ImportItem]:
             pending.append(InvalidLine(reader.line_num, safe_display(normalize(last)), reason))
         else:
             cells = [normalize(cell) for cell in row]
-            # Only the first non-blank row may be a header.
-            if code_col is None and "code" in (names := [cell.lower() for cell in cells]):
-                code_col = names.index("code")
-                until_col = names.index("valid_until") if "valid_until" in names else None
+            if code_col is None and any(cells):
+                # Only the first non-blank row may be a header.
+                layout = columns.of_first_row(cells)
+                code_col, until_col = layout.code, layout.until
+                if not layout.header:
+                    pending.append(_csv_row(start, cells, code_col, until_col, sep))
             elif any(cells):
-                code_col = code_col or 0  # no header: the first column is the code
-                pending.append(_csv_row(start, cells, code_col, until_col, sep))
+                pending.append(_csv_row(start, cells, code_col or 0, until_col, sep))
         pending.sort(key=lambda item: item.line)  # stable; keeps output in line order
         yield from pending
         pending.clear()
@@ -251,35 +244,35 @@ class _Source(io.RawIOBase):
 
 
 def format_of(filename: str | None, content_type: str | None) -> str:
-    """An uploaded file's format: ``csv`` when it is named ``*.csv`` or sent as
-    ``text/csv``, ``json`` (``{"codes": [...]}``) when named ``*.json`` or sent as
-    ``application/json``, else ``text`` (one code per line)."""
+    """An uploaded file's format: ``csv`` when it is named ``*.csv`` or ``*.tsv`` or sent
+    as ``text/csv`` or ``text/tab-separated-values``, ``json`` (``{"codes": [...]}``)
+    when named ``*.json`` or sent as ``application/json``, else ``text`` (one code per
+    line)."""
     name, kind = (filename or "").lower(), content_type or ""
-    if name.endswith(".csv") or kind.startswith("text/csv"):
+    if name.endswith((".csv", ".tsv")) or kind.startswith(("text/csv", "text/tab-separated")):
         return "csv"
     if name.endswith(".json") or kind.startswith("application/json"):
         return "json"
     return "text"
 
 
-def read_head(stream: BinaryIO) -> tuple[bytes, int, str, str]:
-    """The first block of a file without its byte order mark, the bytes read, the codec
-    and its name. Raises ``NotText`` when the file is not text: it is refused before
-    anything of it is read further or recorded."""
-    head = b""
-    while len(head) < sniff.SNIFF_BYTES and (more := stream.read(sniff.SNIFF_BYTES - len(head))):
-        head += more  # raw streams may return short reads
-    size, encoding, label = len(head), "utf-8", "UTF-8"
-    for bom, codec, name in _BOMS:
-        if head.startswith(bom):
-            head, encoding, label = head[len(bom) :], codec, name
-            break
-    sniff.refuse_binary(head, encoding)
-    return head, size, encoding, label
+class Reader:
+    """Items of an upload, once; ``warnings`` are what the report says of the whole
+    file (a column not read, the encoding it was read in)."""
+
+    warnings: list[str]
+
+    def __iter__(self) -> Iterator[ImportItem]:
+        return expand(self.pieces())
+
+    def pieces(self) -> Iterator[Piece]:
+        raise NotImplementedError
 
 
-class CodeReader:
-    """Iterates ImportItems from a binary stream; never reads it whole. Iterate once."""
+class CodeReader(Reader):
+    """Iterates ImportItems from a binary stream; never reads it whole. Iterate once.
+    A file that cannot be read (not text, empty, a header without a code column) is
+    refused here, before anything of it is recorded."""
 
     bytes_read: int  # bytes consumed so far (for progress bars)
 
@@ -289,6 +282,7 @@ class CodeReader:
         *,
         fmt: str | None = None,
         filename: str | None = None,
+        charset: str | None = None,
         block_chars: int = BLOCK_CHARS,
     ) -> None:
         if fmt is None:
@@ -297,13 +291,14 @@ class CodeReader:
             raise ValueError(f"unknown format {fmt!r} (expected 'text' or 'csv')")
         self._block_chars = block_chars
         self._stream = stream
-        head, self.bytes_read, self._encoding, self._label = read_head(stream)
-        self._head = head
-        start = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head)
-        self._fmt, self._sep = _layout(fmt, sniff.first_lines(start))
-
-    def __iter__(self) -> Iterator[ImportItem]:
-        return expand(self.pieces())
+        head = sniff.read_head(stream, charset)
+        self._head, self.bytes_read = head.data, head.size
+        self._encoding, self._label = head.encoding, head.label
+        start = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head.data)
+        self._layout = _layout(fmt, sniff.first_lines(start))
+        self.warnings = list(self._layout.warnings)
+        if head.guessed:
+            self.warnings.append("read as Windows-1252: the file is not UTF-8")
 
     def pieces(self) -> Iterator[Piece]:
         """The items, with runs of clean plain-text lines kept together (the fast path)."""
@@ -311,88 +306,73 @@ class CodeReader:
         buffered = io.BufferedReader(_Source(self._stream, self._head, self))
         encoding, label = self._encoding, self._label
         text = io.TextIOWrapper(buffered, encoding=encoding, errors=_MARK_ERRORS, newline=None)
-        if self._fmt == "csv":
-            yield from _csv_items(_scan(text, label), self._sep)
-        else:
-            yield from _text_pieces(text, label, self._block_chars)
+        yield from self._layout.pieces(text, label, self._block_chars)
 
 
-def _layout(fmt: str, lines: list[str]) -> tuple[str, str]:
-    """The format and separator to read with: a CSV's separator is sniffed from its first
-    lines; a plain-text file whose first line is a header (``code;valid_until``) is
-    read as that table."""
+class PastedText(Reader):
+    """Items of pasted text; same rules and line numbering as a .txt upload."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._layout = _layout("text", sniff.first_lines(text[: sniff.SNIFF_BYTES]))
+        self.warnings = list(self._layout.warnings)
+
+    def pieces(self) -> Iterator[Piece]:
+        stream = io.StringIO(self._text, newline=None)
+        yield from self._layout.pieces(stream, None, BLOCK_CHARS)
+
+
+def read_text(text: str) -> PastedText:
+    """Items from pasted text (refused now if its header has no code column)."""
+    return PastedText(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    fmt: str  # "csv" or "text"
+    sep: str
+    skip: bool = False  # plain text whose first line is a header (``code``)
+    warnings: list[str] = field(default_factory=list)
+
+    def pieces(self, text: io.TextIOBase, label: str | None, block_chars: int) -> Iterator[Piece]:
+        if self.fmt == "csv":
+            return _csv_items(_scan(text, label), self.sep)
+        pieces = _text_pieces(text, label, block_chars)
+        return _without_first(pieces) if self.skip else pieces
+
+
+def _layout(fmt: str, lines: list[str]) -> _Layout:
+    """How to read a file from its first lines: a CSV's separator is sniffed, and its
+    columns found from its first row (refused now when a header has no code column);
+    plain text whose first line is a header (``code``, ``code;valid_until``) is read
+    without it, as that table."""
     sep = sniff.separator(lines)
-    if fmt == "text" and not (lines and sniff.is_header(lines[0], sep)):
-        return fmt, sep
-    return "csv", sep
+    row = _first_row([normalize(lines[0])] if fmt == "text" and lines else lines, sep)
+    if fmt == "text":
+        # One code a line, unless the first line names known columns (not just any
+        # line with a comma: a pasted sentence is a line to report, not a header).
+        if row is None or not (columns.looks_like_header(row) and columns.names_a_column(row)):
+            return _Layout("text", sep)
+        if len(row) == 1:
+            return _Layout("text", sep, skip=True)
+    if row is None:
+        return _Layout("csv", sep)
+    return _Layout("csv", sep, warnings=columns.of_first_row(row).warnings)
 
 
-def read_text(text: str) -> Iterator[ImportItem]:
-    """Items from pasted text; same rules and line numbering as a .txt upload."""
-    fmt, sep = _layout("text", sniff.first_lines(text[: sniff.SNIFF_BYTES]))
-    stream = io.StringIO(text, newline=None)
-    if fmt == "csv":
-        return _csv_items(_scan(stream, None), sep)
-    return expand(_text_pieces(stream, None))
-
-
-def read_list(codes: Iterable[str]) -> Iterator[ImportItem]:
-    """Codes given as a list (a JSON body): element *n* is reported as line *n*."""
-    for line, raw in enumerate(codes, start=1):
-        code = normalize(raw)
-        if not code:
-            continue
-        reason = invalid_reason(code)
-        if reason is None:
-            yield ParsedCode(line, code, None)
-        else:
-            yield InvalidLine(line, safe_display(code), reason)
-
-
-MAX_JSON_CODES = 1_000_000
-
-
-def read_json(stream: BinaryIO) -> Iterator[ImportItem]:
-    """Codes of a JSON body ``{"codes": [...]}``, parsed as they are read (the document
-    is never held whole); element *n* is reported as line *n*, as ``read_list`` does.
-    A body that is not that shape raises ``ValidationFailed`` where it goes wrong."""
-    return read_list(_json_codes(stream))
-
-
-def _json_codes(stream: BinaryIO) -> Iterator[str]:
+def _first_row(lines: list[str], sep: str) -> list[str] | None:
     try:
-        yield from _codes_of(ijson.parse(stream))
-    except (ijson.JSONError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"body: invalid JSON ({_first_line(exc)})") from None
+        for row in csv.reader(lines, delimiter=sep):
+            if any(cells := [normalize(cell) for cell in row]):
+                return cells
+    except csv.Error:  # a malformed first line is reported as such when read
+        pass
+    return None
 
 
-def _first_line(exc: Exception) -> str:
-    """The parser's message without the picture of the text that it draws below it."""
-    said = exc.args[0] if exc.args else ""
-    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-    return safe_display(text.strip().split("\n", 1)[0], 120) or type(exc).__name__
-
-
-def _codes_of(events: Iterator[tuple[str, str, object]]) -> Iterator[str]:
-    """The strings of the ``codes`` array, checked against the upload's schema (an object
-    with that one field) as the events arrive."""
-    found, count = False, 0
-    for prefix, event, value in events:
-        if prefix == "":
-            if event == "map_key" and value != "codes":
-                field = safe_display(str(value), 40)
-                raise ValidationFailed(f"body.{field}: Extra inputs are not permitted")
-            if event not in ("start_map", "map_key", "end_map"):
-                raise ValidationFailed('body: expected an object {"codes": [...]}')
-            found = found or event == "map_key"
-        elif prefix == "codes" and event not in ("start_array", "end_array"):
-            raise ValidationFailed("codes: Input should be a valid list")
-        elif prefix == "codes.item":
-            if event != "string":
-                raise ValidationFailed(f"codes.{count}: Input should be a valid string")
-            count += 1
-            if count > MAX_JSON_CODES:
-                raise ValidationFailed(f"codes: at most {MAX_JSON_CODES:,} codes in one body")
-            yield str(value)
-    if not found:
-        raise ValidationFailed("codes: Field required")
+def _without_first(pieces: Iterator[Piece]) -> Iterator[Piece]:
+    """Plain-text pieces without the first non-blank line (the header)."""
+    first = next(pieces, None)
+    if isinstance(first, CodeRun) and len(first.codes) > 1:
+        yield CodeRun(first.first_line + 1, first.codes[1:])
+    yield from pieces

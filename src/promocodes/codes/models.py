@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -199,6 +200,17 @@ class Upload(Base):
     # The pattern of generated codes (``codes/generation.py``); null for a file or a list.
     pattern: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def expired_count(self) -> int:
+        """Codes past their own date, not added: the one count kept in ``report`` (whose
+        JSON starts with it), read without parsing lists of a thousand lines per row."""
+        found = _EXPIRED_COUNT.match(self.report or "")
+        return int(found.group(1)) if found else 0
+
+
+# The start of an upload's report JSON (``uploads.settle`` writes it in field order).
+_EXPIRED_COUNT = re.compile(r'\{"expired_count":([0-9]+)')
 
 
 class Code(Base):

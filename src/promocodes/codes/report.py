@@ -50,5 +50,7 @@ class UploadReport(BaseModel):
     duplicates: list[DuplicateOut] = Field(default_factory=list)
     # Warnings: valid codes that were not added because their own date has passed.
     expired: list[InvalidLineOut] = Field(default_factory=list)
+    # Of the whole file: a column that is not read, the encoding it was read in.
+    warnings: list[str] = Field(default_factory=list)
     dry_run: bool = False
     upload_id: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from promocodes.clikit import console
@@ -22,6 +23,8 @@ def print_report(report: UploadReport) -> None:
     ):
         table.add_row(label, f"{value:,}")
     console.print(table)
+    for warning in report.warnings:
+        console.print(f"Warning: {escape(warning)}", highlight=False)
     _print_lines("Warnings: past their own date", report.expired_count, report.expired)
     if report.invalid:
         bad = Table("line", "value", "reason", title="Invalid lines")

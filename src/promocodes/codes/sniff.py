@@ -1,6 +1,6 @@
 """What an uploaded file is, from its first block: text at all (or a workbook, an image, an
 archive sent by mistake), and, for a table, which separator its columns use and whether
-its first line is a header. Pure: it looks at bytes and text it is given.
+its first line is a header (``columns`` tells). Pure: it looks at bytes and text it is given.
 
 A file that is not text is refused up front, in one sentence, before anything is
 recorded: reading it line by line would only report every line as undecodable.
@@ -9,8 +9,9 @@ recorded: reading it line by line would only report every line as undecodable.
 from __future__ import annotations
 
 import codecs
+from typing import BinaryIO, NamedTuple
 
-from promocodes.codes.code_text import normalize
+from promocodes.codes.code_text import normalize, safe_display
 from promocodes.errors import ValidationFailed
 
 # How much of a file is looked at: enough for a few hundred lines of codes.
@@ -18,7 +19,7 @@ SNIFF_BYTES = 8192
 # Known kinds of non-text files, by their first bytes, in the words the refusal uses.
 _SIGNATURES = (
     (b"PK\x03\x04", "an Excel workbook or another ZIP archive"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook, an .xls file"),
     (b"%PDF", "a PDF document"),
     (b"\x89PNG", "an image"),
     (b"\xff\xd8\xff", "an image"),
@@ -30,8 +31,16 @@ _SIGNATURES = (
 _MOSTLY = 0.3
 _WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
 SEPARATORS = (",", ";", "\t")
-# Columns a header row may name (any other header cell is ignored, as before).
-HEADER_NAMES = frozenset({"code", "valid_until"})
+# UTF-32 LE must be tried before UTF-16 LE: its BOM starts with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+# Codecs' names in reports, as the files' programs name them.
+_LABELS = {"utf-8": "UTF-8", "cp1252": "Windows-1252", "iso8859-1": "ISO-8859-1"}
 
 
 class NotText(ValidationFailed):
@@ -80,8 +89,63 @@ def separator(lines: list[str]) -> str:
     return best if counts[best] else ","
 
 
-def is_header(line: str, sep: str) -> bool:
-    """Whether a line names the columns: ``code`` and ``valid_until`` (a ``code`` line
-    alone is a code: ``CODE`` is as good a promo code as any)."""
-    cells = [normalize(normalize(cell).strip('"')).lower() for cell in line.split(sep)]
-    return len(cells) > 1 and "code" in cells and set(cells) <= HEADER_NAMES
+class Head(NamedTuple):
+    """The first block of a file (its byte order mark removed) and how it is decoded."""
+
+    data: bytes
+    size: int  # bytes read from the stream
+    encoding: str  # the codec
+    label: str  # its name in reports
+    guessed: bool  # not UTF-8, so read as Windows-1252
+
+
+def charset_of(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if it has one."""
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"'):
+            return value.strip().strip('"')
+    return None
+
+
+def read_head(stream: BinaryIO, charset: str | None = None) -> Head:
+    """The first block of a file and its encoding: its byte order mark, else the
+    ``charset`` it was sent with, else UTF-8, or Windows-1252 when the block is not
+    UTF-8 but is Windows-1252 (as Excel on Windows saves). Raises ``NotText`` when the
+    file is not text and ``ValidationFailed`` when it is empty: it is refused before
+    anything of it is read further or recorded."""
+    head = b""
+    while len(head) < SNIFF_BYTES and (more := stream.read(SNIFF_BYTES - len(head))):
+        head += more  # raw streams may return short reads
+    size = len(head)
+    for bom, codec, name in _BOMS:
+        if head.startswith(bom):
+            head, encoding, label, guessed = head[len(bom) :], codec, name, False
+            break
+    else:
+        encoding, label, guessed = _encoding_of(head, charset)
+    refuse_binary(head, encoding)
+    if size < SNIFF_BYTES and not normalize(head.decode(encoding, "replace")):
+        raise ValidationFailed("The file is empty: nothing to upload.")
+    return Head(head, size, encoding, label, guessed)
+
+
+def _encoding_of(head: bytes, charset: str | None) -> tuple[str, str, bool]:
+    if charset is not None:
+        try:
+            codec = codecs.lookup(charset).name
+        except LookupError:
+            shown = safe_display(charset, 40)
+            raise ValidationFailed(f"Content-Type: unknown charset '{shown}'") from None
+        return codec, _LABELS.get(codec, charset), False
+    try:
+        # Not final: a character cut by the end of the block is not a fault.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
+    except UnicodeDecodeError:
+        try:
+            head.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return "cp1252", "Windows-1252", True
+    return "utf-8", "UTF-8", False

@@ -90,7 +90,8 @@ async def _received(request: Request, kind: str) -> AsyncIterator[Received]:
             yield Received(path, part.filename, part.content_type)
     elif kind in ("application/json", "text/plain", "text/csv"):
         async with spooled_body(request) as path:
-            yield Received(path, None, kind)
+            # The whole header: its charset (e.g. windows-1252) says how to read the file.
+            yield Received(path, None, request.headers.get("content-type", kind))
     else:
         raise UnsupportedMedia(
             "send codes as application/json, text/plain, text/csv or multipart/form-data"

@@ -19,7 +19,7 @@ from promocodes.codes import code_repository as rows
 from promocodes.codes import repository as repo
 from promocodes.codes.batcher import Batcher
 from promocodes.codes.code_text import CodeRun, ImportItem, InvalidLine
-from promocodes.codes.importer import CodeReader
+from promocodes.codes.importer import Reader
 from promocodes.codes.models import CodeGroup, Upload
 from promocodes.codes.report import InvalidLineOut, UploadReport
 from promocodes.errors import GroupNotFound, UploadNotFound
@@ -34,7 +34,7 @@ DEFAULT_REPORT_LIMIT = 1_000
 def upload_codes(
     session: Session,
     group_id: int,
-    items: Iterable[ImportItem] | CodeReader,
+    items: Iterable[ImportItem] | Reader,
     *,
     source: str,
     actor: Actor = SYSTEM,
@@ -59,6 +59,8 @@ def upload_codes(
             session, Upload(group_id=group.id, source=source, actor=actor.name, filename=filename)
         )
     batcher = Batcher(session, group, upload, report, report_limit)
+    if isinstance(items, Reader):
+        report.warnings = list(items.warnings)
     _feed(batcher, items, batch_size, progress)
     batcher.flush()
     settle(session, group, upload, report)
@@ -88,20 +90,20 @@ def settle(session: Session, group: CodeGroup, upload: Upload, report: UploadRep
     upload.status = "done"
     report.duplicates.sort(key=lambda d: d.line)  # repeats of earlier batches come last
     # The lists, and the one count without a column of its own, are kept as JSON.
-    kept = {"invalid", "other_groups", "duplicates", "expired", "expired_count"}
+    kept = {"invalid", "other_groups", "duplicates", "expired", "expired_count", "warnings"}
     upload.report = report.model_dump_json(include=kept)
     session.flush()
 
 
 def _feed(
     batcher: Batcher,
-    items: Iterable[ImportItem] | CodeReader,
+    items: Iterable[ImportItem] | Reader,
     batch_size: int,
     progress: Progress | None,
 ) -> None:
     """Every parsed item into the report or the batch; a full batch is written."""
     report = batcher.report
-    pieces = items.pieces() if isinstance(items, CodeReader) else items
+    pieces = items.pieces() if isinstance(items, Reader) else items
     for item in pieces:
         if isinstance(item, CodeRun):
             report.received += len(item.codes)
@@ -140,7 +142,15 @@ def record_upload(
         "source": upload.source,
         **({"pattern": upload.pattern} if upload.pattern else {}),
         **report.model_dump(
-            exclude={"invalid", "other_groups", "duplicates", "expired", "dry_run", "upload_id"}
+            exclude={
+                "invalid",
+                "other_groups",
+                "duplicates",
+                "expired",
+                "warnings",
+                "dry_run",
+                "upload_id",
+            }
         ),
     }
     record(session, actor, "upload.created", Target("upload", upload.id, upload.filename), details)

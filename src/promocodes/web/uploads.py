@@ -10,6 +10,7 @@ from promocodes import spool
 from promocodes.codes import background, generation, service, uploads
 from promocodes.codes.background import Received, Started
 from promocodes.codes.importer import read_text
+from promocodes.codes.report import UploadReport
 from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.web import kit
 from promocodes.web.audit import UiActor
@@ -75,9 +76,18 @@ def upload_codes(
             f"/groups/{group_id}?upload={report.upload_id}#report",
             flash=f"{report.added:,} codes added.",
         )
+    return _checked(request, db, group_id, pasted, report)
+
+
+def _checked(
+    request: Request, db: Db, group_id: int, pasted: str, report: UploadReport
+) -> Response:
+    """A Check's report."""
     if kit.is_htmx(request):
-        # The form stays as it is (the chosen file too); only the report is swapped in.
-        return kit.fragment(request, "groups/report.html", {"report": report, "running": None})
+        # The form stays as it is (the file too); the report replaces any earlier refusal.
+        return kit.fragment(
+            request, "groups/check_result.html", {"report": report, "running": None}
+        )
     return edit_page(request, db, group_id, pasted=pasted, report=report)
 
 
@@ -86,10 +96,10 @@ def _answer(
 ) -> Response:
     if kit.is_htmx(request):
         # Shown at the top of the form (not in the report area below it), where the eye
-        # starts; the previous report is left as it was.
+        # starts; the previous report is removed: it is not this submission's.
         return kit.fragment(
             request,
-            "partials/form_error.html",
+            "groups/upload_refused.html",
             {"message": error},
             status_code=status_code,
             headers={"HX-Retarget": "#upload-error", "HX-Reswap": "innerHTML"},
