@@ -17,9 +17,10 @@ from promocodes.codes.redemption_file import RedemptionReader
 from promocodes.codes.schemas import RedemptionReport
 from promocodes.codes.upload_api import UnsupportedMedia
 from promocodes.db import Database
+from promocodes.dispatch import OneHopRoute
 from promocodes.text import NO_NUL_PATTERN
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 PATH = "/api/v1/codes/redemptions"
 KINDS = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl")
 _BODY = {

@@ -39,10 +39,11 @@ from promocodes.codes.schemas import (
     UploadReport,
     UploadStatusOut,
 )
+from promocodes.dispatch import OneHopRoute
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.pagination import decode_cursor, split_page, status_filter
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 
 
 class UnsupportedMedia(DomainError):

@@ -23,11 +23,14 @@ from promocodes.customers.schemas import (
     ImportReport,
     PromoCodeOut,
 )
+from promocodes.dispatch import OneHopRoute
 from promocodes.errors import ValidationFailed
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
 
-router = APIRouter(prefix="/api/v1", tags=["customers"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1", tags=["customers"], responses=PROBLEM_RESPONSES, route_class=OneHopRoute
+)
 CustomerId = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
 
 _IMPORT_BODY = {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Page
 from promocodes.customers.schemas import CustomerOut
+from promocodes.dispatch import OneHopRoute
 from promocodes.messaging import mailings
 from promocodes.segments import service
 from promocodes.segments.schemas import (
@@ -18,7 +19,9 @@ from promocodes.segments.schemas import (
     SegmentUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["segments"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1", tags=["segments"], responses=PROBLEM_RESPONSES, route_class=OneHopRoute
+)
 
 
 @router.post("/segments", status_code=201)
