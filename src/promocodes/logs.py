@@ -236,19 +236,25 @@ class RequestLog:
         try:
             await self.app(scope, receive, with_id)
         finally:
-            ms = round((time.perf_counter() - started) * 1000, 1)
-            # Set by the API key dependency (apikit.api_key) when the call was authenticated.
-            state = scope.get("state") or {}
-            # Percent-encoded again (as uvicorn's own access log does): the decoded path
-            # may hold a line break, and a text log line must not forge another.
-            path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
-            extra: dict[str, Any] = {
-                "method": scope["method"],
-                "path": path,
-                "status": status,
-                "duration_ms": ms,
-            }
-            if "api_key_id" in state:
-                extra["api_key_id"] = state["api_key_id"]
-            access_log.info("%s %s %s %.1fms", scope["method"], path, status, ms, extra=extra)
+            if access_log.isEnabledFor(logging.INFO):  # the line's making costs too
+                _log_access(scope, status, started)
             request_id.reset(token)
+
+
+def _log_access(scope: Scope, status: int, started: float) -> None:
+    """The one access line of a request: method, path, status, duration, API key."""
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    # Set by the API key dependency (apikit.api_key) when the call was authenticated.
+    state = scope.get("state") or {}
+    # Percent-encoded again (as uvicorn's own access log does): the decoded path
+    # may hold a line break, and a text log line must not forge another.
+    path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
+    extra: dict[str, Any] = {
+        "method": scope["method"],
+        "path": path,
+        "status": status,
+        "duration_ms": ms,
+    }
+    if "api_key_id" in state:
+        extra["api_key_id"] = state["api_key_id"]
+    access_log.info("%s %s %s %.1fms", scope["method"], path, status, ms, extra=extra)
