@@ -34,24 +34,32 @@ from starlette.types import Scope
 _NAMED = re.compile(r"\(\?P<[^>]+>")
 
 
-def _paths_of(routes: list[BaseRoute]) -> list[str]:
-    """The path expressions of ``routes`` and of the routers included among them."""
-    found: list[str] = []
+def leaves(routes: list[BaseRoute]) -> list[BaseRoute] | None:
+    """The routes themselves, the routers included among ``routes`` opened (None when a
+    router is included under a prefix of its own: its routes' paths are not theirs)."""
+    found: list[BaseRoute] = []
     for route in routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None:
-            found.append(_NAMED.sub("(?:", regex.pattern))
-            continue
         inner = getattr(route, "original_router", None)  # an included router
         if inner is None:
-            return []  # a route of a kind not known here: never filter
+            found.append(route)
+            continue
         if getattr(getattr(route, "include_context", None), "prefix", ""):
-            return []
-        inner_paths = _paths_of(inner.routes)
-        if not inner_paths:
-            return []
-        found += inner_paths
+            return None
+        below = leaves(inner.routes)
+        if below is None:
+            return None
+        found += below
     return found
+
+
+def _paths_of(routes: list[BaseRoute]) -> list[str]:
+    """The path expressions of ``routes`` and of the routers included among them (none
+    when one of them has none: then nothing may be filtered)."""
+    found = leaves(routes) or []
+    regexes = [getattr(route, "path_regex", None) for route in found]
+    if None in regexes:
+        return []
+    return [_NAMED.sub("(?:", regex.pattern) for regex in regexes if regex is not None]
 
 
 class Branch(APIRouter):

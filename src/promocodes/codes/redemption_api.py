@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, problems, spooled_body
+from promocodes.apikit import PROBLEM_RESPONSES, TEXT_FILE, Db, problems, spooled_body
 from promocodes.audit.api import ApiActor
 from promocodes.audit.service import Actor
 from promocodes.codes import bulk_redemption
@@ -26,7 +26,7 @@ KINDS = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl")
 _BODY = {
     "requestBody": {
         "required": True,
-        "content": {kind: {"schema": {"type": "string"}} for kind in KINDS},
+        "content": {kind: {"schema": TEXT_FILE} for kind in KINDS},
     }
 }
 

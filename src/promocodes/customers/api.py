@@ -11,7 +11,16 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from promocodes import erasure
-from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Key, Limit, Page, spooled_body
+from promocodes.apikit import (
+    PROBLEM_RESPONSES,
+    TEXT_FILE,
+    Cursor,
+    Db,
+    Key,
+    Limit,
+    Page,
+    spooled_body,
+)
 from promocodes.audit.api import ApiActor
 from promocodes.codes import lookup
 from promocodes.customers import service
@@ -38,10 +47,16 @@ _IMPORT_BODY = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"type": "array", "items": CustomerIn.model_json_schema()}
+                # Records are checked one by one: one that is not a customer is reported
+                # by its line in ``invalid`` and the others are imported, so any object is
+                # schema-valid here (the customer's shape is the first choice).
+                "schema": {
+                    "type": "array",
+                    "items": {"anyOf": [CustomerIn.model_json_schema(), {"type": "object"}]},
+                }
             },
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": TEXT_FILE},
+            "text/csv": {"schema": TEXT_FILE},
         },
     }
 }

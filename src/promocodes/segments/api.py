@@ -42,19 +42,20 @@ def preview_segment(body: PreviewIn, key: Key, db: Db) -> PreviewOut:
         return service.preview(s, body.filter, sample_size=body.sample_size)
 
 
-@router.get("/segments/{segment_id}")
+# ``:int``: "/segments/preview" is no segment id, so its other methods answer 405.
+@router.get("/segments/{segment_id:int}")
 def get_segment(segment_id: Id, key: Key, db: Db) -> SegmentOut:
     with db.read() as s:
         return service.to_out(service.get(s, segment_id))
 
 
-@router.patch("/segments/{segment_id}")
+@router.patch("/segments/{segment_id:int}")
 def update_segment(segment_id: Id, body: SegmentUpdate, key: Key, db: Db) -> SegmentOut:
     with db.write() as s:
         return service.to_out(service.update(s, segment_id, body))
 
 
-@router.delete("/segments/{segment_id}", status_code=204)
+@router.delete("/segments/{segment_id:int}", status_code=204)
 def delete_segment(segment_id: Id, key: Key, db: Db) -> Response:
     with db.write() as s:
         mailings.delete_segment(s, segment_id)
