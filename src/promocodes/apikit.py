@@ -22,12 +22,11 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
 
-from promocodes import spool
+from promocodes import dispatch, spool
 from promocodes.apikeys import service as apikeys
 from promocodes.apikeys.models import ApiKey
 from promocodes.config import Settings
@@ -36,6 +35,7 @@ from promocodes.errors import DomainError, PayloadTooLarge, ValidationFailed, fi
 from promocodes.keycache import KeyCache
 from promocodes.pagination import CURSOR_PATTERN
 from promocodes.ratelimit import RateLimiter
+from promocodes.text import Rfc3339
 
 PROBLEM = "application/problem+json"
 # The status of a request whose client went away before its body arrived (nginx's).
@@ -65,6 +65,12 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemOut, "content": {PROBLEM: {}}}
     for code in (400, 401, 404, 409, 413, 422, 429, 503)
 }
+
+
+# A text body (CSV, lines, NDJSON) in the OpenAPI: a file's bytes. "A string" would let
+# schema checkers send JSON values of other types as "invalid" bodies, which on the wire
+# are text like any other (``null`` is a one-line CSV file); a file is what it is.
+TEXT_FILE: dict[str, Any] = {"type": "string", "format": "binary"}
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -142,18 +148,8 @@ Cursor = Annotated[
     str | None,
     Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."),
 ]
-# An RFC 3339 time, "2025-01-31T12:00:00Z"; without an offset it is read as UTC. Pydantic
-# alone would also take a number ("0.5") as seconds since 1970, which the schema refuses.
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
-
-
-def _rfc3339(value: object) -> object:
-    if isinstance(value, str) and not _TIME.fullmatch(value):
-        raise ValueError("must be an RFC 3339 time, such as 2025-01-31T12:00:00Z")
-    return value
-
-
-Time = Annotated[datetime | None, BeforeValidator(_rfc3339), Query()]
+# An RFC 3339 time; without an offset it is read as UTC.
+Time = Annotated[datetime | None, Rfc3339, Query()]
 
 
 def status_query(statuses: Sequence[str]) -> Any:
@@ -230,16 +226,17 @@ def install_error_handlers(app: FastAPI) -> None:
 def allowed_methods(app: FastAPI, request: Request) -> str:
     """Every method the path answers (RFC 9110's ``Allow`` of a 405): Starlette names only
     the first route matching the path, and a path's GET and POST are routes of their own.
-    Each method is tried against the routes, since included routers nest theirs."""
-    allowed = [
-        method
-        for method in METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in app.router.routes
-        )
+    A path written out in full outranks a template that also matches it: the ``Allow`` of
+    ``/customers/import`` is its own POST, not the methods of ``/customers/{customer_id}``."""
+    path = request.scope.get("path", "")
+    found = [
+        route
+        for route in dispatch.leaves(app.router.routes) or []
+        if (regex := getattr(route, "path_regex", None)) is not None and regex.match(path)
     ]
-    return ", ".join(allowed)
+    literal = [route for route in found if not getattr(route, "param_convertors", None)]
+    allowed = {m for route in literal or found for m in getattr(route, "methods", None) or ()}
+    return ", ".join(method for method in METHODS if method in allowed)
 
 
 Scope = MutableMapping[str, Any]

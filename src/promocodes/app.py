@@ -20,6 +20,7 @@ from promocodes.codes.redemption_file import MAX_FILE_BYTES as REDEMPTION_FILE_B
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
+from promocodes.dispatch import Branch
 from promocodes.headers import SecurityHeaders
 from promocodes.keycache import KeyCache
 from promocodes.messaging import api as messaging_api
@@ -79,8 +80,11 @@ def create_app(
         settings.api_rate_limit_per_minute, settings.api_rate_limit_burst
     )
     install_error_handlers(app)
+    # One branch for the API: a path outside it is passed over in one step (``dispatch``).
+    api = Branch()
     for router in ROUTERS:
-        app.include_router(router)
+        api.include_router(router)
+    app.include_router(api)
     web.install(app)
     apidocs.install(app)
 

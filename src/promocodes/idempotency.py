@@ -28,6 +28,20 @@ def _fingerprint(path: str, body: BaseModel) -> str:
     return hashlib.sha256(f"{path}\n{body.model_dump_json()}".encode()).hexdigest()
 
 
+# The issuance key column's size. A client's key may take 200 characters itself.
+_OPERATION_KEY_SIZE = 200
+
+
+def _operation_key(api_key_id: int, key: str) -> str:
+    """``api:<api key>:<key>``; when that is longer than the issuance key column holds
+    (PostgreSQL refuses the row where SQLite would store it), the key's SHA-256 instead:
+    still one operation per (API key, key)."""
+    operation = f"api:{api_key_id}:{key}"
+    if len(operation) <= _OPERATION_KEY_SIZE:
+        return operation
+    return f"api:{api_key_id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def idempotent(
     db: Database,
     api_key_id: int,
@@ -43,7 +57,7 @@ def idempotent(
         with db.driver_write() as tx:
             return run(tx, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
     with db.driver_write() as tx:
-        operation = f"api:{api_key_id}:{key}"
+        operation = _operation_key(api_key_id, key)
         return _once(
             lambda: tx, api_key_id, key, _fingerprint(path, body), out, lambda: run(tx, operation)
         )

@@ -67,9 +67,21 @@ class Registry:
             registry=self._own,
         )
 
+        # The series of each (method, route, status), found once: ``labels()`` builds and
+        # checks its key on every call, a cost of every request.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> list[str]:
         if os.environ.get(MULTIPROCESS_DIR):

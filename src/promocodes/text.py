@@ -4,9 +4,11 @@ surrogates (not encodable as UTF-8). Every free-text input goes through ``Text``
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 
@@ -59,3 +61,19 @@ def check_json(value: Any, path: str = "") -> Any:
 Text = Annotated[str, AfterValidator(check_text)]
 # For path parameters and headers, where a validator cannot run: the same rule as a pattern.
 NO_NUL_PATTERN = r"^[^\x00]*$"
+
+# An RFC 3339 time, "2025-01-31T12:00:00Z" (the schema's ``date-time``). Pydantic alone
+# would also take a number (``0``, ``"0.5"``) as seconds since 1970, which the schema
+# refuses: a time sent as anything else is refused here, before Pydantic reads it.
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def rfc3339(value: object) -> object:
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time, such as 2025-01-31T12:00:00Z")
+    return value
+
+
+Rfc3339 = BeforeValidator(rfc3339)

@@ -149,6 +149,21 @@ def test_health_and_metrics(api: TestClient) -> None:
     assert api.get("/openapi.json").json()["info"]["title"] == "Promocodes"
 
 
+def test_an_idempotency_key_as_long_as_allowed_issues_once(api: TestClient) -> None:
+    """200 characters is the header's limit; with the API key's prefix the operation key
+    is longer than its column, which PostgreSQL refused with a 500."""
+    gid = _group(api, ["L1", "L2"])
+    api.put("/api/v1/customers/ann", json={})
+    api.put("/api/v1/customers/bob", json={})
+    url, longest = f"/api/v1/groups/{gid}/issue", {"Idempotency-Key": "k" * 200}
+    first = api.post(url, json={"customer_id": "ann"}, headers=longest)
+    assert first.status_code == 200, first.text
+    assert api.post(url, json={"customer_id": "ann"}, headers=longest).json() == first.json()
+    other = {"Idempotency-Key": "k" * 199 + "j"}
+    second = api.post(url, json={"customer_id": "bob"}, headers=other)
+    assert second.status_code == 200 and second.json()["code"] != first.json()["code"]
+
+
 def test_fifty_concurrent_identical_issue_requests(db: Database) -> None:
     with live_server(db) as server:
         with httpx.Client(base_url=server.url, headers=server.headers) as c:

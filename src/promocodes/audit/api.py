@@ -13,10 +13,11 @@ from promocodes.audit import service as audit
 from promocodes.audit.models import AuditEntry
 from promocodes.audit.schemas import AuditActorOut, AuditEntryOut, AuditTargetOut, Filters
 from promocodes.audit.service import Actor
+from promocodes.dispatch import OneHopRoute
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 Text = Annotated[str | None, Query(max_length=320, pattern=NO_NUL_PATTERN)]
 
 

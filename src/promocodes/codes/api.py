@@ -32,11 +32,12 @@ from promocodes.codes.schemas import (
 )
 from promocodes.customers import service as customers
 from promocodes.db import Driver
+from promocodes.dispatch import OneHopRoute
 from promocodes.idempotency import idempotent
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 CodeParam = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
 
 

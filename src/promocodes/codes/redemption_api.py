@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from promocodes.apikit import PROBLEM_RESPONSES, Db, problems, spooled_body
+from promocodes.apikit import PROBLEM_RESPONSES, TEXT_FILE, Db, problems, spooled_body
 from promocodes.audit.api import ApiActor
 from promocodes.audit.service import Actor
 from promocodes.codes import bulk_redemption
@@ -17,15 +17,16 @@ from promocodes.codes.redemption_file import RedemptionReader
 from promocodes.codes.schemas import RedemptionReport
 from promocodes.codes.upload_api import UnsupportedMedia
 from promocodes.db import Database
+from promocodes.dispatch import OneHopRoute
 from promocodes.text import NO_NUL_PATTERN
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 PATH = "/api/v1/codes/redemptions"
 KINDS = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl")
 _BODY = {
     "requestBody": {
         "required": True,
-        "content": {kind: {"schema": {"type": "string"}} for kind in KINDS},
+        "content": {kind: {"schema": TEXT_FILE} for kind in KINDS},
     }
 }
 

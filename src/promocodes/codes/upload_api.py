@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from promocodes import exports
 from promocodes.apikit import (
     PROBLEM_RESPONSES,
+    TEXT_FILE,
     Config,
     Cursor,
     Db,
@@ -39,10 +40,11 @@ from promocodes.codes.schemas import (
     UploadReport,
     UploadStatusOut,
 )
+from promocodes.dispatch import OneHopRoute
 from promocodes.errors import DomainError, ValidationFailed
 from promocodes.pagination import decode_cursor, split_page, status_filter
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 
 
 class UnsupportedMedia(DomainError):
@@ -58,8 +60,8 @@ _UPLOAD_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": CodesIn.model_json_schema()},
-            "text/plain": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
+            "text/plain": {"schema": TEXT_FILE},
+            "text/csv": {"schema": TEXT_FILE},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -145,13 +147,15 @@ def generate_codes(
         )
 
 
-@router.get("/uploads/{upload_id}", tags=["uploads"])
+# ``:int``: an upload id that is no number (a dry run's ``"upload_id": null`` followed as
+# a link) names no upload: 404, as for any other.
+@router.get("/uploads/{upload_id:int}", tags=["uploads"])
 def get_upload(upload_id: Id, key: Key, db: Db) -> UploadStatusOut:
     with db.read() as s:
         return _upload_out(uploads.get_upload(s, upload_id))
 
 
-@router.post("/uploads/{upload_id}/withdraw", tags=["uploads"])
+@router.post("/uploads/{upload_id:int}/withdraw", tags=["uploads"])
 def withdraw_upload(upload_id: Id, actor: ApiActor, db: Db) -> UploadStatusOut:
     with db.write() as s:
         return _upload_out(uploads.withdraw_upload(s, upload_id, actor=actor))

@@ -18,6 +18,7 @@ from promocodes.apikit import (
     Page,
     status_query,
 )
+from promocodes.dispatch import OneHopRoute
 from promocodes.idempotency import idempotent_session
 from promocodes.messaging import campaigns, delivery, events, mailings, outbox, resend
 from promocodes.messaging.rendering import MessageTemplate, Rendered
@@ -48,7 +49,7 @@ from promocodes.messaging.templates import check, preview_for
 from promocodes.pagination import decode_cursor, split_page, status_filter
 from promocodes.text import NO_NUL_PATTERN
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 
 
 @router.post("/templates/validate", tags=["templates"])

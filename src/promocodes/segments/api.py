@@ -11,6 +11,7 @@ from promocodes import exports
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Page
 from promocodes.audit.api import ApiActor
 from promocodes.customers.schemas import CustomerOut
+from promocodes.dispatch import OneHopRoute
 from promocodes.messaging import mailings
 from promocodes.segments import service
 from promocodes.segments.schemas import (
@@ -21,7 +22,9 @@ from promocodes.segments.schemas import (
     SegmentUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["segments"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1", tags=["segments"], responses=PROBLEM_RESPONSES, route_class=OneHopRoute
+)
 
 
 @router.post("/segments", status_code=201)
@@ -42,19 +45,20 @@ def preview_segment(body: PreviewIn, key: Key, db: Db) -> PreviewOut:
         return service.preview(s, body.filter, sample_size=body.sample_size)
 
 
-@router.get("/segments/{segment_id}")
+# ``:int``: "/segments/preview" is no segment id, so its other methods answer 405.
+@router.get("/segments/{segment_id:int}")
 def get_segment(segment_id: Id, key: Key, db: Db) -> SegmentOut:
     with db.read() as s:
         return service.to_out(service.get(s, segment_id))
 
 
-@router.patch("/segments/{segment_id}")
+@router.patch("/segments/{segment_id:int}")
 def update_segment(segment_id: Id, body: SegmentUpdate, key: Key, db: Db) -> SegmentOut:
     with db.write() as s:
         return service.to_out(service.update(s, segment_id, body))
 
 
-@router.delete("/segments/{segment_id}", status_code=204)
+@router.delete("/segments/{segment_id:int}", status_code=204)
 def delete_segment(segment_id: Id, key: Key, db: Db) -> Response:
     with db.write() as s:
         mailings.delete_segment(s, segment_id)

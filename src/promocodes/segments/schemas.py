@@ -68,7 +68,8 @@ class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filter: FilterTree
-    sample_size: int = Field(default=DEFAULT_SAMPLE, ge=0, le=MAX_SAMPLE)
+    # Strict: a JSON true or false is no sample size (lax Pydantic would read them as 1, 0).
+    sample_size: int = Field(default=DEFAULT_SAMPLE, ge=0, le=MAX_SAMPLE, strict=True)
 
 
 class PreviewOut(BaseModel):

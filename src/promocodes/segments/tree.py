@@ -58,6 +58,7 @@ from promocodes.segments.limits import (
     enforce,
     raw_parts,
 )
+from promocodes.text import Rfc3339
 
 __all__ = ["MAX_DEPTH", "MAX_IN_VALUES", "MAX_NODES"]
 
@@ -119,8 +120,9 @@ class IssuedCount(_Node):
     value: Annotated[Count | tuple[Count, Count], BeforeValidator(_count_value)]
     group_id: GroupId | None = None
     kind: Literal["initial", "repeat"] | None = None
-    issued_after: AwareDatetime | None = None
-    issued_before: AwareDatetime | None = None
+    # Times as RFC 3339 text only (not numbers read as seconds since 1970).
+    issued_after: Annotated[AwareDatetime | None, Rfc3339] = None
+    issued_before: Annotated[AwareDatetime | None, Rfc3339] = None
 
     @field_validator("issued_before")
     @classmethod

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from promocodes.dispatch import Branch
 from promocodes.web import (
     alerts,
     audit,
@@ -47,8 +48,11 @@ ROUTERS = (
 
 
 def install(app: FastAPI) -> None:
+    # One branch for the pages: an API call is passed over in one step (``dispatch``).
+    site = Branch()
     for router in ROUTERS:
-        app.include_router(router)
+        site.include_router(router)
+    app.include_router(site)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _html_for_browsers(app)
 
