@@ -17,7 +17,8 @@ from promocodes.db import Database
 from tests.factories import group_with_codes, issue
 from tests.live import LiveServer, live_server
 from tests.messaging.test_mailings import people
-from tests.web.conftest import EMAIL, PASSWORD, make_user
+from tests.web.conftest import make_user
+from tests.web.session import logged_in_page
 from tests.web.test_browser import browser as browser
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing install
@@ -35,19 +36,8 @@ def server(sqlite_db: Database) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/groups$"))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors in the page: {errors}"
+    with logged_in_page(browser, server.url, 1366, 768) as page:
+        yield page
 
 
 def within_width(page: Page, selector: str) -> None:

@@ -17,6 +17,7 @@ from tests.factories import group_with_codes, issue
 from tests.live import LiveServer, live_server
 from tests.messaging.test_mailings import mailing, people, segment
 from tests.web.conftest import EMAIL, PASSWORD, make_user
+from tests.web.session import logged_in_page
 from tests.web.test_browser import browser as browser
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing install
@@ -32,19 +33,8 @@ def server(sqlite_db: Database) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/groups$"))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors in the page: {errors}"
+    with logged_in_page(browser, server.url, 1280, 800) as page:
+        yield page
 
 
 def test_archiving_a_group_in_use_asks_names_it_everywhere_and_strands_nothing(
