@@ -154,7 +154,11 @@ def test_redeem_once_retry_with_same_order_is_the_same_result(db: Database) -> N
         first = redemption.redeem(s, code, customer=customers.get(s, "c"), order_id="o-1")
     with db.write() as s:
         again = redemption.redeem(s, code, customer=customers.get(s, "c"), order_id="o-1")
-    assert again.redeemed_at == first.redeemed_at
+    assert again.redeemed_at == first.redeemed_at and again.customer_id == "c"
+    # The same order for another customer is not a retry: refused, never answered as
+    # theirs (it was answered 200 with customer "d").
+    with pytest.raises(CodeAlreadyRedeemed, match="not for customer 'd'"), db.write() as s:
+        redemption.redeem(s, code, customer=customers.get(s, "d"), order_id="o-1")
     with pytest.raises(CodeAlreadyRedeemed, match="o-1"), db.write() as s:
         redemption.redeem(s, code, order_id="o-2")
     with pytest.raises(CodeAlreadyRedeemed), db.write() as s:

@@ -76,6 +76,13 @@ def redeem(
     if row.status == REDEEMED:
         done = history.get_redemption(session, row.id)
         if done is not None and order_id is not None and done.order_id == order_id:
+            # A retried checkout is the same request: one naming another customer than
+            # the redemption did is not, and must not be answered as theirs.
+            if customer is not None and done.customer_id != customer.id:
+                raise CodeAlreadyRedeemed(
+                    f"code {code!r} was already redeemed (order {order_id}), not for "
+                    f"customer {customer.external_id!r}"
+                )
             return Redeemed(row.code, row.group_id, done.redeemed_at, done.order_id, external_id)
         raise CodeAlreadyRedeemed(
             f"code {code!r} was already redeemed"
