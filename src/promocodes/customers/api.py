@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from promocodes import erasure
 from promocodes.apikit import (
@@ -35,6 +36,17 @@ from promocodes.dispatch import OneHopRoute
 from promocodes.errors import ValidationFailed
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
+
+
+class _CustomerIdConvertor(StringConvertor):
+    """A customer id in a path: any segment but ``import``, the name of the import
+    route, so that a PUT or DELETE sent to ``/customers/import`` by mistake is a 405
+    (``Allow: POST``) instead of creating or erasing a customer called "import"."""
+
+    regex = "(?!import$)[^/]+"
+
+
+register_url_convertor("customer_id", _CustomerIdConvertor())
 
 router = APIRouter(
     prefix="/api/v1", tags=["customers"], responses=PROBLEM_RESPONSES, route_class=OneHopRoute
@@ -67,7 +79,7 @@ _FORMATS = {
 }
 
 
-@router.put("/customers/{customer_id}")
+@router.put("/customers/{customer_id:customer_id}")
 def upsert_customer(customer_id: CustomerId, body: CustomerFields, key: Key, db: Db) -> CustomerOut:
     data = body.upsert_for(customer_id)
     with db.write() as s:
@@ -75,13 +87,13 @@ def upsert_customer(customer_id: CustomerId, body: CustomerFields, key: Key, db:
         return service.to_out(customer)
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id:customer_id}")
 def get_customer(customer_id: CustomerId, key: Key, db: Db) -> CustomerOut:
     with db.read() as s:
         return service.to_out(service.get(s, customer_id))
 
 
-@router.delete("/customers/{customer_id}", status_code=204)
+@router.delete("/customers/{customer_id:customer_id}", status_code=204)
 def erase_customer(customer_id: CustomerId, actor: ApiActor, db: Db) -> Response:
     """Erase the customer's personal data (the right to be forgotten); their history
     stays under a pseudonymous id. 404 for an unknown id, which the erased customer's
@@ -115,7 +127,7 @@ async def import_customers(request: Request, key: Key, db: Db) -> ImportReport:
         return await run_in_threadpool(run, path)
 
 
-@router.get("/customers/{customer_id}/promo-codes")
+@router.get("/customers/{customer_id:customer_id}/promo-codes")
 def customer_promo_codes(
     customer_id: CustomerId, key: Key, db: Db, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[PromoCodeOut]:
