@@ -47,6 +47,9 @@ def test_every_answer_carries_the_security_headers(sqlite_db: Database) -> None:
         health = api.get("/healthz")
         assert health.headers["x-content-type-options"] == "nosniff"
         assert "cache-control" not in health.headers  # not an API answer: probes may cache
+        # Uptime checks often ask with HEAD: a 405 would read as "down".
+        for probe in ("/healthz", "/readyz"):
+            assert api.head(probe).status_code == 200
 
 
 @pytest.mark.parametrize("variable", ["PROMOCODES_WEBHOOK_URL", "PROMOCODES_ALERTS_WEBHOOK_URL"])

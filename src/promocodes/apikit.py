@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -35,7 +35,11 @@ from promocodes.errors import DomainError, PayloadTooLarge, ValidationFailed, fi
 from promocodes.keycache import KeyCache
 from promocodes.pagination import CURSOR_PATTERN
 from promocodes.ratelimit import RateLimiter
-from promocodes.text import Rfc3339
+from promocodes.text import NO_NUL_PATTERN, Rfc3339
+
+# The ``Idempotency-Key`` header of the calls that take one: a blank key would be no key
+# at all (two calls, two results), so it is refused rather than ignored.
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
 
 PROBLEM = "application/problem+json"
 # The status of a request whose client went away before its body arrived (nginx's).

@@ -110,13 +110,14 @@ def _operations(
 ) -> None:
     """Health, readiness and metrics: for the operator's probes and scrapers."""
 
-    @app.get("/healthz", include_in_schema=False)
+    # HEAD too: uptime checks often ask with HEAD, and a 405 reads as "down".
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers. No database work, so a database outage does
         not make every process look dead and get restarted; ``/readyz`` checks it."""
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
     def readyz() -> JSONResponse:
         """Ready to serve: the database answers and its schema is current."""
         try:

@@ -93,6 +93,10 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "input"
             raise fail(f"{field}: {first['msg']}") from None
+        except OverflowError:
+            # An id past the database's 64-bit integers (SQLite's driver refuses to bind
+            # it): no such row can exist.
+            raise fail("a number given is too large to be an id (ids stay below 2^63)") from None
         except OperationalError as exc:
             raise fail(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}") from None
         except SQLAlchemyError as exc:

@@ -164,6 +164,18 @@ def test_an_idempotency_key_as_long_as_allowed_issues_once(api: TestClient) -> N
     assert second.status_code == 200 and second.json()["code"] != first.json()["code"]
 
 
+def test_a_blank_idempotency_key_is_refused_not_ignored(api: TestClient, db: Database) -> None:
+    gid = _group(api, ["B1", "B2"])
+    api.put("/api/v1/customers/ann", json={})
+    url = f"/api/v1/groups/{gid}/issue"
+    for _ in range(2):  # each issued a new code, the blank key ignored
+        answer = api.post(url, json={"customer_id": "ann"}, headers={"Idempotency-Key": ""})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == "header.idempotency-key"
+    assert_counters_exact(db, gid)
+    assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 0
+
+
 def test_fifty_concurrent_identical_issue_requests(db: Database) -> None:
     with live_server(db) as server:
         with httpx.Client(base_url=server.url, headers=server.headers) as c:

@@ -285,3 +285,13 @@ def test_several_codes_are_all_or_none(cli: Cli, db: Database) -> None:
     out = cli("codes", "block", "P1", "NOPE", code=1)
     assert "code 'NOPE' does not exist" in out and "P1: blocked" not in out
     assert counts(db, 1).blocked == 0
+
+
+def test_an_id_past_64_bits_is_one_line_not_a_traceback(cli: Cli, db: Database) -> None:
+    # SQLite's driver refused to bind it (OverflowError with a traceback); PostgreSQL's
+    # refuses it as out of range. Either way: one line, exit 1.
+    huge = str(2**64)
+    for args in (("campaigns", "show", huge), ("groups", "show", huge)):
+        out = cli(*args, code=1)
+        assert out.startswith("Error: "), out
+        assert "Traceback" not in out and len(out.strip().splitlines()) == 1, out

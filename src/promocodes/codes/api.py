@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi import Path as PathParam
 
-from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Limit, Page
+from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, IdempotencyKey, Key, Limit, Page
 from promocodes.audit.api import ApiActor
 from promocodes.codes import alerts, checkout, issuance, lookup, redemption, service, uploads
 from promocodes.codes.json_codes import read_list
@@ -105,7 +105,7 @@ def issue_code(
     request: Request,
     key: Key,
     db: Db,
-    idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NO_NUL_PATTERN)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> IssueOut:
     def run(tx: Driver, issuance_key: str) -> IssueOut:
         fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from promocodes.apikit import (
@@ -13,6 +13,7 @@ from promocodes.apikit import (
     Cursor,
     Db,
     Id,
+    IdempotencyKey,
     Key,
     Limit,
     Page,
@@ -47,7 +48,6 @@ from promocodes.messaging.schemas import (
 )
 from promocodes.messaging.templates import check, preview_for
 from promocodes.pagination import decode_cursor, split_page, status_filter
-from promocodes.text import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES, route_class=OneHopRoute)
 
@@ -166,7 +166,7 @@ def resend_mailing(
     key: Key,
     db: Db,
     cfg: Config,
-    idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NO_NUL_PATTERN)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> MailingOut:
     """Send again to every recipient whose latest message failed: a new message each,
     rendered afresh with new codes, as the mailing's next attempt. With an
