@@ -51,7 +51,7 @@ def test_the_svg_is_well_formed_named_and_escapes_its_words() -> None:
 def test_nothing_redeemed_draws_an_empty_chart() -> None:
     root = ElementTree.fromstring(svg([], ident="e", title="t"))
     assert root.findall(f"{NS}rect") == []
-    assert root.findtext(f"{NS}desc") == "No code has been redeemed yet."
+    assert root.findtext(f"{NS}desc") == "None of the codes sent has been redeemed yet."
 
 
 def test_durations_in_words() -> None:

@@ -50,7 +50,7 @@ def test_a_draft_has_no_panel_and_a_group_without_issues_says_so(ui: Ui, db: Dat
     assert 'id="funnel"' not in ui.get(f"/mailings/{mid}").text
     page = ui.get(f"/groups/{gid}").text
     assert 'id="funnel-sent">0<' in page and 'id="funnel-rate">—<' in page
-    assert "No code has been redeemed yet." in page and 'role="img"' not in page
+    assert "None of the codes sent has been redeemed yet." in page and 'role="img"' not in page
 
 
 def test_the_guide_quotes_the_panel() -> None:

@@ -30,7 +30,7 @@ def days_filled(by_day: list[tuple[date, int]]) -> list[tuple[date, int]]:
 def describe(by_day: list[tuple[date, int]]) -> str:
     """The chart in one sentence (its SVG description and the text beside it)."""
     if not by_day:
-        return "No code has been redeemed yet."
+        return "None of the codes sent has been redeemed yet."
     total = sum(n for _, n in by_day)
     busiest, most = max(by_day, key=lambda item: (item[1], -item[0].toordinal()))
     filled = days_filled(by_day)
