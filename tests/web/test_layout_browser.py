@@ -1,6 +1,6 @@
 """Pages as a person sees them in a real browser: the menu button only where the menu
-folds, the stock alerts and codes at a phone's width, and the segment builder's limit on
-conditions about issued codes. SQLite only, one browser for the module."""
+folds, the stock alerts, codes and a Check's result at a phone's width, and the segment
+builder's limit on conditions about issued codes. SQLite only, one browser for the module."""
 
 from __future__ import annotations
 
@@ -134,3 +134,41 @@ def test_the_builder_stops_at_three_promo_code_conditions_and_says_why(
     expect(page.locator("#segment-count")).to_be_visible()
     page.get_by_role("button", name="Save segment").click()
     expect(page.locator(".flash")).to_contain_text("Segment “Too many” saved.")
+
+
+def _check_result_is_focused_and_in_view(page: Page) -> None:
+    heading = page.locator("#report-h")
+    expect(heading).to_have_text("Check result — nothing was uploaded yet")
+    expect(heading).to_be_focused()
+    box = heading.bounding_box()
+    height = page.viewport_size["height"] if page.viewport_size else 0
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, box
+
+
+def test_a_checks_result_is_focused_and_in_view_on_a_phone(
+    sqlite_db: Database, browser: Browser, server: LiveServer, page: Page
+) -> None:
+    """The form above the result is taller than a phone's screen: the result is focused
+    (so read, and scrolled to), with htmx and when the page comes back whole."""
+    group = group_with_codes(sqlite_db, "Spring", ["OLD-1"])
+    page.set_viewport_size({"width": WIDTH, "height": 800})
+    page.goto(f"/groups/{group}")
+    page.get_by_label("Codes, one per line").fill("\n".join(f"NEW-{i}" for i in range(40)))
+    page.get_by_role("button", name="Check", exact=True).click()
+    _check_result_is_focused_and_in_view(page)
+    # Without JavaScript: the same session in a browser that runs no scripts.
+    plain = browser.new_context(
+        viewport={"width": WIDTH, "height": 800}, base_url=server.url, java_script_enabled=False
+    )
+    cookies = page.context.cookies()
+    plain.add_cookies(
+        [{"name": c["name"], "value": c["value"], "url": server.url} for c in cookies]
+    )
+    try:
+        bare = plain.new_page()
+        bare.goto(f"/groups/{group}")
+        bare.get_by_label("Codes, one per line").fill("NEW-1\nNEW-2")
+        bare.get_by_role("button", name="Check", exact=True).click()
+        _check_result_is_focused_and_in_view(bare)
+    finally:
+        plain.close()

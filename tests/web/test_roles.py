@@ -5,6 +5,7 @@ the CLI sets roles and scopes."""
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from promocodes.cli import app
@@ -12,6 +13,8 @@ from promocodes.db import Database
 from promocodes.errors import ValidationFailed
 from promocodes.users import service as users
 from tests.api.conftest import client_for
+from tests.factories import group_with_codes
+from tests.messaging.test_mailings import EVERYONE, segment
 from tests.web.conftest import app_client, csrf_of, log_in
 
 runner = CliRunner()
@@ -106,3 +109,61 @@ def test_the_cli_sets_roles_and_scopes(db: Database, monkeypatch: pytest.MonkeyP
         problem = refused.json()
         assert problem["type"].endswith("scope-missing") and problem["scope"] == "manage"
         assert "needs the scope 'manage'" in problem["detail"]
+
+
+LOOK_ONLY = "Your role (viewer) can look but not change; ask an administrator."
+# What a page offers only to someone who may change things or download exports.
+CONTROLS = (
+    "Save changes", "Save campaign", "Save segment", "Save draft", ">Upload<", ">Check<",
+    ">Generate<", ">Delete<", ">Export CSV<", "Export customers", 'href="/groups/new"',
+    'href="/segments/new"', 'href="/campaigns/new"', 'href="/mailings/new"', "Send…",
+    'action="/campaigns/1/pause"', 'id="export-messages"',
+)  # fmt: skip
+
+
+def _world(web: TestClient, db: Database) -> None:
+    """As a marketer: a group with codes, a segment, a campaign and a draft mailing."""
+    group_with_codes(db, "Spring", ["AAA-1", "AAA-2"])
+    token = csrf_of(web.get("/groups/new").text)
+    segment(db, "All", EVERYONE)
+    body = "Code: {{ client.promocode('Spring') }}"
+    message = {"csrf_token": token, "channel": "outbox", "subject": "Hi", "body_text": body}
+    campaign = {**message, "name": "Welcome", "event": "signup", "active": "1", "body_html": ""}
+    assert web.post("/campaigns/new", data=campaign, follow_redirects=False).status_code == 303
+    mailing = {**message, "name": "Spring sale", "segment_id": "1", "body_html": ""}
+    assert web.post("/mailings/new", data=mailing, follow_redirects=False).status_code == 303
+
+
+PAGES = ("/groups", "/groups/1", "/segments", "/segments/1", "/campaigns", "/campaigns/1",
+         "/campaigns/1/messages", "/mailings", "/mailings/1")  # fmt: skip
+# Pages that hold nothing but a form: a viewer reads the sentence instead.
+NEW_PAGES = ("/groups/new", "/segments/new", "/campaigns/new", "/mailings/new",
+             "/groups/1/delete", "/campaigns/1/delete",
+             "/mailings/1/send")  # fmt: skip
+
+
+def test_a_viewer_is_shown_no_control_the_server_would_refuse(db: Database) -> None:
+    _add(db, "boss@example.com", "admin")
+    _add(db, "ann@example.com", "marketer")
+    _add(db, "vic@example.com", "viewer")
+    with app_client(db) as web:
+        log_in(web, "ann@example.com", "a long password")
+        _world(web, db)
+        offered = " ".join(web.get(path).text for path in PAGES)
+        for control in CONTROLS:  # the marketer still has every one of them
+            assert control in offered, control
+        for path in NEW_PAGES:
+            page = web.get(path).text
+            assert 'method="post"' in page and LOOK_ONLY not in page, path
+    with app_client(db) as web:
+        log_in(web, "vic@example.com", "a long password")
+        for path in PAGES:
+            page = web.get(path).text
+            assert [c for c in CONTROLS if c in page] == [], path
+        group = web.get("/groups/1").text
+        assert "AAA-1" in group and LOOK_ONLY in group  # the data, read-only
+        campaign = web.get("/campaigns/1").text
+        assert 'value="Welcome"' in campaign and '<fieldset disabled class="readonly">' in campaign
+        for path in NEW_PAGES:
+            page = web.get(path).text
+            assert LOOK_ONLY in page and 'method="post"' not in page.split("<main")[-1], path

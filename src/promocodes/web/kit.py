@@ -32,6 +32,7 @@ from promocodes.config import Settings
 from promocodes.db import Database
 from promocodes.errors import DomainError, PayloadTooLarge
 from promocodes.users import service as users
+from promocodes.users.roles import allows, needed
 from promocodes.users.service import Active
 from promocodes.web import wording
 from promocodes.web.formats import fmt_dt, fmt_input_dt, fmt_num, macro
@@ -256,10 +257,20 @@ def parse_int(value: str, *, minimum: int = 0) -> int | None:
 # --- responses ----------------------------------------------------------------------------
 
 
+def may(user: Active | None, method: str, path: str) -> bool:
+    """Whether ``user`` may ``method`` the route ``path``: the server's own rule
+    (``users.roles``), asked by a page so it shows only the controls that would work."""
+    return user is not None and allows(user.role, needed(method, path))
+
+
 def _context(request: Request, context: Mapping[str, Any]) -> dict[str, Any]:
     user: Active | None = getattr(request.state, "user", None)
+    path = request.url.path
     return {
         "user": user,
+        # A viewer sees the data without the forms and exports the server would refuse.
+        "can_change": may(user, "POST", path),
+        "can_export": may(user, "GET", path.rstrip("/") + ".csv"),
         "csrf_token": user.csrf_token if user else "",
         "path": request.url.path,
         "section": "",
