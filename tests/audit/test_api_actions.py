@@ -66,6 +66,8 @@ def test_upload_block_withdraw_lookup_export_delete(api: TestClient, db: Databas
     looked = only(db, "code.looked_up")
     _by_key(db, looked)
     assert looked.target_name == "A2"
+    # The log shows the group by name (it showed a link labelled "open").
+    assert looked.details == {"group_id": gid, "group_name": "G"}
 
     upload_id = report.json()["upload_id"]
     assert api.post(f"/api/v1/uploads/{upload_id}/withdraw").status_code == 200

@@ -38,9 +38,8 @@ def lookup(session: Session, code: str, *, actor: Actor = SYSTEM) -> Lookup:
         raise CodeNotFound(f"code {code!r} does not exist")
     group = repo.get_group(session, row.group_id, live=False)
     assert group is not None
-    record(
-        session, actor, "code.looked_up", Target("code", row.id, row.code), {"group_id": group.id}
-    )
+    details = {"group_id": group.id, "group_name": group.name}  # the log names the group
+    record(session, actor, "code.looked_up", Target("code", row.id, row.code), details)
     redemption = history.get_redemption(session, row.id)
     return Lookup(
         code=row.code,
