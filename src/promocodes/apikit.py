@@ -31,7 +31,13 @@ from promocodes.apikeys import service as apikeys
 from promocodes.apikeys.models import ApiKey
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.errors import DomainError, PayloadTooLarge, ValidationFailed, field_of
+from promocodes.errors import (
+    DomainError,
+    PayloadTooLarge,
+    ValidationFailed,
+    field_of,
+    message_of,
+)
 from promocodes.keycache import KeyCache
 from promocodes.pagination import CURSOR_PATTERN
 from promocodes.ratelimit import RateLimiter
@@ -201,7 +207,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": field_of(e), "message": e["msg"]} for e in exc.errors()]
+        errors = [{"field": field_of(e), "message": message_of(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(
             422, "validation-error", "Validation failed", detail, request.url.path, errors=errors

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from promocodes import migrate
 from promocodes.config import Settings
 from promocodes.db import Database
-from promocodes.errors import DomainError
+from promocodes.errors import DomainError, message_of
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,7 +92,7 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "input"
-            raise fail(f"{field}: {first['msg']}") from None
+            raise fail(f"{field}: {message_of(first)}") from None
         except OverflowError:
             # An id past the database's 64-bit integers (SQLite's driver refuses to bind
             # it): no such row can exist.

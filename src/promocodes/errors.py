@@ -18,6 +18,20 @@ def field_of(error: Any, whole: str = "body") -> str:
     return f"{field}{inner}" if inner.startswith("[") else f"{field}.{inner}"
 
 
+def message_of(error: Any) -> str:
+    """A pydantic validation error's message. A length limit on text checked by a
+    validator of its own (``text.Text``) reaches pydantic as a limit on "items"; said
+    in characters, as pydantic says it of plain strings."""
+    ctx = error.get("ctx") or {}
+    if error.get("type") in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        if error["type"] == "too_long":
+            limit = f"at most {ctx.get('max_length')}"
+        else:
+            limit = f"at least {ctx.get('min_length')}"
+        return f"should have {limit} characters, not {ctx.get('actual_length')}"
+    return str(error["msg"])
+
+
 class DomainError(Exception):
     slug = "error"
     status = 400

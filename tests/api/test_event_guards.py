@@ -192,3 +192,14 @@ def test_a_service_s_422_lists_fields_as_the_others_do(api: TestClient) -> None:
     assert (
         error == {"field": "body", "message": error["message"]} and "text/csv" in error["message"]
     )
+
+
+def test_text_limits_are_said_in_characters(api: TestClient) -> None:
+    # event_id's limit reached Pydantic as a limit on "items" ("at most 200 items after
+    # validation"), as its text is checked by a validator of its own.
+    for event_id, said in (("e" * 500, "at most 200 characters, not 500"), ("", "at least 1")):
+        body = {"customer_id": "c-1", "event": "signup", "event_id": event_id}
+        problem = _problem(api.post("/api/v1/events", json=body), 422, "validation-error")
+        [error] = problem["errors"]
+        assert error["field"] == "event_id" and said in error["message"], error
+        assert "items" not in problem["detail"]
