@@ -35,8 +35,9 @@ from promocodes.models import sqlite_timestamp
 _READONLY = "promocodes_readonly"
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+def dialect_of(session: Session) -> str:
+    """``sqlite`` or ``postgresql``: the backend a session's statements run on."""
+    return session.get_bind().dialect.name
 
 
 def make_engine(url: str, settings: Settings | None = None) -> Engine:

@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
@@ -256,7 +257,7 @@ def format_of(filename: str | None, content_type: str | None) -> str:
     return "text"
 
 
-class Reader:
+class Reader(ABC):
     """Items of an upload, once; ``warnings`` are what the report says of the whole
     file (a column not read, the encoding it was read in)."""
 
@@ -265,8 +266,9 @@ class Reader:
     def __iter__(self) -> Iterator[ImportItem]:
         return expand(self.pieces())
 
+    @abstractmethod
     def pieces(self) -> Iterator[Piece]:
-        raise NotImplementedError
+        """The upload as runs of valid codes and single items (``expand`` flattens them)."""
 
 
 class CodeReader(Reader):

@@ -8,6 +8,7 @@ from sqlalchemy import ARRAY, String, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from promocodes.customers.models import Customer
+from promocodes.db import dialect_of
 
 
 def by_external_id(session: Session, external_id: str) -> Customer | None:
@@ -15,7 +16,7 @@ def by_external_id(session: Session, external_id: str) -> Customer | None:
 
 
 def by_external_ids(session: Session, external_ids: Sequence[str]) -> dict[str, Customer]:
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         # One array parameter, not IN with a parameter per id: once psycopg prepares the
         # statement, PostgreSQL's generic plan for a thousand-parameter IN list scans the
         # whole table instead of probing the unique index.

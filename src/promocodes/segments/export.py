@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from promocodes import csvexport
 from promocodes.audit.service import SYSTEM, Actor, Target, record
+from promocodes.db import dialect_of
 from promocodes.segments import repository as repo
 from promocodes.segments import service
 from promocodes.segments.filters import to_sql
@@ -76,7 +77,7 @@ def start(session: Session, segment_id: int, *, actor: Actor = SYSTEM) -> Starte
 
 def page(session: Session, tree: Filter, *, after_id: int | None, limit: int = PAGE) -> list[Row]:
     """Up to ``limit`` of the filter's customers after ``after_id``, in id order."""
-    where = to_sql(tree, session.get_bind().dialect.name)
+    where = to_sql(tree, dialect_of(session))
     rows = repo.customer_rows_after(session, where, after_id=after_id, limit=limit)
     return [
         Row(

@@ -21,6 +21,7 @@ from promocodes.customers.models import Customer
 from promocodes.customers.schemas import CustomerOut
 from promocodes.customers.service import decode_cursor, encode_cursor
 from promocodes.customers.service import to_out as customer_out
+from promocodes.db import dialect_of
 from promocodes.errors import Conflict, NotFound, ValidationFailed
 from promocodes.models import utcnow
 from promocodes.segments import repository as repo
@@ -171,7 +172,7 @@ def validate_references(session: Session, tree: Filter) -> None:
 
 def count(session: Session, tree: Filter) -> int:
     """How many customers the tree selects (one query, see ``filters.count_sql``)."""
-    return repo.count(session, count_sql(tree, _dialect(session)))
+    return repo.count(session, count_sql(tree, dialect_of(session)))
 
 
 def sample(session: Session, tree: Filter, n: int = DEFAULT_SAMPLE) -> list[CustomerOut]:
@@ -188,7 +189,7 @@ def customers_page(
     (None on the last). The cursor is the customers list's: keyset on the id."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}")
-    where = to_sql(tree, _dialect(session))
+    where = to_sql(tree, dialect_of(session))
     rows = repo.customers_after(session, where, after_id=decode_cursor(cursor), limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -215,14 +216,10 @@ def spread_sample(session: Session, segment: Segment, size: int, n: int) -> list
     """Up to ``n`` of the segment's ``size`` customers, spread evenly over it (every
     k-th in id order), so a sample sees the whole segment, not its first pages."""
     step = max(1, math.ceil(size / n)) if n else 1
-    return repo.every_kth(session, to_sql(tree_of(segment), _dialect(session)), step, n)
+    return repo.every_kth(session, to_sql(tree_of(segment), dialect_of(session)), step, n)
 
 
 def where_of(session: Session, segment: Segment) -> ColumnElement[bool]:
     """The saved segment's filter as a WHERE clause over ``customers``: a mailing freezes
     its recipients with it."""
-    return to_sql(tree_of(segment), _dialect(session))
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
+    return to_sql(tree_of(segment), dialect_of(session))
