@@ -85,7 +85,7 @@ def test_a_writer_of_the_same_process_waits_no_longer_than_the_busy_timeout(
     # Writers of one process queue on an in-process lock before SQLite's; that queue must
     # give up like SQLite's busy handler does, not hang behind a long upload forever.
     from promocodes.config import Settings
-    from promocodes.db import DatabaseBusy
+    from promocodes.errors import DatabaseBusy
 
     db = Database(sqlite_url, Settings(database_url=sqlite_url, sqlite_busy_timeout_ms=300))
     holding = threading.Event()

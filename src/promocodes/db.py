@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from promocodes.config import Settings
-from promocodes.errors import DomainError
+from promocodes.errors import DatabaseBusy
 from promocodes.models import sqlite_timestamp
 
 _READONLY = "promocodes_readonly"
@@ -107,16 +107,6 @@ def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> Non
         raise DisconnectionError("the server closed the pooled connection")
 
 
-class DatabaseBusy(DomainError):
-    """SQLite stayed locked by another writer for the whole busy timeout. Nothing was
-    written; the same request can simply be sent again."""
-
-    slug = "database-busy"
-    status = 503
-    title = "Database busy"
-    retry_after = 1
-
-
 def _locked(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return "database is locked" in text or "database is busy" in text
@@ -129,10 +119,7 @@ def _busy_is_retryable(busy_ms: int) -> Iterator[None]:
     except OperationalError as exc:
         if not _locked(exc):
             raise
-        raise DatabaseBusy(
-            f"the database is busy with another writer (waited {busy_ms / 1000:g} s); "
-            "nothing was changed, retry in a moment"
-        ) from exc
+        raise DatabaseBusy.after(busy_ms) from exc
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -193,10 +180,7 @@ class Database:
             yield
             return
         if not self._write_lock.acquire(timeout=self._busy_ms / 1000):
-            raise DatabaseBusy(
-                f"the database is busy with another writer (waited {self._busy_ms / 1000:g} "
-                "s); nothing was changed, retry in a moment"
-            )
+            raise DatabaseBusy.after(self._busy_ms)
         try:
             yield
         finally:
@@ -204,24 +188,36 @@ class Database:
 
     @contextmanager
     def driver_write(self) -> Iterator[Driver]:
-        """A write transaction on a pooled driver connection alone, without a Session:
-        for the hottest single-row paths (an API issue), where the Session's own
-        bookkeeping cost as much as the statements. Same rules as ``write()``: BEGIN
-        IMMEDIATE on SQLite, this process's write lock, a commit when the block ends
-        without an exception and a rollback otherwise, SQLAlchemy's errors."""
-        with _busy_is_retryable(self._busy_ms), self._local_writer():
-            fairy = self.engine.raw_connection()
+        """A write transaction on a pooled driver connection, without a Session (an API
+        issue: the Session's bookkeeping cost as much as the statements). Same rules as
+        ``write()``: BEGIN IMMEDIATE and this process's write lock on SQLite, a commit
+        when the block ends without an exception, a rollback otherwise."""
+        with _busy_is_retryable(self._busy_ms), self._local_writer(), self._driver() as driver:
+            driver.begin()
             try:
-                driver = Driver(fairy.driver_connection, self.engine.dialect, fairy.invalidate)
-                driver.begin()
-                try:
-                    yield driver
-                except BaseException:
-                    driver.rollback()
-                    raise
-                driver.commit()
-            finally:
-                fairy.close()
+                yield driver
+            except BaseException:
+                driver.rollback()
+                raise
+            driver.commit()
+
+    @contextmanager
+    def driver_read(self) -> Iterator[Driver]:
+        """A pooled driver connection for one read statement, without a Session (an API
+        ``GET`` of a group: the Session and the ORM cost several times the statement).
+        One statement is its own snapshot on both backends (SQLite runs it in autocommit;
+        psycopg's implicit transaction ends with the pool's reset, a rollback), so no
+        BEGIN is sent; statements that must agree with each other take ``read()``."""
+        with _busy_is_retryable(self._busy_ms), self._driver() as driver:
+            yield driver
+
+    @contextmanager
+    def _driver(self) -> Iterator[Driver]:
+        fairy = self.engine.raw_connection()
+        try:
+            yield Driver(fairy.driver_connection, self.engine.dialect, fairy.invalidate)
+        finally:
+            fairy.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -148,3 +148,20 @@ class WrongOrder(Conflict):
 class CustomerLimitReached(Conflict):
     slug = "customer-limit"
     title = "The customer holds the group's limit of codes"
+
+
+class DatabaseBusy(DomainError):
+    """SQLite stayed locked by another writer for the whole busy timeout. Nothing was
+    written; the same request can simply be sent again."""
+
+    slug = "database-busy"
+    status = 503
+    title = "Database busy"
+    retry_after = 1
+
+    @classmethod
+    def after(cls, busy_ms: int) -> DatabaseBusy:
+        return cls(
+            f"the database is busy with another writer (waited {busy_ms / 1000:g} s); "
+            "nothing was changed, retry in a moment"
+        )

@@ -22,7 +22,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from promocodes import pruning
 from promocodes.codes import alerts, generation, uploads
 from promocodes.config import Settings
-from promocodes.db import Database, DatabaseBusy
+from promocodes.db import Database
+from promocodes.errors import DatabaseBusy
 from promocodes.messaging import delivery, mailings, service
 from promocodes.models import utcnow
 

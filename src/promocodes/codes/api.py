@@ -67,8 +67,8 @@ def list_groups(key: Key, db: Db, limit: Limit = 50, cursor: Cursor = None) -> P
 
 @router.get("/groups/{group_id}", tags=["groups"])
 def get_group(group_id: Id, key: Key, db: Db) -> GroupOut:
-    with db.read() as s:
-        return service.to_out(s, service.get_group(s, group_id))
+    with db.driver_read() as tx:
+        return service.shown(tx, group_id)
 
 
 @router.get("/groups/{group_id}/stock", tags=["groups"])

@@ -116,10 +116,14 @@ def benefit_of(group: _BenefitColumns) -> Benefit | None:
     )
 
 
+# The group's columns that store its benefit.
+BENEFIT_COLUMNS = ("benefit_type", "benefit_value", "benefit_currency", "benefit_text")
+
+
 def benefit_columns(benefit: Benefit | None) -> dict[str, object]:
     """The columns that store ``benefit`` (all None to remove it)."""
     if benefit is None:
-        return dict.fromkeys(("benefit_type", "benefit_value", "benefit_currency", "benefit_text"))
+        return dict.fromkeys(BENEFIT_COLUMNS)
     return {
         "benefit_type": benefit.type,
         "benefit_value": benefit.value,

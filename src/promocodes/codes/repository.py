@@ -7,11 +7,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from promocodes.codes.benefit import BENEFIT_COLUMNS
 from promocodes.codes.models import (
     AVAILABLE,
     BLOCKED,
@@ -23,7 +25,9 @@ from promocodes.codes.models import (
     GroupCounter,
     Upload,
 )
-from promocodes.codes.schemas import Counts
+from promocodes.codes.schemas import Counts, GroupOut
+from promocodes.db import Driver, RawSQL
+from promocodes.models import UTCDateTime
 
 COUNTER_FIELDS = ("total", "available", "issued", "redeemed", "blocked")
 
@@ -46,6 +50,38 @@ def get_group(session: Session, group_id: int, *, live: bool = True) -> CodeGrou
     if group is None or (live and group.archived_at is not None):
         return None
     return group
+
+
+# What ``GroupOut`` shows, read in one statement on the driver (the API's ``GET`` of a
+# group): every field of it that is a column of the group (derived, so a new field cannot
+# be forgotten here), the benefit's columns, and the stripes summed.
+_SHOWN = tuple(f for f in GroupOut.model_fields if f in CodeGroup.__table__.c)
+_TIMES = frozenset(f for f in _SHOWN if isinstance(getattr(CodeGroup, f).type, UTCDateTime))
+_ROW_COLUMNS = (*_SHOWN, *BENEFIT_COLUMNS)
+_SHOWN_GROUP = RawSQL.of(
+    f"SELECT {', '.join(f'g.{c}' for c in _ROW_COLUMNS)}, "  # noqa: S608 - names from the model
+    + ", ".join(f"COALESCE(SUM(s.{f}), 0)" for f in COUNTER_FIELDS)
+    + " FROM code_groups g LEFT JOIN group_counters s ON s.group_id = g.id"
+    " WHERE g.id = :id AND g.archived_at IS NULL GROUP BY g.id"
+)
+
+
+def shown_group(tx: Driver, group_id: int) -> dict[str, Any] | None:
+    """A live group's shown columns and summed counters by name (as the ORM would
+    type them: aware UTC times, booleans, the benefit's value as a 2-place Decimal),
+    or None when there is no such live group."""
+    row = tx.first(_SHOWN_GROUP, {"id": group_id})
+    if row is None:
+        return None
+    values = dict(zip(_ROW_COLUMNS, row, strict=False))
+    for name in _TIMES:
+        values[name] = tx.read_time(values[name])
+    values["redeem_unissued"] = bool(values["redeem_unissued"])
+    if isinstance(values["benefit_value"], float | int):  # SQLite keeps NUMERIC as a number
+        values["benefit_value"] = Decimal(f"{values['benefit_value']:.2f}")
+    totals = row[len(_ROW_COLUMNS) :]
+    values.update(zip(("total", "active", "issued", "redeemed", "blocked"), totals, strict=True))
+    return values
 
 
 def lock_group(session: Session, group_id: int, *, key_share: bool = False) -> CodeGroup | None:

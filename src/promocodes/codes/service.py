@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +20,22 @@ from promocodes.codes import repository as repo
 from promocodes.codes.benefit import benefit_columns, benefit_of, public_text
 from promocodes.codes.models import CodeGroup, closed_at, name_key
 from promocodes.codes.schemas import REFILL_FIELDS, Counts, GroupCreate, GroupOut, GroupUpdate
+from promocodes.db import Driver
 from promocodes.errors import GroupNameTaken, GroupNotFound, ValidationFailed
 from promocodes.models import utcnow
 
 
 def to_out(session: Session, group: CodeGroup) -> GroupOut:
     return with_counts(session, [group])[0]
+
+
+def shown(tx: Driver, group_id: int) -> GroupOut:
+    """A live group as ``to_out`` shows it, read on the driver in one statement: the
+    API's hottest read, where the Session and the ORM cost several times the query."""
+    values = repo.shown_group(tx, group_id)
+    if values is None:
+        raise GroupNotFound(f"group {group_id} does not exist")
+    return GroupOut.model_validate({**values, "benefit": benefit_of(SimpleNamespace(**values))})
 
 
 def counts(session: Session, group_ids: Sequence[int]) -> dict[int, Counts]:
