@@ -114,10 +114,13 @@ async def settings(request: Request) -> Settings:
     return value
 
 
-async def api_key(request: Request, db: Annotated[Database, Depends(database)]) -> ApiKey:
+async def api_key(request: Request) -> ApiKey:
     """The call's API key, checked (``keycache`` spares the database most checks), within
     its scopes and rate limit. ``async``: only a check that misses the cache, and the
-    minutely ``last_used_at`` touch, go to the thread pool."""
+    minutely ``last_used_at`` touch, go to the thread pool. (The database is taken from
+    the app, not as a dependency of its own: FastAPI solves each sub-dependency with
+    several passes over the request's parameters, on every call.)"""
+    db: Database = request.app.state.db
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
     cache: KeyCache = request.app.state.key_cache

@@ -83,7 +83,7 @@ def create_app(
     # One branch for the API: a path outside it is passed over in one step (``dispatch``).
     api = Branch()
     for router in ROUTERS:
-        api.include_router(router)
+        api.take(router)
     app.include_router(api)
     web.install(app)
     apidocs.install(app)

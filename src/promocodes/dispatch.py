@@ -69,6 +69,13 @@ class Branch(APIRouter):
         self._filter_of = -1
         self._lock = threading.Lock()
 
+    def take(self, router: APIRouter) -> None:
+        """``router``'s routes as this branch's own. FastAPI keeps an included router
+        nested (an ``_IncludedRouter``), and every request walks each nested router's
+        routes again to see whether they changed; a router's routes already carry its
+        prefix, tags, responses and dependencies, so taking them flat answers the same."""
+        self.routes.extend(router.routes)
+
     def _path_filter(self) -> re.Pattern[str] | None:
         # Built on first use, after every route is added (and again if routes change).
         size = len(self.routes)

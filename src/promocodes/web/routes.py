@@ -51,7 +51,7 @@ def install(app: FastAPI) -> None:
     # One branch for the pages: an API call is passed over in one step (``dispatch``).
     site = Branch()
     for router in ROUTERS:
-        site.include_router(router)
+        site.take(router)
     app.include_router(site)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _html_for_browsers(app)
