@@ -94,9 +94,10 @@ def _once(
     if record is not None:
         return _replay(record, fingerprint, out)
     result = run()
-    apikeys.store_answer(tx(), api_key_id, key, fingerprint, result.model_dump_json())
-    # Another request with this key may have committed its record meanwhile
-    # (PostgreSQL; SQLite serialises writers): read what stands and answer with it.
+    if apikeys.store_answer(tx(), api_key_id, key, fingerprint, result.model_dump_json()):
+        return result
+    # Another request with this key committed its record meanwhile (PostgreSQL; SQLite
+    # serialises writers): that one stands, and is the answer.
     record = apikeys.stored_answer(tx(), api_key_id, key)
     assert record is not None
     return _replay(record, fingerprint, out)

@@ -54,8 +54,8 @@ def stored(tx: Driver, api_key_id: int, key: str) -> tuple[str, str] | None:
 
 def store(
     tx: Driver, api_key_id: int, key: str, request_hash: str, response: str, now: datetime
-) -> None:
-    """Store the answer, unless one was stored meanwhile (then it stands)."""
+) -> bool:
+    """Store the answer, unless one was stored meanwhile (then it stands: False)."""
     params = {
         "api_key_id": api_key_id,
         "key": key,
@@ -63,7 +63,7 @@ def store(
         "response": response,
         "now": tx.bind_time(now),
     }
-    tx.execute(_SAVE, params)
+    return tx.execute(_SAVE, params) == 1
 
 
 def prune_records(session: Session, before: datetime, batch: int) -> int:

@@ -138,9 +138,10 @@ def stored_answer(tx: Driver, api_key_id: int, key: str) -> tuple[str, str] | No
     return repo.stored(tx, api_key_id, key)
 
 
-def store_answer(tx: Driver, api_key_id: int, key: str, fingerprint: str, response: str) -> None:
-    """Keep the first answer to the key for its retries (one stored meanwhile stands)."""
-    repo.store(tx, api_key_id, key, fingerprint, response, utcnow())
+def store_answer(tx: Driver, api_key_id: int, key: str, fingerprint: str, response: str) -> bool:
+    """Keep the first answer to the key for its retries; False when one was stored
+    meanwhile (that one stands)."""
+    return repo.store(tx, api_key_id, key, fingerprint, response, utcnow())
 
 
 def prune_answers(session: Session, before: datetime, batch: int) -> int:
