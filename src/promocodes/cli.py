@@ -141,7 +141,7 @@ def _serve(
 ) -> None:
     import uvicorn
 
-    from promocodes.app import create_app
+    from promocodes.app import create_app, for_serving
 
     # Our logging throughout (log_config=None), and our access line (logs.RequestLog)
     # instead of uvicorn's.
@@ -161,7 +161,7 @@ def _serve(
                 access_log=False,
             )
     else:
-        app = create_app(settings, db, worker=worker)
+        app = for_serving(create_app(settings, db, worker=worker))
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
