@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from promocodes.codes import uploads
 from promocodes.db import Database
 from tests.codes.conftest import Cli
 from tests.factories import assert_counters_exact, counts
@@ -193,4 +194,13 @@ def test_upload_warnings_and_an_empty_file(cli: Cli, db: Database, tmp_path: Pat
     assert "The file is empty: nothing to upload." in cli(
         "codes", "upload", "G", str(empty), code=1
     )
+    header = tmp_path / "header.csv"
+    header.write_text("code;valid_until\n")
+    out = cli("codes", "upload", "G", str(header), code=1)
+    assert out.strip() == (
+        "Error: The file has only a header line ('code;valid_until') and no codes below it: "
+        "nothing to upload."
+    )
     assert counts(db, 1).total == 1
+    with db.read() as s:
+        assert uploads.count(s) == 1  # the refused files left no trace

@@ -81,6 +81,21 @@ def first_lines(head: str, limit: int = 5) -> list[str]:
     return [line for line in lines if line.strip()][:limit]
 
 
+def refuse_header_only(whole: str, *, header: bool, what: str = "file") -> None:
+    """Raise ``ValidationFailed`` when ``whole`` (all of a file or a paste), read as
+    having a header, is that header line and nothing else: no codes, refused in words up
+    front as an empty file is (not a report of zeros that says nothing)."""
+    if not header:
+        return
+    lines = [line for line in whole.splitlines() if normalize(line)]
+    if len(lines) == 1:
+        shown = safe_display(normalize(lines[0]), 80)
+        raise ValidationFailed(
+            f"The {what} has only a header line ('{shown}') and no codes below it: "
+            "nothing to upload."
+        )
+
+
 def separator(lines: list[str]) -> str:
     """The column separator the first lines use most (``,`` ``;`` or tab; ``,`` when
     none appears, and on a tie, in that order)."""
