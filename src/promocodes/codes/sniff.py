@@ -123,12 +123,13 @@ def charset_of(content_type: str | None) -> str | None:
     return None
 
 
-def read_head(stream: BinaryIO, charset: str | None = None) -> Head:
+def read_head(stream: BinaryIO, charset: str | None = None, *, nothing_to: str = "upload") -> Head:
     """The first block of a file and its encoding: its byte order mark, else the
     ``charset`` it was sent with, else UTF-8, or Windows-1252 when the block is not
     UTF-8 but is Windows-1252 (as Excel on Windows saves). Raises ``NotText`` when the
-    file is not text and ``ValidationFailed`` when it is empty: it is refused before
-    anything of it is read further or recorded."""
+    file is not text and ``ValidationFailed`` when it is empty ("nothing to
+    ``nothing_to``"): it is refused before anything of it is read further or recorded.
+    Code uploads and redemption files both pass here."""
     head = b""
     while len(head) < SNIFF_BYTES and (more := stream.read(SNIFF_BYTES - len(head))):
         head += more  # raw streams may return short reads
@@ -141,7 +142,7 @@ def read_head(stream: BinaryIO, charset: str | None = None) -> Head:
         encoding, label, guessed = _encoding_of(head, charset)
     refuse_binary(head, encoding)
     if size < SNIFF_BYTES and not normalize(head.decode(encoding, "replace")):
-        raise ValidationFailed("The file is empty: nothing to upload.")
+        raise ValidationFailed(f"The file is empty: nothing to {nothing_to}.")
     return Head(head, size, encoding, label, guessed)
 
 
