@@ -10,11 +10,14 @@ def field_of(error: Any, whole: str = "body") -> str:
     """Where a pydantic validation error is: its location (a request's ``body`` left
     out), and below it the path a validator names in the error's context (a segment's
     filter limits name the node, ``filter.filters[3].value``; a JSON value the key,
-    ``attributes.n``). ``whole``: the name of an error of the whole thing."""
-    field = ".".join(str(p) for p in error["loc"] if p != "body") or whole
+    ``attributes.n``; a check of the whole body, the field it names). ``whole``: the name
+    of an error of the whole thing."""
+    field = ".".join(str(p) for p in error["loc"] if p != "body")
     inner = (error.get("ctx") or {}).get("path")
     if not isinstance(inner, str) or not inner:
-        return field
+        return field or whole
+    if not field:  # a validator of the whole that names one of its fields
+        return inner
     return f"{field}{inner}" if inner.startswith("[") else f"{field}.{inner}"
 
 

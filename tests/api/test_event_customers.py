@@ -190,6 +190,31 @@ def test_a_bad_id_and_a_bad_setting_are_422s(api: TestClient, db: Database) -> N
         assert "valid boolean" in problem["detail"]
 
 
+def test_attributes_outside_the_customer_object_are_refused_not_dropped(
+    api: TestClient, db: Database
+) -> None:
+    # A top-level ``attributes`` was once taken and thrown away: the sender believed the
+    # customer had them. Now it is a 422 naming it and saying where they go.
+    _campaign(api, creates_customers=True)
+    api.put("/api/v1/customers/bo", json={"attributes": {"tier": "red"}})
+    problem = _problem(_event(api, "bo", attributes={"tier": "gold"}), 422, "validation-error")
+    assert problem["errors"] == [
+        {"field": "attributes", "message": problem["errors"][0]["message"]}
+    ]
+    assert problem["detail"].startswith("attributes: ")
+    assert '{"customer": {"attributes"' in problem["detail"], problem
+    assert _count(db, Message) == 0
+    assert api.get("/api/v1/customers/bo").json()["attributes"] == {"tier": "red"}
+    # Any other key the event does not know is refused too, by its name.
+    other = _problem(_event(api, "bo", tier="gold"), 422, "validation-error")
+    assert other["errors"][0]["field"] == "tier", other
+    assert _count(db, Message) == 0
+    # Where they belong, they are applied.
+    done = _event(api, "bo", customer={"attributes": {"tier": "gold"}})
+    assert done.status_code == 200, done.text
+    assert api.get("/api/v1/customers/bo").json()["attributes"] == {"tier": "gold"}
+
+
 def _race(
     server: Any, customer_id: str, event_ids: list[str], customer: dict[str, Any] | None = ANN
 ) -> list[httpx.Response]:

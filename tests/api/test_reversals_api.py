@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -151,3 +152,33 @@ def test_bulk_redemption_streams_a_file(api: TestClient, db: Database) -> None:
     assert_counters_exact(db, gid)
     # Recorded when a file redeemed something; the re-runs changed nothing and left none.
     assert [e.details["redeemed"] for e in entries(db, "codes.redeemed")] == [2, 1]
+
+
+XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + bytes(300)
+
+
+@pytest.mark.parametrize(
+    ("data", "slug", "detail"),
+    [
+        (XLSX, "not-a-text-file", "This file is not a text file (it looks like an Excel"),
+        (b"%PDF-1.7\n" + bytes(50), "not-a-text-file", "This file is not a text file (it looks"),
+        (b"K1,o-1\n\x00\x00\x01\x02binary", "not-a-text-file", "This file is not a text file (it"),
+        (b"", "validation-error", "The file is empty: nothing to redeem."),
+        (b"\r\n  \r\n", "validation-error", "The file is empty: nothing to redeem."),
+    ],
+)
+def test_a_redemption_file_that_is_not_text_or_is_empty_is_refused_up_front(
+    api: TestClient, db: Database, data: bytes, slug: str, detail: str
+) -> None:
+    # As a code upload is: one sentence, not a report of undecodable lines or of zeros.
+    gid = _group(api, ["K1"], redeem_unissued=True)
+    url = "/api/v1/codes/redemptions?order_id=o-1"
+    for kind in ("text/csv", "text/plain"):
+        problem = _problem(api.post(url, content=data, headers={"Content-Type": kind}), 422, slug)
+        assert problem["detail"].startswith(detail), problem
+    assert _redemptions(db) == 0 and entries(db, "codes.redeemed") == []
+    assert_counters_exact(db, gid)
+    # A file of text in another encoding than UTF-8 is read in it, as an upload is.
+    utf16 = "code,order_id\nK1,o-1\n".encode("utf-16")
+    done = api.post(url, content=utf16, headers={"Content-Type": "text/csv"})
+    assert done.status_code == 200 and done.json()["redeemed"] == 1, done.text

@@ -130,3 +130,59 @@ def test_empty_files_and_unknown_headers_are_refused_without_history(
         )
         assert multipart.status_code == 422 and multipart.json()["detail"].startswith(said)
     assert _uploads(db) == 0 and entries(db, "upload.created") == []
+
+
+@pytest.mark.parametrize("data", [b'{"codes": []}', b'{"codes": ["", "  "]}'])
+def test_a_json_upload_without_codes_is_refused_without_history(
+    db: Database, tmp_path: Path, data: bytes
+) -> None:
+    # As an empty file: a 422 in a sentence, and no upload of nothing in the history.
+    spool = tmp_path / "spool"
+    with client_for(db, upload_background_bytes=5, upload_temp_dir=str(spool)) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Spring"}).json()["id"]
+        url = f"/api/v1/groups/{gid}/codes"
+        for sent in (
+            api.post(url, content=data, headers={"Content-Type": "application/json"}),
+            api.post(url, files={"file": ("codes.json", data, "application/json")}),
+            api.post(
+                f"{url}?dry_run=true", content=data, headers={"Content-Type": "application/json"}
+            ),
+        ):
+            assert sent.status_code == 422, sent.text
+            problem = sent.json()
+            assert problem["type"] == "validation-error"
+            assert problem["detail"] == "codes: The list holds no codes: nothing to upload."
+        assert api.get(f"/api/v1/groups/{gid}").json()["total"] == 0
+    assert _uploads(db) == 0 and entries(db, "upload.created") == []
+    assert list(spool.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "header"),
+    [
+        (b"code;valid_until\n", "text/csv", "code;valid_until"),
+        (b"code;valid_until", "text/plain", "code;valid_until"),
+        (b"\xef\xbb\xbfPromo Code,Expires\r\n\r\n  \r\n", "text/csv", "Promo Code,Expires"),
+        (b"Code\n", "text/plain", "Code"),
+    ],
+)
+def test_a_file_with_only_its_header_is_refused_in_words_without_history(
+    db: Database, data: bytes, kind: str, header: str
+) -> None:
+    # As an empty file is: a report of zeros said nothing of why nothing was added.
+    said = f"The file has only a header line ('{header}') and no codes below it: nothing"
+    with client_for(db, upload_background_bytes=5) as api:
+        gid = api.post("/api/v1/groups", json={"name": "Spring"}).json()["id"]
+        url = f"/api/v1/groups/{gid}/codes"
+        for sent in (
+            api.post(url, content=data, headers={"Content-Type": kind}),
+            api.post(f"{url}?dry_run=true", files={"file": ("codes.csv", data, kind)}),
+        ):
+            assert sent.status_code == 422, sent.text
+            assert sent.json()["type"] == "validation-error"
+            assert sent.json()["detail"].startswith(said), sent.json()
+        # A header and one code is an upload like any other (checked: a dry run).
+        body = data.rstrip() + b"\nSPR-1\n"
+        one = api.post(f"{url}?dry_run=true", content=body, headers={"Content-Type": kind})
+        assert one.status_code == 200 and one.json()["added"] == 1, one.text
+    assert _uploads(db) == 0 and entries(db, "upload.created") == []

@@ -18,8 +18,9 @@ from promocodes.codes.redemption_file import MAX_LINE_CHARS, BadLine, Redemption
 from promocodes.codes.redemption_repository import CodeState
 from promocodes.codes.schemas import GroupUpdate, RedemptionReport
 from promocodes.codes.service import update_group
+from promocodes.customers import service as customers
 from promocodes.db import Database
-from promocodes.errors import ValidationFailed
+from promocodes.errors import CodeAlreadyRedeemed, ValidationFailed
 from tests.factories import (
     assert_counters_exact,
     counts,
@@ -229,3 +230,81 @@ def test_a_line_whose_code_changed_after_the_read_is_reported_not_counted(
     assert redemptions(db) == 2
     assert_counters_exact(db, gid)
     assert (counts(db, gid).redeemed, counts(db, gid).blocked) == (2, 1)
+
+
+def _redeemed_before(db: Database) -> None:
+    """P0 redeemed by order o-1 for ann, P1 by o-2 naming nobody (issued to ann), the
+    flyer F0 by o-3 naming nobody; P2 issued to ann, not redeemed."""
+    personal = group_with_codes(db, "Personal", ["P0", "P1", "P2"])
+    flyers = group_with_codes(db, "Flyers", ["F0"])
+    with db.write() as s:
+        update_group(s, flyers, GroupUpdate(redeem_unissued=True))
+        make_customer(s, "ann")
+        make_customer(s, "bob")
+    codes = [issue(db, "ann", personal, f"k{i}") for i in range(3)]
+    assert codes == ["P0", "P1", "P2"]
+    with db.write() as s:
+        redemption.redeem(s, "P0", order_id="o-1", customer=customers.get(s, "ann"))
+        redemption.redeem(s, "P1", order_id="o-2")
+        redemption.redeem(s, "F0", order_id="o-3")
+
+
+def _single(db: Database, code: str, order_id: str, customer_id: str) -> str:
+    """What the single redeem answers the same line: ``already`` or ``refused``."""
+    try:
+        with db.write() as s:
+            who = customers.get(s, customer_id) if customer_id else None
+            redemption.redeem(s, code, order_id=order_id, customer=who)
+    except CodeAlreadyRedeemed:
+        return "refused"
+    return "already"
+
+
+@pytest.mark.parametrize(
+    ("line", "outcome"),
+    [
+        ("P0,o-1,ann", "already"),
+        ("P0,o-1,", "already"),  # naming nobody: the order's retry, whoever it was for
+        ("P0,o-1,bob", "refused"),
+        ("P1,o-2,", "already"),
+        ("P1,o-2,ann", "refused"),  # redeemed for nobody: not ann's redemption
+        ("F0,o-3,bob", "refused"),
+        ("P0,o-9,ann", "refused"),  # another order
+    ],
+)
+def test_a_line_of_the_same_order_for_another_customer_is_refused_as_the_single_redeem_is(
+    db: Database, line: str, outcome: str
+) -> None:
+    # A file once counted any line of the redemption's order as "already", whoever it
+    # named; the single redeem answers 409 to another customer. One rule for both.
+    _redeemed_before(db)
+    code, order_id, customer_id = line.split(",")
+    assert _single(db, code, order_id, customer_id) == outcome
+    report = redeem(db, f"code,order_id,customer_id\n{line}\n")
+    assert (report.already, report.rejected) == ((1, 0) if outcome == "already" else (0, 1))
+    if outcome == "refused" and order_id != "o-9":
+        assert reasons(report) == {2: "already redeemed by this order, for another customer"}
+    assert redemptions(db) == 3
+
+
+@pytest.mark.parametrize("batch_size", [5_000, 1])
+def test_repeats_in_one_file_follow_the_same_rule(db: Database, batch_size: int) -> None:
+    # The repeat's redemption is the file's own first line: in its batch, or one before.
+    _redeemed_before(db)
+    body = (
+        "code,order_id,customer_id\n"
+        "P2,o-4,ann\n"  # 2: redeemed
+        "P2,o-4,bob\n"  # 3: the same order for another customer
+        "P2,o-4,\n"  # 4: the same order naming nobody: already
+        "P2,o-4,ann\n"  # 5: already
+        "P0,o-1,bob\n"  # 6: redeemed before the file, for ann
+        "P0,o-1,ann\n"  # 7: already
+    )
+    report = redeem(db, body, batch_size=batch_size)
+    assert (report.redeemed, report.already, report.rejected) == (1, 3, 2)
+    said = reasons(report)
+    assert said.keys() == {3, 6}
+    assert all(
+        r.startswith("already redeemed by this order, for another customer") for r in said.values()
+    )
+    assert redemptions(db) == 4

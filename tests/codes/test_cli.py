@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from promocodes.codes import uploads
 from promocodes.db import Database
 from tests.codes.conftest import Cli
 from tests.factories import assert_counters_exact, counts
@@ -107,6 +108,23 @@ def test_redeem_a_file(cli: Cli, db: Database, tmp_path: Path) -> None:
     assert_counters_exact(db, 1)
 
 
+def test_a_redemption_file_that_is_not_text_or_is_empty_is_one_line(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    cli("groups", "create", "Flyer", "--redeem-unissued")
+    cli("codes", "upload", "Flyer", "-", input="F1\n")
+    workbook = tmp_path / "till.xlsx"
+    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
+    out = cli("codes", "redeem", str(workbook), "--order-id", "o-1", code=1)
+    assert out.strip() == (
+        "Error: This file is not a text file (it looks like an Excel workbook or another ZIP "
+        "archive): save it as CSV or plain text and upload again."
+    )
+    empty = cli("codes", "redeem", "-", "--order-id", "o-1", input="\n  \n", code=1)
+    assert empty.strip() == "Error: The file is empty: nothing to redeem."
+    assert counts(db, 1).redeemed == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -193,4 +211,13 @@ def test_upload_warnings_and_an_empty_file(cli: Cli, db: Database, tmp_path: Pat
     assert "The file is empty: nothing to upload." in cli(
         "codes", "upload", "G", str(empty), code=1
     )
+    header = tmp_path / "header.csv"
+    header.write_text("code;valid_until\n")
+    out = cli("codes", "upload", "G", str(header), code=1)
+    assert out.strip() == (
+        "Error: The file has only a header line ('code;valid_until') and no codes below it: "
+        "nothing to upload."
+    )
     assert counts(db, 1).total == 1
+    with db.read() as s:
+        assert uploads.count(s) == 1  # the refused files left no trace

@@ -65,6 +65,25 @@ def test_empty_files_and_headers_without_a_code_column_are_refused_without_histo
         assert uploads.count(s) == 1  # only the group's first codes
 
 
+def test_a_file_or_a_paste_of_a_header_alone_is_refused_at_the_top(ui: Ui, db: Database) -> None:
+    gid = group_with_codes(db, "G", ["A1"])
+    sent = _send(ui, gid, "codes.csv", b"code;valid_until\n", action="upload")
+    assert sent.status_code == 422 and sent.headers["HX-Retarget"] == "#upload-error"
+    assert (
+        "The file has only a header line (&#39;code;valid_until&#39;) and no codes below it"
+        in sent.text
+    )
+    pasted = ui.client.post(
+        f"/groups/{gid}/upload",
+        data={"csrf_token": ui.token, "action": "upload", "codes": "Code\n"},
+        headers={"HX-Request": "true"},
+    )
+    assert pasted.status_code == 422 and pasted.headers["HX-Retarget"] == "#upload-error"
+    assert "The pasted text has only a header line (&#39;Code&#39;)" in pasted.text
+    with db.read() as s:
+        assert uploads.count(s) == 1  # only the group's first codes
+
+
 def test_history_counts_codes_past_their_date_and_the_report_warns_of_columns(
     ui: Ui, db: Database
 ) -> None:

@@ -8,8 +8,11 @@ PostgreSQL), and each group's counters bumped once. The
 UPDATE changes a code only if its status is still the one read, so a concurrent single
 redeem, block or claim cannot be counted twice: the line that loses is reported.
 
-Idempotent by order id: a line whose code is already redeemed by the same order changes
-nothing and counts as ``already``; running the same file again changes nothing.
+Idempotent by order id, by the single redeem's rule (``redemption.repeat_of``): a line
+whose code is already redeemed by the same order changes nothing and counts as
+``already`` (running the same file again changes nothing), unless it names another
+customer than the redemption was for: that line is refused, as the single redeem
+answers 409.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from promocodes.audit.service import SYSTEM, Actor, Target, record
 from promocodes.codes import redemption_repository as bulk
 from promocodes.codes import repository as repo
 from promocodes.codes.models import AVAILABLE, BLOCKED, ISSUED, REDEEMED
+from promocodes.codes.redemption import ANOTHER, RETRY, repeat_of
 from promocodes.codes.redemption_file import BadLine, Item, RedeemLine, RedemptionReader
 from promocodes.codes.schemas import RedemptionReport, RejectedLineOut
 from promocodes.errors import ValidationFailed
@@ -43,6 +47,7 @@ NOT_ISSUED = "not issued (its group only redeems codes that were issued)"
 NOT_THEIRS = "issued to another customer"
 NOT_ISSUED_TO = "not issued to this customer"
 NO_ORDER = "bad line: no order id"
+FOR_ANOTHER = "already redeemed by this order, for another customer"
 RACED = "changed while redeeming (redeemed or blocked at the same moment); send it again"
 
 
@@ -56,6 +61,9 @@ class _Run:
         self.limit = limit
         self.now = utcnow()
         self.ours: list[array[int]] = []  # sorted code ids, one array per batch
+        # The batch's redeemed codes: whom each was redeemed for (only when lines name
+        # customers: a line without one is its order's retry whoever it was for).
+        self.redeemers: dict[int, str | None] = {}
 
     def reject(self, line: int, code: str, reason: str) -> None:
         self.report.rejected += 1
@@ -84,6 +92,8 @@ class _Run:
         found = {state.code: state for state in rows}
         named = [found[c].id for c in first if c in found] if any_customer(batch) else []
         holders = bulk.holders(self.session, named)
+        redeemed = [state.id for state in rows if state.status == REDEEMED] if named else []
+        self.redeemers = bulk.redeemers(self.session, redeemed)
         for code in first.keys() - found.keys():
             self.reject(first[code].line, code, UNKNOWN)
         chosen = bulk.Batch()
@@ -125,11 +135,17 @@ class _Run:
         if state is None:
             self.reject(item.line, item.code, UNKNOWN)
         elif state.id in changed:
-            if earlier.order_id == item.order_id:
+            # Redeemed by its first line: the single redeem's rule, that line the redemption.
+            repeat = repeat_of(
+                earlier.order_id, earlier.customer_id, item.order_id, item.customer_id
+            )
+            if repeat == RETRY:
                 self.report.already += 1
-            else:
+            elif repeat == ANOTHER:
                 why = f"duplicate code in the file with a different order (line {earlier.line})"
                 self.reject(item.line, item.code, why)
+            else:
+                self.reject(item.line, item.code, f"{FOR_ANOTHER} (line {earlier.line})")
         elif self._chosen(earlier, state, holders):
             self.reject(item.line, item.code, RACED)  # its first line lost a race
         elif self._allowed(item, state, holders):
@@ -159,14 +175,14 @@ class _Run:
         self, item: RedeemLine, state: bulk.CodeState, holders: dict[int, dict[str, int]]
     ) -> bool:
         """Whether the line was sent to be redeemed (without counting or reporting it)."""
-        return _refusal(item, state, holders, self.redeemed_here) is None
+        return _refusal(item, state, holders, self.redeemers, self.redeemed_here) is None
 
     def _allowed(
         self, item: RedeemLine, state: bulk.CodeState, holders: dict[int, dict[str, int]]
     ) -> bool:
         """Whether the line may be redeemed; a refused line is reported ("" is a line its
         order already redeemed: counted as ``already``, nothing to say)."""
-        why = _refusal(item, state, holders, self.redeemed_here)
+        why = _refusal(item, state, holders, self.redeemers, self.redeemed_here)
         if why is None:
             return True
         if why:
@@ -180,12 +196,17 @@ def _refusal(
     item: RedeemLine,
     state: bulk.CodeState,
     holders: dict[int, dict[str, int]],
+    redeemers: dict[int, str | None],
     redeemed_here: Callable[[int], bool],
 ) -> str | None:
     """Why the line cannot be redeemed ("" when its order already did), or None."""
     if state.status == REDEEMED:
-        if state.order_id == item.order_id:
+        done_for = redeemers.get(state.id)
+        repeat = repeat_of(state.order_id, done_for, item.order_id, item.customer_id)
+        if repeat == RETRY:
             return ""
+        if repeat != ANOTHER:
+            return FOR_ANOTHER
         if redeemed_here(state.id):
             return "duplicate code in the file with a different order"
         return f"redeemed by another order ({state.order_id or 'no order id'})"

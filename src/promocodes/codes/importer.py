@@ -298,6 +298,8 @@ class CodeReader(Reader):
         self._encoding, self._label = head.encoding, head.label
         start = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head.data)
         self._layout = _layout(fmt, sniff.first_lines(start))
+        if head.size < sniff.SNIFF_BYTES:  # the head is the whole file
+            sniff.refuse_header_only(start, header=self._layout.header)
         self.warnings = list(self._layout.warnings)
         if head.guessed:
             self.warnings.append("read as Windows-1252: the file is not UTF-8")
@@ -317,6 +319,8 @@ class PastedText(Reader):
     def __init__(self, text: str) -> None:
         self._text = text
         self._layout = _layout("text", sniff.first_lines(text[: sniff.SNIFF_BYTES]))
+        if len(text) <= sniff.SNIFF_BYTES:
+            sniff.refuse_header_only(text, header=self._layout.header, what="pasted text")
         self.warnings = list(self._layout.warnings)
 
     def pieces(self) -> Iterator[Piece]:
@@ -334,6 +338,7 @@ class _Layout:
     fmt: str  # "csv" or "text"
     sep: str
     skip: bool = False  # plain text whose first line is a header (``code``)
+    header: bool = False  # its first line names columns (skip, or a table's header)
     warnings: list[str] = field(default_factory=list)
 
     def pieces(self, text: io.TextIOBase, label: str | None, block_chars: int) -> Iterator[Piece]:
@@ -356,10 +361,11 @@ def _layout(fmt: str, lines: list[str]) -> _Layout:
         if row is None or not (columns.looks_like_header(row) and columns.names_a_column(row)):
             return _Layout("text", sep)
         if len(row) == 1:
-            return _Layout("text", sep, skip=True)
+            return _Layout("text", sep, skip=True, header=True)
     if row is None:
         return _Layout("csv", sep)
-    return _Layout("csv", sep, warnings=columns.of_first_row(row).warnings)
+    found = columns.of_first_row(row)
+    return _Layout("csv", sep, header=found.header, warnings=found.warnings)
 
 
 def _first_row(lines: list[str], sep: str) -> list[str] | None:

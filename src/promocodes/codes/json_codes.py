@@ -4,6 +4,7 @@ parsed as it is read. Element *n* is reported as line *n*. Pure."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import BinaryIO
 
 import ijson
@@ -38,8 +39,16 @@ MAX_JSON_CODES = 1_000_000
 def read_json(stream: BinaryIO) -> Iterator[ImportItem]:
     """Codes of a JSON body ``{"codes": [...]}``, parsed as they are read (the document
     is never held whole); element *n* is reported as line *n*, as ``read_list`` does.
-    A body that is not that shape raises ``ValidationFailed`` where it goes wrong."""
-    return read_list(_json_codes(stream))
+    A body that is not that shape raises ``ValidationFailed`` where it goes wrong; one
+    without a code (``{"codes": []}``, or blanks only) raises it at once, as an empty
+    file is refused: before anything of it is recorded."""
+    items = read_list(_json_codes(stream))
+    # Its first item is read now, so the caller's up-front look refuses the empty body
+    # (an upload with nothing in it is not history).
+    first = next(items, None)
+    if first is None:
+        raise ValidationFailed("codes: The list holds no codes: nothing to upload.")
+    return chain((first,), items)
 
 
 def _json_codes(stream: BinaryIO) -> Iterator[str]:

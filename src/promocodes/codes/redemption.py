@@ -53,6 +53,31 @@ def as_out(done: Redeemed) -> RedeemOut:
     )
 
 
+# What a second redemption of a redeemed code is (``repeat_of``).
+RETRY = "retry"
+FOR_ANOTHER = "same order, another customer"
+ANOTHER = "another redemption"
+
+
+def repeat_of(
+    done_order: str | None,
+    done_for: object | None,
+    order_id: str | None,
+    customer: object | None,
+) -> str:
+    """The rule for redeeming a code already redeemed (by ``done_order``, for the customer
+    ``done_for``), here and for each line of a redemption file: with the same order id it
+    is the same checkout retried (``RETRY``, answered with the first result) unless it
+    names another customer than the redemption did (``FOR_ANOTHER``: not the same
+    request, and must not be answered as theirs); anything else is ``ANOTHER``. Customers
+    are compared by any one key (row ids here, a file's external ids)."""
+    if order_id is None or done_order != order_id:
+        return ANOTHER
+    if customer is not None and customer != done_for:
+        return FOR_ANOTHER
+    return RETRY
+
+
 def redeem(
     session: Session,
     code: str,
@@ -75,14 +100,16 @@ def redeem(
     external_id = customer.external_id if customer else None
     if row.status == REDEEMED:
         done = history.get_redemption(session, row.id)
-        if done is not None and order_id is not None and done.order_id == order_id:
-            # A retried checkout is the same request: one naming another customer than
-            # the redemption did is not, and must not be answered as theirs.
-            if customer is not None and done.customer_id != customer.id:
-                raise CodeAlreadyRedeemed(
-                    f"code {code!r} was already redeemed (order {order_id}), not for "
-                    f"customer {customer.external_id!r}"
-                )
+        repeat = ANOTHER
+        if done is not None:
+            asked_for = customer.id if customer else None
+            repeat = repeat_of(done.order_id, done.customer_id, order_id, asked_for)
+        if repeat == FOR_ANOTHER and customer is not None:
+            raise CodeAlreadyRedeemed(
+                f"code {code!r} was already redeemed (order {order_id}), not for "
+                f"customer {customer.external_id!r}"
+            )
+        if repeat == RETRY and done is not None:
             return Redeemed(row.code, row.group_id, done.redeemed_at, done.order_id, external_id)
         raise CodeAlreadyRedeemed(
             f"code {code!r} was already redeemed"

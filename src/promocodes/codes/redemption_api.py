@@ -32,10 +32,10 @@ _BODY = {
 
 
 def _redeem(db: Database, path: Path, order_id: str | None, actor: Actor) -> RedemptionReport:
-    with path.open("rb") as stream, db.write() as session:
-        return bulk_redemption.redeem_file(
-            session, RedemptionReader(stream), order_id=order_id, actor=actor
-        )
+    with path.open("rb") as stream:
+        reader = RedemptionReader(stream)  # not text, or empty: refused before a transaction
+        with db.write() as session:
+            return bulk_redemption.redeem_file(session, reader, order_id=order_id, actor=actor)
 
 
 @router.post("/codes/redemptions", tags=["codes"], openapi_extra=_BODY, responses=problems(415))

@@ -9,8 +9,10 @@ Three shapes, told apart by the first line that is not blank:
   order ``code,order_id,redeemed_at,customer_id``;
 - plain text, one code a line (the order id then comes from the caller).
 
-A line that cannot be read becomes a ``BadLine`` with its reason in words a marketer
-reads; reading goes on.
+A file that is not text (a workbook, a PDF, NUL bytes) or is empty is refused up front
+by the check code uploads pass (``sniff.read_head``), in one sentence; it is read in the
+encoding that check finds. A line that cannot be read becomes a ``BadLine`` with its
+reason in words a marketer reads; reading goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, BinaryIO
 
+from promocodes.codes import sniff
 from promocodes.codes.code_text import MAX_CODE_LENGTH, invalid_reason, normalize, safe_display
 
 if TYPE_CHECKING:
@@ -145,20 +148,23 @@ def _cells(text: str) -> list[str]:
 
 
 class RedemptionReader:
-    """Iterates the items of a redemption file; never reads it whole. Iterate once."""
+    """Iterates the items of a redemption file; never reads it whole. Iterate once.
+    A file that is not text or is empty is refused here (``NotText``, ``ValidationFailed``),
+    before anything of it is redeemed."""
 
     bytes_read: int  # consumed so far (for progress bars)
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
-        self.bytes_read = 0
+        head = sniff.read_head(stream, nothing_to="redeem")
+        self._head, self._encoding, self.bytes_read = head.data, head.encoding, head.size
         self.shape: str | None = None  # "json", "csv" or "text" once the first line is read
 
     def _lines(self) -> Iterator[tuple[int, str, bool]]:
         """(number, text, too long) of each physical line."""
-        raw = _Counting(self._stream, self)
+        raw = _Counting(self._stream, self, self._head)
         text = io.TextIOWrapper(
-            io.BufferedReader(raw), encoding="utf-8-sig", errors="replace", newline=None
+            io.BufferedReader(raw), encoding=self._encoding, errors="replace", newline=None
         )
         number = 0
         while chunk := text.readline(MAX_LINE_CHARS + 1):
@@ -211,17 +217,22 @@ def _shape_of(first: str) -> tuple[str, tuple[str, ...] | None]:
 
 
 class _Counting(io.RawIOBase):
-    """A raw view of the stream that counts the bytes read (for progress)."""
+    """A raw view of the stream, its first block (read by the sniffing, its byte order
+    mark removed) given first, that counts the bytes read after it (for progress)."""
 
-    def __init__(self, stream: BinaryIO, owner: RedemptionReader) -> None:
+    def __init__(self, stream: BinaryIO, owner: RedemptionReader, head: bytes) -> None:
         super().__init__()
-        self._stream, self._owner = stream, owner
+        self._stream, self._owner, self._head = stream, owner, head
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
+        if self._head:
+            data, self._head = self._head[: len(view)], self._head[len(view) :]
+            view[: len(data)] = data
+            return len(data)
         data = self._stream.read(len(view)) or b""
         self._owner.bytes_read += len(data)
         view[: len(data)] = data

@@ -121,6 +121,30 @@ def holders(session: Session, code_ids: Sequence[int]) -> dict[int, dict[str, in
     return out
 
 
+_REDEEMERS_SQLITE = RawSQL.of(
+    "SELECT r.code_id, cu.external_id FROM redemptions r "
+    "LEFT JOIN customers cu ON cu.id = r.customer_id "
+    "WHERE r.code_id IN (SELECT value FROM json_each(:ids))"
+)
+_REDEEMERS_POSTGRES = RawSQL.of(
+    "SELECT r.code_id, cu.external_id FROM redemptions r "
+    "LEFT JOIN customers cu ON cu.id = r.customer_id WHERE r.code_id = ANY(:ids)"
+)
+
+
+def redeemers(session: Session, code_ids: Sequence[int]) -> dict[int, str | None]:
+    """Whom each redeemed code was redeemed for: code id → the customer's external id
+    (None: redeemed without a customer). Codes without a redemption are left out."""
+    if not code_ids:
+        return {}
+    db = Driver.of(session)
+    if db.postgres:
+        rows = db.all(_REDEEMERS_POSTGRES, {"ids": list(code_ids)})
+    else:
+        rows = db.all(_REDEEMERS_SQLITE, {"ids": json.dumps(list(code_ids))})
+    return {int(code_id): external_id for code_id, external_id in rows}
+
+
 def redeem(session: Session, batch: Batch, now: datetime) -> set[int]:
     """Mark the batch's codes redeemed, each only if its status is still the one read (a
     concurrent redeem, block or claim makes that line change nothing), and record the

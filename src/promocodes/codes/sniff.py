@@ -81,6 +81,21 @@ def first_lines(head: str, limit: int = 5) -> list[str]:
     return [line for line in lines if line.strip()][:limit]
 
 
+def refuse_header_only(whole: str, *, header: bool, what: str = "file") -> None:
+    """Raise ``ValidationFailed`` when ``whole`` (all of a file or a paste), read as
+    having a header, is that header line and nothing else: no codes, refused in words up
+    front as an empty file is (not a report of zeros that says nothing)."""
+    if not header:
+        return
+    lines = [line for line in whole.splitlines() if normalize(line)]
+    if len(lines) == 1:
+        shown = safe_display(normalize(lines[0]), 80)
+        raise ValidationFailed(
+            f"The {what} has only a header line ('{shown}') and no codes below it: "
+            "nothing to upload."
+        )
+
+
 def separator(lines: list[str]) -> str:
     """The column separator the first lines use most (``,`` ``;`` or tab; ``,`` when
     none appears, and on a tie, in that order)."""
@@ -108,12 +123,13 @@ def charset_of(content_type: str | None) -> str | None:
     return None
 
 
-def read_head(stream: BinaryIO, charset: str | None = None) -> Head:
+def read_head(stream: BinaryIO, charset: str | None = None, *, nothing_to: str = "upload") -> Head:
     """The first block of a file and its encoding: its byte order mark, else the
     ``charset`` it was sent with, else UTF-8, or Windows-1252 when the block is not
     UTF-8 but is Windows-1252 (as Excel on Windows saves). Raises ``NotText`` when the
-    file is not text and ``ValidationFailed`` when it is empty: it is refused before
-    anything of it is read further or recorded."""
+    file is not text and ``ValidationFailed`` when it is empty ("nothing to
+    ``nothing_to``"): it is refused before anything of it is read further or recorded.
+    Code uploads and redemption files both pass here."""
     head = b""
     while len(head) < SNIFF_BYTES and (more := stream.read(SNIFF_BYTES - len(head))):
         head += more  # raw streams may return short reads
@@ -126,7 +142,7 @@ def read_head(stream: BinaryIO, charset: str | None = None) -> Head:
         encoding, label, guessed = _encoding_of(head, charset)
     refuse_binary(head, encoding)
     if size < SNIFF_BYTES and not normalize(head.decode(encoding, "replace")):
-        raise ValidationFailed("The file is empty: nothing to upload.")
+        raise ValidationFailed(f"The file is empty: nothing to {nothing_to}.")
     return Head(head, size, encoding, label, guessed)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from promocodes.customers.schemas import CustomerFields
 from promocodes.messaging.models import Channel
@@ -211,10 +212,25 @@ class EventIn(BaseModel):
     customer_id: Text = Field(min_length=1, max_length=200)
     event: Text = Field(min_length=1, max_length=100)
     event_id: Text | None = Field(default=None, min_length=1, max_length=200)
-    attributes: dict[str, Any] | None = None
     # The customer as the event knows them: the same fields and rules as
     # ``PUT /customers/{customer_id}``. Applied only when a campaign on the event allows it.
     customer: CustomerFields | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attributes_go_under_customer(cls, data: Any) -> Any:
+        # An event has no attributes of its own: a top-level ``attributes`` is the
+        # customer's, sent one level too high. Refused with where they go (not just as an
+        # unknown key): taken silently, they would be lost without a word.
+        if isinstance(data, dict) and "attributes" in data:
+            raise PydanticCustomError(
+                "extra_forbidden",
+                "an event has no attributes of its own: the customer's go under customer "
+                '({"customer": {"attributes": {…}}}), applied where a campaign on the '
+                "event adds customers",
+                {"path": "attributes"},
+            )
+        return data
 
 
 # What the event did to its customer: created or updated them from its ``customer``, or
