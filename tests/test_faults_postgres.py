@@ -18,6 +18,7 @@ from sqlalchemy.pool import QueuePool
 
 from promocodes import migrate
 from promocodes.codes import issuance
+from promocodes.codes import service as groups
 from promocodes.db import Database
 from promocodes.messaging import mailings
 from promocodes.messaging.models import MailingChunk, Message
@@ -166,15 +167,19 @@ def test_pooled_connections_the_server_closed_are_replaced_at_checkout(
         with db.driver_write() as tx:
             return issuance.issue_initial(tx, f"p{n}", gid, key=f"k{n}", source="api").code
 
-    # Two connections in the pool: a Session's and a driver transaction's, held at once.
-    with db.read() as s, db.driver_write() as tx:
+    # Three connections in the pool: a Session's, a driver transaction's and a driver
+    # read's, held at once.
+    with db.read() as s, db.driver_write() as tx, db.driver_read() as rx:
         assert s.scalar(select(func.count()).select_from(Message)) == 0
         tx.conn.execute("SELECT 1")
+        assert groups.shown(rx, gid).total == 3
     pool = db.engine.pool
-    assert isinstance(pool, QueuePool) and pool.checkedin() == 2
+    assert isinstance(pool, QueuePool) and pool.checkedin() == 3
     private_cluster.stop("fast")
     private_cluster.start()
 
+    with db.driver_read() as rx:
+        assert groups.shown(rx, gid).total == 3
     assert issue(0) == "P1"
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 0
