@@ -13,8 +13,8 @@ second of the same request (the issue excepted: after the group's):
   ``GET /api/v1/nope`` (404 through every middleware), ``GET /healthz``,
   ``GET /api/v1/groups/{id}`` (key check + one read), and ``POST …/issue`` with a
   distinct customer and a distinct ``Idempotency-Key`` per request (a Lua script);
-- the same issue in-process (``issuance.issue_initial`` in a loop, as the route does),
-  for the HTTP cost of an issue.
+- the same issue in-process (``codes.api.issue_once``, the call the route makes, with
+  its Idempotency-Key record, in a loop), for the HTTP cost of an issue.
 
 Printed: one JSON line with every figure (requests/s, p99 ms, errors) and the ratios the
 targets take (docs/performance.md). Errors are socket errors, and non-2xx answers where
@@ -39,7 +39,8 @@ import httpx
 from _common import bench_database, say, server_version
 from issue import customer_id, prepare
 from promocodes.apikeys import service as apikeys
-from promocodes.codes import issuance
+from promocodes.codes.api import issue_once
+from promocodes.codes.schemas import IssueIn
 from promocodes.db import Database
 
 HERE = Path(__file__).parent
@@ -141,16 +142,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def in_process(url: str, group_id: int, first: int, seconds: float) -> float:
-    """Issues per second of the service call alone, as the route makes it."""
+def in_process(url: str, key_id: int, group_id: int, first: int, seconds: float) -> float:
+    """Issues per second of the call the route makes once it has checked the key and
+    parsed the body (``codes.api.issue_once``: the issue and its Idempotency-Key record,
+    in one transaction), in a loop in this process: the same issue, without HTTP."""
     db = Database(url)
+    path = f"/api/v1/groups/{group_id}/issue"
     try:
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds and done < IN_PROCESS:
-            with db.driver_write() as tx:
-                issuance.issue_initial(
-                    tx, customer_id(first + done), group_id, key=f"ip-{done}", source="api"
-                )
+            body = IssueIn(customer_id=customer_id(first + done))
+            issue_once(db, key_id, group_id, body, path, f"ip-{done}")
             done += 1
         return done / (time.perf_counter() - started)
     finally:
@@ -173,7 +175,8 @@ def main() -> None:
         group_id = prepare(bdb.url, codes=need + IN_PROCESS, customer_count=need + IN_PROCESS)
         db = Database(bdb.url)
         with db.write() as s:
-            _, token = apikeys.create(s, "bench")
+            key, token = apikeys.create(s, "bench")
+            key_id = key.id
         db.dispose()
         runs: dict[str, dict[str, float]] = {}
 
@@ -211,7 +214,7 @@ def main() -> None:
             runs["issue"] = wrk(f"{base}{path}", args.seconds, issue, warm=False)
         finally:
             stop(server)
-        in_proc = in_process(bdb.url, group_id, 2 * span, min(args.seconds, 5.0))
+        in_proc = in_process(bdb.url, key_id, group_id, 2 * span, min(args.seconds, 5.0))
     y404, ysync = runs["yardstick_404"]["per_s"], runs["yardstick_sync"]["per_s"]
     ratios = {
         "api_404_of_yardstick_404": runs["api_404"]["per_s"] / y404,
