@@ -41,7 +41,7 @@ from promocodes.errors import (
 from promocodes.keycache import KeyCache
 from promocodes.pagination import CURSOR_PATTERN
 from promocodes.ratelimit import RateLimiter
-from promocodes.text import NO_NUL_PATTERN, Rfc3339
+from promocodes.text import NO_NUL_PATTERN, Digits, Rfc3339
 
 # The ``Idempotency-Key`` header of the calls that take one: a blank key would be no key
 # at all (two calls, two results), so it is refused rather than ignored.
@@ -151,8 +151,9 @@ def _touch(db: Database, key_id: int) -> None:
 
 
 Key = Annotated[ApiKey, Depends(api_key)]
-# Ids fit the database's integer columns (an out-of-range id is a 422, not a crash).
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# A row id in a path, API or page: digits alone (`1_0` is not 10), within the database's
+# integer columns (an out-of-range id is a 422, not a crash).
+Id = Annotated[int, Digits, Path(ge=1, le=2_147_483_647)]
 # A page size: one to a thousand items.
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Db = Annotated[Database, Depends(database)]

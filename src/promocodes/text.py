@@ -77,3 +77,14 @@ def rfc3339(value: object) -> object:
 
 
 Rfc3339 = BeforeValidator(rfc3339)
+
+
+def digits(value: object) -> object:
+    """A number sent as text (a path's id) written in digits alone: ``int()`` also reads
+    ``1_0`` as 10 and `` +2`` or ``2.0`` as 2, so another spelling could name another row."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be written in digits alone, such as 42")
+    return value
+
+
+Digits = BeforeValidator(digits)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from promocodes.db import Database
 from tests.api.conftest import client_for
-from tests.factories import assert_counters_exact
+from tests.factories import assert_counters_exact, group_with_codes
 
 
 def _problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
@@ -199,3 +199,16 @@ def test_codes_listing_and_formula_safe_csv_export(api: TestClient) -> None:
     _problem(
         api.get(f"/api/v1/groups/{gid}/codes", params={"status": "lost"}), 422, "validation-error"
     )
+
+
+def test_an_id_in_a_path_is_digits_alone(api: TestClient, db: Database) -> None:
+    """``int()`` reads ``1_0`` as 10 and ``+2`` as 2: another spelling of an id must not
+    name another (or any) row. Digits alone are read; anything else is a 422 naming it."""
+    ten = [group_with_codes(db, f"G{i}", [f"G{i}-1"]) for i in range(10)][-1]
+    assert api.get(f"/api/v1/groups/{ten}").json()["id"] == ten
+    for spelling in ("1_0", "+2", "2.0", "%202", "2%20", "%EF%BC%92"):
+        got = api.get(f"/api/v1/groups/{spelling}")
+        body = _problem(got, 422, "validation-error")
+        assert body["errors"][0]["field"] == "path.group_id", body
+        assert "digits alone" in body["errors"][0]["message"]
+    assert api.get("/api/v1/groups/0010").json()["id"] == ten  # still digits: the number

@@ -104,6 +104,8 @@ def test_errors_are_pages_and_fragments(ui: Ui) -> None:
     assert "<html" in missing.text
     invalid = ui.get("/groups/0")
     assert invalid.status_code == 422 and "<html" in invalid.text
+    # ``int()`` would read this as group 10.
+    assert ui.get("/groups/1_0").status_code == 422
     fragment = ui.get("/uploads/999/status", headers={"HX-Request": "true"})
     assert fragment.status_code == 404
     assert "<html" not in fragment.text and "Upload not found" in fragment.text

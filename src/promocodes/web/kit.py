@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
-from fastapi import Depends, Path, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -25,6 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from promocodes import __version__
+from promocodes.apikit import Id as Id
 from promocodes.apikit import database as database
 from promocodes.apikit import settings as settings
 from promocodes.codes.benefit import BENEFIT_LABELS
@@ -101,8 +102,6 @@ TEMPLATES = _env()
 
 
 Db = Annotated[Database, Depends(database)]
-# A row id in a page's path (the columns are 32-bit integers on both backends).
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Config = Annotated[Settings, Depends(settings)]
 
 
