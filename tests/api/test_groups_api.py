@@ -212,3 +212,13 @@ def test_an_id_in_a_path_is_digits_alone(api: TestClient, db: Database) -> None:
         assert body["errors"][0]["field"] == "path.group_id", body
         assert "digits alone" in body["errors"][0]["message"]
     assert api.get("/api/v1/groups/0010").json()["id"] == ten  # still digits: the number
+
+
+def test_a_group_keeps_its_name(api: TestClient, db: Database) -> None:
+    gid = group_with_codes(db, "Keeps", ["K1"])
+    body = _problem(
+        api.patch(f"/api/v1/groups/{gid}", json={"name": None}), 422, "validation-error"
+    )
+    (error,) = body["errors"]
+    assert error["field"] == "name" and "a group keeps its name" in error["message"]
+    assert api.get(f"/api/v1/groups/{gid}").json()["name"] == "Keeps"

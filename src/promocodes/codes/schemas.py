@@ -112,8 +112,11 @@ class GroupUpdate(_Rules, _Refill):
 
     @field_validator("name")
     @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else clean_group_name(value)
+    def _name(cls, value: str | None) -> str:
+        # Runs only for a name that was sent: null would remove it, and a group keeps one.
+        if value is None:
+            raise ValueError("a group keeps its name: send a new one, or leave name out")
+        return clean_group_name(value)
 
 
 class Counts(BaseModel):

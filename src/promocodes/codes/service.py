@@ -159,8 +159,7 @@ def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGrou
     group = get_group(session, group_id)
     fields = data.model_fields_set
     if "name" in fields:
-        if data.name is None:
-            raise GroupNameTaken("name cannot be removed")  # pragma: no cover - schema forbids
+        assert data.name is not None  # GroupUpdate refuses a null name
         _ensure_name_free(session, data.name, except_id=group.id)
         group.name = data.name
         group.name_key = name_key(data.name)
