@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
@@ -69,11 +69,22 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]
 
 
 def rfc3339(value: object) -> object:
-    if value is None or isinstance(value, datetime):
+    """The time, read as UTC when it has an offset (a time without one stays as given,
+    for the field's own rule): an answer shows it as stored, not in the sender's zone,
+    and a time whose UTC falls outside the years 1-9999 is refused here, not on the way
+    to the database."""
+    if value is None:
         return value
-    if not isinstance(value, str) or not _TIME.fullmatch(value):
+    if isinstance(value, str) and _TIME.fullmatch(value):
+        value = datetime.fromisoformat(value.upper())
+    if not isinstance(value, datetime):
         raise ValueError("must be an RFC 3339 time, such as 2025-01-31T12:00:00Z")
-    return value
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("falls outside the years 1 to 9999 once in UTC") from None
 
 
 Rfc3339 = BeforeValidator(rfc3339)
