@@ -5,6 +5,7 @@ it the caller gets a clear, retryable 503 problem, not a 500."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def test_past_the_busy_timeout_the_caller_gets_a_clear_503(sqlite_db: Database) 
     body = refused.json()
     assert (body["type"], body["title"], body["status"]) == ("database-busy", "Database busy", 503)
     assert "retry" in body["detail"] and "nothing was changed" in body["detail"]
+    # The time it says it waited is the time it waited (SQLite's 100 ms, and some).
+    waited = re.search(r"gave up after ([\d.]+) s", body["detail"])
+    assert waited is not None and 0.09 <= float(waited[1]) < 5, body["detail"]
     # Nothing was written, and once the lock is gone the same call goes through.
     assert api.get("/api/v1/groups").json()["items"] == []
     assert api.post("/api/v1/groups", json={"name": "Too late"}).status_code == 201

@@ -16,6 +16,7 @@ import re
 import select
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,13 +114,14 @@ def _locked(exc: OperationalError) -> bool:
 
 
 @contextmanager
-def _busy_is_retryable(busy_ms: int) -> Iterator[None]:
+def _busy_is_retryable() -> Iterator[None]:
+    started = time.monotonic()
     try:
         yield
     except OperationalError as exc:
         if not _locked(exc):
             raise
-        raise DatabaseBusy.after(busy_ms) from exc
+        raise DatabaseBusy.after(time.monotonic() - started) from exc
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -165,7 +167,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         with (
-            _busy_is_retryable(self._busy_ms),
+            _busy_is_retryable(),
             self._local_writer(),
             self._writer() as session,
             session.begin(),
@@ -180,7 +182,7 @@ class Database:
             yield
             return
         if not self._write_lock.acquire(timeout=self._busy_ms / 1000):
-            raise DatabaseBusy.after(self._busy_ms)
+            raise DatabaseBusy.after(self._busy_ms / 1000)
         try:
             yield
         finally:
@@ -192,7 +194,7 @@ class Database:
         issue: the Session's bookkeeping cost as much as the statements). Same rules as
         ``write()``: BEGIN IMMEDIATE and this process's write lock on SQLite, a commit
         when the block ends without an exception, a rollback otherwise."""
-        with _busy_is_retryable(self._busy_ms), self._local_writer(), self._driver() as driver:
+        with _busy_is_retryable(), self._local_writer(), self._driver() as driver:
             driver.begin()
             try:
                 yield driver
@@ -208,7 +210,7 @@ class Database:
         One statement is its own snapshot on both backends (SQLite runs it in autocommit;
         psycopg's implicit transaction ends with the pool's reset, a rollback), so no
         BEGIN is sent; statements that must agree with each other take ``read()``."""
-        with _busy_is_retryable(self._busy_ms), self._driver() as driver:
+        with _busy_is_retryable(), self._driver() as driver:
             yield driver
 
     @contextmanager
@@ -221,7 +223,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with _busy_is_retryable(self._busy_ms), self._reader() as session, session.begin():
+        with _busy_is_retryable(), self._reader() as session, session.begin():
             yield session
 
     def ping(self) -> None:

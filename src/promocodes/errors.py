@@ -163,8 +163,10 @@ class DatabaseBusy(DomainError):
     retry_after = 1
 
     @classmethod
-    def after(cls, busy_ms: int) -> DatabaseBusy:
+    def after(cls, seconds: float) -> DatabaseBusy:
+        """Said with the time really waited: SQLite may answer busy at once (a snapshot
+        another writer moved past), not only after its whole timeout."""
         return cls(
-            f"the database is busy with another writer (waited {busy_ms / 1000:g} s); "
+            f"the database is busy with another writer (gave up after {seconds:.2g} s); "
             "nothing was changed, retry in a moment"
         )
