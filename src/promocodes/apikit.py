@@ -211,7 +211,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": field_of(e), "message": message_of(e)} for e in exc.errors()]
+        sent_as = request.headers.get("content-type") or "no content type"
+        errors = [
+            {"field": field_of(e), "message": _not_json(e, sent_as) or message_of(e)}
+            for e in exc.errors()
+        ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(
             422, "validation-error", "Validation failed", detail, request.url.path, errors=errors
@@ -235,6 +239,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             response.headers["Allow"] = allowed_methods(app, request)
         return response
+
+
+def _not_json(error: Any, sent_as: str) -> str | None:
+    """What to say of a JSON body that did not come as JSON: FastAPI reads a body sent as
+    ``text/plain`` or a form as bytes, and Pydantic then says only that it is not an
+    object, which does not tell the caller what to change."""
+    if tuple(error.get("loc", ())) != ("body",) or "json" in sent_as.lower():
+        return None
+    return f"the body must be JSON, sent with Content-Type: application/json (it came as {sent_as})"
 
 
 def allowed_methods(app: FastAPI, request: Request) -> str:

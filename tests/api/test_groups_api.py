@@ -222,3 +222,14 @@ def test_a_group_keeps_its_name(api: TestClient, db: Database) -> None:
     (error,) = body["errors"]
     assert error["field"] == "name" and "a group keeps its name" in error["message"]
     assert api.get(f"/api/v1/groups/{gid}").json()["name"] == "Keeps"
+
+
+def test_a_json_body_sent_as_something_else_says_to_send_json(api: TestClient) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"content-type": content_type} if content_type else {}
+        got = api.post("/api/v1/groups", content=b'{"name": "Typed"}', headers=headers)
+        (error,) = _problem(got, 422, "validation-error")["errors"]
+        assert error["field"] == "body"
+        assert "Content-Type: application/json" in error["message"], error
+        assert (content_type or "no content type") in error["message"]
+    assert api.post("/api/v1/groups", json={"name": "Typed"}).status_code == 201
