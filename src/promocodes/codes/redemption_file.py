@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from promocodes.codes import sniff
 from promocodes.codes.code_text import MAX_CODE_LENGTH, invalid_reason, normalize, safe_display
+from promocodes.customers.schemas import check_customer_id
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -89,6 +90,15 @@ def _identifier(value: str | None, what: str) -> tuple[str | None, str | None]:
     return value, None
 
 
+def _customer_problem(customer_id: str) -> str | None:
+    """The API's rule of customer ids, said as a line's problem."""
+    try:
+        check_customer_id(customer_id)
+    except ValueError as exc:
+        return f"bad line: customer id {exc}"
+    return None
+
+
 def item_of(line: int, fields: dict[str, str | None]) -> Item:
     """One line's fields (by column name) as a redemption, or why not."""
     code = normalize(fields.get("code") or "")
@@ -99,6 +109,8 @@ def item_of(line: int, fields: dict[str, str | None]) -> Item:
         return BadLine(line, safe_display(code), f"bad line: not a code ({reason})")
     order_id, problem = _identifier(fields.get("order_id"), "order id")
     customer_id, other = _identifier(fields.get("customer_id"), "customer id")
+    if customer_id is not None and other is None:
+        other = _customer_problem(customer_id)
     if problem or other:
         return BadLine(line, code, str(problem or other))
     raw_time = normalize(fields.get("redeemed_at") or "")
