@@ -154,6 +154,9 @@ def test_bulk_redemption_streams_a_file(api: TestClient, db: Database) -> None:
     assert [e.details["redeemed"] for e in entries(db, "codes.redeemed")] == [2, 1]
 
 
+HEADER_ONLY = (
+    "The file has only a header line ('code,order_id') and no codes below it: nothing to redeem."
+)
 XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + bytes(300)
 
 
@@ -165,6 +168,9 @@ XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + b
         (b"K1,o-1\n\x00\x00\x01\x02binary", "not-a-text-file", "This file is not a text file (it"),
         (b"", "validation-error", "The file is empty: nothing to redeem."),
         (b"\r\n  \r\n", "validation-error", "The file is empty: nothing to redeem."),
+        # A header and no line of redemptions below it (nor one of empty cells).
+        (b"code,order_id\n", "validation-error", HEADER_ONLY),
+        (b"\xef\xbb\xbfcode,order_id\r\n,\r\n\r\n", "validation-error", HEADER_ONLY),
     ],
 )
 def test_a_redemption_file_that_is_not_text_or_is_empty_is_refused_up_front(

@@ -171,6 +171,8 @@ class RedemptionReader:
         head = sniff.read_head(stream, nothing_to="redeem")
         self._head, self._encoding, self.bytes_read = head.data, head.encoding, head.size
         self.shape: str | None = None  # "json", "csv" or "text" once the first line is read
+        if head.size < sniff.SNIFF_BYTES:  # the head is the whole file
+            _refuse_header_only(head.data.decode(head.encoding, errors="replace"))
 
     def _lines(self) -> Iterator[tuple[int, str, bool]]:
         """(number, text, too long) of each physical line."""
@@ -216,6 +218,14 @@ class RedemptionReader:
                 yield item_of(number, dict(zip(columns, _cells(stripped), strict=False)))
             else:
                 yield item_of(number, {"code": stripped})
+
+
+def _refuse_header_only(whole: str) -> None:
+    """A file whose first line is a CSV header with no redemption below it is refused
+    up front, by the rule code uploads follow (a report of zeros said nothing)."""
+    first = next((normalize(line) for line in whole.splitlines() if normalize(line)), "")
+    header = _shape_of(first)[1] is not None
+    sniff.refuse_header_only(whole, header=header, nothing_to="redeem")
 
 
 def _shape_of(first: str) -> tuple[str, tuple[str, ...] | None]:

@@ -81,7 +81,9 @@ def first_lines(head: str, limit: int = 5) -> list[str]:
     return [line for line in lines if line.strip()][:limit]
 
 
-def refuse_header_only(whole: str, *, header: bool, what: str = "file") -> None:
+def refuse_header_only(
+    whole: str, *, header: bool, what: str = "file", nothing_to: str = "upload"
+) -> None:
     """Raise ``ValidationFailed`` when ``whole`` (all of a file or a paste), read as
     having a header, is that header line and nothing else: no codes, refused in words up
     front as an empty file is (not a report of zeros that says nothing). Lines of empty
@@ -94,7 +96,7 @@ def refuse_header_only(whole: str, *, header: bool, what: str = "file") -> None:
         shown = safe_display(normalize(lines[0]), 80)
         raise ValidationFailed(
             f"The {what} has only a header line ('{shown}') and no codes below it: "
-            "nothing to upload."
+            f"nothing to {nothing_to}."
         )
 
 
