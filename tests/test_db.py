@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from promocodes.db import Database
+from promocodes.models import sqlite_timestamp
 
 
 def test_sqlite_pragmas_on_every_connection(sqlite_db: Database) -> None:
@@ -121,3 +123,28 @@ def test_postgresql_connections_do_not_compile_queries(pg_url: str) -> None:
             assert s.execute(text("SHOW jit")).scalar() == "off"
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_a_time_written_by_a_raw_statement_reads_back_at_any_year(
+    db: Database, moment: datetime
+) -> None:
+    """Raw bulk statements write SQLite times as ``sqlite_timestamp`` text; the year 1
+    was written ``1-01-01 …``, which no read could parse again."""
+    from promocodes.codes.models import Code
+    from tests.factories import group_with_codes
+
+    group_with_codes(db, "Times", ["TIME-1"])
+    sqlite = db.url.startswith("sqlite")
+    with db.write() as s:
+        bound = sqlite_timestamp(moment) if sqlite else moment
+        s.execute(text("UPDATE codes SET valid_until = :t WHERE code = 'TIME-1'"), {"t": bound})
+    with db.read() as s:
+        assert s.scalars(select(Code.valid_until)).one() == moment

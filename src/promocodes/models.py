@@ -53,8 +53,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def sqlite_timestamp(value: datetime) -> str:
-    """The text form SQLAlchemy uses for SQLite datetimes, for raw bulk statements."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The text form SQLAlchemy uses for SQLite datetimes, for raw bulk statements. The
+    year is always four digits, as SQLAlchemy writes and reads it: ``strftime("%Y")``
+    gave ``1-01-01`` for the year 1, text no read could parse again."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class Base(DeclarativeBase):

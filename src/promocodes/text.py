@@ -36,25 +36,44 @@ def clean_name(value: str, max_chars: int) -> str:
 
 
 NON_FINITE = "numbers must be finite (NaN and Infinity are not numbers JSON can store)"
+# How deep lists and objects may nest inside one value (``{"a": [[1]]}``: ``a`` nests 2).
+# Deeper, a value costs recursion to check, store and answer, and past about 250 levels the
+# API cannot even write it back (pydantic's serializer stops): a customer saved that way
+# answered 500 to every read. Real attributes are flat or nearly so.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = (
+    f"lists and objects are nested more than {MAX_JSON_DEPTH} levels deep "
+    f"(at most {MAX_JSON_DEPTH})"
+)
 
 
-def check_json(value: Any, path: str = "") -> Any:
+def check_json(value: Any) -> Any:
     """The same rule for every string (keys included) inside a JSON value, and numbers
     JSON can store: Python's parser takes ``NaN`` and ``Infinity``, but stored they make
     the column invalid JSON (SQLite's JSON functions then fail, PostgreSQL refuses them).
     A non-finite number is refused naming where it is (``path`` in the error's context,
-    e.g. ``n`` or ``list[2].x``), as the API's and the importer's field names read it."""
+    e.g. ``n`` or ``list[2].x``), as the API's and the importer's field names read it.
+    Lists and objects nested deeper than ``MAX_JSON_DEPTH`` are refused naming the
+    top-level key they are under, checked no deeper than the limit."""
+    return _check_json(value, "", 0, "")
+
+
+def _check_json(value: Any, path: str, depth: int, top: str) -> Any:
     if isinstance(value, str):
         check_text(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise PydanticCustomError("finite_number", NON_FINITE, {"path": path})
+    elif isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        raise PydanticCustomError("json_depth", TOO_DEEP, {"path": top})
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(str(key))
-            check_json(item, f"{path}.{key}" if path else str(key))
+            inner = f"{path}.{key}" if path else str(key)
+            _check_json(item, inner, depth + 1, top or inner)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_json(item, f"{path}[{index}]")
+            inner = f"{path}[{index}]"
+            _check_json(item, inner, depth + 1, top or inner)
     return value
 
 

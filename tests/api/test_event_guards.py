@@ -6,6 +6,7 @@ its ``errors`` list."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from promocodes.config import Settings
 from promocodes.customers.models import Customer
 from promocodes.db import Database
 from promocodes.messaging.models import Message
+from promocodes.text import MAX_JSON_DEPTH, TOO_DEEP
 from promocodes.worker import run_until
 from tests.api.test_groups_api import _problem
 
@@ -203,3 +205,41 @@ def test_text_limits_are_said_in_characters(api: TestClient) -> None:
         [error] = problem["errors"]
         assert error["field"] == "event_id" and said in error["message"], error
         assert "items" not in problem["detail"]
+
+
+def test_deeply_nested_attributes_are_refused_naming_the_attribute(
+    api: TestClient, db: Database
+) -> None:
+    """Lists nested 256 deep were saved, then every read of the customer (its page, the
+    list, a segment preview) was a 500: pydantic cannot write them back. Refused past
+    ``MAX_JSON_DEPTH`` wherever attributes come in, naming the attribute."""
+    _campaign(api, creates_customers=True)
+
+    def nested(levels: int) -> Any:
+        value: Any = 1
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    deep = {"attributes": {"ok": 1, "a": nested(256)}}
+    put = _problem(api.put("/api/v1/customers/deep256", json=deep), 422, "validation-error")
+    assert put["errors"][0] == {"field": "attributes.a", "message": TOO_DEEP}, put
+    event = {"customer_id": "e-1", "event": "guest-order", "customer": deep}
+    posted = _problem(api.post("/api/v1/events", json=event), 422, "validation-error")
+    assert posted["errors"][0]["field"] == "customer.attributes.a"
+    lines = "\n".join(
+        json.dumps({"customer_id": cid, "attributes": {"x": {"a": nested(levels)}}})
+        for cid, levels in (("i-1", 256), ("i-2", MAX_JSON_DEPTH - 1), ("i-3", MAX_JSON_DEPTH))
+    )
+    report = _raw(api, "POST", "/api/v1/customers/import", lines, "application/x-ndjson").json()
+    assert report["created"] == 1, report
+    assert report["invalid"] == [
+        {"line": 1, "message": f"attributes.x: {TOO_DEEP}"},
+        {"line": 3, "message": f"attributes.x: {TOO_DEEP}"},
+    ]
+    # Nothing of the refused ones was stored: every read answers.
+    assert _count(db, Customer) == 1
+    assert api.get("/api/v1/customers").status_code == 200
+    at_limit = {"attributes": {"a": nested(MAX_JSON_DEPTH)}}
+    assert api.put("/api/v1/customers/deep32", json=at_limit).status_code == 200
+    assert api.get("/api/v1/customers/deep32").json()["attributes"] == at_limit["attributes"]

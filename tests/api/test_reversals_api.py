@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -154,6 +156,9 @@ def test_bulk_redemption_streams_a_file(api: TestClient, db: Database) -> None:
     assert [e.details["redeemed"] for e in entries(db, "codes.redeemed")] == [2, 1]
 
 
+HEADER_ONLY = (
+    "The file has only a header line ('code,order_id') and no codes below it: nothing to redeem."
+)
 XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + bytes(300)
 
 
@@ -165,6 +170,9 @@ XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + b
         (b"K1,o-1\n\x00\x00\x01\x02binary", "not-a-text-file", "This file is not a text file (it"),
         (b"", "validation-error", "The file is empty: nothing to redeem."),
         (b"\r\n  \r\n", "validation-error", "The file is empty: nothing to redeem."),
+        # A header and no line of redemptions below it (nor one of empty cells).
+        (b"code,order_id\n", "validation-error", HEADER_ONLY),
+        (b"\xef\xbb\xbfcode,order_id\r\n,\r\n\r\n", "validation-error", HEADER_ONLY),
     ],
 )
 def test_a_redemption_file_that_is_not_text_or_is_empty_is_refused_up_front(
@@ -182,3 +190,41 @@ def test_a_redemption_file_that_is_not_text_or_is_empty_is_refused_up_front(
     utf16 = "code,order_id\nK1,o-1\n".encode("utf-16")
     done = api.post(url, content=utf16, headers={"Content-Type": "text/csv"})
     assert done.status_code == 200 and done.json()["redeemed"] == 1, done.text
+
+
+def test_a_redemption_time_must_be_a_moment_that_happened(api: TestClient, db: Database) -> None:
+    """Year 1 and 9999 were taken (on SQLite year 1 was stored as text no read could
+    parse: the group's codes, its analytics and the customer's codes were 500 from then
+    on), and 9999-12-31T23:59:59-01:00, past the year 9999 in UTC, made the whole file a
+    500. Each such line is refused in words; the rest of the file goes in."""
+    gid = _group(api, [f"T{i}" for i in range(8)], redeem_unissued=True)
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = (
+        "code,order_id,redeemed_at\n"
+        "T0,o-0,0001-01-01\n"
+        "T1,o-1,9999-12-31\n"
+        "T2,o-2,9999-12-31T23:59:59-01:00\n"
+        "T3,o-3,1999-12-31T23:59:59Z\n"
+        f"T4,o-4,{later}\n"
+        "T5,o-5,2000-01-01T00:00:00Z\n"  # the floor itself is a moment like any
+        f"T6,o-6,{soon}\n"  # a till's clock a minute fast
+        "T7,o-7,\n"
+    )
+    answer = api.post(
+        "/api/v1/codes/redemptions", content=body, headers={"Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    before, future = "before 2000, earlier than any code redeemed here", "in the future: a"
+    reasons = {r["line"]: r["reason"] for r in report["rejected_lines"]}
+    assert (report["redeemed"], report["rejected"]) == (3, 5), report
+    assert reasons[2] == f"bad date '0001-01-01': {before}"
+    assert reasons[3].startswith("bad date '9999-12-31': in the future: a redemption file")
+    assert reasons[4].startswith(f"bad date '9999-12-31T23:59:59-01:00': {future}")
+    assert reasons[5] == f"bad date '1999-12-31T23:59:59Z': {before}"
+    assert reasons[6].startswith(f"bad date '{later}': {future}")
+    assert _redemptions(db) == 3
+    assert_counters_exact(db, gid)
+    for url in (f"/api/v1/groups/{gid}/codes", f"/api/v1/groups/{gid}/analytics"):
+        assert api.get(url).status_code == 200, url

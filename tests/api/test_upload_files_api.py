@@ -164,6 +164,9 @@ def test_a_json_upload_without_codes_is_refused_without_history(
         (b"code;valid_until", "text/plain", "code;valid_until"),
         (b"\xef\xbb\xbfPromo Code,Expires\r\n\r\n  \r\n", "text/csv", "Promo Code,Expires"),
         (b"Code\n", "text/plain", "Code"),
+        # Rows of empty cells below the header (a spreadsheet's blank row) hold no code.
+        (b"code,valid_until\n,\n", "text/csv", "code,valid_until"),
+        (b'code;valid_until\r\n;\r\n"";""\r\n ; \r\n', "text/csv", "code;valid_until"),
     ],
 )
 def test_a_file_with_only_its_header_is_refused_in_words_without_history(

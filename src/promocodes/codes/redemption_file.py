@@ -23,11 +23,12 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, BinaryIO
 
 from promocodes.codes import sniff
 from promocodes.codes.code_text import MAX_CODE_LENGTH, invalid_reason, normalize, safe_display
+from promocodes.customers.schemas import check_customer_id
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -61,18 +62,41 @@ class BadLine:
 Item = RedeemLine | BadLine
 
 
-def parse_time(value: str) -> datetime | None:
+# A redemption's time is a moment that happened: not before any code here could exist
+# (a plain floor; year 1 was taken and, stored, broke reads of the group), and not
+# later than now but for a till's clock running a little fast.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _read_time(value: str) -> datetime | None:
     """An ISO 8601 date-time (UTC when it names no zone) or a bare date (its midnight,
-    UTC); None when it is neither."""
+    UTC), still in its own zone; None when it is neither."""
     if not value.isascii():
         return None
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time.min, UTC)
         parsed = datetime.fromisoformat(value)
-    except (ValueError, OverflowError):
+    except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def redemption_time(value: str, now: datetime) -> datetime | str:
+    """A line's ``redeemed_at`` in UTC, or why it is refused, in words."""
+    read = _read_time(value)
+    if read is None:
+        return "expected e.g. 2027-01-31T18:30:00Z"
+    before = f"before {EARLIEST.year}, earlier than any code redeemed here"
+    future = "in the future: a redemption file records redemptions already made"
+    try:
+        moment = read.astimezone(UTC)
+    except OverflowError:  # past the year 9999 in UTC, or before the year 1
+        return future if read.year > EARLIEST.year else before
+    if moment < EARLIEST:
+        return before
+    return future if moment > now + CLOCK_SKEW else moment
 
 
 def _identifier(value: str | None, what: str) -> tuple[str | None, str | None]:
@@ -89,6 +113,15 @@ def _identifier(value: str | None, what: str) -> tuple[str | None, str | None]:
     return value, None
 
 
+def _customer_problem(customer_id: str) -> str | None:
+    """The API's rule of customer ids, said as a line's problem."""
+    try:
+        check_customer_id(customer_id)
+    except ValueError as exc:
+        return f"bad line: customer id {exc}"
+    return None
+
+
 def item_of(line: int, fields: dict[str, str | None]) -> Item:
     """One line's fields (by column name) as a redemption, or why not."""
     code = normalize(fields.get("code") or "")
@@ -99,13 +132,14 @@ def item_of(line: int, fields: dict[str, str | None]) -> Item:
         return BadLine(line, safe_display(code), f"bad line: not a code ({reason})")
     order_id, problem = _identifier(fields.get("order_id"), "order id")
     customer_id, other = _identifier(fields.get("customer_id"), "customer id")
+    if customer_id is not None and other is None:
+        other = _customer_problem(customer_id)
     if problem or other:
         return BadLine(line, code, str(problem or other))
     raw_time = normalize(fields.get("redeemed_at") or "")
-    redeemed_at = parse_time(raw_time) if raw_time else None
-    if raw_time and redeemed_at is None:
-        shown = safe_display(raw_time, 40)
-        return BadLine(line, code, f"bad date '{shown}': expected e.g. 2027-01-31T18:30:00Z")
+    redeemed_at = redemption_time(raw_time, datetime.now(UTC)) if raw_time else None
+    if isinstance(redeemed_at, str):
+        return BadLine(line, code, f"bad date '{safe_display(raw_time, 40)}': {redeemed_at}")
     return RedeemLine(line, code, order_id, redeemed_at, customer_id)
 
 
@@ -159,6 +193,8 @@ class RedemptionReader:
         head = sniff.read_head(stream, nothing_to="redeem")
         self._head, self._encoding, self.bytes_read = head.data, head.encoding, head.size
         self.shape: str | None = None  # "json", "csv" or "text" once the first line is read
+        if head.size < sniff.SNIFF_BYTES:  # the head is the whole file
+            _refuse_header_only(head.data.decode(head.encoding, errors="replace"))
 
     def _lines(self) -> Iterator[tuple[int, str, bool]]:
         """(number, text, too long) of each physical line."""
@@ -204,6 +240,14 @@ class RedemptionReader:
                 yield item_of(number, dict(zip(columns, _cells(stripped), strict=False)))
             else:
                 yield item_of(number, {"code": stripped})
+
+
+def _refuse_header_only(whole: str) -> None:
+    """A file whose first line is a CSV header with no redemption below it is refused
+    up front, by the rule code uploads follow (a report of zeros said nothing)."""
+    first = next((normalize(line) for line in whole.splitlines() if normalize(line)), "")
+    header = _shape_of(first)[1] is not None
+    sniff.refuse_header_only(whole, header=header, nothing_to="redeem")
 
 
 def _shape_of(first: str) -> tuple[str, tuple[str, ...] | None]:

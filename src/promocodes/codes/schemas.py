@@ -17,6 +17,7 @@ from pydantic import (
 from promocodes.codes.benefit import Benefit
 from promocodes.codes.pattern import MAX_GENERATE, check_count, parse
 from promocodes.codes.report import UploadReport as UploadReport  # re-exported: its home
+from promocodes.customers.schemas import CustomerIdText
 from promocodes.errors import ValidationFailed
 from promocodes.text import Text, clean_name
 
@@ -245,7 +246,7 @@ class CodeRowOut(BaseModel):
 class IssueIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Text = Field(min_length=1, max_length=200)
+    customer_id: CustomerIdText
     kind: Literal["initial", "repeat"] = "initial"
 
 
@@ -260,14 +261,14 @@ class IssueOut(BaseModel):
 class RedeemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    customer_id: CustomerIdText | None = None
     order_id: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ValidateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    customer_id: CustomerIdText | None = None
 
 
 class ValidatedGroupOut(BaseModel):

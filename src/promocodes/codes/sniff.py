@@ -81,19 +81,31 @@ def first_lines(head: str, limit: int = 5) -> list[str]:
     return [line for line in lines if line.strip()][:limit]
 
 
-def refuse_header_only(whole: str, *, header: bool, what: str = "file") -> None:
+def refuse_header_only(
+    whole: str, *, header: bool, what: str = "file", nothing_to: str = "upload"
+) -> None:
     """Raise ``ValidationFailed`` when ``whole`` (all of a file or a paste), read as
     having a header, is that header line and nothing else: no codes, refused in words up
-    front as an empty file is (not a report of zeros that says nothing)."""
+    front as an empty file is (not a report of zeros that says nothing). Lines of empty
+    cells (``,``, ``;;``, ``"",""``) hold nothing either: a spreadsheet saved with a blank
+    row below its header is the same empty file."""
     if not header:
         return
-    lines = [line for line in whole.splitlines() if normalize(line)]
+    lines = [line for line in whole.splitlines() if _has_content(line)]
     if len(lines) == 1:
         shown = safe_display(normalize(lines[0]), 80)
         raise ValidationFailed(
             f"The {what} has only a header line ('{shown}') and no codes below it: "
-            "nothing to upload."
+            f"nothing to {nothing_to}."
         )
+
+
+# A line of empty cells, whatever its separator, is separators and quotes around blanks.
+_CELL_MARKS = str.maketrans("", "", "".join(SEPARATORS) + '"')
+
+
+def _has_content(line: str) -> bool:
+    return bool(normalize(line.translate(_CELL_MARKS)))
 
 
 def separator(lines: list[str]) -> str:

@@ -7,12 +7,37 @@ from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from promocodes.errors import ValidationFailed
 from promocodes.text import Text, check_json
 
 # Fields a template may read as ``client.<field>`` (besides ``attributes``).
 CUSTOMER_FIELDS = ("customer_id", "email", "phone", "first_name", "last_name")
+
+
+NO_SLASH = (
+    "must not contain '/': a customer id is part of the customer's address, "
+    "/api/v1/customers/{customer_id}, where a '/' cannot be sent"
+)
+
+
+def check_customer_id(value: str) -> str:
+    """A customer id, wherever one comes in (the API, imports, events, redemption files,
+    the CLI): the customer must stay reachable at ``/customers/{customer_id}`` to be read
+    or erased, and a path segment cannot hold ``/`` (even sent as ``%2F``)."""
+    if "/" in value:
+        raise PydanticCustomError("customer_id_slash", NO_SLASH)
+    return value
+
+
+# The one type of a customer id sent in a body; the schema states the rule too, so a
+# client (and the contract run) knows it.
+CustomerIdText = Annotated[
+    Text,
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": "^[^/]*$"}),
+    AfterValidator(check_customer_id),
+]
 
 
 def check_email(value: str | None) -> str | None:
@@ -45,7 +70,7 @@ class CustomerIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Text = Field(min_length=1, max_length=200)
+    customer_id: CustomerIdText
     email: Text | None = Field(default=None, max_length=320)
     phone: Text | None = Field(default=None, max_length=40)
     first_name: Text | None = Field(default=None, max_length=200)

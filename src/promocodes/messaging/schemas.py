@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from promocodes.customers.schemas import CustomerFields
+from promocodes.customers.schemas import CustomerFields, CustomerIdText
 from promocodes.messaging.models import Channel
 from promocodes.text import Text
 
@@ -118,11 +118,11 @@ class SendIn(BaseModel):
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    customer_id: CustomerIdText | None = None
 
 
 class TemplatePreviewIn(TemplateIn):
-    customer_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    customer_id: CustomerIdText | None = None
 
 
 class TestSendIn(BaseModel):
@@ -209,7 +209,7 @@ class CampaignOut(BaseModel):
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: Text = Field(min_length=1, max_length=200)
+    customer_id: CustomerIdText
     event: Text = Field(min_length=1, max_length=100)
     event_id: Text | None = Field(default=None, min_length=1, max_length=200)
     # The customer as the event knows them: the same fields and rules as
