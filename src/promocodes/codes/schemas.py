@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,7 +18,7 @@ from promocodes.codes.benefit import Benefit
 from promocodes.codes.pattern import MAX_GENERATE, check_count, parse
 from promocodes.codes.report import UploadReport as UploadReport  # re-exported: its home
 from promocodes.errors import ValidationFailed
-from promocodes.text import Text, clean_name
+from promocodes.text import Rfc3339, Text, clean_name
 
 MAX_GROUP_NAME = 200
 
@@ -28,8 +28,9 @@ def clean_group_name(value: str) -> str:
 
 
 class _Validity(BaseModel):
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    # Rfc3339: the schema's date-time is a string; Pydantic alone took 0 as 1970.
+    valid_from: Annotated[datetime | None, Rfc3339] = None
+    valid_until: Annotated[datetime | None, Rfc3339] = None
 
     @field_validator("valid_from", "valid_until")
     @classmethod

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from promocodes.customers.schemas import CustomerFields
 from promocodes.messaging.models import Channel
-from promocodes.text import Text
+from promocodes.text import Rfc3339, Text
 
 
 class TemplateIn(BaseModel):
@@ -25,7 +25,7 @@ class MailingCreate(TemplateIn):
     name: Text = Field(min_length=1, max_length=200)
     segment_id: int = Field(ge=1, le=2_147_483_647)
     channel: Channel = "outbox"
-    send_at: datetime | None = None
+    send_at: Annotated[datetime | None, Rfc3339] = None  # a string, not seconds
     chunk_size: int = Field(default=500, ge=1, le=10_000)
 
 
@@ -38,7 +38,7 @@ class MailingUpdate(BaseModel):
     subject: Text | None = Field(default=None, max_length=100_000)
     body_text: Text | None = Field(default=None, max_length=100_000)
     body_html: Text | None = Field(default=None, max_length=100_000)
-    send_at: datetime | None = None
+    send_at: Annotated[datetime | None, Rfc3339] = None  # a string, not seconds
 
 
 class AttemptOut(BaseModel):
