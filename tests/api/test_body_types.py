@@ -151,3 +151,23 @@ def test_body_text_that_refuses_nul_says_so_in_the_schema(api: TestClient) -> No
     assert silent == {}
     refused = api.post("/api/v1/codes/NONE/redeem", json={"order_id": "a\x00b"})
     _refused(refused, "order_id")
+
+
+def test_a_path_id_states_its_range_in_the_schema(api: TestClient) -> None:
+    """An id's range is the schema's ``minimum`` and ``maximum``: with the digits check
+    placed before it, the range came out as unknown ``ge``/``le`` keys, so id 0 was
+    schema-valid and its 422 failed the contract."""
+    spec = api.get("/openapi.json").json()
+    ids = [
+        (f"{method.upper()} {path}", p["schema"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for p in operation.get("parameters", [])
+        if p["in"] == "path" and p["schema"].get("type") == "integer"
+    ]
+    assert len(ids) > 20
+    wrong = [name for name, s in ids if (s.get("minimum"), s.get("maximum")) != (1, 2_147_483_647)]
+    assert wrong == []
+    assert [name for name, s in ids if {"ge", "le"} & set(s)] == []
+    _problem(api.get("/api/v1/groups/0"), 422, "validation-error")
+    _problem(api.get("/api/v1/groups/1_0"), 422, "validation-error")
