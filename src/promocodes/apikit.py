@@ -152,8 +152,9 @@ def _touch(db: Database, key_id: int) -> None:
 
 Key = Annotated[ApiKey, Depends(api_key)]
 # A row id in a path, API or page: digits alone (`1_0` is not 10), within the database's
-# integer columns (an out-of-range id is a 422, not a crash).
-Id = Annotated[int, Digits, Path(ge=1, le=2_147_483_647)]
+# integer columns (an out-of-range id is a 422, not a crash). The range before the digits
+# check: after it, the schema showed unknown ge/le keys instead of minimum/maximum.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647), Digits]
 # A page size: one to a thousand items.
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Db = Annotated[Database, Depends(database)]

@@ -8,8 +8,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 
 def check_text(value: str) -> str:
@@ -77,9 +78,26 @@ def _check_json(value: Any, path: str, depth: int, top: str) -> Any:
     return value
 
 
-Text = Annotated[str, AfterValidator(check_text)]
 # For path parameters and headers, where a validator cannot run: the same rule as a pattern.
 NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+class _NoNulInSchema:
+    """States ``check_text``'s NUL rule in the JSON schema too (as ``NO_NUL_PATTERN``),
+    so a client (or a contract test) knows a NUL is refused; the validator still runs
+    for its clearer message. A field with a pattern of its own keeps it (that pattern
+    must then exclude NUL itself)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", NO_NUL_PATTERN)
+        return json_schema
+
+
+Text = Annotated[str, AfterValidator(check_text), _NoNulInSchema]
 
 # An RFC 3339 time, "2025-01-31T12:00:00Z" (the schema's ``date-time``). Pydantic alone
 # would also take a number (``0``, ``"0.5"``) as seconds since 1970, which the schema

@@ -63,7 +63,7 @@ def test_the_api_keeps_its_openapi_contract(db: Database, tmp_path: Path) -> Non
             ],
             capture_output=True,
             text=True,
-            timeout=1800,
+            timeout=max(1800, 30 * EXAMPLES),  # 100 examples: about 13 minutes a backend
             cwd=tmp_path,  # its report folder goes with the test's temporary files
         )
     report = run.stdout[-20_000:] + run.stderr[-5_000:]

@@ -267,3 +267,18 @@ def test_deleting_a_campaign(api: TestClient, db: Database) -> None:
     kept = api.get(f"/api/v1/campaigns/{cid}/messages").json()["items"]
     assert kept == made["messages"]
     assert api.get(f"/api/v1/groups/{gid}").json()["issued"] == 1
+
+
+def test_moving_a_draft_to_a_missing_segment_is_a_404(api: TestClient) -> None:
+    # The look-up came after the change and flushed it first: a foreign-key error, a 500.
+    _, seg = _setup(api)
+    mid = api.post(
+        "/api/v1/mailings", json={"name": "M", "segment_id": seg, "body_text": "Hi"}
+    ).json()["id"]
+    gone = api.patch(f"/api/v1/mailings/{mid}", json={"segment_id": seg + 1000})
+    _problem(gone, 404, "segment-not-found")
+    assert api.get(f"/api/v1/mailings/{mid}").json()["segment_id"] == seg
+    removed = api.patch(f"/api/v1/mailings/{mid}", json={"segment_id": None})
+    _problem(removed, 422, "validation-error")
+    moved = api.patch(f"/api/v1/mailings/{mid}", json={"name": "N"})
+    assert moved.status_code == 200 and moved.json()["name"] == "N", moved.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,9 +19,11 @@ from promocodes.codes.pattern import MAX_GENERATE, check_count, parse
 from promocodes.codes.report import UploadReport as UploadReport  # re-exported: its home
 from promocodes.customers.schemas import CustomerIdText
 from promocodes.errors import ValidationFailed
-from promocodes.text import Text, clean_name
+from promocodes.text import Rfc3339, Text, clean_name
 
 MAX_GROUP_NAME = 200
+# Numbers and flags of a body are strict (``strict=True``, ``StrictBool``): the schema
+# says integer or boolean, and Pydantic alone took ``true`` as 1 and ``"5"`` as 5.
 
 
 def clean_group_name(value: str) -> str:
@@ -29,8 +31,9 @@ def clean_group_name(value: str) -> str:
 
 
 class _Validity(BaseModel):
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    # Rfc3339: the schema's date-time is a string; Pydantic alone took 0 as 1970.
+    valid_from: Annotated[datetime | None, Rfc3339] = None
+    valid_until: Annotated[datetime | None, Rfc3339] = None
 
     @field_validator("valid_from", "valid_until")
     @classmethod
@@ -55,7 +58,7 @@ class _Rules(_Validity):
     """What create and edit share beyond the validity: the benefit and the limit."""
 
     benefit: Benefit | None = None
-    customer_limit: int | None = Field(default=None, ge=1, le=MAX_CUSTOMER_LIMIT)
+    customer_limit: int | None = Field(default=None, ge=1, le=MAX_CUSTOMER_LIMIT, strict=True)
     limit_action: LimitAction = "repeat"
 
 
@@ -69,8 +72,8 @@ class _Refill(BaseModel):
     ``refill_count`` codes of ``refill_pattern``. All three together, or none."""
 
     refill_pattern: str | None = Field(default=None, max_length=64)
-    refill_below: int | None = Field(default=None, ge=1, le=MAX_LOW_STOCK_THRESHOLD)
-    refill_count: int | None = Field(default=None, ge=1, le=MAX_GENERATE)
+    refill_below: int | None = Field(default=None, ge=1, le=MAX_LOW_STOCK_THRESHOLD, strict=True)
+    refill_count: int | None = Field(default=None, ge=1, le=MAX_GENERATE, strict=True)
 
     @model_validator(mode="after")
     def _whole(self) -> _Refill:
@@ -90,7 +93,9 @@ class GroupCreate(_Rules, _Refill):
 
     name: str
     description: Text | None = Field(default=None, max_length=5_000)
-    low_stock_threshold: int | None = Field(default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD)
+    low_stock_threshold: int | None = Field(
+        default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD, strict=True
+    )
     # Printed flyers: codes may be redeemed without having been issued to anyone.
     redeem_unissued: StrictBool = False
 
@@ -108,7 +113,9 @@ class GroupUpdate(_Rules, _Refill):
 
     name: str | None = None
     description: Text | None = Field(default=None, max_length=5_000)
-    low_stock_threshold: int | None = Field(default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD)
+    low_stock_threshold: int | None = Field(
+        default=None, ge=0, le=MAX_LOW_STOCK_THRESHOLD, strict=True
+    )
     redeem_unissued: StrictBool = False
 
     @field_validator("name")
@@ -153,7 +160,7 @@ class GenerateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pattern: str = Field(min_length=1, max_length=64)
-    count: int = Field(ge=1, le=MAX_GENERATE)
+    count: int = Field(ge=1, le=MAX_GENERATE, strict=True)
 
 
 class GenerateReport(BaseModel):

@@ -84,11 +84,16 @@ def update(session: Session, mailing_id: int, data: MailingUpdate) -> Mailing:
     mailing = get(session, mailing_id)
     if mailing.status not in EDITABLE:
         raise Conflict(f"mailing {mailing_id} is {mailing.status}; only drafts can be edited")
-    for field in data.model_fields_set:
+    fields = data.model_fields_set
+    segment_id = data.segment_id if "segment_id" in fields else mailing.segment_id
+    if segment_id is not None:
+        # Before the mailing changes: the look-up flushes it, and a segment that does not
+        # exist was then a foreign-key error (a 500) instead of this 404.
+        segments.get(session, segment_id, lock=True)
+    for field in fields:
         setattr(mailing, field, getattr(data, field))
     if mailing.segment_id is None or mailing.name is None:
         raise ValidationFailed("name and segment_id cannot be removed")
-    segments.get(session, mailing.segment_id, lock=True)
     require_valid(session, template_of(mailing))
     session.flush()
     return mailing

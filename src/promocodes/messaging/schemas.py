@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
 from promocodes.customers.schemas import CustomerFields, CustomerIdText
 from promocodes.messaging.models import Channel
-from promocodes.text import Text
+from promocodes.text import Rfc3339, Text
+
+# Numbers and flags of a body are strict (``strict=True``, ``StrictBool``): the schema
+# says integer or boolean, and Pydantic alone took ``"yes"`` as true and ``true`` as 1.
 
 
 class TemplateIn(BaseModel):
@@ -23,22 +26,22 @@ class TemplateIn(BaseModel):
 
 class MailingCreate(TemplateIn):
     name: Text = Field(min_length=1, max_length=200)
-    segment_id: int = Field(ge=1, le=2_147_483_647)
+    segment_id: int = Field(ge=1, le=2_147_483_647, strict=True)
     channel: Channel = "outbox"
-    send_at: datetime | None = None
-    chunk_size: int = Field(default=500, ge=1, le=10_000)
+    send_at: Annotated[datetime | None, Rfc3339] = None  # a string, not seconds
+    chunk_size: int = Field(default=500, ge=1, le=10_000, strict=True)
 
 
 class MailingUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text | None = Field(default=None, min_length=1, max_length=200)
-    segment_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    segment_id: int | None = Field(default=None, ge=1, le=2_147_483_647, strict=True)
     channel: Channel | None = None
     subject: Text | None = Field(default=None, max_length=100_000)
     body_text: Text | None = Field(default=None, max_length=100_000)
     body_html: Text | None = Field(default=None, max_length=100_000)
-    send_at: datetime | None = None
+    send_at: Annotated[datetime | None, Rfc3339] = None  # a string, not seconds
 
 
 class AttemptOut(BaseModel):
@@ -112,7 +115,7 @@ class ResendIn(BaseModel):
 class SendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    allow_partial: bool = False
+    allow_partial: StrictBool = False
 
 
 class PreviewIn(BaseModel):
@@ -128,7 +131,10 @@ class TemplatePreviewIn(TemplateIn):
 class TestSendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Text = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # No NUL in the pattern either: Text's own (no NUL) gives way to a field's pattern.
+    email: Text = Field(
+        min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+    )
 
 
 class RenderedOut(BaseModel):
@@ -173,10 +179,10 @@ class CampaignIn(TemplateIn):
     name: Text = Field(min_length=1, max_length=200)
     event: Text = Field(min_length=1, max_length=100)
     channel: Channel = "outbox"
-    active: bool = True
+    active: StrictBool = True
     # An event for an unknown customer creates it (from the event's ``customer``), and
     # the ``customer`` of an event updates a known one; off, the object is ignored.
-    creates_customers: bool = False
+    creates_customers: StrictBool = False
 
 
 class CampaignUpdate(BaseModel):
@@ -188,8 +194,8 @@ class CampaignUpdate(BaseModel):
     subject: Text | None = Field(default=None, max_length=100_000)
     body_text: Text | None = Field(default=None, max_length=100_000)
     body_html: Text | None = Field(default=None, max_length=100_000)
-    active: bool | None = None
-    creates_customers: bool | None = None
+    active: StrictBool | None = None
+    creates_customers: StrictBool | None = None
 
 
 class CampaignOut(BaseModel):
