@@ -30,3 +30,20 @@ def test_a_segment_filter_time_past_the_calendar_is_refused(api: TestClient) -> 
         answer = api.post("/api/v1/segments/preview", json={"filter": tree})
         assert answer.status_code == 422, answer.text
         assert "years 1 to 9999" in answer.text
+
+
+def test_a_group_time_sent_with_an_offset_is_answered_in_utc(api: TestClient) -> None:
+    created = api.post("/api/v1/groups", json={"name": "Zones"}).json()
+    patched = api.patch(
+        f"/api/v1/groups/{created['id']}", json={"valid_until": "2030-01-01T00:00:00+02:00"}
+    )
+    assert patched.status_code == 200, patched.text
+    got = api.get(f"/api/v1/groups/{created['id']}").json()
+    assert patched.json()["valid_until"] == got["valid_until"] == "2029-12-31T22:00:00Z"
+    for edge in EDGES:
+        _refused(
+            api.post("/api/v1/groups", json={"name": "Edge", "valid_from": edge}), "valid_from"
+        )
+        _refused(
+            api.patch(f"/api/v1/groups/{created['id']}", json={"valid_until": edge}), "valid_until"
+        )
