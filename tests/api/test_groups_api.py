@@ -233,3 +233,12 @@ def test_a_json_body_sent_as_something_else_says_to_send_json(api: TestClient) -
         assert "Content-Type: application/json" in error["message"], error
         assert (content_type or "no content type") in error["message"]
     assert api.post("/api/v1/groups", json={"name": "Typed"}).status_code == 201
+
+
+def test_an_empty_patch_changes_nothing_not_even_updated_at(api: TestClient, db: Database) -> None:
+    gid = group_with_codes(db, "Still", ["S1"])
+    before = api.get(f"/api/v1/groups/{gid}").json()
+    time.sleep(0.01)
+    patched = api.patch(f"/api/v1/groups/{gid}", json={})
+    assert patched.status_code == 200 and patched.json() == before
+    assert api.get(f"/api/v1/groups/{gid}").json() == before

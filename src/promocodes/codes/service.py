@@ -158,6 +158,8 @@ def create_group(session: Session, data: GroupCreate) -> CodeGroup:
 def update_group(session: Session, group_id: int, data: GroupUpdate) -> CodeGroup:
     group = get_group(session, group_id)
     fields = data.model_fields_set
+    if not fields:
+        return group  # nothing asked, nothing changed: updated_at stays
     if "name" in fields:
         assert data.name is not None  # GroupUpdate refuses a null name
         _ensure_name_free(session, data.name, except_id=group.id)
