@@ -120,12 +120,13 @@ def test_json_lines_and_plain_files(db: Database) -> None:
     report = redeem(
         db,
         '{"code": "J1", "order_id": "o-1"}\n{"code": "J2"}\nnot json\n[1]\n'
-        '{"code": "J2", "order_id": 7}\n',
+        '{"code": "J2", "order_id": 7}\n{"code": "J2", "orderid": "o-2", "extra": 1}\n',
     )
-    assert (report.redeemed, report.rejected) == (1, 4)
+    assert (report.redeemed, report.rejected) == (1, 5)
     assert set(reasons(report).values()) == {
         "bad line: no order id", "bad line: not JSON", "bad line: not a JSON object",
         "bad line: order_id is not text",
+        "bad line: unknown key extra, orderid (known: code, order_id, redeemed_at, customer_id)",
     }  # fmt: skip
     with pytest.raises(ValidationFailed, match="order_id"):
         redeem(db, "T1\nT2\n")

@@ -150,6 +150,12 @@ def _json_item(line: int, text: str) -> Item:
         return BadLine(line, safe_display(text), "bad line: not JSON")
     if not isinstance(value, dict):
         return BadLine(line, safe_display(text), "bad line: not a JSON object")
+    unknown = sorted(set(value) - set(COLUMNS))
+    if unknown:  # a misspelt order_id would otherwise redeem without its order
+        names = ", ".join(safe_display(str(k), 40) for k in unknown[:3])
+        return BadLine(
+            line, safe_display(text), f"bad line: unknown key {names} (known: {', '.join(COLUMNS)})"
+        )
     fields: dict[str, str | None] = {}
     for name in COLUMNS:
         cell = value.get(name)
