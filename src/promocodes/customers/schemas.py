@@ -35,7 +35,8 @@ def check_customer_id(value: str) -> str:
 # client (and the contract run) knows it.
 CustomerIdText = Annotated[
     Text,
-    Field(min_length=1, max_length=200, json_schema_extra={"pattern": "^[^/]*$"}),
+    # The pattern keeps NUL out too (it replaces Text's own, see text._NoNulInSchema).
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": r"^[^/\x00]*$"}),
     AfterValidator(check_customer_id),
 ]
 
