@@ -15,9 +15,9 @@ def test_list_and_search(ui: Ui, db: Database) -> None:
     with db.write() as s:
         make_customer(s, "alice", email="alice@shop.io", first_name="Alice", last_name="Liddell")
         make_customer(s, "bob", email="bob@other.io", first_name="Bob")
-        make_customer(s, "c/3", email="c3@shop.io")
+        make_customer(s, "c 3", email="c3@shop.io")
     page = ui.get("/customers").text
-    assert all(name in page for name in ("alice", "bob", "Alice Liddell", 'href="/customers/c/3"'))
+    assert all(name in page for name in ("alice", "bob", "Alice Liddell", 'href="/customers/c%203"'))
     found = ui.get("/customers", params={"q": "shop.io"}).text
     assert "alice@shop.io" in found and "c3@shop.io" in found and "bob@other.io" not in found
     exact = ui.get("/customers", params={"q": "bob"}).text
@@ -37,16 +37,16 @@ def test_list_and_search(ui: Ui, db: Database) -> None:
 def test_profile_lists_every_issued_code(ui: Ui, db: Database) -> None:
     gid = group_with_codes(db, "Welcome", ["W1", "W2", "W3"])
     with db.write() as s:
-        make_customer(s, "c/3", email="c3@shop.io", first_name="Cee", attributes={"city": "Oslo"})
-    first = issue(db, "c/3", gid, key="a")
+        make_customer(s, "c 3", email="c3@shop.io", first_name="Cee", attributes={"city": "Oslo"})
+    first = issue(db, "c 3", gid, key="a")
     assert first is not None
-    again = issue(db, "c/3", gid, key="b", kind="repeat")
-    second = issue(db, "c/3", gid, key="c")
+    again = issue(db, "c 3", gid, key="b", kind="repeat")
+    second = issue(db, "c 3", gid, key="c")
     assert second is not None
     assert first == again
     with db.write() as s:
         s.execute(update(Issuance).where(Issuance.key == "c").values(voided_at=utcnow()))
-    page = ui.get("/customers/c/3")
+    page = ui.get("/customers/c%203")
     assert page.status_code == 200
     text = page.text
     assert "Cee" in text and "c3@shop.io" in text and "Oslo" in text
