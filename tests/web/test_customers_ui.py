@@ -17,7 +17,9 @@ def test_list_and_search(ui: Ui, db: Database) -> None:
         make_customer(s, "bob", email="bob@other.io", first_name="Bob")
         make_customer(s, "c 3", email="c3@shop.io")
     page = ui.get("/customers").text
-    assert all(name in page for name in ("alice", "bob", "Alice Liddell", 'href="/customers/c%203"'))
+    assert all(
+        name in page for name in ("alice", "bob", "Alice Liddell", 'href="/customers/c%203"')
+    )
     found = ui.get("/customers", params={"q": "shop.io"}).text
     assert "alice@shop.io" in found and "c3@shop.io" in found and "bob@other.io" not in found
     exact = ui.get("/customers", params={"q": "bob"}).text
