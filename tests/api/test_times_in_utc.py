@@ -4,14 +4,15 @@ the database."""
 
 from __future__ import annotations
 
+import httpx
 from fastapi.testclient import TestClient
 
 EDGES = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
 
 
-def _refused(answer: object, field: str) -> None:
-    assert getattr(answer, "status_code", None) == 422, getattr(answer, "text", answer)
-    errors = answer.json()["errors"]  # type: ignore[attr-defined]
+def _refused(answer: httpx.Response, field: str) -> None:
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["errors"]
     assert any(e["field"] == field and "years 1 to 9999" in e["message"] for e in errors), errors
 
 

@@ -30,6 +30,8 @@ from promocodes.db import Driver, RawSQL
 from promocodes.models import UTCDateTime
 
 COUNTER_FIELDS = ("total", "available", "issued", "redeemed", "blocked")
+# The same counters as ``Counts`` names them (``available`` is shown as ``active``).
+_COUNT_NAMES = ("total", "active", "issued", "redeemed", "blocked")
 
 
 # --- groups -----------------------------------------------------------------------------
@@ -80,7 +82,7 @@ def shown_group(tx: Driver, group_id: int) -> dict[str, Any] | None:
     if isinstance(values["benefit_value"], float | int):  # SQLite keeps NUMERIC as a number
         values["benefit_value"] = Decimal(f"{values['benefit_value']:.2f}")
     totals = row[len(_ROW_COLUMNS) :]
-    values.update(zip(("total", "active", "issued", "redeemed", "blocked"), totals, strict=True))
+    values.update(zip(_COUNT_NAMES, totals, strict=True))
     return values
 
 
@@ -188,10 +190,8 @@ def counts(session: Session, group_ids: Sequence[int]) -> dict[int, Counts]:
         .group_by(GroupCounter.group_id)
     )
     out = {gid: Counts() for gid in group_ids}
-    for gid, total, available, issued, redeemed, blocked in rows:
-        out[gid] = Counts(
-            total=total, active=available, issued=issued, redeemed=redeemed, blocked=blocked
-        )
+    for gid, *totals in rows:
+        out[gid] = Counts(**dict(zip(_COUNT_NAMES, totals, strict=True)))
     return out
 
 
