@@ -50,7 +50,17 @@ class Rules:
     holders: dict[str, list[str]] = field(default_factory=dict)  # code -> customers (initial)
     last: dict[tuple[str, str], str] = field(default_factory=dict)  # (customer, g) -> code
     order: dict[str, str | None] = field(default_factory=dict)
+    redeemer: dict[str, str | None] = field(default_factory=dict)  # as the redeem named
     records: int = 0
+
+    def retry(self, code: str, order: str | None, who: str | None) -> bool:
+        """A redeem of a redeemed code is the same checkout retried: the same order, and
+        no other customer than the redemption named (none names no other)."""
+        return (
+            order is not None
+            and self.order[code] == order
+            and (who is None or who == self.redeemer[code])
+        )
 
 
 def machine_for(db: Database) -> type[RuleBasedStateMachine]:
@@ -132,7 +142,7 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
                     customer = self._customer(s, who) if who else None
                     redemption.redeem(s, code, customer=customer, order_id=order)
             except CodeAlreadyRedeemed:
-                assert status == "redeemed" and (order is None or self.m.order[code] != order)
+                assert status == "redeemed" and not self.m.retry(code, order, who)
                 return
             except CodeBlocked:
                 assert status == "blocked"
@@ -142,12 +152,13 @@ def machine_for(db: Database) -> type[RuleBasedStateMachine]:
                 assert not_theirs or (status == "available" and code[0] not in FLYERS)
                 return
             if status == "redeemed":
-                assert order is not None and self.m.order[code] == order
+                assert self.m.retry(code, order, who)
                 return
             assert status == "issued" or (status == "available" and code[0] in FLYERS)
             assert who is None or who in self.m.holders.get(code, [])
             self.m.status[code] = "redeemed"
             self.m.order[code] = order
+            self.m.redeemer[code] = who
 
         @rule(code=st.sampled_from([c for cs in GROUPS.values() for c in cs]))
         def block(self, code: str) -> None:
