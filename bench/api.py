@@ -13,8 +13,11 @@ second of the same request (the issue excepted: after the group's):
   ``GET /api/v1/nope`` (404 through every middleware), ``GET /healthz``,
   ``GET /api/v1/groups/{id}`` (key check + one read), and ``POST …/issue`` with a
   distinct customer and a distinct ``Idempotency-Key`` per request (a Lua script);
-- the same issue in-process (``codes.api.issue_once``, the call the route makes, with
-  its Idempotency-Key record, in a loop), for the HTTP cost of an issue.
+- the same issue in-process (``codes.api.issue_work``, the work the route hands to its
+  transaction, with its Idempotency-Key record), one ``driver_write()`` transaction
+  after the other in a loop, as a script would: the service's own speed, for the HTTP
+  cost of an issue. (Over HTTP, issues in flight together share a transaction and its
+  commit: ``groupcommit.py``.)
 
 Printed: one JSON line with every figure (requests/s, p99 ms, errors) and the ratios the
 targets take (docs/performance.md). Errors are socket errors, and non-2xx answers where
@@ -39,7 +42,7 @@ import httpx
 from _common import bench_database, say, server_version
 from issue import customer_id, prepare
 from promocodes.apikeys import service as apikeys
-from promocodes.codes.api import issue_once
+from promocodes.codes.api import issue_work
 from promocodes.codes.schemas import IssueIn
 from promocodes.db import Database
 
@@ -144,7 +147,7 @@ def free_port() -> int:
 
 def in_process(url: str, key_id: int, group_id: int, first: int, seconds: float) -> float:
     """Issues per second of the call the route makes once it has checked the key and
-    parsed the body (``codes.api.issue_once``: the issue and its Idempotency-Key record,
+    parsed the body (``codes.api.issue_work``: the issue and its Idempotency-Key record,
     in one transaction), in a loop in this process: the same issue, without HTTP."""
     db = Database(url)
     path = f"/api/v1/groups/{group_id}/issue"
@@ -152,7 +155,8 @@ def in_process(url: str, key_id: int, group_id: int, first: int, seconds: float)
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds and done < IN_PROCESS:
             body = IssueIn(customer_id=customer_id(first + done))
-            issue_once(db, key_id, group_id, body, path, f"ip-{done}")
+            with db.driver_write() as tx:
+                issue_work(key_id, group_id, body, path, f"ip-{done}")(tx)
             done += 1
         return done / (time.perf_counter() - started)
     finally:

@@ -54,11 +54,12 @@ KIT = {
     "spool.py",
     "models.py",
     "db.py",
+    "groupcommit.py",
     "__init__.py",
 }
-# Below the domains: the database as a whole (schema, migrations, copies, backups).
-# They may build SQL; they do not move codes between states.
-INFRASTRUCTURE = {"db.py", "migrate.py", "dbcopy.py", "backup.py", "schema.py"}
+# Below the domains: the database as a whole (transactions, schema, migrations, copies,
+# backups). They may build SQL; they do not move codes between states.
+INFRASTRUCTURE = {"db.py", "groupcommit.py", "migrate.py", "dbcopy.py", "backup.py", "schema.py"}
 # Modules that compile a segment's filter tree into one SQL expression (a repository's
 # job: they build SQL and read issuances, never write).
 SQL_COMPILERS = {"segments/filters.py", "segments/predicates.py"}

@@ -22,6 +22,7 @@ from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
 from promocodes.dispatch import Branch
+from promocodes.groupcommit import GroupCommit
 from promocodes.headers import SecurityHeaders
 from promocodes.keycache import KeyCache
 from promocodes.messaging import api as messaging_api
@@ -75,6 +76,7 @@ def create_app(
         "Authenticate with `Authorization: Bearer <API key>`; errors are RFC 9457 problems.",
     )
     app.state.db = db
+    app.state.group_commit = GroupCommit(db)
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(

@@ -43,24 +43,25 @@ def _operation_key(api_key_id: int, key: str) -> str:
 
 
 def idempotent(
-    db: Database,
     api_key_id: int,
     key: str | None,
     path: str,
     body: BaseModel,
     out: type[M],
     run: Callable[[Driver, str], M],
-) -> M:
-    """Run ``run(transaction, operation_key)`` at most once per (API key, idempotency
-    key), in one write transaction with the check and the stored response."""
+) -> Callable[[Driver], M]:
+    """The work of a call with ``key``, for one write transaction (``driver_write()``, or
+    a ``GroupCommit``): ``run(transaction, operation_key)`` at most once per (API key,
+    idempotency key), with the check and the stored response."""
     if key is None:
-        with db.driver_write() as tx:
-            return run(tx, f"api:{api_key_id}:auto:{uuid.uuid4().hex}")
-    with db.driver_write() as tx:
-        operation = _operation_key(api_key_id, key)
-        return _once(
-            lambda: tx, api_key_id, key, _fingerprint(path, body), out, lambda: run(tx, operation)
-        )
+        # Made once: a write taken again after a failed transaction reuses it.
+        auto = f"api:{api_key_id}:auto:{uuid.uuid4().hex}"
+        return lambda tx: run(tx, auto)
+    operation = _operation_key(api_key_id, key)
+    fingerprint = _fingerprint(path, body)
+    return lambda tx: _once(
+        lambda: tx, api_key_id, key, fingerprint, out, lambda: run(tx, operation)
+    )
 
 
 def idempotent_session(

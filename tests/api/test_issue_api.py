@@ -203,3 +203,45 @@ def test_fifty_concurrent_identical_issue_requests(db: Database) -> None:
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Issuance)) == 1
     assert_counters_exact(db, gid)
+
+
+def test_concurrent_issues_each_answered_for_itself(db: Database) -> None:
+    """Issues in flight together (on SQLite: one transaction, groupcommit.py), some of
+    them bound to fail: each failure is its own, every other issue stands."""
+    with live_server(db) as server:
+        with httpx.Client(base_url=server.url, headers=server.headers) as c:
+            gid = c.post(
+                "/api/v1/groups", json={"name": "G", "codes": [f"C{i}" for i in range(30)]}
+            ).json()["id"]
+            small = c.post("/api/v1/groups", json={"name": "S", "codes": ["S1"]}).json()["id"]
+            for i in range(30):
+                c.put(f"/api/v1/customers/c{i}", json={})
+
+        async def fire() -> list[httpx.Response]:
+            async with httpx.AsyncClient(
+                base_url=server.url, headers=server.headers, timeout=60
+            ) as ac:
+                calls = [
+                    ac.post(
+                        f"/api/v1/groups/{gid}/issue",
+                        json={"customer_id": f"c{i}"},
+                        headers={"Idempotency-Key": f"k{i}"},
+                    )
+                    for i in range(30)
+                ]
+                calls += [  # an unknown customer, and a group with one code for two
+                    ac.post(f"/api/v1/groups/{gid}/issue", json={"customer_id": "nobody"}),
+                    ac.post(f"/api/v1/groups/{small}/issue", json={"customer_id": "c0"}),
+                    ac.post(f"/api/v1/groups/{small}/issue", json={"customer_id": "c1"}),
+                ]
+                return await asyncio.gather(*calls)
+
+        responses = asyncio.run(fire())
+    good, unknown, small_ones = responses[:30], responses[30], responses[31:]
+    assert [r.status_code for r in good] == [200] * 30, [r.text for r in good]
+    assert len({r.json()["code"] for r in good}) == 30
+    assert unknown.status_code == 404 and unknown.json()["type"].endswith("customer-not-found")
+    assert sorted(r.status_code for r in small_ones) == [200, 409]
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Issuance)) == 31
+    assert_counters_exact(db, gid, small)

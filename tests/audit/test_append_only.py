@@ -93,8 +93,10 @@ def test_an_idempotent_replay_returns_the_stored_answer_without_recording_again(
         runs.append(key)
         return _Out(entry_id=int(tx.first(add, {"at": tx.bind_time(utcnow())})[0]))
 
-    first = idempotent(db, 1, "same", "/x", _Out(entry_id=0), _Out, run)
-    again = idempotent(db, 1, "same", "/x", _Out(entry_id=0), _Out, run)
+    with db.driver_write() as tx:
+        first = idempotent(1, "same", "/x", _Out(entry_id=0), _Out, run)(tx)
+    with db.driver_write() as tx:
+        again = idempotent(1, "same", "/x", _Out(entry_id=0), _Out, run)(tx)
     assert first == again
     assert runs == ["api:1:same"]
     [entry] = entries(db)

@@ -3,6 +3,7 @@ their reversals (SPEC §5). Uploads and a group's code lists: ``upload_api.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -31,8 +32,9 @@ from promocodes.codes.schemas import (
     ValidateOut,
 )
 from promocodes.customers import service as customers
-from promocodes.db import Database, Driver
+from promocodes.db import Driver
 from promocodes.dispatch import OneHopRoute
+from promocodes.groupcommit import GroupCommit
 from promocodes.idempotency import idempotent
 from promocodes.pagination import decode_cursor, split_page
 from promocodes.text import NO_NUL_PATTERN
@@ -99,23 +101,25 @@ def delete_group(group_id: Id, actor: ApiActor, db: Db) -> Response:
 
 
 @router.post("/groups/{group_id}/issue", tags=["issue"])
-def issue_code(
+async def issue_code(
     group_id: Id,
     body: IssueIn,
     request: Request,
     key: Key,
-    db: Db,
     idempotency_key: IdempotencyKey = None,
 ) -> IssueOut:
-    return issue_once(db, key.id, group_id, body, request.url.path, idempotency_key)
+    # With the other issues in flight: one transaction and one commit (groupcommit.py).
+    writes: GroupCommit = request.app.state.group_commit
+    return await writes.run(issue_work(key.id, group_id, body, request.url.path, idempotency_key))
 
 
-def issue_once(
-    db: Database, key_id: int, group_id: int, body: IssueIn, path: str, idempotency_key: str | None
-) -> IssueOut:
-    """The issue a call makes once its key and body are checked: at most once per
-    ``Idempotency-Key``, in one transaction with its stored answer. (``bench/api.py``
-    times it in-process, beside the same issue over HTTP.)"""
+def issue_work(
+    key_id: int, group_id: int, body: IssueIn, path: str, idempotency_key: str | None
+) -> Callable[[Driver], IssueOut]:
+    """The issue a call makes once its key and body are checked, for its write
+    transaction: at most once per ``Idempotency-Key``, with its stored answer.
+    (``bench/api.py`` times it in-process, a transaction each, beside the same issue
+    over HTTP.)"""
 
     def run(tx: Driver, issuance_key: str) -> IssueOut:
         fn = issuance.issue_initial if body.kind == "initial" else issuance.issue_repeat
@@ -129,7 +133,7 @@ def issue_once(
         )
         return issuance.as_out(got)
 
-    return idempotent(db, key_id, idempotency_key, path, body, IssueOut, run)
+    return idempotent(key_id, idempotency_key, path, body, IssueOut, run)
 
 
 @router.get("/codes/{code}", tags=["codes"])
