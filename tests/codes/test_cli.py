@@ -43,6 +43,19 @@ def test_dry_run_and_stdin(cli: Cli, db: Database) -> None:
     assert counts(db, 1).total == 2
 
 
+def test_a_json_file_uploads_as_the_api_reads_it(cli: Cli, db: Database, tmp_path: Path) -> None:
+    cli("groups", "create", "G")
+    file = tmp_path / "codes.json"
+    file.write_text('{"codes": ["J1", "J2", "bad!", "J1"]}')
+    out = cli("codes", "upload", "G", str(file))
+    assert "invalid character '!'" in out and "same as line 1" in out
+    assert counts(db, 1).total == 2
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"codes": []}')
+    assert "holds no codes" in cli("codes", "upload", "G", str(empty), code=1)
+    assert counts(db, 1).total == 2
+
+
 def test_csv_upload_export_is_formula_safe(cli: Cli, db: Database, tmp_path: Path) -> None:
     cli("groups", "create", "G")
     file = tmp_path / "codes.csv"

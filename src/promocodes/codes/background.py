@@ -95,12 +95,19 @@ def receive(
 
 
 def _reader(stream: BinaryIO, fmt: str, file: Received) -> Iterable[ImportItem] | Reader:
+    return reader_of(stream, fmt, file.filename, charset_of(file.content_type))
+
+
+def reader_of(
+    stream: BinaryIO, fmt: str, filename: str | None, charset: str | None = None
+) -> Iterable[ImportItem] | Reader:
+    """The codes of an uploaded file of ``fmt`` (``importer.format_of``), for the API,
+    the web UI and the CLI alike."""
     if fmt == "json":
         read_head(stream)  # not text or empty: refused at once, as other formats are
         stream.seek(0)
         return read_json(stream)
-    charset = charset_of(file.content_type)
-    return CodeReader(stream, fmt=fmt, filename=file.filename, charset=charset)
+    return CodeReader(stream, fmt=fmt, filename=filename, charset=charset)
 
 
 def _start(

@@ -16,6 +16,7 @@ from promocodes import exports
 from promocodes.audit.service import Actor
 from promocodes.clikit import JSON_OPTION, cli_errors, console, database, print_json, progress_bar
 from promocodes.codes import (
+    background,
     checkout_cli,
     generation_cli,
     issue_cli,
@@ -24,7 +25,7 @@ from promocodes.codes import (
     uploads,
 )
 from promocodes.codes.benefit import public_text
-from promocodes.codes.importer import CodeReader
+from promocodes.codes.importer import CodeReader, format_of
 from promocodes.codes.models import STATUSES
 from promocodes.codes.report_cli import print_report
 from promocodes.codes.schemas import (
@@ -255,10 +256,13 @@ def _utc(value: datetime | None) -> datetime | None:
 @cli_errors
 def codes_upload(
     group: str,
-    file: str = typer.Argument(..., help="A .txt or .csv file, or - for standard input."),
+    file: str = typer.Argument(
+        ..., help="A .txt, .csv or .json file, or - for standard input (text or CSV)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
 ) -> None:
-    """Upload codes into a group (one per line, or a CSV with a `code` column)."""
+    """Upload codes into a group (one per line, a CSV with a `code` column, or JSON
+    `{"codes": [...]}`)."""
     with ExitStack() as stack:
         if file == "-":
             stream, size = sys.stdin.buffer, None
@@ -277,13 +281,14 @@ def _upload(
 
         def progress(r: UploadReport) -> None:
             elapsed = max(time.monotonic() - started, 1e-6)
-            bar.update(
-                task, completed=reader.bytes_read, lines=r.received, rate=r.received / elapsed
-            )
+            # A JSON file is read by its parser: its position is how far it has read.
+            done = reader.bytes_read if isinstance(reader, CodeReader) else stream.tell()
+            bar.update(task, completed=done, lines=r.received, rate=r.received / elapsed)
 
         with database().write() as session:
             target = service.resolve_group(session, group)  # an unknown group first
-            reader = CodeReader(stream, filename=None if file == "-" else file)
+            name = None if file == "-" else file
+            reader = background.reader_of(stream, format_of(name, None), name)
             report = uploads.upload_codes(
                 session,
                 target.id,
