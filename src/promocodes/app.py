@@ -75,8 +75,9 @@ def create_app(
         description="Promo code groups, uploads, issuance and redemption. "
         "Authenticate with `Authorization: Bearer <API key>`; errors are RFC 9457 problems.",
     )
+    registry = metrics.Registry()
     app.state.db = db
-    app.state.group_commit = GroupCommit(db)
+    app.state.group_commit = GroupCommit(db, on_commit=registry.committed)
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(
@@ -91,7 +92,6 @@ def create_app(
     web.install(app)
     apidocs.install(app)
 
-    registry = metrics.Registry()
     app.add_middleware(metrics.MetricsMiddleware, registry=registry)
 
     def limit_for(path: str) -> int:

@@ -51,12 +51,20 @@ class _Job:
 class GroupCommit:
     """Writes of one process that may share a transaction (one per ``Database``)."""
 
-    def __init__(self, db: Database, *, most: int = MOST) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        most: int = MOST,
+        on_commit: Callable[[int], None] = lambda writes: None,
+    ) -> None:
         self._db = db
         self._most = most
+        self._on_commit = on_commit
         self._waiting: list[_Job] = []
         self._drain: asyncio.Task[None] | None = None
-        # Transactions committed, and the writes they held (for /metrics and the tests).
+        # Transactions committed, and the writes that stood in them (also told to
+        # ``on_commit``: /metrics).
         self.transactions = 0
         self.writes = 0
 
@@ -65,8 +73,7 @@ class GroupCommit:
         error (then nothing it wrote stands)."""
         if self._db.dialect != "sqlite":
             alone = await run_in_threadpool(self._alone, work)
-            self.transactions += 1
-            self.writes += 1
+            self._count(1)
             return alone
         loop = asyncio.get_running_loop()
         job = _Job(work, loop.create_future())
@@ -115,10 +122,14 @@ class GroupCommit:
         except Exception as exc:  # COMMIT failed: nothing of the transaction stands
             _fail(jobs, exc)
             return
-        self.transactions += 1
-        self.writes += len(jobs)
+        self._count(sum(1 for _, _, error in outcomes if error is None))
         for job, result, error in outcomes:
             _settle(job, result, error)
+
+    def _count(self, writes: int) -> None:
+        self.transactions += 1
+        self.writes += writes
+        self._on_commit(writes)
 
     def _take(self, most: int) -> list[_Job]:
         jobs = self._waiting[:most]

@@ -66,10 +66,27 @@ class Registry:
             buckets=BUCKETS,
             registry=self._own,
         )
+        # The API's grouped writes (``groupcommit.py``): writes over commits is how many
+        # issues share a commit, one disk flush, on SQLite (one each on PostgreSQL).
+        self.commits = Counter(
+            "promocodes_write_commits",
+            "Transactions committed for the API's grouped writes (issues).",
+            registry=self._own,
+        )
+        self.grouped_writes = Counter(
+            "promocodes_grouped_writes",
+            "API writes (issues) that stood in those transactions.",
+            registry=self._own,
+        )
 
         # The series of each (method, route, status), found once: ``labels()`` builds and
         # checks its key on every call, a cost of every request.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def committed(self, writes: int) -> None:
+        """One transaction of grouped writes committed, with ``writes`` that stood."""
+        self.commits.inc()
+        self.grouped_writes.inc(writes)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

@@ -237,6 +237,8 @@ def test_concurrent_issues_each_answered_for_itself(db: Database) -> None:
                 return await asyncio.gather(*calls)
 
         responses = asyncio.run(fire())
+        with httpx.Client(base_url=server.url, headers=server.headers) as c:
+            figures = c.get("/metrics").text.splitlines()
     good, unknown, small_ones = responses[:30], responses[30], responses[31:]
     assert [r.status_code for r in good] == [200] * 30, [r.text for r in good]
     assert len({r.json()["code"] for r in good}) == 30
@@ -245,3 +247,7 @@ def test_concurrent_issues_each_answered_for_itself(db: Database) -> None:
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Issuance)) == 31
     assert_counters_exact(db, gid, small)
+    # The grouped writes' figures: every issue that stood, in as many commits or fewer.
+    assert "promocodes_grouped_writes_total 31.0" in figures
+    [commits] = [f for f in figures if f.startswith("promocodes_write_commits_total ")]
+    assert 1 <= float(commits.split()[1]) <= 31
