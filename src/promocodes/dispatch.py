@@ -68,6 +68,8 @@ class Branch(APIRouter):
         self._filter: re.Pattern[str] | None = None
         self._filter_of = -1
         self._lock = threading.Lock()
+        self._nested = False
+        self._nested_of = -1
 
     def take(self, router: APIRouter) -> None:
         """``router``'s routes as this branch's own. FastAPI keeps an included router
@@ -75,6 +77,19 @@ class Branch(APIRouter):
         routes again to see whether they changed; a router's routes already carry its
         prefix, tags, responses and dependencies, so taking them flat answers the same."""
         self.routes.extend(router.routes)
+
+    def _get_routes_version(self, seen: set[int] | None = None) -> int:
+        # FastAPI asks each included router for its version on every request (twice for
+        # a path no route has), and a router walks all its routes to add the versions of
+        # the routers included within it: ~130 checks a request. A branch's routes are
+        # flat (``take``), so unless a router was included in it, its version is its own.
+        size = len(self.routes)
+        if self._nested_of != size:
+            self._nested = any(hasattr(route, "original_router") for route in self.routes)
+            self._nested_of = size
+        if self._nested:
+            return super()._get_routes_version(seen)
+        return self._routes_version
 
     def _path_filter(self) -> re.Pattern[str] | None:
         # Built on first use, after every route is added (and again if routes change).
