@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -73,6 +75,7 @@ def create_app(
         version=__version__,
         description="Promo code groups, uploads, issuance and redemption. "
         "Authenticate with `Authorization: Bearer <API key>`; errors are RFC 9457 problems.",
+        **_without_idle_telemetry(),
     )
     app.state.db = db
     app.state.settings = settings
@@ -104,6 +107,18 @@ def create_app(
     app.add_middleware(logs.RequestLog)
     _operations(app, db, registry, worker)
     return app
+
+
+def _without_idle_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry (spans, metrics, logs) off where it can record nothing:
+    with the OpenTelemetry API alone, no SDK, no provider can be set, yet FastAPI asks
+    the three global providers whether one was on every request (~3 µs of a 404's ~75).
+    Where an SDK is installed it stays on, as FastAPI sets it."""
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}  # a FastAPI without it
+    if importlib.util.find_spec("opentelemetry.sdk") is not None:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def _operations(
