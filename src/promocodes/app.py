@@ -23,7 +23,7 @@ from promocodes.codes.redemption_file import MAX_FILE_BYTES as REDEMPTION_FILE_B
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
-from promocodes.dispatch import Branch
+from promocodes.dispatch import Branch, TopRoute
 from promocodes.headers import SecurityHeaders
 from promocodes.keycache import KeyCache
 from promocodes.messaging import api as messaging_api
@@ -77,6 +77,8 @@ def create_app(
         "Authenticate with `Authorization: Bearer <API key>`; errors are RFC 9457 problems.",
         **_without_idle_telemetry(),
     )
+    # Routes of the app's own (``/docs``, ``_operations``): cheap to pass over (``dispatch``).
+    app.router.route_class = TopRoute
     app.state.db = db
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)

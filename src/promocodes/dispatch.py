@@ -124,3 +124,16 @@ class OneHopRoute(APIRoute):
         if inspect.isfunction(endpoint) and not inspect.iscoroutinefunction(endpoint):
             endpoint = _in_one_hop(endpoint)
         super().__init__(path, endpoint, **kwargs)
+
+
+class TopRoute(APIRoute):
+    """A route of the app's own (health, metrics, the API reference), not of a branch:
+    FastAPI asks each of them about every request no branch took, twice for a path no
+    route has (the retry with a slash), and each ask first looks for the route context
+    of an included router, which these never have. A path the route's expression does
+    not match is passed over at once, as ``Route.matches`` would find it."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not scope.get("root_path") and self.path_regex.match(scope["path"]) is None:
+            return Match.NONE, {}
+        return super().matches(scope)
