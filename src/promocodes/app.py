@@ -23,7 +23,7 @@ from promocodes.codes.redemption_file import MAX_FILE_BYTES as REDEMPTION_FILE_B
 from promocodes.config import Settings
 from promocodes.customers import api as customers_api
 from promocodes.db import Database
-from promocodes.dispatch import Branch, TopRoute
+from promocodes.dispatch import Branch, TopRoute, shortcut_unrouted
 from promocodes.headers import SecurityHeaders
 from promocodes.keycache import KeyCache
 from promocodes.messaging import api as messaging_api
@@ -108,6 +108,7 @@ def create_app(
     # Outermost, so every answer (a 413 from the body limit too) has its id and log line.
     app.add_middleware(logs.RequestLog)
     _operations(app, db, registry, worker)
+    shortcut_unrouted(app.router)
     return app
 
 

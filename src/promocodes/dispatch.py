@@ -27,7 +27,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 # A named group of a route's path expression (``(?P<group_id>…)``): the same name is in
 # many routes, and one expression may name a group once, so they become plain groups.
@@ -77,6 +77,7 @@ class Branch(APIRouter):
         routes again to see whether they changed; a router's routes already carry its
         prefix, tags, responses and dependencies, so taking them flat answers the same."""
         self.routes.extend(router.routes)
+        self._mark_routes_changed()  # what FastAPI's caches of the routes go by
 
     def _get_routes_version(self, seen: set[int] | None = None) -> int:
         # FastAPI asks each included router for its version on every request (twice for
@@ -137,3 +138,60 @@ class TopRoute(APIRoute):
         if not scope.get("root_path") and self.path_regex.match(scope["path"]) is None:
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def shortcut_unrouted(router: APIRouter) -> None:
+    """``router`` (the app's) answers a path no route has in one step (``Unrouted``),
+    unless middleware of its own runs before its routes are asked."""
+    if router.middleware_stack == router.app:
+        router.middleware_stack = Unrouted(router)
+
+
+class Unrouted:
+    """The app's router with a shortcut for a path no route has: when neither the path nor
+    its twin with the trailing slash added or removed (the router's retry) can match any
+    route's expression, the router's ``default`` (the 404) answers at once. FastAPI would
+    ask every route twice, then its low-priority routes, to come to the same answer."""
+
+    def __init__(self, router: APIRouter) -> None:
+        self.router = router
+        self.app = router.middleware_stack
+        self._filter: re.Pattern[str] | None = None
+        self._filter_of = -1
+        self._lock = threading.Lock()
+
+    def _paths(self) -> re.Pattern[str] | None:
+        version = self.router._get_routes_version()
+        if self._filter_of != version:
+            with self._lock:
+                found = leaves(self.router.routes)
+                shortcut = (
+                    found is not None
+                    and not self.router.form_limits
+                    and not _low_priority(self.router)
+                )
+                paths = _paths_of(self.router.routes) if shortcut else []
+                self._filter = re.compile("|".join(paths)) if paths else None
+                self._filter_of = version
+        return self._filter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            paths = self._paths()
+            path = scope["path"]
+            if paths is not None and not paths.match(path):
+                twin = path.rstrip("/") if path.endswith("/") else path + "/"
+                if path == "/" or not paths.match(twin):
+                    scope.setdefault("router", self.router)
+                    await self.router.default(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _low_priority(router: APIRouter) -> bool:
+    """Whether ``router`` or a router included in it has low-priority routes (FastAPI's
+    frontend routes): they are asked last, by rules of their own."""
+    if getattr(router, "_low_priority_routes", None):
+        return True
+    included = (getattr(route, "original_router", None) for route in router.routes)
+    return any(_low_priority(inner) for inner in included if inner is not None)
