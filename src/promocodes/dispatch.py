@@ -12,6 +12,11 @@
   the thread pool again to check it against the response model: two thread hand-offs,
   each costing more than the check. Here the endpoint is wrapped in a coroutine that
   runs it in the thread pool, so FastAPI checks the answer on the event loop.
+- ``Unrouted``: the app's router answers a path no route has (nor its twin with the
+  trailing slash added or removed) with its 404 at once, found with one expression of
+  every route's path; FastAPI asks every route twice, then its low-priority routes.
+- ``TopRoute``: the app's own routes (health, metrics, ``/docs``) pass over a path their
+  expression does not match without FastAPI's route-context lookups.
 """
 
 from __future__ import annotations
