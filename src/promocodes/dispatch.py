@@ -82,7 +82,9 @@ class Branch(APIRouter):
         routes again to see whether they changed; a router's routes already carry its
         prefix, tags, responses and dependencies, so taking them flat answers the same."""
         self.routes.extend(router.routes)
-        self._mark_routes_changed()  # what FastAPI's caches of the routes go by
+        changed = getattr(self, "_mark_routes_changed", None)  # FastAPI's caches go by it
+        if changed is not None:
+            changed()
 
     def _get_routes_version(self, seen: set[int] | None = None) -> int:
         # FastAPI asks each included router for its version on every request (twice for
@@ -147,8 +149,9 @@ class TopRoute(APIRoute):
 
 def shortcut_unrouted(router: APIRouter) -> None:
     """``router`` (the app's) answers a path no route has in one step (``Unrouted``),
-    unless middleware of its own runs before its routes are asked."""
-    if router.middleware_stack == router.app:
+    unless middleware of its own runs before its routes are asked (or its FastAPI keeps
+    no version of its routes to rebuild the expression by)."""
+    if router.middleware_stack == router.app and hasattr(router, "_get_routes_version"):
         router.middleware_stack = Unrouted(router)
 
 
@@ -172,7 +175,7 @@ class Unrouted:
                 found = leaves(self.router.routes)
                 shortcut = (
                     found is not None
-                    and not self.router.form_limits
+                    and not getattr(self.router, "form_limits", None)
                     and not _low_priority(self.router)
                 )
                 paths = _paths_of(self.router.routes) if shortcut else []
