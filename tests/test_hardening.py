@@ -52,6 +52,22 @@ def test_every_answer_carries_the_security_headers(sqlite_db: Database) -> None:
             assert api.head(probe).status_code == 200
 
 
+def test_a_problem_is_compact_json_with_its_text_as_sent(sqlite_db: Database) -> None:
+    # The wire form of every problem (``apikit.ProblemResponse``): Starlette's JSON, no
+    # spaces, text not escaped to ASCII.
+    with client_for(sqlite_db) as api:
+        answer = api.get("/api/v1/nö")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert (
+        answer.content
+        == (
+            '{"type":"not-found","title":"Not Found","status":404,"detail":"Not Found",'
+            '"instance":"/api/v1/nö"}'
+        ).encode()
+    )
+
+
 @pytest.mark.parametrize("variable", ["PROMOCODES_WEBHOOK_URL", "PROMOCODES_ALERTS_WEBHOOK_URL"])
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_no_start_with_the_published_webhook_secret(
