@@ -51,6 +51,17 @@ class WorkerState(Protocol):
     def alive(self) -> bool: ...
 
 
+def _state(app: FastAPI, settings: Settings, db: Database, registry: metrics.Registry) -> None:
+    """What the routes and dependencies take from the app (``request.app.state``)."""
+    app.state.db = db
+    app.state.settings = settings
+    app.state.group_commit = GroupCommit(db, on_commit=registry.committed)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    app.state.rate_limiter = RateLimiter(
+        settings.api_rate_limit_per_minute, settings.api_rate_limit_burst
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     database: Database | None = None,
@@ -81,13 +92,7 @@ def create_app(
     # Routes of the app's own (``/docs``, ``_operations``): cheap to pass over (``dispatch``).
     app.router.route_class = TopRoute
     registry = metrics.Registry()
-    app.state.db = db
-    app.state.group_commit = GroupCommit(db, on_commit=registry.committed)
-    app.state.settings = settings
-    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
-    app.state.rate_limiter = RateLimiter(
-        settings.api_rate_limit_per_minute, settings.api_rate_limit_burst
-    )
+    _state(app, settings, db, registry)
     install_error_handlers(app)
     # One branch for the API: a path outside it is passed over in one step (``dispatch``).
     api = Branch()
