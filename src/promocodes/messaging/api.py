@@ -19,6 +19,7 @@ from promocodes.apikit import (
     Page,
     status_query,
 )
+from promocodes.apilinks import CAMPAIGN_CREATED, MAILING_CREATED
 from promocodes.dispatch import OneHopRoute
 from promocodes.idempotency import idempotent_session
 from promocodes.messaging import campaigns, delivery, events, mailings, outbox, resend
@@ -84,7 +85,7 @@ def preview_template(body: TemplatePreviewIn, key: Key, db: Db) -> RenderedOut:
 # --- mailings -------------------------------------------------------------------------
 
 
-@router.post("/mailings", status_code=201, tags=["mailings"])
+@router.post("/mailings", status_code=201, tags=["mailings"], responses=MAILING_CREATED)
 def create_mailing(body: MailingCreate, key: Key, db: Db) -> MailingOut:
     with db.write() as s:
         return mailings.to_out(s, mailings.create(s, body))
@@ -223,7 +224,7 @@ def _messages(
 # --- campaigns and events -------------------------------------------------------------
 
 
-@router.post("/campaigns", status_code=201, tags=["campaigns"])
+@router.post("/campaigns", status_code=201, tags=["campaigns"], responses=CAMPAIGN_CREATED)
 def create_campaign(body: CampaignIn, key: Key, db: Db) -> CampaignOut:
     with db.write() as s:
         return campaigns.to_out(s, campaigns.create(s, body))
