@@ -68,4 +68,6 @@ def test_the_api_keeps_its_openapi_contract(db: Database, tmp_path: Path) -> Non
             cwd=tmp_path,  # its report folder goes with the test's temporary files
         )
     report = run.stdout[-20_000:] + run.stderr[-5_000:]
+    # On a pass too, ``pytest -rP`` shows it: the links the stateful phase followed, the time.
+    print(report)
     assert run.returncode == 0, report
