@@ -17,18 +17,18 @@ from typing import Any
 Responses = dict[int | str, dict[str, Any]]
 
 
-def links(status: int, field: str, parameter: str, *targets: str) -> Responses:
+def links(
+    status: int, field: str, parameter: str, *targets: str, in_body: tuple[str, ...] = ()
+) -> Responses:
     """A route's ``responses`` entry: the ``field`` of its ``status`` answer's body is the
-    path ``parameter`` of each target operation (named by operationId)."""
+    path ``parameter`` of each target operation (named by operationId), and the body
+    field ``parameter`` of each ``in_body`` one."""
     expression = f"$response.body#/{field}"
-    return {
-        status: {
-            "links": {
-                target: {"operationId": target, "parameters": {parameter: expression}}
-                for target in targets
-            }
-        }
-    }
+    found = {t: {"operationId": t, "parameters": {parameter: expression}} for t in targets}
+    # An object whose values are expressions: schemathesis evaluates them and puts them
+    # into the body it generates (OpenAPI itself reads a literal or one expression).
+    found |= {t: {"operationId": t, "requestBody": {parameter: expression}} for t in in_body}
+    return {status: {"links": found}}
 
 
 # A new group's id: everything done to a group.
@@ -69,6 +69,7 @@ _UPLOAD_TARGETS = (
 CODES_UPLOADED = links(200, "upload_id", "upload_id", *_UPLOAD_TARGETS)
 CODES_GENERATED = links(201, "upload_id", "upload_id", *_UPLOAD_TARGETS)
 
+# A new segment: its operations, and a mailing to it (no mailing without a segment).
 SEGMENT_CREATED = links(
     201,
     "id",
@@ -77,6 +78,7 @@ SEGMENT_CREATED = links(
     "update_segment_api_v1_segments__segment_id__patch",
     "delete_segment_api_v1_segments__segment_id__delete",
     "segment_customers_api_v1_segments__segment_id__customers_get",
+    in_body=("create_mailing_api_v1_mailings_post",),
 )
 
 MAILING_CREATED = links(

@@ -62,6 +62,13 @@ def _has_field(doc: Doc, schema: dict[str, Any], field: str) -> bool:
     )
 
 
+def _json_body(op: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = (
+        op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    )
+    return schema
+
+
 def link_problems(doc: Doc) -> list[str]:
     """What is wrong with the document's links: each named as ``source [status] name``."""
     operations = _operations(doc)
@@ -79,9 +86,14 @@ def link_problems(doc: Doc) -> list[str]:
                 given = link.get("parameters", {})
                 if missing := _path_parameters(target) - set(given):
                     problems.append(f"{where}: leaves path parameters {sorted(missing)} unset")
-                for parameter, expression in given.items():
+                for parameter in given:
                     if parameter not in _path_parameters(target):
                         problems.append(f"{where}: no path parameter {parameter!r} there")
+                body = link.get("requestBody", {})
+                for parameter in body:
+                    if not _has_field(doc, _json_body(target), parameter):
+                        problems.append(f"{where}: no body field {parameter!r} there")
+                for expression in [*given.values(), *body.values()]:
                     field = expression.removeprefix("$response.body#/")
                     if field == expression or not _has_field(doc, schema, field):
                         problems.append(f"{where}: the answer has no {expression!r}")
@@ -103,7 +115,7 @@ def test_every_operation_on_a_created_thing_is_linked_from_its_creation(doc: Doc
                 for status, response in operations[creator]["responses"].items()
                 if status.startswith("2")
                 for link in response.get("links", {}).values()
-                if parameter in link["parameters"]
+                if parameter in link.get("parameters", {})
             }
             unlinked += [
                 f"{creator} -> {label}"
@@ -115,13 +127,14 @@ def test_every_operation_on_a_created_thing_is_linked_from_its_creation(doc: Doc
 
 def test_a_link_to_a_missing_operation_or_parameter_is_a_problem(doc: Doc) -> None:
     """The check above can fail: a route renamed (its operationId changes), or its
-    parameter renamed, under an unchanged link."""
+    parameter or body field renamed, under an unchanged link."""
     broken = copy.deepcopy(doc)
     group = broken["paths"]["/api/v1/groups/{group_id}"]
     group["get"]["operationId"] = "show_group_api_v1_groups__group_id__get"
     for p in group["patch"]["parameters"]:
         if p["name"] == "group_id":
             p["name"] = "id"
+    del broken["components"]["schemas"]["MailingCreate"]["properties"]["segment_id"]
     source = "POST /api/v1/groups [201]"
     assert link_problems(broken) == [
         f"{source} get_group_api_v1_groups__group_id__get: "
@@ -129,6 +142,8 @@ def test_a_link_to_a_missing_operation_or_parameter_is_a_problem(doc: Doc) -> No
         f"{source} update_group_api_v1_groups__group_id__patch: "
         "leaves path parameters ['id'] unset",
         f"{source} update_group_api_v1_groups__group_id__patch: no path parameter 'group_id' there",
+        "POST /api/v1/segments [201] create_mailing_api_v1_mailings_post: "
+        "no body field 'segment_id' there",
     ]
 
 
