@@ -17,6 +17,7 @@ from promocodes.apikit import (
     Key,
     Limit,
     Page,
+    problems,
     status_query,
 )
 from promocodes.apilinks import CAMPAIGN_CREATED, MAILING_CREATED
@@ -144,7 +145,7 @@ def preview_mailing(mailing_id: Id, body: PreviewIn, key: Key, db: Db) -> Render
     return rendered_out(r)
 
 
-@router.post("/mailings/{mailing_id}/test", tags=["mailings"])
+@router.post("/mailings/{mailing_id}/test", tags=["mailings"], responses=problems(502))
 def test_mailing(mailing_id: Id, body: TestSendIn, key: Key, db: Db, cfg: Config) -> RenderedOut:
     """Send the preview (placeholders, no code consumed) to one address by SMTP."""
     with db.read() as s:
