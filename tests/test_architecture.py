@@ -35,6 +35,7 @@ FACE_MODULES = {
     "keycache.py",  # API keys checked lately, per process
     "headers.py",  # security headers on every answer
     "apidocs.py",  # /docs: the API reference from packaged assets
+    "apilinks.py",  # the OpenAPI links from what an answer creates to what uses it
     "clikit.py",  # the CLI's plumbing
     "idempotency.py",  # the API's Idempotency-Key: a transaction around a route
     "codes/background.py",  # runs an upload in a thread of the API process

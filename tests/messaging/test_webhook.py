@@ -100,11 +100,20 @@ def test_test_send_delivers_the_preview_and_consumes_nothing(db: Database) -> No
         api: TestClient = client_for(db, smtp_host="127.0.0.1", smtp_port=port)
         response = api.post(f"/api/v1/mailings/{m}/test", json={"email": "me@example.com"})
         assert response.status_code == 200, response.text
+        # No SMTP server configured: this server's state, refused as a mailing's send is
+        # (it was a 502, a 5xx the contract run reached by following a new mailing's link).
         unconfigured = client_for(db).post(
             f"/api/v1/mailings/{m}/test", json={"email": "me@example.com"}
         )
-        assert unconfigured.status_code == 502
+        assert unconfigured.status_code == 409, unconfigured.text
+        assert unconfigured.json()["type"] == "channel-not-configured"
         assert "no SMTP server is configured" in unconfigured.json()["detail"]
+        # A configured server that cannot be reached: a failed gateway, documented.
+        unreachable = client_for(db, smtp_host="127.0.0.1", smtp_port=free_port()).post(
+            f"/api/v1/mailings/{m}/test", json={"email": "me@example.com"}
+        )
+        assert unreachable.status_code == 502, unreachable.text
+        assert unreachable.json()["type"] == "delivery-failed"
     finally:
         smtp.stop()
     assert len(received) == 1 and b"PREVIEW" in received[0]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi import Path as PathParam
 
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, IdempotencyKey, Key, Limit, Page
+from promocodes.apilinks import CODE_ISSUED, GROUP_CREATED
 from promocodes.audit.api import ApiActor
 from promocodes.codes import alerts, checkout, issuance, lookup, redemption, service, uploads
 from promocodes.codes.json_codes import read_list
@@ -46,7 +47,7 @@ CodeParam = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NO_NU
 # --- groups ---------------------------------------------------------------------------
 
 
-@router.post("/groups", status_code=201, tags=["groups"])
+@router.post("/groups", status_code=201, tags=["groups"], responses=GROUP_CREATED)
 def create_group(body: GroupIn, actor: ApiActor, db: Db) -> GroupCreated:
     with db.write() as s:
         group = service.create_group(s, body)
@@ -100,7 +101,7 @@ def delete_group(group_id: Id, actor: ApiActor, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/groups/{group_id}/issue", tags=["issue"])
+@router.post("/groups/{group_id}/issue", tags=["issue"], responses=CODE_ISSUED)
 async def issue_code(
     group_id: Id,
     body: IssueIn,

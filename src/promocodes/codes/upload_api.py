@@ -28,6 +28,7 @@ from promocodes.apikit import (
     spooled_body,
     status_query,
 )
+from promocodes.apilinks import CODES_GENERATED, CODES_UPLOADED
 from promocodes.audit.api import ApiActor
 from promocodes.codes import background, export, generation, service, uploads
 from promocodes.codes.background import Received, Started
@@ -105,7 +106,11 @@ async def _received(request: Request, kind: str) -> AsyncIterator[Received]:
     tags=["uploads"],
     openapi_extra=_UPLOAD_BODY,
     response_model=UploadReport,
-    responses={202: {"description": "Large upload accepted; poll the Location"}, **problems(415)},
+    responses={
+        **CODES_UPLOADED,
+        202: {"description": "Large upload accepted; poll the Location"},
+        **problems(415),
+    },
 )
 async def upload_codes(
     group_id: Id,
@@ -129,7 +134,9 @@ async def upload_codes(
     return done
 
 
-@router.post("/groups/{group_id}/generate", status_code=201, tags=["uploads"])
+@router.post(
+    "/groups/{group_id}/generate", status_code=201, tags=["uploads"], responses=CODES_GENERATED
+)
 def generate_codes(
     group_id: Id, body: GenerateIn, actor: ApiActor, db: Db, cfg: Config
 ) -> GenerateReport:

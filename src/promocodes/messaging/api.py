@@ -17,8 +17,10 @@ from promocodes.apikit import (
     Key,
     Limit,
     Page,
+    problems,
     status_query,
 )
+from promocodes.apilinks import CAMPAIGN_CREATED, MAILING_CREATED
 from promocodes.dispatch import OneHopRoute
 from promocodes.idempotency import idempotent_session
 from promocodes.messaging import campaigns, delivery, events, mailings, outbox, resend
@@ -84,7 +86,7 @@ def preview_template(body: TemplatePreviewIn, key: Key, db: Db) -> RenderedOut:
 # --- mailings -------------------------------------------------------------------------
 
 
-@router.post("/mailings", status_code=201, tags=["mailings"])
+@router.post("/mailings", status_code=201, tags=["mailings"], responses=MAILING_CREATED)
 def create_mailing(body: MailingCreate, key: Key, db: Db) -> MailingOut:
     with db.write() as s:
         return mailings.to_out(s, mailings.create(s, body))
@@ -143,7 +145,7 @@ def preview_mailing(mailing_id: Id, body: PreviewIn, key: Key, db: Db) -> Render
     return rendered_out(r)
 
 
-@router.post("/mailings/{mailing_id}/test", tags=["mailings"])
+@router.post("/mailings/{mailing_id}/test", tags=["mailings"], responses=problems(502))
 def test_mailing(mailing_id: Id, body: TestSendIn, key: Key, db: Db, cfg: Config) -> RenderedOut:
     """Send the preview (placeholders, no code consumed) to one address by SMTP."""
     with db.read() as s:
@@ -223,7 +225,7 @@ def _messages(
 # --- campaigns and events -------------------------------------------------------------
 
 
-@router.post("/campaigns", status_code=201, tags=["campaigns"])
+@router.post("/campaigns", status_code=201, tags=["campaigns"], responses=CAMPAIGN_CREATED)
 def create_campaign(body: CampaignIn, key: Key, db: Db) -> CampaignOut:
     with db.write() as s:
         return campaigns.to_out(s, campaigns.create(s, body))

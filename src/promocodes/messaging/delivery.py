@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from promocodes import webhooks
 from promocodes.codes import issuance
 from promocodes.config import Settings
-from promocodes.errors import DomainError
+from promocodes.errors import Conflict, DomainError
 from promocodes.messaging import message_repository as messages
 from promocodes.messaging.models import Message
 from promocodes.messaging.rendering import Rendered
@@ -162,8 +162,17 @@ def _email_of(message: Message, settings: Settings) -> EmailMessage:
     return email
 
 
+class ChannelNotConfigured(Conflict):
+    slug = "channel-not-configured"
+    title = "The channel is not configured"
+
+
 def send_test(settings: Settings, address: str, rendered: Rendered) -> None:
-    """A test send: the preview (placeholder codes) to one address, now, by SMTP."""
+    """A test send: the preview (placeholder codes) to one address, now, by SMTP. No
+    SMTP server configured is this server's state, refused as a mailing's send is
+    (409); a server that fails or refuses the message is a failed gateway (502)."""
+    if problem := settings.channel_problem("smtp"):
+        raise ChannelNotConfigured(f"a test send goes by SMTP, but {problem}")
     probe = Message(
         key=f"test.{int(time.time() * 1000)}",
         channel="smtp",

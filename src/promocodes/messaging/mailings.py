@@ -20,6 +20,7 @@ from promocodes.messaging import message_repository as messages
 from promocodes.messaging import repository as repo
 from promocodes.messaging import service
 from promocodes.messaging.check import Check, GroupCheck, check
+from promocodes.messaging.delivery import ChannelNotConfigured
 from promocodes.messaging.models import Mailing
 from promocodes.messaging.rendering import MessageTemplate, Rendered
 from promocodes.messaging.schemas import (
@@ -45,11 +46,6 @@ class MailingNotFound(NotFound):
 class StockShort(Conflict):
     slug = "stock-short"
     title = "Not enough codes for the whole segment"
-
-
-class ChannelNotConfigured(Conflict):
-    slug = "channel-not-configured"
-    title = "The mailing's channel is not configured"
 
 
 def require_channel(settings: Settings, mailing: Mailing) -> None:

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from promocodes import exports
 from promocodes.apikit import PROBLEM_RESPONSES, Cursor, Db, Id, Key, Page
+from promocodes.apilinks import SEGMENT_CREATED
 from promocodes.audit.api import ApiActor
 from promocodes.customers.schemas import CustomerOut
 from promocodes.dispatch import OneHopRoute
@@ -27,7 +28,7 @@ router = APIRouter(
 )
 
 
-@router.post("/segments", status_code=201)
+@router.post("/segments", status_code=201, responses=SEGMENT_CREATED)
 def create_segment(body: SegmentCreate, key: Key, db: Db) -> SegmentOut:
     with db.write() as s:
         return service.to_out(service.create(s, body))
