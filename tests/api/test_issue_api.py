@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from promocodes.codes.models import Issuance
+from promocodes.codes.models import Code, Issuance
+from promocodes.customers.models import Customer
 from promocodes.db import Database
 from tests.api.test_groups_api import _problem
-from tests.factories import assert_counters_exact
+from tests.factories import assert_counters_exact, group_with_codes, make_customer
 from tests.live import live_server
 
 
@@ -251,3 +254,62 @@ def test_concurrent_issues_each_answered_for_itself(db: Database) -> None:
     assert "promocodes_grouped_writes_total 31.0" in figures
     [commits] = [f for f in figures if f.startswith("promocodes_write_commits_total ")]
     assert 1 <= float(commits.split()[1]) <= 31
+
+
+def test_a_server_killed_mid_issue_loses_nothing_and_issues_nothing_twice(db: Database) -> None:
+    """SIGKILL while issues are in flight (on SQLite: grouped into shared commits), then
+    every call retried with its Idempotency-Key on a new server: each customer holds one
+    code, each answer given before the kill is given again, no code went to two."""
+    n = 300
+    with db.write() as s:
+        for i in range(n):
+            make_customer(s, f"c{i}")
+    gid = group_with_codes(db, "G", [f"C{i}" for i in range(n + 50)])
+
+    async def fire(url: str, headers: dict[str, str], kill: int | None) -> list[object]:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as ac:
+            calls = [
+                asyncio.ensure_future(
+                    ac.post(
+                        f"/api/v1/groups/{gid}/issue",
+                        json={"customer_id": f"c{i}"},
+                        headers={"Idempotency-Key": f"k{i}"},
+                    )
+                )
+                for i in range(n)
+            ]
+            if kill is not None:
+                await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+                os.kill(kill, signal.SIGKILL)
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    with live_server(db) as first:
+        headers = first.headers
+        before = asyncio.run(fire(first.url, headers, first.pid))
+    answered = {
+        i: r.json()["code"]
+        for i, r in enumerate(before)
+        if isinstance(r, httpx.Response) and r.status_code == 200
+    }
+    assert 0 < len(answered) < n  # the kill came while issues were in flight
+    # Every answer given was on disk before it was given.
+    with db.read() as s:
+        held = dict(
+            s.execute(
+                select(Customer.external_id, Code.code)
+                .join(Issuance, Issuance.customer_id == Customer.id)
+                .join(Code, Code.id == Issuance.code_id)
+            ).all()
+        )
+    assert all(held.get(f"c{i}") == code for i, code in answered.items())
+    with live_server(db) as second:
+        after = asyncio.run(fire(second.url, headers, None))
+    codes = {}
+    for i, r in enumerate(after):
+        assert isinstance(r, httpx.Response) and r.status_code == 200, r
+        codes[i] = r.json()["code"]
+    assert all(codes[i] == code for i, code in answered.items())
+    assert len(set(codes.values())) == n
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Issuance)) == n
+    assert_counters_exact(db, gid)
